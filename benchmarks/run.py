@@ -1,0 +1,45 @@
+"""Runs every benchmarks/bench_*.py and rewrites BENCHMARKS.md.
+
+Each bench module exposes ``run() -> str``: a markdown section whose numbers are measured in
+this run, as ratios against a baseline measured in the same run (machines differ; ratios hold).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    only = set(sys.argv[1:])
+    sections = []
+    for path in sorted(ROOT.glob("bench_*.py")):
+        if only and path.stem not in only:
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        print(f"running {path.name} ...", flush=True)
+        started = time.perf_counter()
+        sections.append(module.run().rstrip() + "\n")
+        print(f"  done in {time.perf_counter() - started:.1f}s", flush=True)
+    header = (
+        "# Benchmarks\n\n"
+        "Written by `make bench` (benchmarks/run.py). Every goal is a ratio against a baseline "
+        "measured in the same run, so the numbers compare across machines.\n\n"
+        f"Machine: {platform.machine()}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"
+    )
+    (ROOT.parent / "BENCHMARKS.md").write_text(header + "\n" + "\n".join(sections))
+    print("wrote BENCHMARKS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `llmcost` subcommand (see ``llmcost_collector.cli``)."""

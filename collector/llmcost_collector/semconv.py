@@ -1,0 +1,66 @@
+"""Attribute names the collector reads: the public contract plus the other dialects in the field.
+
+Kept as plain string constants so the hot path compares interned strings, not enum members.
+"""
+
+# OpenTelemetry GenAI semantic conventions (current).
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+
+# Deprecated GenAI names still emitted by older instrumentations.
+GEN_AI_SYSTEM = "gen_ai.system"
+GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+
+# Attribution (CONTRACT.md).
+LLMCOST_TEAM = "llmcost.team"
+LLMCOST_FEATURE = "llmcost.feature"
+LLMCOST_USE_CASE = "llmcost.use_case"
+LLMCOST_USER_TIER = "llmcost.user_tier"
+LLMCOST_PROPERTY_PREFIX = "llmcost.property."
+USER_ID = "user.id"
+SESSION_ID = "session.id"
+LLMCOST_SESSION_NAME = "llmcost.session.name"
+LLMCOST_SESSION_PATH = "llmcost.session.path"
+DEPLOYMENT_ENVIRONMENT_NAME = "deployment.environment.name"
+DEPLOYMENT_ENVIRONMENT = "deployment.environment"  # deprecated resource attribute
+SERVICE_NAME = "service.name"
+LLMCOST_USAGE_ESTIMATED = "llmcost.usage.estimated"
+LLMCOST_CACHE_HIT = "llmcost.cache.hit"
+LLMCOST_OUTCOME = "llmcost.outcome"
+LLMCOST_OUTCOME_COUNT = "llmcost.outcome.count"
+# Finer cache-write split (Anthropic 5m/1h TTLs); not in the OTel registry yet.
+LLMCOST_USAGE_CACHE_CREATION_1H = "llmcost.usage.cache_creation.1h.input_tokens"
+LLMCOST_USAGE_CACHE_CREATION_5M = "llmcost.usage.cache_creation.5m.input_tokens"
+
+# OpenLLMetry (traceloop).
+TRACELOOP_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read_input_tokens"
+TRACELOOP_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
+TRACELOOP_ASSOCIATION_PREFIX = "traceloop.association.properties."
+LLM_USAGE_TOTAL_TOKENS = "llm.usage.total_tokens"
+
+# OpenInference (Arize).
+OI_MODEL_NAME = "llm.model_name"
+OI_PROVIDER = "llm.provider"
+OI_SYSTEM = "llm.system"
+OI_PROMPT_TOKENS = "llm.token_count.prompt"
+OI_COMPLETION_TOKENS = "llm.token_count.completion"
+OI_PROMPT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
+OI_PROMPT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
+OI_COMPLETION_REASONING = "llm.token_count.completion_details.reasoning"
+OI_SPAN_KIND = "openinference.span.kind"
+OI_SESSION_ID = "session.id"
+OI_USER_ID = "user.id"
+
+# OpenLIT.
+OPENLIT_COST = "gen_ai.usage.cost"

@@ -1,0 +1,35 @@
+"""Shared test helpers.
+
+Tests that need a real system binary (prometheus, promtool, alertmanager, PostgreSQL) call
+``require_binary``: locally they skip when it is absent; in CI (``CI=true``) they fail instead,
+because CI must exercise the real parts.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def find_binary(name: str) -> str | None:
+    """Locate a binary on PATH or in Debian's PostgreSQL bin directory."""
+    path = shutil.which(name)
+    if path:
+        return path
+    matches = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return matches[-1] if matches else None
+
+
+def require_binary(name: str) -> str:
+    path = find_binary(name)
+    if path:
+        return path
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI but is not installed (make test installs it)")
+    pytest.skip(f"{name} not installed")
+    raise AssertionError("unreachable")
