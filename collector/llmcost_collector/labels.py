@@ -1,0 +1,46 @@
+"""Bounded metric label values: allow-lists and per-label caps with an ``__other__`` bucket.
+
+A label value is kept when it is on the label's allow-list (if one is configured) and, without an
+allow-list, while fewer than ``cap`` distinct values have been seen; everything else collapses into
+``__other__``. The first values seen win, so a series never changes its label once exported.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+
+OTHER = "__other__"
+DEFAULT_CAP = 100
+
+
+class LabelCaps:
+    def __init__(
+        self,
+        caps: Mapping[str, int] | None = None,
+        allow: Mapping[str, Iterable[str]] | None = None,
+        default_cap: int = DEFAULT_CAP,
+    ) -> None:
+        self._caps = dict(caps or {})
+        self._allow = {name: frozenset(values) for name, values in (allow or {}).items()}
+        self._default_cap = default_cap
+        self._seen: dict[str, set[str]] = {}
+        self._lock = threading.Lock()  # only taken for a value not seen before
+
+    def value(self, label: str, value: str) -> str:
+        """The value to export for ``label``: itself, or ``__other__`` past the allow-list or cap."""
+        allowed = self._allow.get(label)
+        if allowed is not None:
+            return value if value in allowed else OTHER
+        seen = self._seen.get(label)
+        if seen is not None and value in seen:
+            return value
+        with self._lock:
+            seen = self._seen.setdefault(label, set())
+            if value in seen or len(seen) < self._caps.get(label, self._default_cap):
+                seen.add(value)
+                return value
+        return OTHER
+
+    def seen(self, label: str) -> int:
+        return len(self._seen.get(label, ()))

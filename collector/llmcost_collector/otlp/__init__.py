@@ -1,0 +1,1 @@
+"""OTLP receivers (HTTP and gRPC) and the decoder they share."""

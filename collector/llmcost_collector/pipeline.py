@@ -1,0 +1,268 @@
+"""The ingest pipeline: decoded spans -> normalized, attributed, priced calls -> ledger -> metrics.
+
+Receivers call ``IngestPipeline.ingest`` from their own threads. Normalizing and pricing happen
+there; the ledger writes happen on one writer thread that drains every waiting export into a
+single transaction (group commit). ``ingest`` returns only after the transaction holding its rows
+has committed, so acknowledging an export means its money is durable: a client that never got
+the acknowledgement retries, and the (trace_id, span_id) key makes the retry a no-op.
+
+Memory is bounded by ``capacity_spans``: past it ``ingest`` raises ``Overloaded`` at once and the
+receiver answers 503/UNAVAILABLE with Retry-After, which OTLP exporters retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from .ledger import Ledger, LedgerEntry
+from .metrics import BilledCall, CostMetrics, SelfMetrics, SessionCostTracker
+from .model import TEAM_FROM_SPAN, LlmCall, SpanView
+from .normalize import SpanRejected, normalize_span
+from .otlp.decode import DecodedExport
+from .pricing import Pricer
+
+log = logging.getLogger(__name__)
+
+TeamResolver = Callable[[Mapping[str, object], str], tuple[str, str]]
+ChargebackRule = Callable[[LlmCall, "int | None"], "int | None"]
+
+
+class Overloaded(Exception):
+    """The writer queue is full; the client should retry after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"ingest queue full, retry after {retry_after:.0f}s")
+        self.retry_after = retry_after
+
+
+class LedgerUnavailable(Exception):
+    """The ledger did not commit this export (error or timeout); nothing was acknowledged."""
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0  # LLM spans newly billed
+    duplicates: int = 0  # LLM spans already in the ledger (a retry): accepted, not billed again
+    skipped: int = 0  # not LLM spans
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def error_message(self) -> str:
+        """Partial-success message: the first few reasons, enough to debug a client."""
+        if not self.errors:
+            return ""
+        shown = "; ".join(self.errors[:5])
+        more = len(self.errors) - 5
+        return shown + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    entries: list[LedgerEntry]
+    billed: list[BilledCall]
+    done: threading.Event = field(default_factory=threading.Event)
+    new_rows: int = 0
+    error: BaseException | None = None
+
+
+def _reject_reason_label(reason: str) -> str:
+    """A bounded label for a free-text rejection reason."""
+    text = reason.lower()
+    for label in ("token", "id", "model", "time"):
+        if label in text:
+            return label
+    return "other"
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        pricer: Pricer,
+        resolve_team: TeamResolver,
+        chargeback: ChargebackRule,
+        cost_metrics: CostMetrics,
+        sessions: SessionCostTracker,
+        self_metrics: SelfMetrics,
+        capacity_spans: int = 200_000,
+        max_commit_rows: int = 8192,
+        commit_timeout: float = 30.0,
+    ) -> None:
+        self.ledger = ledger
+        self.pricer = pricer
+        self.resolve_team = resolve_team
+        self.chargeback = chargeback
+        self.cost_metrics = cost_metrics
+        self.sessions = sessions
+        self.self_metrics = self_metrics
+        self.capacity = capacity_spans
+        self.max_commit_rows = max_commit_rows
+        self.commit_timeout = commit_timeout
+        self._jobs: deque[_Job] = deque()
+        self._queued = 0
+        self._cond = threading.Condition()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self.committed_batches = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._writer, name="llmcost-ledger-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after committing what is queued (receivers must be stopped first)."""
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        if self._thread:
+            self._thread.join(timeout)
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued
+
+    # --- receiver side ------------------------------------------------------------------
+
+    def ingest(self, decoded: DecodedExport, transport: str) -> IngestResult:
+        """Bill one export. Returns after commit; raises Overloaded or LedgerUnavailable."""
+        result = IngestResult(skipped=decoded.skipped)
+        received = len(decoded.spans) + decoded.skipped + len(decoded.invalid)
+        self.self_metrics.spans_received.labels(transport).inc(received)
+        if decoded.skipped:
+            self.self_metrics.spans_skipped.inc(decoded.skipped)
+        for reason in decoded.invalid:
+            self._reject(result, reason)
+        entries: list[LedgerEntry] = []
+        billed: list[BilledCall] = []
+        now_ns = time.time_ns()
+        for span in decoded.spans:
+            try:
+                call = normalize_span(span)
+            except SpanRejected as exc:
+                self._reject(result, f"span {span.span_id}: {exc}")
+                continue
+            if call is None:
+                result.skipped += 1
+                self.self_metrics.spans_skipped.inc()
+                continue
+            self._attribute(call, span)
+            cost = self.pricer.price(call)
+            savings = 0
+            if call.cache_hit:
+                # Served from the response cache: no provider call, so nothing is owed; what the
+                # call would have cost is the saving.
+                savings = cost.contracted_nanos or 0
+                cost = replace(
+                    cost,
+                    list_nanos=None if cost.list_nanos is None else 0,
+                    contracted_nanos=None if cost.contracted_nanos is None else 0,
+                )
+            chargeback = self.chargeback(call, cost.contracted_nanos)
+            entries.append(LedgerEntry.from_call(call, cost, chargeback, now_ns))
+            billed.append(BilledCall(call, cost, chargeback, savings))
+        if entries:
+            job = self._enqueue(entries, billed)
+            if not job.done.wait(self.commit_timeout):
+                raise LedgerUnavailable("ledger commit timed out")
+            if job.error is not None:
+                raise LedgerUnavailable(f"ledger commit failed: {job.error}")
+            result.accepted = job.new_rows
+            result.duplicates = len(entries) - job.new_rows
+            if result.duplicates:
+                self.self_metrics.spans_duplicate.inc(result.duplicates)
+        return result
+
+    def _attribute(self, call: LlmCall, span: SpanView) -> None:
+        attribution = call.attribution
+        merged = {**span.resource, **span.attributes}
+        team, source = self.resolve_team(merged, attribution.team)
+        attribution.team = team
+        attribution.team_source = source if team else TEAM_FROM_SPAN
+
+    def _reject(self, result: IngestResult, reason: str) -> None:
+        result.rejected += 1
+        result.errors.append(reason)
+        self.self_metrics.spans_rejected.labels(_reject_reason_label(reason)).inc()
+
+    def _enqueue(self, entries: list[LedgerEntry], billed: list[BilledCall]) -> _Job:
+        job = _Job(entries, billed)
+        with self._cond:
+            if not self._running:
+                raise LedgerUnavailable("collector is shutting down")
+            if self._queued + len(entries) > self.capacity and self._queued:
+                self.self_metrics.exports_refused.labels("overloaded").inc()
+                raise Overloaded(retry_after=max(1.0, self._queued / 20_000))
+            self._jobs.append(job)
+            self._queued += len(entries)
+            self.self_metrics.queue_depth.set(self._queued)
+            self._cond.notify()
+        return job
+
+    # --- writer side --------------------------------------------------------------------
+
+    def _take(self) -> list[_Job]:
+        with self._cond:
+            while not self._jobs and self._running:
+                self._cond.wait(0.5)
+            jobs: list[_Job] = []
+            rows = 0
+            while self._jobs and (not jobs or rows + len(self._jobs[0].entries) <= self.max_commit_rows):
+                job = self._jobs.popleft()
+                jobs.append(job)
+                rows += len(job.entries)
+            return jobs
+
+    def _writer(self) -> None:
+        while True:
+            jobs = self._take()
+            if not jobs:
+                if not self._running:
+                    return
+                continue
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        entries = [entry for job in jobs for entry in job.entries]
+        started = time.perf_counter()
+        try:
+            flags = self.ledger.insert(entries)
+        except Exception as exc:  # the ledger is down: fail these exports, clients retry
+            log.exception("ledger insert failed for %d rows", len(entries))
+            for job in jobs:
+                job.error = exc
+            self._finish(jobs, len(entries))
+            return
+        self.self_metrics.commit_seconds.observe(time.perf_counter() - started)
+        self.committed_batches += 1
+        new_billed: list[BilledCall] = []
+        offset = 0
+        for job in jobs:
+            count = len(job.entries)
+            for index in range(count):
+                if flags[offset + index]:
+                    new_billed.append(job.billed[index])
+                    job.new_rows += 1
+            offset += count
+        try:
+            self.cost_metrics.record(new_billed)
+            self.sessions.add(new_billed)
+        except Exception:  # metrics are for trends; the ledger already has the money
+            log.exception("updating metrics failed")
+        self._finish(jobs, len(entries))
+
+    def _finish(self, jobs: list[_Job], rows: int) -> None:
+        with self._cond:
+            self._queued -= rows
+            self.self_metrics.queue_depth.set(self._queued)
+        for job in jobs:
+            job.done.set()

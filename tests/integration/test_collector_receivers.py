@@ -1,0 +1,256 @@
+"""The collector's receivers over loopback, with the official OTLP exporters as clients."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from llmcost_collector.app import CollectorApp, Settings
+
+pytestmark = pytest.mark.integration
+
+# gpt-4o list prices per million tokens: input $2.50, cached input $1.25, output $10.00.
+# 1,000 input tokens (300 of them cached) and 200 output tokens:
+#   700 * 2.50 / 1e6 + 300 * 1.25 / 1e6 + 200 * 10 / 1e6 = 0.00175 + 0.000375 + 0.002 = 0.004125
+GPT4O_CALL_USD = Decimal("0.004125")
+
+
+def llm_spans(count: int, team: str = "search", model: str = "gpt-4o") -> list[ReadableSpan]:
+    """Real SDK spans carrying the contract attributes, captured in memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "receiver-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for n in range(count):
+        with tracer.start_as_current_span(f"chat {model}") as span:
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": model,
+                    "gen_ai.response.model": model,
+                    "gen_ai.usage.input_tokens": 1000,
+                    "gen_ai.usage.cache_read.input_tokens": 300,
+                    "gen_ai.usage.output_tokens": 200,
+                    "llmcost.team": team,
+                    "llmcost.feature": "answers",
+                    "user.id": f"user-{n}",
+                }
+            )
+        with tracer.start_as_current_span("GET /healthz"):  # not an LLM call: skipped cheaply
+            pass
+    provider.shutdown()
+    return list(exporter.get_finished_spans())
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[CollectorApp]:
+    settings = Settings(
+        host="127.0.0.1",
+        otlp_grpc_port=0,
+        otlp_http_port=0,
+        http_port=0,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+    )
+    collector = CollectorApp(settings).start()
+    yield collector
+    collector.stop()
+
+
+def team_cost(app: CollectorApp, team: str) -> Decimal:
+    rows = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team",), filters={"team": team})
+    return sum((Decimal(r.contracted_nanos or 0) for r in rows), Decimal(0)).scaleb(-9)
+
+
+def metric(app: CollectorApp, name: str, **labels: str) -> float:
+    value = app.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), dict(err.headers)
+
+
+def test_http_protobuf_and_gzip_with_official_exporter(app: CollectorApp) -> None:
+    url = app.urls()["otlp_http"]
+    plain = HttpExporter(endpoint=url)
+    assert plain.export(llm_spans(3)) is SpanExportResult.SUCCESS
+    zipped = HttpExporter(endpoint=url, compression=Compression.Gzip)
+    assert zipped.export(llm_spans(2)) is SpanExportResult.SUCCESS
+    assert team_cost(app, "search") == 5 * GPT4O_CALL_USD
+    assert metric(app, "llmcost_collector_spans_skipped_total") == 5
+    labels = {"team": "search", "feature": "answers", "environment": "", "provider": "openai", "model": "gpt-4o"}
+    assert metric(app, "llmcost_requests_total", **labels, status="ok") == 5
+    assert metric(app, "llmcost_cost_usd_total", **labels) == pytest.approx(float(5 * GPT4O_CALL_USD))
+
+
+def test_grpc_with_official_exporter(app: CollectorApp) -> None:
+    exporter = GrpcExporter(endpoint=app.urls()["otlp_grpc"], insecure=True)
+    assert exporter.export(llm_spans(4, team="support")) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    assert team_cost(app, "support") == 4 * GPT4O_CALL_USD
+
+
+def test_duplicate_export_is_billed_once(app: CollectorApp) -> None:
+    spans = llm_spans(3, team="marketing")
+    exporter = HttpExporter(endpoint=app.urls()["otlp_http"])
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    counter_after_first = metric(
+        app, "llmcost_requests_total", team="marketing", feature="answers", environment="",
+        provider="openai", model="gpt-4o", status="ok",
+    )  # fmt: skip
+    assert exporter.export(spans) is SpanExportResult.SUCCESS  # a client retry
+    assert team_cost(app, "marketing") == 3 * GPT4O_CALL_USD
+    assert app.ledger.count() == 3
+    assert counter_after_first == 3
+    assert metric(
+        app, "llmcost_requests_total", team="marketing", feature="answers", environment="",
+        provider="openai", model="gpt-4o", status="ok",
+    ) == 3  # fmt: skip
+    assert metric(app, "llmcost_collector_spans_duplicate_total") == 3
+
+
+def otlp_json(trace_id: str, span_id: str, input_tokens: object = 1000) -> dict:
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-client"}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "manual"},
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "name": "chat gpt-4o",
+                                "kind": 3,
+                                "startTimeUnixNano": str(time.time_ns() - 1_000_000),
+                                "endTimeUnixNano": str(time.time_ns()),
+                                "attributes": [
+                                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(input_tokens)}},
+                                    {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "300"}},
+                                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "200"}},
+                                    {"key": "llmcost.team", "value": {"stringValue": "json-team"}},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def test_json_ids_are_hex_and_partial_success_rejects_bad_spans(app: CollectorApp) -> None:
+    url = app.urls()["otlp_http"]
+    good = otlp_json("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")
+    bad = otlp_json("5b8efff798038103d269b633813fc60d", "eee19b7ec3c1b175", input_tokens=-5)
+    good["resourceSpans"].extend(bad["resourceSpans"])
+    status, body, _ = post(url, json.dumps(good).encode(), {"Content-Type": "application/json"})
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["partialSuccess"]["rejectedSpans"] == "1"
+    assert "eee19b7ec3c1b175" in answer["partialSuccess"]["errorMessage"]
+    rows = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team",))
+    assert [(r.group["team"], r.requests) for r in rows] == [("json-team", 1)]
+    assert team_cost(app, "json-team") == GPT4O_CALL_USD
+    # Ids were read as hex: the same span sent as gzip JSON is a duplicate, not a new row.
+    status, _, _ = post(
+        url,
+        gzip.compress(json.dumps(otlp_json("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")).encode()),
+        {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert status == 200
+    assert app.ledger.count() == 1
+
+
+def test_protobuf_partial_success_message(app: CollectorApp) -> None:
+    payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", input_tokens=10**12))
+    status, body, _ = post(app.urls()["otlp_http"], payload.encode(), {"Content-Type": "application/json"})
+    assert status == 200
+    assert json.loads(body)["partialSuccess"]["rejectedSpans"] == "1"
+    assert app.ledger.count() == 0
+
+
+def test_malformed_bodies_are_400(app: CollectorApp) -> None:
+    url = app.urls()["otlp_http"]
+    assert post(url, b"\xff\x00garbage", {"Content-Type": "application/x-protobuf"})[0] == 400
+    assert post(url, b"{not json", {"Content-Type": "application/json"})[0] == 400
+    assert post(url, b"not gzip", {"Content-Type": "application/json", "Content-Encoding": "gzip"})[0] == 400
+    assert post(url, b"{}", {"Content-Type": "text/plain"})[0] == 415
+
+
+def test_oversized_body_is_413(tmp_path: Path) -> None:
+    settings = Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
+                        ledger_url=f"sqlite:///{tmp_path / 'l.db'}")  # fmt: skip
+    app = CollectorApp(settings)
+    app.ingest_settings[0].max_body_bytes = 1024
+    app.start()
+    try:
+        big = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode() * 20
+        status, _, _ = post(app.urls()["otlp_http"], big, {"Content-Type": "application/json"})
+        assert status == 413
+        bomb = gzip.compress(b"{" + b" " * 100_000 + b"}")
+        status, _, _ = post(app.urls()["otlp_http"], bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        assert status == 413
+    finally:
+        app.stop()
+
+
+def test_full_queue_answers_503_with_retry_after(app: CollectorApp) -> None:
+    app.pipeline.capacity = 1
+    app.pipeline._queued = 1  # as if an export were waiting for the writer
+    try:
+        payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
+        status, _, headers = post(app.urls()["otlp_http"], payload, {"Content-Type": "application/json"})
+    finally:
+        app.pipeline._queued = 0
+    assert status == 503
+    assert int(headers["Retry-After"]) >= 1
+    assert app.ledger.count() == 0
+
+
+def test_bearer_token_required_when_configured(app: CollectorApp) -> None:
+    app.ingest_settings[0].tokens = frozenset({"s3cret"})
+    url = app.urls()["otlp_http"]
+    payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
+    assert post(url, payload, {"Content-Type": "application/json"})[0] == 401
+    status, body, _ = post(url, payload, {"Content-Type": "application/json", "Authorization": "Bearer s3cret"})
+    assert status == 200 and json.loads(body) == {}
+    assert app.ledger.count() == 1
+
+
+def test_protobuf_response_is_an_export_response(app: CollectorApp) -> None:
+    body = encode_spans(llm_spans(1)).SerializeToString()
+    status, raw, headers = post(app.urls()["otlp_http"], body, {"Content-Type": "application/x-protobuf"})
+    assert status == 200
+    assert headers["Content-Type"] == "application/x-protobuf"
+    response = ExportTraceServiceResponse()
+    response.ParseFromString(raw)
+    assert response.partial_success.rejected_spans == 0

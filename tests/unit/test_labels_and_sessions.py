@@ -1,0 +1,76 @@
+"""Bounded labels and the session-cost histogram."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from llmcost_collector.labels import OTHER, LabelCaps
+from llmcost_collector.metrics import BilledCall, CostMetrics, SessionCostTracker
+from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
+
+
+def test_cap_keeps_first_values_and_collapses_the_rest() -> None:
+    caps = LabelCaps(caps={"team": 2})
+    assert [caps.value("team", t) for t in ("a", "b", "c", "a", "d", "b")] == ["a", "b", OTHER, "a", OTHER, "b"]
+    assert caps.seen("team") == 2
+
+
+def test_allow_list_wins_over_cap() -> None:
+    caps = LabelCaps(caps={"model": 1}, allow={"model": ["gpt-4o", "o3"]})
+    assert [caps.value("model", m) for m in ("o3", "gpt-4o", "mystery")] == ["o3", "gpt-4o", OTHER]
+
+
+def call(session: str = "", cost: int | None = 1_000_000, **usage: int) -> BilledCall:
+    llm = LlmCall(
+        trace_id="0" * 32, span_id="1" * 16, start_time_ns=0, end_time_ns=0, provider="openai",
+        operation="chat", request_model="gpt-4o", response_model="", usage=Usage(**usage),
+        attribution=Attribution(team="t", feature="f", session_id=session, session_name="Doc"),
+    )  # fmt: skip
+    return BilledCall(llm, Cost(PRICED, cost, cost), cost)
+
+
+def test_token_classes_are_disjoint_and_sum_per_label_set() -> None:
+    registry = CollectorRegistry()
+    metrics = CostMetrics(registry, LabelCaps())
+    metrics.record([call(input_tokens=10, cache_read_tokens=5, output_tokens=7, reasoning_tokens=3)] * 2)
+    labels = {"team": "t", "feature": "f", "environment": "", "provider": "openai", "model": "gpt-4o"}
+    got = {
+        kind: registry.get_sample_value("llmcost_tokens_total", {**labels, "token_type": kind})
+        for kind in ("input", "cache_read", "output", "reasoning", "cache_write")
+    }
+    assert got == {"input": 20, "cache_read": 10, "output": 8, "reasoning": 6, "cache_write": None}
+    assert registry.get_sample_value("llmcost_cost_usd_total", labels) == 0.002
+    assert registry.get_sample_value("llmcost_requests_total", {**labels, "status": "ok"}) == 2
+    assert registry.get_sample_value("llmcost_cache_hits_total", {"team": "t", "feature": "f", "kind": "prompt_cache"}) == 2
+
+
+def test_unpriced_calls_count_but_add_no_cost() -> None:
+    registry = CollectorRegistry()
+    CostMetrics(registry, LabelCaps()).record([call(cost=None, input_tokens=3)])
+    assert registry.get_sample_value("llmcost_unpriced_requests_total", {"provider": "openai", "model": "gpt-4o"}) == 1
+    assert registry.get_sample_value(
+        "llmcost_cost_usd_total",
+        {"team": "t", "feature": "f", "environment": "", "provider": "openai", "model": "gpt-4o"},
+    ) is None
+
+
+def test_session_total_is_observed_once_idle() -> None:
+    registry = CollectorRegistry()
+    metrics = CostMetrics(registry, LabelCaps())
+    now = [100.0]
+    tracker = SessionCostTracker(metrics.session_cost, LabelCaps(), idle_seconds=60, clock=lambda: now[0])
+    tracker.add([call("s1", 2_000_000), call("s1", 3_000_000), call("s2", 1_000_000), call("", 9)])
+    assert tracker.sweep() == 0
+    now[0] += 61
+    assert tracker.sweep() == 2
+    assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) == 2
+    assert registry.get_sample_value("llmcost_session_cost_usd_sum", {"session_name": "Doc"}) == 0.006
+
+
+def test_session_tracker_memory_is_bounded() -> None:
+    registry = CollectorRegistry()
+    metrics = CostMetrics(registry, LabelCaps())
+    tracker = SessionCostTracker(metrics.session_cost, LabelCaps(), max_sessions=3)
+    tracker.add([call(f"s{n}") for n in range(5)])
+    assert tracker.open_sessions == 3
+    assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) == 2
