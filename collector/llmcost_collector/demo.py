@@ -191,23 +191,72 @@ def summarize(app: CollectorApp) -> str:
     return "\n".join(lines)
 
 
-def run_demo(
-    *,
+class DemoStack:
+    """Collector + fake provider + instrumentation + traffic threads, started and stopped together."""
+
+    def __init__(self, settings: Settings, rate: float = 20.0, threads: int = 2) -> None:
+        self.settings = settings
+        self.rate = rate
+        self.thread_count = threads
+        self.app: CollectorApp | None = None
+        self.provider: FakeProvider | None = None
+        self.generator: TrafficGenerator | None = None
+        self._threads: list[threading.Thread] = []
+        self._tracer_provider: Any = None
+
+    def start(self) -> DemoStack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> DemoStack:
+        import otel_llmcost
+
+        self.app = CollectorApp(self.settings).start()
+        self.provider = FakeProvider(host="127.0.0.1").start()
+        self._tracer_provider = otel_llmcost.configure(
+            endpoint=self.app.urls()["otlp_http"], service_name="llmcost-demo", export_interval_seconds=1.0
+        )
+        otel_llmcost.instrument()
+        self.generator = TrafficGenerator(self.provider.base_url, self.rate)
+        self._threads = [
+            threading.Thread(target=self.generator.run, name=f"demo-traffic-{n}", daemon=True)
+            for n in range(self.thread_count)
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop traffic, flush the last spans into the ledger, then stop the collector."""
+        import otel_llmcost
+
+        if self.generator:
+            self.generator.stop()
+        for thread in self._threads:
+            thread.join(5)
+        if self._tracer_provider is not None:
+            self._tracer_provider.force_flush()
+            otel_llmcost.uninstrument()
+            self._tracer_provider.shutdown()
+        if self.provider:
+            self.provider.stop()
+        if self.app:
+            self.app.stop()
+
+
+def demo_settings(
     host: str = "127.0.0.1",
     otlp_http_port: int = 4318,
     otlp_grpc_port: int = 4317,
     http_port: int = 9464,
     ledger_url: str | None = None,
-    rate: float = 20.0,
-    duration: float | None = None,
-    summary_every: float = 5.0,
-    out: Callable[[str], None] = print,
-) -> CollectorApp:
-    """Run until Ctrl-C (or ``duration`` seconds); returns the stopped app for inspection."""
-    import otel_llmcost
-
+) -> Settings:
+    """Embedded defaults: the demo config, a fresh SQLite ledger in a temp directory."""
     workdir = Path(tempfile.mkdtemp(prefix="llmcost-demo-"))
-    settings = Settings(
+    return Settings(
         host=host,
         otlp_http_port=otlp_http_port,
         otlp_grpc_port=otlp_grpc_port,
@@ -217,40 +266,36 @@ def run_demo(
         session_idle_seconds=10.0,
         watch_config=False,
     )
-    app = CollectorApp(settings).start()
-    provider = FakeProvider(host="127.0.0.1").start()
-    tracer_provider = otel_llmcost.configure(
-        endpoint=app.urls()["otlp_http"], service_name="llmcost-demo", export_interval_seconds=1.0
-    )
-    otel_llmcost.instrument()
-    generator = TrafficGenerator(provider.base_url, rate)
-    threads = [threading.Thread(target=generator.run, name=f"demo-traffic-{n}", daemon=True) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    urls = app.urls()
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    rate: float = 20.0,
+    duration: float | None = None,
+    summary_every: float = 5.0,
+    out: Callable[[str], None] = print,
+) -> None:
+    """Run until Ctrl-C (or ``duration`` seconds), printing the live summary."""
+    stack = DemoStack(settings, rate).start()
+    assert stack.app and stack.provider and stack.generator
+    urls = stack.app.urls()
     out(
         "otel-llmcost demo is running (Ctrl-C to stop)\n"
         f"  web page      {urls['web']}\n"
         f"  metrics       {urls['metrics']}\n"
         f"  spend API     {urls['api']}?group_by=team,feature\n"
         f"  OTLP/HTTP in  {urls['otlp_http']}\n"
-        f"  fake provider {provider.base_url}\n"
+        f"  fake provider {stack.provider.base_url}\n"
         f"  ledger        {settings.ledger_url}"
     )
     started = time.monotonic()
     try:
         while duration is None or time.monotonic() - started < duration:
-            time.sleep(min(summary_every, max(0.1, (duration or 1e9) - (time.monotonic() - started))))
-            out(summarize(app) + f"\n({generator.calls} calls, {generator.errors} provider errors so far)")
+            remaining = summary_every if duration is None else duration - (time.monotonic() - started)
+            time.sleep(max(0.1, min(summary_every, remaining)))
+            out(summarize(stack.app) + f"\n({stack.generator.calls} calls, {stack.generator.errors} provider errors)")
     except KeyboardInterrupt:
         out("\nstopping ...")
     finally:
-        generator.stop()
-        for thread in threads:
-            thread.join(5)
-        tracer_provider.force_flush()
-        otel_llmcost.uninstrument()
-        tracer_provider.shutdown()
-        provider.stop()
-        app.stop()
-    return app
+        stack.stop()

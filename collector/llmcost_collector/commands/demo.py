@@ -19,15 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..demo import demo_settings, run_demo
 
     try:
         run_demo(
-            host=args.host,
-            otlp_http_port=args.otlp_http_port,
-            otlp_grpc_port=args.otlp_grpc_port,
-            http_port=args.http_port,
-            ledger_url=args.ledger_url,
+            demo_settings(args.host, args.otlp_http_port, args.otlp_grpc_port, args.http_port, args.ledger_url),
             rate=args.rate,
             duration=args.duration,
             summary_every=args.summary_every,

@@ -1,0 +1,118 @@
+"""Every dashboard query, run by a real Prometheus scraping a real collector fed with demo traffic."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmcost_collector.demo import DemoStack, demo_settings
+from tests.support import require_binary
+
+pytestmark = [pytest.mark.integration, pytest.mark.needs_prometheus]
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
+# Panels whose series legitimately stay empty under demo traffic (no cache layer, all models priced).
+MAY_BE_EMPTY = ("cache_savings", "unpriced")
+# Grafana's template variables, as a user with "All" selected would send them.
+VARIABLES = {"$__rate_interval": "15s", "$__range": "2m", "$__interval": "5s", "$team": ".*", "$environment": ".*"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = require_binary("prometheus")
+    tmp = tmp_path_factory.mktemp("prometheus")
+    settings = demo_settings(otlp_http_port=0, otlp_grpc_port=0, http_port=0)
+    stack = DemoStack(settings, rate=25.0).start()
+    assert stack.app is not None
+    port = _free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ROOT / "prometheus/rules/llmcost.rules.yml"), str(ROOT / "prometheus/rules/llmcost.alerts.yml")],
+        "scrape_configs": [
+            {"job_name": "llmcost", "static_configs": [{"targets": [f"127.0.0.1:{stack.app.ports['http']}"]}]}
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(json.dumps(config))  # JSON is valid YAML
+    proc = subprocess.Popen(
+        [binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/-/ready", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        time.sleep(20)  # enough 1s scrapes for rate() over the 15s window
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        stack.stop()
+
+
+def _queries() -> list[tuple[str, str]]:
+    out = []
+    for path in DASHBOARDS:
+        doc = json.loads(path.read_text())
+        for panel in doc.get("panels", []):
+            for target in panel.get("targets", []):
+                if target.get("expr"):
+                    out.append((f"{path.stem}: {panel['title']}", target["expr"]))
+    return out
+
+
+def _expand(expr: str) -> str:
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    assert "$" not in expr, f"unexpanded variable in {expr}"
+    return expr
+
+
+@pytest.mark.parametrize(("panel", "expr"), _queries(), ids=[q[0] for q in _queries()])
+def test_dashboard_query_returns_data(prometheus: str, panel: str, expr: str) -> None:
+    answer = _get(prometheus + "/api/v1/query?" + urllib.parse.urlencode({"query": _expand(expr)}))
+    assert answer["status"] == "success", answer
+    result = answer["data"]["result"]
+    if any(word in expr for word in MAY_BE_EMPTY):
+        return
+    assert result, f"{panel}: no data for {expr}"
+
+
+def test_template_variables_have_values(prometheus: str) -> None:
+    teams = _get(prometheus + "/api/v1/label/team/values?match[]=llmcost_cost_usd_total")["data"]
+    assert {"marketing", "support", "search"} <= set(teams)
+    environments = _get(prometheus + "/api/v1/label/environment/values?match[]=llmcost_cost_usd_total")["data"]
+    assert {"production", "development"} <= set(environments)
+
+
+def test_budget_recording_rule_sees_ledger_gauges(prometheus: str) -> None:
+    query = urllib.parse.urlencode({"query": "team_period:llmcost_budget_utilisation:ratio"})
+    result = _get(prometheus + "/api/v1/query?" + query)["data"]["result"]
+    assert {r["metric"]["team"] for r in result} >= {"marketing", "support"}
+    assert all(float(r["value"][1]) > 0 for r in result)
