@@ -168,7 +168,7 @@ class IngestPipeline:
                     contracted_nanos=None if cost.contracted_nanos is None else 0,
                 )
             chargeback = self.chargeback(call, cost.contracted_nanos)
-            entries.append(LedgerEntry.from_call(call, cost, chargeback, now_ns))
+            entries.append(LedgerEntry.from_call(call, cost, chargeback, now_ns, savings))
             billed.append(BilledCall(call, cost, chargeback, savings))
         if entries:
             job = self._enqueue(entries, billed)

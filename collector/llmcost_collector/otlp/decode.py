@@ -23,6 +23,7 @@ from ..model import SpanView
 
 # Attribute-key prefixes that mark a span as an LLM call in any dialect we read.
 LLM_KEY_PREFIXES = ("gen_ai.", "llm.")
+OUTCOME_KEY = "llmcost.outcome"
 
 
 class DecodeError(ValueError):
@@ -60,7 +61,8 @@ def _attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
 
 
 def _is_llm_keys(keys: Iterable[str]) -> bool:
-    return any(key.startswith(LLM_KEY_PREFIXES) for key in keys)
+    """GenAI keys mark an LLM call; ``llmcost.outcome`` marks a business outcome record."""
+    return any(key.startswith(LLM_KEY_PREFIXES) or key == OUTCOME_KEY for key in keys)
 
 
 def decode_protobuf(body: bytes) -> DecodedExport:

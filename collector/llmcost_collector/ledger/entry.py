@@ -1,0 +1,155 @@
+"""One ledger row: a priced LLM call flattened into columns.
+
+The row keeps every token class, every cost layer, every attribution field and the pricing
+provenance, so invoices, FOCUS exports, tiered markups and re-pricing can all be computed from
+the ledger alone, long after the spans are gone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from operator import attrgetter
+
+from ..model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    trace_id: str
+    span_id: str
+    start_time_ns: int
+    end_time_ns: int
+    ingested_at_ns: int
+    provider: str
+    operation: str
+    request_model: str
+    response_model: str
+    server_address: str
+    dialect: str
+    team: str
+    team_source: str
+    feature: str
+    use_case: str
+    user_id: str
+    user_tier: str
+    session_id: str
+    session_name: str
+    session_path: str
+    environment: str
+    service_name: str
+    properties: str  # JSON object text
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    input_audio_tokens: int
+    output_audio_tokens: int
+    usage_estimated: int  # 0/1
+    status: str
+    error_type: str
+    cache_hit: int  # 0/1
+    outcome: str
+    outcome_count: int
+    price_status: str  # priced | unpriced
+    list_cost_nanos: int | None
+    contracted_cost_nanos: int | None
+    chargeback_nanos: int | None
+    savings_nanos: int  # response-cache savings: what a cache hit would have cost
+    currency: str
+    price_source: str
+    price_id: str
+    price_effective_from: str
+    unpriced_reason: str
+    repriced_at_ns: int | None = None
+
+    @classmethod
+    def from_call(
+        cls,
+        call: LlmCall,
+        cost: Cost,
+        chargeback_nanos: int | None,
+        ingested_at_ns: int,
+        savings_nanos: int = 0,
+    ) -> LedgerEntry:
+        a = call.attribution
+        u = call.usage
+        return cls(
+            call.trace_id, call.span_id, call.start_time_ns, call.end_time_ns, ingested_at_ns,
+            call.provider, call.operation, call.request_model, call.response_model, call.server_address,
+            call.dialect, a.team, a.team_source, a.feature, a.use_case, a.user_id, a.user_tier, a.session_id,
+            a.session_name, a.session_path, a.environment, a.service_name,
+            json.dumps(a.properties, sort_keys=True) if a.properties else "{}",
+            u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cache_write_1h_tokens, u.output_tokens,
+            u.reasoning_tokens, u.input_audio_tokens, u.output_audio_tokens, int(u.estimated),
+            call.status, call.error_type, int(call.cache_hit), call.outcome, call.outcome_count,
+            cost.status, cost.list_nanos, cost.contracted_nanos, chargeback_nanos, savings_nanos, "USD",
+            cost.price_source, cost.price_id, cost.price_effective_from, cost.reason,
+        )  # fmt: skip
+
+    def to_call(self) -> LlmCall:
+        """The call this row was made from (for re-pricing)."""
+        return LlmCall(
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+            start_time_ns=self.start_time_ns,
+            end_time_ns=self.end_time_ns,
+            provider=self.provider,
+            operation=self.operation,
+            request_model=self.request_model,
+            response_model=self.response_model,
+            usage=Usage(
+                input_tokens=self.input_tokens,
+                cache_read_tokens=self.cache_read_tokens,
+                cache_write_tokens=self.cache_write_tokens,
+                cache_write_1h_tokens=self.cache_write_1h_tokens,
+                output_tokens=self.output_tokens,
+                reasoning_tokens=self.reasoning_tokens,
+                input_audio_tokens=self.input_audio_tokens,
+                output_audio_tokens=self.output_audio_tokens,
+                estimated=bool(self.usage_estimated),
+            ),
+            attribution=Attribution(
+                team=self.team,
+                feature=self.feature,
+                use_case=self.use_case,
+                user_id=self.user_id,
+                user_tier=self.user_tier,
+                session_id=self.session_id,
+                session_name=self.session_name,
+                session_path=self.session_path,
+                environment=self.environment,
+                service_name=self.service_name,
+                properties=json.loads(self.properties or "{}"),
+                team_source=self.team_source,
+            ),
+            status=self.status,
+            error_type=self.error_type,
+            cache_hit=bool(self.cache_hit),
+            outcome=self.outcome,
+            outcome_count=self.outcome_count,
+            server_address=self.server_address,
+            dialect=self.dialect,
+        )
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(
+            status=self.price_status,
+            list_nanos=self.list_cost_nanos,
+            contracted_nanos=self.contracted_cost_nanos,
+            price_source=self.price_source,
+            price_id=self.price_id,
+            price_effective_from=self.price_effective_from,
+            reason=self.unpriced_reason,
+        )
+
+    def values(self) -> tuple:
+        return _column_values(self)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LedgerEntry))
+_column_values = attrgetter(*COLUMNS)
+STATUSES = (PRICED, UNPRICED)

@@ -1,0 +1,255 @@
+"""Turn one span of any GenAI dialect into one canonical ``LlmCall``.
+
+Dialects read (first match wins per field):
+
+* OTel GenAI (current): ``gen_ai.usage.input_tokens`` *includes* cache reads and writes, which
+  are reported in ``gen_ai.usage.cache_read.input_tokens`` / ``cache_creation.input_tokens``;
+  ``gen_ai.usage.output_tokens`` includes ``gen_ai.usage.reasoning.output_tokens``.
+* OTel GenAI (deprecated): ``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` /
+  ``completion_tokens`` (same inclusion rules: they mirror OpenAI's usage block).
+* OpenLLMetry: the names above plus ``gen_ai.usage.cache_read_input_tokens`` /
+  ``cache_creation_input_tokens`` and ``gen_ai.usage.reasoning_tokens``; its Anthropic
+  instrumentation adds cache tokens into input, so the same rule holds;
+  ``traceloop.association.properties.*`` carry attribution.
+* OpenInference: ``llm.token_count.prompt`` (cache details are parts of it),
+  ``llm.token_count.completion`` (reasoning is part of it), ``llm.model_name``, ``llm.provider``.
+* OpenLIT: OTel names with ``gen_ai.system``.
+
+The one place where a dialect may report Anthropic's native usage (input *excluding* cache) is
+detected by arithmetic: when the reported input is smaller than the cache tokens it supposedly
+contains and the provider is Anthropic, input is taken as uncached instead of rejected. In every
+other case input includes cache, as CONTRACT.md says, so cached tokens are never billed twice.
+
+Invalid usage (negative, non-integer, NaN, over 10^9, cache > input, reasoning > output) raises
+``SpanRejected`` with the reason: such a span is rejected via OTLP partial success, never priced.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import semconv as sc
+from .model import Attribution, LlmCall, SpanView, Usage
+
+MAX_TOKENS = 10**9
+# Operations that aggregate or orchestrate other calls: billing them would double count.
+NOT_CALLS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
+OPENINFERENCE_CALL_KINDS = frozenset({"LLM", "EMBEDDING"})
+ANTHROPIC_PROVIDERS = frozenset({"anthropic", "aws.bedrock", "gcp.vertex_ai"})
+
+INPUT_KEYS = (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS, sc.OI_PROMPT_TOKENS)
+OUTPUT_KEYS = (sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS, sc.OI_COMPLETION_TOKENS)
+CACHE_READ_KEYS = (
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.TRACELOOP_CACHE_READ_INPUT_TOKENS,
+    sc.OI_PROMPT_CACHE_READ,
+)
+CACHE_WRITE_KEYS = (
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    sc.TRACELOOP_CACHE_CREATION_INPUT_TOKENS,
+    sc.OI_PROMPT_CACHE_WRITE,
+)
+REASONING_KEYS = (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "gen_ai.usage.reasoning_tokens", sc.OI_COMPLETION_REASONING)
+AUDIO_INPUT_KEYS = ("gen_ai.usage.input_audio_tokens", "llm.token_count.prompt_details.audio")
+AUDIO_OUTPUT_KEYS = ("gen_ai.usage.output_audio_tokens", "llm.token_count.completion_details.audio")
+PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_PROVIDER, sc.OI_SYSTEM)
+# Provider names from older conventions and other dialects, mapped to the current registry.
+PROVIDER_ALIASES = {
+    "az.ai.openai": "azure.ai.openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+    "aws_bedrock": "aws.bedrock",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "google": "gcp.gemini",
+    "gemini": "gcp.gemini",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+}
+TRACELOOP_ATTRIBUTION = {
+    "team": "team",
+    "feature": "feature",
+    "use_case": "use_case",
+    "user_tier": "user_tier",
+    "user_id": "user_id",
+    "user.id": "user_id",
+    "session_id": "session_id",
+    "session.id": "session_id",
+    "environment": "environment",
+}
+
+
+class SpanRejected(ValueError):
+    """An LLM span that cannot be billed; the message says why (sent back as partial success)."""
+
+
+def _tokens(attrs: dict[str, object], keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        value = attrs.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpanRejected(f"{key} must be an integer, got {type(value).__name__} {value!r}")
+        if isinstance(value, float):
+            if math.isnan(value) or math.isinf(value) or not value.is_integer():
+                raise SpanRejected(f"{key} must be an integer, got {value!r}")
+            value = int(value)
+        if value < 0:
+            raise SpanRejected(f"{key} is negative ({value})")
+        if value > MAX_TOKENS:
+            raise SpanRejected(f"{key} is absurd ({value} > 10^9 tokens)")
+        return value
+    return None
+
+
+def _text(attrs: dict[str, object], resource: dict[str, object], *keys: str) -> str:
+    for source in (attrs, resource):
+        for key in keys:
+            value = source.get(key)
+            if value is not None and value != "":
+                return value if isinstance(value, str) else str(value)
+    return ""
+
+
+def _provider(attrs: dict[str, object]) -> str:
+    for key in PROVIDER_KEYS:
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            value = value.lower()
+            return PROVIDER_ALIASES.get(value, value)
+    return ""
+
+
+def _dialect(attrs: dict[str, object]) -> str:
+    if sc.OI_SPAN_KIND in attrs or sc.OI_PROMPT_TOKENS in attrs:
+        return "openinference"
+    if sc.TRACELOOP_CACHE_READ_INPUT_TOKENS in attrs or any(k.startswith("traceloop.") for k in attrs):
+        return "openllmetry"
+    if sc.GEN_AI_PROVIDER_NAME in attrs:
+        return "otel"
+    if sc.GEN_AI_SYSTEM in attrs or sc.GEN_AI_USAGE_PROMPT_TOKENS in attrs:
+        return "otel-deprecated"
+    return "otel"
+
+
+def is_llm_call(attrs: dict[str, object]) -> bool:
+    """Cheap test: a model name, and not an orchestration span that aggregates other calls."""
+    if attrs.get(sc.GEN_AI_OPERATION_NAME) in NOT_CALLS:
+        return False
+    kind = attrs.get(sc.OI_SPAN_KIND)
+    if kind is not None and kind not in OPENINFERENCE_CALL_KINDS:
+        return False
+    return bool(
+        attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.OI_MODEL_NAME)
+    )
+
+
+def normalize_usage(attrs: dict[str, object], provider: str, estimated: bool = False) -> Usage:
+    reported_input = _tokens(attrs, INPUT_KEYS) or 0
+    output = _tokens(attrs, OUTPUT_KEYS) or 0
+    cache_read = _tokens(attrs, CACHE_READ_KEYS) or 0
+    cache_write = _tokens(attrs, CACHE_WRITE_KEYS) or 0
+    write_1h = _tokens(attrs, (sc.LLMCOST_USAGE_CACHE_CREATION_1H,)) or 0
+    write_5m = _tokens(attrs, (sc.LLMCOST_USAGE_CACHE_CREATION_5M,))
+    if cache_write == 0 and (write_1h or write_5m):
+        cache_write = write_1h + (write_5m or 0)
+    reasoning = _tokens(attrs, REASONING_KEYS) or 0
+    cached = cache_read + cache_write
+    if reported_input >= cached:
+        uncached = reported_input - cached
+    elif provider in ANTHROPIC_PROVIDERS:
+        uncached = reported_input  # Anthropic's native usage: input excludes cache tokens
+    else:
+        raise SpanRejected(
+            f"cache tokens ({cache_read} read + {cache_write} written) exceed input tokens ({reported_input})"
+        )
+    if write_1h > cache_write:
+        raise SpanRejected(f"1h cache writes ({write_1h}) exceed cache writes ({cache_write})")
+    if reasoning > output:
+        raise SpanRejected(f"reasoning tokens ({reasoning}) exceed output tokens ({output})")
+    audio_in = _tokens(attrs, AUDIO_INPUT_KEYS) or 0
+    audio_out = _tokens(attrs, AUDIO_OUTPUT_KEYS) or 0
+    if audio_in > uncached + cached or audio_out > output:
+        raise SpanRejected("audio tokens exceed the side they belong to")
+    return Usage(
+        input_tokens=uncached,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_write_1h_tokens=write_1h,
+        output_tokens=output,
+        reasoning_tokens=reasoning,
+        input_audio_tokens=audio_in,
+        output_audio_tokens=audio_out,
+        estimated=estimated,
+    )
+
+
+def normalize_attribution(attrs: dict[str, object], resource: dict[str, object]) -> Attribution:
+    attribution = Attribution(
+        team=_text(attrs, resource, sc.LLMCOST_TEAM),
+        feature=_text(attrs, resource, sc.LLMCOST_FEATURE),
+        use_case=_text(attrs, resource, sc.LLMCOST_USE_CASE),
+        user_id=_text(attrs, resource, sc.USER_ID, "enduser.id"),
+        user_tier=_text(attrs, resource, sc.LLMCOST_USER_TIER),
+        session_id=_text(attrs, resource, sc.SESSION_ID, sc.GEN_AI_CONVERSATION_ID),
+        session_name=_text(attrs, resource, sc.LLMCOST_SESSION_NAME),
+        session_path=_text(attrs, resource, sc.LLMCOST_SESSION_PATH),
+        environment=_text(attrs, resource, sc.DEPLOYMENT_ENVIRONMENT_NAME, sc.DEPLOYMENT_ENVIRONMENT),
+        service_name=_text(resource, attrs, sc.SERVICE_NAME),
+    )
+    prefix = sc.LLMCOST_PROPERTY_PREFIX
+    traceloop = sc.TRACELOOP_ASSOCIATION_PREFIX
+    for key, value in attrs.items():
+        if key.startswith(prefix):
+            attribution.properties[key[len(prefix) :]] = str(value)
+        elif key.startswith(traceloop):
+            name = key[len(traceloop) :]
+            field = TRACELOOP_ATTRIBUTION.get(name)
+            if field is None:
+                attribution.properties[name] = str(value)
+            elif not getattr(attribution, field):
+                setattr(attribution, field, str(value))
+    return attribution
+
+
+def _flag(attrs: dict[str, object], key: str) -> bool:
+    value = attrs.get(key)
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def normalize_span(span: SpanView) -> LlmCall | None:
+    """The call this span describes; None when it is not an LLM call (or outcome record)."""
+    attrs = span.attributes
+    outcome = attrs.get(sc.LLMCOST_OUTCOME)
+    if not is_llm_call(attrs):
+        if not outcome:
+            return None
+        provider = ""
+        usage = Usage()
+        operation = "outcome"
+    else:
+        provider = _provider(attrs)
+        usage = normalize_usage(attrs, provider, _flag(attrs, sc.LLMCOST_USAGE_ESTIMATED))
+        operation = str(attrs.get(sc.GEN_AI_OPERATION_NAME) or attrs.get(sc.OI_SPAN_KIND, "chat")).lower()
+    outcome_count = _tokens(attrs, (sc.LLMCOST_OUTCOME_COUNT,)) if outcome else 0
+    error_type = attrs.get(sc.ERROR_TYPE)
+    return LlmCall(
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        start_time_ns=span.start_time_ns,
+        end_time_ns=span.end_time_ns,
+        provider=provider,
+        operation=operation,
+        request_model=str(attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.OI_MODEL_NAME) or ""),
+        response_model=str(attrs.get(sc.GEN_AI_RESPONSE_MODEL) or ""),
+        usage=usage,
+        attribution=normalize_attribution(attrs, span.resource),
+        status="error" if span.status_code == 2 or error_type else "ok",
+        error_type=str(error_type or (span.status_message if span.status_code == 2 else "") or ""),
+        cache_hit=_flag(attrs, sc.LLMCOST_CACHE_HIT),
+        outcome=str(outcome or ""),
+        outcome_count=(outcome_count if outcome_count is not None else 1) if outcome else 0,
+        server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),
+        dialect=_dialect(attrs),
+    )

@@ -1,0 +1,103 @@
+"""Per-million-token rates and the exact cost of a usage at those rates.
+
+Rates are Decimal dollars per million tokens (as providers publish them); a cost is computed
+exactly as a Decimal and rounded once, half-even, to integer nano-dollars. Tiered ("long
+context") prices follow the providers' cliff model, as genai-prices does: once the request's
+total input crosses a tier's start, that tier's rate applies to all of its tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from ..model import Usage
+
+NANOS_PER_USD_PER_MTOK = Decimal(1000)  # tokens * ($ / 1e6 tokens) * 1e9 nano-$/$
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Tiered:
+    """A base rate with cliff tiers: ``tiers`` is ``((start_tokens, rate), ...)`` ascending."""
+
+    base: Decimal
+    tiers: tuple[tuple[int, Decimal], ...]
+
+    def at(self, total_input_tokens: int) -> Decimal:
+        rate = self.base
+        for start, tier_rate in self.tiers:
+            if total_input_tokens > start:
+                rate = tier_rate
+        return rate
+
+
+Rate = Decimal | Tiered
+
+
+def _rate(rate: Rate | None, total_input: int) -> Decimal | None:
+    if rate is None or isinstance(rate, Decimal):
+        return rate
+    return rate.at(total_input)
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """The prices of one model as in force on one day, with where they came from."""
+
+    input: Rate | None
+    output: Rate | None
+    cache_read: Rate | None = None
+    cache_write: Rate | None = None  # 5-minute TTL writes (or writes of unknown TTL)
+    cache_write_1h: Rate | None = None
+    input_audio: Rate | None = None
+    output_audio: Rate | None = None
+    source: str = ""  # genai-prices | price-book
+    price_id: str = ""
+    effective_from: str = ""
+
+    def cost_nanos(self, usage: Usage) -> int:
+        """Exact cost of ``usage`` in integer nano-dollars (one half-even rounding)."""
+        total_input = usage.total_input_tokens
+        input_rate = _rate(self.input, total_input) or Decimal(0)
+        output_rate = _rate(self.output, total_input) or Decimal(0)
+        # Classes without their own price fall back to the nearest one a provider would charge.
+        read_rate = _rate(self.cache_read, total_input)
+        write_rate = _rate(self.cache_write, total_input)
+        write_1h_rate = _rate(self.cache_write_1h, total_input)
+        audio_in_rate = _rate(self.input_audio, total_input)
+        audio_out_rate = _rate(self.output_audio, total_input)
+        total = (
+            (usage.input_tokens - usage.input_audio_tokens) * input_rate
+            + usage.input_audio_tokens * (input_rate if audio_in_rate is None else audio_in_rate)
+            + usage.cache_read_tokens * (input_rate if read_rate is None else read_rate)
+            + usage.cache_write_5m_tokens * (input_rate if write_rate is None else write_rate)
+            + usage.cache_write_1h_tokens
+            * (write_1h_rate if write_1h_rate is not None else (input_rate if write_rate is None else write_rate))
+            + (usage.output_tokens - usage.output_audio_tokens) * output_rate
+            + usage.output_audio_tokens * (output_rate if audio_out_rate is None else audio_out_rate)
+        )
+        return int((total * NANOS_PER_USD_PER_MTOK).quantize(ONE, rounding=ROUND_HALF_EVEN))
+
+    def scaled(self, factor: Decimal, *, source: str, price_id: str, effective_from: str) -> Rates:
+        """These rates times ``factor`` (a percent discount is ``1 - pct/100``)."""
+
+        def scale(rate: Rate | None) -> Rate | None:
+            if rate is None:
+                return None
+            if isinstance(rate, Decimal):
+                return rate * factor
+            return Tiered(rate.base * factor, tuple((start, r * factor) for start, r in rate.tiers))
+
+        return Rates(
+            input=scale(self.input),
+            output=scale(self.output),
+            cache_read=scale(self.cache_read),
+            cache_write=scale(self.cache_write),
+            cache_write_1h=scale(self.cache_write_1h),
+            input_audio=scale(self.input_audio),
+            output_audio=scale(self.output_audio),
+            source=source,
+            price_id=price_id,
+            effective_from=effective_from,
+        )
