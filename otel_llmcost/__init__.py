@@ -1,1 +1,27 @@
-"""otel_llmcost: attribute every LLM call in your service to a team, feature, user and session."""
+"""otel_llmcost: attribute every LLM call in your service to a team, feature, user and session.
+
+    import otel_llmcost
+    otel_llmcost.configure(endpoint="http://llmcost-collector:4318/v1/traces", service_name="checkout")
+    otel_llmcost.instrument()
+    with otel_llmcost.attribute(team="marketing", feature="chat", user_id=user.id):
+        client.chat.completions.create(...)
+
+Importing this package is cheap: the SDKs are imported only when instrumented.
+"""
+
+from .context import attribute, current_attribution
+from .outcome import record_outcome
+from .processor import AttributionSpanProcessor
+from .setup import configure, ensure_processor, instrument, uninstrument
+
+__all__ = [
+    "AttributionSpanProcessor",
+    "attribute",
+    "configure",
+    "current_attribution",
+    "ensure_processor",
+    "instrument",
+    "record_outcome",
+    "uninstrument",
+]
+__version__ = "0.1.0"

@@ -46,9 +46,12 @@ CACHE_READ_KEYS = (
 )
 CACHE_WRITE_KEYS = (
     sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    "gen_ai.usage.cache_write.input_tokens",  # the anthropic SDK's own tracing
     sc.TRACELOOP_CACHE_CREATION_INPUT_TOKENS,
     sc.OI_PROMPT_CACHE_WRITE,
 )
+CACHE_WRITE_1H_KEYS = (sc.LLMCOST_USAGE_CACHE_CREATION_1H, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens")
+CACHE_WRITE_5M_KEYS = (sc.LLMCOST_USAGE_CACHE_CREATION_5M, "anthropic.usage.cache_creation.ephemeral_5m_input_tokens")
 REASONING_KEYS = (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "gen_ai.usage.reasoning_tokens", sc.OI_COMPLETION_REASONING)
 AUDIO_INPUT_KEYS = ("gen_ai.usage.input_audio_tokens", "llm.token_count.prompt_details.audio")
 AUDIO_OUTPUT_KEYS = ("gen_ai.usage.output_audio_tokens", "llm.token_count.completion_details.audio")
@@ -150,8 +153,8 @@ def normalize_usage(attrs: dict[str, object], provider: str, estimated: bool = F
     output = _tokens(attrs, OUTPUT_KEYS) or 0
     cache_read = _tokens(attrs, CACHE_READ_KEYS) or 0
     cache_write = _tokens(attrs, CACHE_WRITE_KEYS) or 0
-    write_1h = _tokens(attrs, (sc.LLMCOST_USAGE_CACHE_CREATION_1H,)) or 0
-    write_5m = _tokens(attrs, (sc.LLMCOST_USAGE_CACHE_CREATION_5M,))
+    write_1h = _tokens(attrs, CACHE_WRITE_1H_KEYS) or 0
+    write_5m = _tokens(attrs, CACHE_WRITE_5M_KEYS)
     if cache_write == 0 and (write_1h or write_5m):
         cache_write = write_1h + (write_5m or 0)
     reasoning = _tokens(attrs, REASONING_KEYS) or 0

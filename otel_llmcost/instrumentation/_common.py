@@ -1,0 +1,267 @@
+"""What the OpenAI and Anthropic instrumentors share: the call span, usage recording, streams.
+
+A call span follows the OTel GenAI conventions: ``"{operation} {model}"``, kind CLIENT, every
+token class, ``error.type`` on failure. Streams are wrapped in transparent proxies that observe
+each item as the caller consumes it and end the span exactly once: when the stream is exhausted,
+closed, exits its ``with`` block, fails, or is garbage-collected after being dropped early.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import attributes as a
+from ..estimate import estimate_tokens
+
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+
+def capture_content() -> bool:
+    return os.environ.get(CAPTURE_ENV, "").lower() == "true"
+
+
+@dataclass
+class TokenUsage:
+    """Usage in OTel terms: input includes cache reads/writes, output includes reasoning."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read: int = 0
+    cache_creation: int = 0
+    cache_creation_5m: int | None = None
+    cache_creation_1h: int | None = None
+    reasoning: int = 0
+    estimated: bool = False
+
+    def attributes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            a.GEN_AI_USAGE_INPUT_TOKENS: self.input_tokens,
+            a.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens,
+        }
+        if self.cache_read:
+            out[a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
+        if self.cache_creation:
+            out[a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation
+        if self.cache_creation_5m:
+            out[a.CACHE_CREATION_5M] = self.cache_creation_5m
+        if self.cache_creation_1h:
+            out[a.CACHE_CREATION_1H] = self.cache_creation_1h
+        if self.reasoning:
+            out[a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning
+        if self.estimated:
+            out[a.USAGE_ESTIMATED] = True
+        return out
+
+
+def get(obj: Any, *path: str, default: Any = None) -> Any:
+    """Attribute or key lookup along ``path`` on SDK objects or plain dicts; None-safe."""
+    for name in path:
+        if obj is None:
+            return default
+        obj = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    return default if obj is None else obj
+
+
+def endpoint_of(client: Any) -> tuple[str, int | None]:
+    url = str(get(client, "base_url") or "")
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port
+
+
+class CallSpan:
+    """One LLM call's span; ``finish`` is idempotent so every exit path may call it."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        operation: str,
+        provider: str,
+        model: str,
+        client: Any,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        host, port = endpoint_of(client)
+        attrs: dict[str, Any] = {
+            a.GEN_AI_OPERATION_NAME: operation,
+            a.GEN_AI_PROVIDER_NAME: provider,
+            a.GEN_AI_REQUEST_MODEL: model,
+        }
+        if host:
+            attrs[a.SERVER_ADDRESS] = host
+        if port:
+            attrs[a.SERVER_PORT] = port
+        attrs.update({k: v for k, v in (extra or {}).items() if v is not None})
+        self.span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
+        self._done = False
+
+    def response(self, model: Any = None, response_id: Any = None, finish_reasons: Iterable[Any] = ()) -> None:
+        if model:
+            self.span.set_attribute(a.GEN_AI_RESPONSE_MODEL, str(model))
+        if response_id:
+            self.span.set_attribute(a.GEN_AI_RESPONSE_ID, str(response_id))
+        reasons = [str(r) for r in finish_reasons if r]
+        if reasons:
+            self.span.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
+
+    def usage(self, usage: TokenUsage | None) -> None:
+        if usage is not None:
+            self.span.set_attributes(usage.attributes())
+
+    def content(self, key: str, value: Any) -> None:
+        if capture_content():
+            self.span.set_attribute(key, json.dumps(value, default=str))
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        if error is not None:
+            self.span.set_attribute(a.ERROR_TYPE, type(error).__qualname__)
+            self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+        self.span.end()
+
+
+class StreamState:
+    """Accumulates a stream's items into usage and response attributes, ends the span once."""
+
+    def __init__(
+        self,
+        call: CallSpan,
+        observe: Callable[[Any, StreamState], None],
+        estimate_input: Callable[[], int],
+    ) -> None:
+        self.call = call
+        self.observe_fn = observe
+        self.estimate_input = estimate_input
+        self.usage: TokenUsage | None = None
+        self.model: Any = None
+        self.response_id: Any = None
+        self.finish_reasons: list[Any] = []
+        self.text_parts: list[str] = []
+        self.finished = False
+
+    def observe(self, item: Any) -> None:
+        try:
+            self.observe_fn(item, self)
+        except Exception:  # never let accounting break the caller's stream
+            pass
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        usage = self.usage
+        if usage is None and error is None:
+            # The provider sent no usage (e.g. OpenAI without stream_options.include_usage):
+            # estimate locally and say so.
+            usage = TokenUsage(
+                input_tokens=self.estimate_input(),
+                output_tokens=estimate_tokens("".join(self.text_parts)),
+                estimated=True,
+            )
+        self.call.response(self.model, self.response_id, self.finish_reasons)
+        self.call.usage(usage)
+        self.call.finish(error)
+
+
+class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = next(self.__wrapped__)
+        except StopIteration:
+            self._self_state.finish()
+            raise
+        except BaseException as exc:
+            self._self_state.finish(exc)
+            raise
+        self._self_state.observe(item)
+        return item
+
+    def __enter__(self) -> SyncStreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc)
+        finally:
+            self._self_state.finish(exc[1] if exc and isinstance(exc[1], Exception) else None)
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_state.finish()
+
+    def __del__(self) -> None:
+        self._self_state.finish()
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            item = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_state.finish()
+            raise
+        except BaseException as exc:
+            self._self_state.finish(exc)
+            raise
+        self._self_state.observe(item)
+        return item
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc)
+        finally:
+            self._self_state.finish(exc[1] if exc and isinstance(exc[1], Exception) else None)
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_state.finish()
+
+    def __del__(self) -> None:
+        self._self_state.finish()
+
+
+def messages_text(messages: Any) -> str:
+    """Concatenated text of request messages, for a local input estimate."""
+    if isinstance(messages, str):
+        return messages
+    parts: list[str] = []
+    for message in messages or ():
+        content = get(message, "content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(get(block, "text") or "") for block in content)
+    return "\n".join(parts)

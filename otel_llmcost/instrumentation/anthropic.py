@@ -1,0 +1,252 @@
+"""Auto-instrumentation of the ``anthropic`` SDK: ``messages.create`` and ``messages.stream``.
+
+Sync and async; the Bedrock and Vertex clients share the same resource classes, so they are
+covered too (provider ``aws.bedrock`` / ``gcp.vertex_ai``). Anthropic reports ``input_tokens``
+*excluding* cache reads and writes; the span's ``gen_ai.usage.input_tokens`` includes them, as
+the OTel GenAI conventions say, so nothing is double counted downstream.
+Registered as the ``llmcost_anthropic`` ``opentelemetry_instrumentor`` entry point.
+
+Recent ``anthropic`` releases trace themselves: every call already gets a GenAI CLIENT span
+(``com.anthropic.sdk.python``) with the usage. Wrapping those calls too would emit a second span
+per call and bill it twice, so when the SDK's own tracing is on this instrumentor stands aside;
+the attribution processor stamps team/feature/user on the SDK's spans and the collector reads
+their attribute names. ``ANTHROPIC_OPEN_TELEMETRY=false`` turns the SDK's tracing off and ours on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+import importlib.util
+import logging
+import os
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from .. import attributes as a
+from ..estimate import estimate_tokens
+from ..setup import ensure_processor
+from ._common import AsyncStreamProxy, CallSpan, StreamState, SyncStreamProxy, TokenUsage, get, messages_text
+
+MODULE = "anthropic.resources.messages.messages"
+log = logging.getLogger(__name__)
+
+
+def sdk_traces_itself() -> bool:
+    """True when the installed SDK emits its own GenAI spans (and they are not turned off)."""
+    if os.environ.get("ANTHROPIC_OPEN_TELEMETRY", "").lower() == "false":
+        return False
+    return importlib.util.find_spec("anthropic._tracing") is not None
+
+
+def provider_of(client: Any) -> str:
+    name = type(client).__name__
+    if "Bedrock" in name:
+        return "aws.bedrock"
+    if "Vertex" in name:
+        return "gcp.vertex_ai"
+    return "anthropic"
+
+
+def anthropic_usage(usage: Any) -> TokenUsage | None:
+    if usage is None:
+        return None
+    cache_read = get(usage, "cache_read_input_tokens", default=0)
+    cache_creation = get(usage, "cache_creation_input_tokens", default=0)
+    split = get(usage, "cache_creation")
+    return TokenUsage(
+        input_tokens=get(usage, "input_tokens", default=0) + cache_read + cache_creation,
+        output_tokens=get(usage, "output_tokens", default=0),
+        cache_read=cache_read,
+        cache_creation=cache_creation,
+        cache_creation_5m=get(split, "ephemeral_5m_input_tokens"),
+        cache_creation_1h=get(split, "ephemeral_1h_input_tokens"),
+        reasoning=get(usage, "output_tokens_details", "thinking_tokens", default=0),
+    )
+
+
+def _record(message: Any, call: CallSpan) -> None:
+    call.response(get(message, "model"), get(message, "id"), [get(message, "stop_reason")])
+    call.usage(anthropic_usage(get(message, "usage")))
+
+
+def _observe(event: Any, state: StreamState) -> None:
+    kind = get(event, "type")
+    if kind == "message_start":
+        message = get(event, "message")
+        state.model = get(message, "model")
+        state.response_id = get(message, "id")
+        state.usage = anthropic_usage(get(message, "usage"))
+    elif kind == "message_delta":
+        reason = get(event, "delta", "stop_reason")
+        if reason:
+            state.finish_reasons = [reason]
+        delta = get(event, "usage")
+        if delta is not None and state.usage is not None:
+            # message_delta carries cumulative counts; input/cache fields only when they changed.
+            state.usage.output_tokens = get(delta, "output_tokens", default=state.usage.output_tokens)
+            if get(delta, "input_tokens") is not None:
+                updated = anthropic_usage(delta)
+                if updated is not None:
+                    updated.output_tokens = state.usage.output_tokens
+                    state.usage = updated
+    elif kind == "content_block_delta":
+        text = get(event, "delta", "text")
+        if text:
+            state.text_parts.append(text)
+
+
+def _start(tracer: trace.Tracer, instance: Any, kwargs: dict[str, Any]) -> CallSpan:
+    client = get(instance, "_client")
+    call = CallSpan(
+        tracer, "chat", provider_of(client), str(kwargs.get("model", "")), client,
+        {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens")},
+    )  # fmt: skip
+    call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages"))
+    return call
+
+
+def _estimator(kwargs: dict[str, Any]) -> Callable[[], int]:
+    return lambda: estimate_tokens(messages_text(kwargs.get("messages")))
+
+
+def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        call = _start(tracer, instance, kwargs)
+        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+        if kwargs.get("stream") is True:
+            return SyncStreamProxy(result, StreamState(call, _observe, _estimator(kwargs)))
+        try:
+            _record(result.parse() if hasattr(result, "http_response") else result, call)
+        finally:
+            call.finish()
+        return result
+
+    return wrapper
+
+
+def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        call = _start(tracer, instance, kwargs)
+        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+        if kwargs.get("stream") is True:
+            return AsyncStreamProxy(result, StreamState(call, _observe, _estimator(kwargs)))
+        try:
+            _record(await result.parse() if hasattr(result, "http_response") else result, call)
+        finally:
+            call.finish()
+        return result
+
+    return wrapper
+
+
+class _StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """``messages.stream(...)`` returns a manager; the request happens on enter, usage on exit."""
+
+    def __init__(self, wrapped: Any, tracer: trace.Tracer, instance: Any, kwargs: dict[str, Any]) -> None:
+        super().__init__(wrapped)
+        self._self_tracer = tracer
+        self._self_instance = instance
+        self._self_kwargs = kwargs
+        self._self_call: CallSpan | None = None
+        self._self_stream: Any = None
+
+    def _begin(self) -> CallSpan:
+        self._self_call = _start(self._self_tracer, self._self_instance, self._self_kwargs)
+        return self._self_call
+
+    def _end(self, error: BaseException | None) -> None:
+        call = self._self_call
+        if call is None:
+            return
+        snapshot = None
+        if self._self_stream is not None:
+            snapshot_of = getattr(self._self_stream, "_current_snapshot_or_none", None)
+            snapshot = snapshot_of() if snapshot_of else None
+        if snapshot is not None:
+            _record(snapshot, call)
+        call.finish(error)
+
+    def __enter__(self) -> Any:
+        call = self._begin()
+        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+            try:
+                self._self_stream = self.__wrapped__.__enter__()
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+        return self._self_stream
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc)
+        finally:
+            self._end(exc[1] if exc and isinstance(exc[1], Exception) else None)
+
+    async def __aenter__(self) -> Any:
+        call = self._begin()
+        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+            try:
+                self._self_stream = await self.__wrapped__.__aenter__()
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+        return self._self_stream
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc)
+        finally:
+            self._end(exc[1] if exc and isinstance(exc[1], Exception) else None)
+
+
+def _stream_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        return _StreamManagerProxy(wrapped(*args, **kwargs), tracer, instance, kwargs)
+
+    return wrapper
+
+
+class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Spans with token usage (cache reads, 5m/1h cache writes) for every Anthropic SDK call."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("anthropic >= 0.40",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
+        ensure_processor(provider)
+        self._wrapped = not sdk_traces_itself()
+        if not self._wrapped:
+            log.info("anthropic SDK traces itself: attributing its spans instead of wrapping its calls")
+            return
+        tracer = trace.get_tracer("otel_llmcost.instrumentation.anthropic", tracer_provider=provider)
+        wrap_function_wrapper(MODULE, "Messages.create", _create_wrapper(tracer))
+        wrap_function_wrapper(MODULE, "AsyncMessages.create", _async_create_wrapper(tracer))
+        wrap_function_wrapper(MODULE, "Messages.stream", _stream_wrapper(tracer))
+        wrap_function_wrapper(MODULE, "AsyncMessages.stream", _stream_wrapper(tracer))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import importlib
+
+        if not getattr(self, "_wrapped", False):
+            return
+        module = importlib.import_module(MODULE)
+        for cls in ("Messages", "AsyncMessages"):
+            unwrap(getattr(module, cls), "create")
+            unwrap(getattr(module, cls), "stream")

@@ -1,0 +1,236 @@
+"""Auto-instrumentation of the ``openai`` SDK: chat completions, responses, embeddings.
+
+Sync and async, streaming and not, ``with_raw_response`` included; Azure OpenAI and any
+OpenAI-compatible base URL (the provider name comes from the client's class and base URL).
+Registered as the ``llmcost_openai`` ``opentelemetry_instrumentor`` entry point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from .. import attributes as a
+from ..estimate import estimate_tokens
+from ..setup import ensure_processor
+from ._common import (
+    AsyncStreamProxy,
+    CallSpan,
+    StreamState,
+    SyncStreamProxy,
+    TokenUsage,
+    endpoint_of,
+    get,
+    messages_text,
+)
+
+# Hosts of OpenAI-compatible APIs -> gen_ai.provider.name. Unknown hosts (gateways, local
+# servers, the fake provider) stay "openai": the API shape is OpenAI's and the price is found by
+# model id.
+HOST_PROVIDERS = {
+    "api.openai.com": "openai",
+    "openrouter.ai": "openrouter",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together",
+    "api.deepseek.com": "deepseek",
+    "api.mistral.ai": "mistral_ai",
+    "api.x.ai": "x_ai",
+    "api.fireworks.ai": "fireworks",
+    "api.perplexity.ai": "perplexity",
+    "generativelanguage.googleapis.com": "gcp.gemini",
+}
+TARGETS = (
+    ("openai.resources.chat.completions.completions", "Completions", "AsyncCompletions", "chat"),
+    ("openai.resources.responses.responses", "Responses", "AsyncResponses", "responses"),
+    ("openai.resources.embeddings", "Embeddings", "AsyncEmbeddings", "embeddings"),
+)
+
+
+def provider_of(client: Any) -> str:
+    if "Azure" in type(client).__name__:
+        return "azure.ai.openai"
+    host, _ = endpoint_of(client)
+    if host.endswith(".openai.azure.com") or host.endswith(".cognitiveservices.azure.com"):
+        return "azure.ai.openai"
+    return HOST_PROVIDERS.get(host, "openai")
+
+
+def chat_usage(usage: Any) -> TokenUsage | None:
+    if usage is None:
+        return None
+    return TokenUsage(
+        input_tokens=get(usage, "prompt_tokens", default=0),
+        output_tokens=get(usage, "completion_tokens", default=0),
+        cache_read=get(usage, "prompt_tokens_details", "cached_tokens", default=0),
+        reasoning=get(usage, "completion_tokens_details", "reasoning_tokens", default=0),
+    )
+
+
+def responses_usage(usage: Any) -> TokenUsage | None:
+    if usage is None:
+        return None
+    return TokenUsage(
+        input_tokens=get(usage, "input_tokens", default=0),
+        output_tokens=get(usage, "output_tokens", default=0),
+        cache_read=get(usage, "input_tokens_details", "cached_tokens", default=0),
+        reasoning=get(usage, "output_tokens_details", "reasoning_tokens", default=0),
+    )
+
+
+def embeddings_usage(usage: Any) -> TokenUsage | None:
+    if usage is None:
+        return None
+    return TokenUsage(input_tokens=get(usage, "prompt_tokens", default=0), output_tokens=0)
+
+
+# --- per-API response readers ------------------------------------------------------------
+
+
+def _record_chat(result: Any, call: CallSpan) -> None:
+    call.response(get(result, "model"), get(result, "id"), (get(c, "finish_reason") for c in get(result, "choices", default=())))
+    call.usage(chat_usage(get(result, "usage")))
+
+
+def _observe_chat(chunk: Any, state: StreamState) -> None:
+    state.model = get(chunk, "model") or state.model
+    state.response_id = get(chunk, "id") or state.response_id
+    for choice in get(chunk, "choices", default=()):
+        text = get(choice, "delta", "content")
+        if text:
+            state.text_parts.append(text)
+        if get(choice, "finish_reason"):
+            state.finish_reasons.append(get(choice, "finish_reason"))
+    usage = chat_usage(get(chunk, "usage"))
+    if usage is not None:
+        state.usage = usage
+
+
+def _record_responses(result: Any, call: CallSpan) -> None:
+    call.response(get(result, "model"), get(result, "id"), [get(result, "status")])
+    call.usage(responses_usage(get(result, "usage")))
+
+
+def _observe_responses(event: Any, state: StreamState) -> None:
+    kind = get(event, "type")
+    if kind == "response.output_text.delta":
+        state.text_parts.append(get(event, "delta", default=""))
+    elif kind in ("response.created", "response.completed", "response.incomplete", "response.failed"):
+        response = get(event, "response")
+        state.model = get(response, "model") or state.model
+        state.response_id = get(response, "id") or state.response_id
+        if kind != "response.created":
+            state.finish_reasons = [get(response, "status")]
+            usage = responses_usage(get(response, "usage"))
+            if usage is not None:
+                state.usage = usage
+
+
+def _record_embeddings(result: Any, call: CallSpan) -> None:
+    call.response(get(result, "model"))
+    call.usage(embeddings_usage(get(result, "usage")))
+
+
+READERS: dict[str, tuple[Callable[[Any, CallSpan], None], Callable[[Any, StreamState], None] | None]] = {
+    "chat": (_record_chat, _observe_chat),
+    "responses": (_record_responses, _observe_responses),
+    "embeddings": (_record_embeddings, None),
+}
+
+
+def _input_text(operation: str, kwargs: dict[str, Any]) -> str:
+    if operation == "chat":
+        return messages_text(kwargs.get("messages"))
+    value = kwargs.get("input")
+    return value if isinstance(value, str) else messages_text(value)
+
+
+def _start(tracer: trace.Tracer, operation: str, instance: Any, kwargs: dict[str, Any]) -> CallSpan:
+    client = get(instance, "_client")
+    span_operation = "chat" if operation == "responses" else operation
+    extra = {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens") or kwargs.get("max_output_tokens")}
+    call = CallSpan(tracer, span_operation, provider_of(client), str(kwargs.get("model", "")), client, extra)
+    call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages") or kwargs.get("input"))
+    return call
+
+
+def _is_raw(result: Any) -> bool:
+    return hasattr(result, "parse") and hasattr(result, "http_response")
+
+
+def _finish(operation: str, result: Any, call: CallSpan, kwargs: dict[str, Any], proxy: type) -> Any:
+    """Record a plain response and end the span, or hand back a stream proxy that will."""
+    record, observe = READERS[operation]
+    if kwargs.get("stream") is True and observe is not None and not _is_raw(result):
+        state = StreamState(call, observe, lambda: estimate_tokens(_input_text(operation, kwargs)))
+        return proxy(result, state)
+    try:
+        if _is_raw(result):
+            if kwargs.get("stream") is not True:
+                record(result.parse(), call)  # parse() is cached: the caller gets the same object
+        else:
+            record(result, call)
+    finally:
+        call.finish()
+    return result
+
+
+def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        call = _start(tracer, operation, instance, kwargs)
+        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+        return _finish(operation, result, call, kwargs, SyncStreamProxy)
+
+    return wrapper
+
+
+def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        call = _start(tracer, operation, instance, kwargs)
+        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+        if _is_raw(result) and kwargs.get("stream") is not True:
+            try:  # the async raw response parses asynchronously (and caches the result)
+                READERS[operation][0](await result.parse(), call)
+            finally:
+                call.finish()
+            return result
+        return _finish(operation, result, call, kwargs, AsyncStreamProxy)
+
+    return wrapper
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Spans with token usage and attribution for every OpenAI SDK call."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai >= 1.40",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
+        ensure_processor(provider)
+        tracer = trace.get_tracer("otel_llmcost.instrumentation.openai", tracer_provider=provider)
+        for module, sync_cls, async_cls, operation in TARGETS:
+            wrap_function_wrapper(module, f"{sync_cls}.create", _wrapper(tracer, operation))
+            wrap_function_wrapper(module, f"{async_cls}.create", _async_wrapper(tracer, operation))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import importlib
+
+        for module, sync_cls, async_cls, _ in TARGETS:
+            mod = importlib.import_module(module)
+            unwrap(getattr(mod, sync_cls), "create")
+            unwrap(getattr(mod, async_cls), "create")

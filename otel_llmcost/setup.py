@@ -1,0 +1,95 @@
+"""One-call setup: tracing to the collector, our attribution processor, and the instrumentors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from .processor import AttributionSpanProcessor
+
+log = logging.getLogger(__name__)
+DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
+_instrumentors: list[Any] = []
+
+
+def ensure_processor(provider: object) -> bool:
+    """Add our processor to an SDK TracerProvider once; False for a no-op/foreign provider."""
+    if not isinstance(provider, TracerProvider):
+        return False
+    active = getattr(provider, "_active_span_processor", None)
+    processors = getattr(active, "_span_processors", ())
+    if any(isinstance(p, AttributionSpanProcessor) for p in processors):
+        return True
+    provider.add_span_processor(AttributionSpanProcessor())
+    return True
+
+
+def configure(
+    endpoint: str | None = None,
+    service_name: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    export_interval_seconds: float = 5.0,
+    capture_content: bool | None = None,
+) -> TracerProvider:
+    """Send LLM spans to the collector; joins the app's TracerProvider when it has one.
+
+    ``endpoint`` defaults to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or the local collector.
+    ``capture_content=True`` records prompts and completions on spans (off by default).
+    """
+    if capture_content is not None:
+        os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "true" if capture_content else "false"
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        ensure_processor(current)
+        if endpoint:
+            current.add_span_processor(_exporter(endpoint, headers, export_interval_seconds))
+        return current
+    from opentelemetry.sdk.resources import SERVICE_NAME
+
+    attributes = {SERVICE_NAME: service_name} if service_name else {}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    provider.add_span_processor(AttributionSpanProcessor())
+    provider.add_span_processor(
+        _exporter(endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", DEFAULT_ENDPOINT), headers,
+                  export_interval_seconds)
+    )  # fmt: skip
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _exporter(endpoint: str, headers: dict[str, str] | None, interval: float) -> BatchSpanProcessor:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, headers=headers),
+                              schedule_delay_millis=int(interval * 1000))  # fmt: skip
+
+
+def instrument(tracer_provider: object | None = None) -> list[str]:
+    """Instrument every supported SDK that is installed; returns their names."""
+    from .instrumentation.anthropic import AnthropicInstrumentor
+    from .instrumentation.openai import OpenAIInstrumentor
+
+    done = []
+    for cls, module in ((OpenAIInstrumentor, "openai"), (AnthropicInstrumentor, "anthropic")):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        instrumentor = cls()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=tracer_provider)
+            _instrumentors.append(instrumentor)
+        done.append(module)
+    return done
+
+
+def uninstrument() -> None:
+    while _instrumentors:
+        _instrumentors.pop().uninstrument()
