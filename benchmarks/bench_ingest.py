@@ -19,10 +19,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from llmcost_collector.app import CollectorApp, Settings
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
-from llmcost_collector.app import CollectorApp, Settings
 
 BATCH = 512
 BATCHES = 40
@@ -47,7 +46,9 @@ def make_payloads(batches: int = BATCHES, seed: int = 1) -> list[bytes]:
     for b in range(batches):
         request = ExportTraceServiceRequest()
         rs = request.resource_spans.add()
-        rs.resource.attributes.extend([_kv("service.name", "bench"), _kv("deployment.environment.name", "production")])
+        rs.resource.attributes.extend(
+            [_kv("service.name", "bench"), _kv("deployment.environment.name", "production")]
+        )
         ss = rs.scope_spans.add()
         ss.scope.name = "otel_llmcost.instrumentation.openai"
         for i in range(BATCH):

@@ -33,7 +33,7 @@ def _join_path(parent: str, child: str) -> str:
     return parent.rstrip("/") + "/" + child.lstrip("/")
 
 
-class attribute:  # noqa: N801 - reads like a function at call sites: `with attribute(team=...)`
+class attribute:
     """Attribute the LLM calls made inside to a team, feature, user, session, ...
 
     Usable as ``with attribute(team="marketing"):``, ``async with``-free in async code (a plain

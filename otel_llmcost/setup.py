@@ -44,7 +44,9 @@ def configure(
     ``capture_content=True`` records prompts and completions on spans (off by default).
     """
     if capture_content is not None:
-        os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "true" if capture_content else "false"
+        os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = (
+            "true" if capture_content else "false"
+        )
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         ensure_processor(current)

@@ -38,7 +38,9 @@ def _parse_time(value: str | None, default: datetime) -> int:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise BadQuery(f"invalid time {value!r}: use ISO 8601, e.g. 2026-11-01 or 2026-11-01T00:00:00Z") from exc
+        raise BadQuery(
+            f"invalid time {value!r}: use ISO 8601, e.g. 2026-11-01 or 2026-11-01T00:00:00Z"
+        ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1e9)
@@ -96,7 +98,7 @@ def make_api_handler(
         protocol_version = "HTTP/1.1"
         server_version = "llmcost"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: object) -> None:
             log.debug("api %s", format % args)
 
         def do_GET(self) -> None:
@@ -109,7 +111,9 @@ def make_api_handler(
                     self._json(HTTPStatus.OK, {"status": "ok"})
                 elif url.path == "/readyz":
                     ok, why = ready()
-                    self._json(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, {"ready": ok, "detail": why})
+                    self._json(
+                        HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, {"ready": ok, "detail": why}
+                    )
                 elif url.path == "/api/v1/spend":
                     self._json(HTTPStatus.OK, spend_report(ledger, query))
                 elif url.path in ("/", "/index.html"):

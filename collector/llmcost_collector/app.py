@@ -153,8 +153,12 @@ class CollectorApp:
     def start(self) -> CollectorApp:
         settings = self.settings
         self.pipeline.start()
-        otlp = _Server((settings.host, settings.otlp_http_port), make_handler(self.pipeline, self.ingest_settings))
-        api = _Server((settings.host, settings.http_port), make_api_handler(self.registry, self.ledger, self.ready))
+        otlp = _Server(
+            (settings.host, settings.otlp_http_port), make_handler(self.pipeline, self.ingest_settings)
+        )
+        api = _Server(
+            (settings.host, settings.http_port), make_api_handler(self.registry, self.ledger, self.ready)
+        )
         for name, server in (("otlp_http", otlp), ("http", api)):
             self._servers.append(server)
             self.ports[name] = server.server_address[1]

@@ -180,7 +180,10 @@ class Config(_Strict):
             if asserted_team and self.attribution.trust != "reject":
                 return asserted_team, TEAM_FROM_SPAN
             return self.attribution.default_team, TEAM_FROM_DEFAULT
-        key = (asserted_team, *(str(attrs.get(attr, "")) for matchers, _ in self._rules for attr, _p in matchers))
+        key = (
+            asserted_team,
+            *(str(attrs.get(attr, "")) for matchers, _ in self._rules for attr, _p in matchers),
+        )
         cached = self._team_cache.get(key)
         if cached is not None:
             return cached
@@ -207,7 +210,11 @@ class Config(_Strict):
         base = self.chargeback
         override = (found := self.team(team)) and found.chargeback
         model = (override and override.model) or base.model
-        markup = override.markup_percent if override and override.markup_percent is not None else base.markup_percent
+        markup = (
+            override.markup_percent
+            if override and override.markup_percent is not None
+            else base.markup_percent
+        )
         fee = (
             override.platform_fee_percent
             if override and override.platform_fee_percent is not None

@@ -46,15 +46,18 @@ WORKLOADS = (
              "openai-stream", "gpt-4o", 2),
     Workload("marketing", "chat", "development", "Campaign Chat", ("/chat",), "openai-chat", "gpt-4o-mini", 2),
     Workload("support", "ticket-triage", "production", "Ticket Resolution", ("/triage", "/triage/answer"),
-             "anthropic", "claude-3-5-haiku-20241022", 5),
+             "anthropic", "claude-haiku-4-5", 5),
     Workload("support", "document-analysis", "production", "Document Analysis", ("/analyze", "/analyze/extract"),
-             "anthropic-stream", "claude-sonnet-4-20250514", 3),
+             "anthropic-stream", "claude-sonnet-4-5", 3),
     Workload("search", "semantic-search", "production", "Search", ("/embed",), "openai-embed",
              "text-embedding-3-small", 4),
     Workload("search", "answers", "staging", "Search", ("/answer",), "openai-responses", "gpt-4.1-mini", 2),
     Workload("platform", "evals", "development", "Nightly Evals", ("/eval",), "openai-chat", "o4-mini", 1),
 )  # fmt: skip
-USERS = {"free": [f"user-{n:03d}" for n in range(100, 112)], "premium": [f"user-{n:03d}" for n in range(200, 206)]}
+USERS = {
+    "free": [f"user-{n:03d}" for n in range(100, 112)],
+    "premium": [f"user-{n:03d}" for n in range(200, 206)],
+}
 
 
 def _scenario(rng: random.Random, workload: Workload) -> dict[str, int]:
@@ -125,7 +128,9 @@ class TrafficGenerator:
         messages: Any = [{"role": "user", "content": "Summarize the attached quarterly report."}]
         try:
             if workload.call == "openai-chat":
-                self.openai.chat.completions.create(model=workload.model, messages=messages, extra_headers=headers)
+                self.openai.chat.completions.create(
+                    model=workload.model, messages=messages, extra_headers=headers
+                )
             elif workload.call == "openai-stream":
                 stream = self.openai.chat.completions.create(
                     model=workload.model, messages=messages, stream=True,
@@ -134,9 +139,13 @@ class TrafficGenerator:
                 for _ in stream:
                     pass
             elif workload.call == "openai-responses":
-                self.openai.responses.create(model=workload.model, input="What changed?", extra_headers=headers)
+                self.openai.responses.create(
+                    model=workload.model, input="What changed?", extra_headers=headers
+                )
             elif workload.call == "openai-embed":
-                self.openai.embeddings.create(model=workload.model, input=["quarterly report"], extra_headers=headers)
+                self.openai.embeddings.create(
+                    model=workload.model, input=["quarterly report"], extra_headers=headers
+                )
             elif workload.call == "anthropic":
                 self.anthropic.messages.create(
                     model=workload.model, max_tokens=1024, messages=messages, extra_headers=headers
@@ -144,8 +153,8 @@ class TrafficGenerator:
             else:
                 with self.anthropic.messages.stream(
                     model=workload.model, max_tokens=1024, messages=messages, extra_headers=headers
-                ) as stream:
-                    stream.get_final_message()
+                ) as message_stream:
+                    message_stream.get_final_message()
             self.calls += 1
         except Exception:  # the fake provider's injected 429/500: the span records the error
             self.errors += 1
@@ -170,17 +179,23 @@ def summarize(app: CollectorApp) -> str:
     for team, envs in sorted(tree.items(), key=lambda kv: -total([r for v in kv[1].values() for r in v])):
         everything = [r for v in envs.values() for r in v]
         charged = sum(r.chargeback_nanos or 0 for r in everything)
-        lines.append(f"{team:<46}{sum(r.requests for r in everything):>8}{usd(total(everything)):>14}{usd(charged):>14}")
+        lines.append(
+            f"{team:<46}{sum(r.requests for r in everything):>8}{usd(total(everything)):>14}{usd(charged):>14}"
+        )
         for env, items in sorted(envs.items(), key=lambda kv: -total(kv[1])):
             lines.append(f"  {env or '(none)':<44}{sum(r.requests for r in items):>8}{usd(total(items)):>14}")
             for r in sorted(items, key=lambda r: -(r.contracted_nanos or 0)):
-                lines.append(f"    {r.group['feature'] or '(none)':<42}{r.requests:>8}{usd(r.contracted_nanos or 0):>14}")
+                lines.append(
+                    f"    {r.group['feature'] or '(none)':<42}{r.requests:>8}{usd(r.contracted_nanos or 0):>14}"
+                )
     users = app.ledger.spend(start, now_ns + 1, group_by=("user_id", "user_tier"))
     top = sorted((u for u in users if u.group["user_id"]), key=lambda r: -(r.contracted_nanos or 0))[:5]
     lines.append("")
     lines.append("top users by cost:")
     for rank, u in enumerate(top, 1):
-        lines.append(f"  {rank}. {u.group['user_id']}: {usd(u.contracted_nanos or 0)} ({u.group['user_tier']} tier)")
+        lines.append(
+            f"  {rank}. {u.group['user_id']}: {usd(u.contracted_nanos or 0)} ({u.group['user_tier']} tier)"
+        )
     cache_read = sum(r.tokens.get("cache_read", 0) for r in rows)
     all_input = sum(r.tokens.get("input", 0) + r.tokens.get("cache_read", 0) + r.tokens.get("cache_write", 0)
                     for r in rows)  # fmt: skip
@@ -294,7 +309,10 @@ def run_demo(
         while duration is None or time.monotonic() - started < duration:
             remaining = summary_every if duration is None else duration - (time.monotonic() - started)
             time.sleep(max(0.1, min(summary_every, remaining)))
-            out(summarize(stack.app) + f"\n({stack.generator.calls} calls, {stack.generator.errors} provider errors)")
+            out(
+                summarize(stack.app)
+                + f"\n({stack.generator.calls} calls, {stack.generator.errors} provider errors)"
+            )
     except KeyboardInterrupt:
         out("\nstopping ...")
     finally:

@@ -297,7 +297,9 @@ class SelfMetrics:
             registry=registry,
         )  # fmt: skip
         self.spans_duplicate = Counter(
-            "llmcost_collector_spans_duplicate", "LLM spans already in the ledger (retries).", registry=registry
+            "llmcost_collector_spans_duplicate",
+            "LLM spans already in the ledger (retries).",
+            registry=registry,
         )
         self.exports_refused = Counter(
             "llmcost_collector_exports_refused",

@@ -50,9 +50,19 @@ CACHE_WRITE_KEYS = (
     sc.TRACELOOP_CACHE_CREATION_INPUT_TOKENS,
     sc.OI_PROMPT_CACHE_WRITE,
 )
-CACHE_WRITE_1H_KEYS = (sc.LLMCOST_USAGE_CACHE_CREATION_1H, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens")
-CACHE_WRITE_5M_KEYS = (sc.LLMCOST_USAGE_CACHE_CREATION_5M, "anthropic.usage.cache_creation.ephemeral_5m_input_tokens")
-REASONING_KEYS = (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "gen_ai.usage.reasoning_tokens", sc.OI_COMPLETION_REASONING)
+CACHE_WRITE_1H_KEYS = (
+    sc.LLMCOST_USAGE_CACHE_CREATION_1H,
+    "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+)
+CACHE_WRITE_5M_KEYS = (
+    sc.LLMCOST_USAGE_CACHE_CREATION_5M,
+    "anthropic.usage.cache_creation.ephemeral_5m_input_tokens",
+)
+REASONING_KEYS = (
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    "gen_ai.usage.reasoning_tokens",
+    sc.OI_COMPLETION_REASONING,
+)
 AUDIO_INPUT_KEYS = ("gen_ai.usage.input_audio_tokens", "llm.token_count.prompt_details.audio")
 AUDIO_OUTPUT_KEYS = ("gen_ai.usage.output_audio_tokens", "llm.token_count.completion_details.audio")
 PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_PROVIDER, sc.OI_SYSTEM)
@@ -144,7 +154,9 @@ def is_llm_call(attrs: dict[str, object]) -> bool:
     if kind is not None and kind not in OPENINFERENCE_CALL_KINDS:
         return False
     return bool(
-        attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.OI_MODEL_NAME)
+        attrs.get(sc.GEN_AI_REQUEST_MODEL)
+        or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
+        or attrs.get(sc.OI_MODEL_NAME)
     )
 
 

@@ -60,7 +60,9 @@ def _construct(node: yaml.Node, path: tuple, located: _Located, source: str) -> 
                 key = str(key)
             if key in out:
                 line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                raise ConfigError(source, [ConfigIssue(line, column, _dotted((*path, key)), f"duplicate key {key!r}")])
+                raise ConfigError(
+                    source, [ConfigIssue(line, column, _dotted((*path, key)), f"duplicate key {key!r}")]
+                )
             located.key_marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = _construct(value_node, (*path, key), located, source)
         return out
@@ -100,7 +102,9 @@ def parse_yaml(text: str, source: str = "<config>") -> tuple[Any, _Located]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ConfigError(source, [ConfigIssue(line, column, "", f"YAML syntax error: {exc.problem or exc}")]) from None
+        raise ConfigError(
+            source, [ConfigIssue(line, column, "", f"YAML syntax error: {exc.problem or exc}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(source, [ConfigIssue(1, 1, "", f"YAML error: {exc}")]) from None
     if node is None:
@@ -124,7 +128,9 @@ def load_model(source: str | Path, model: type[T], *, text: str | None = None) -
         try:
             text = Path(source).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(name, [ConfigIssue(1, 1, "", f"cannot read file: {exc.strerror or exc}")]) from None
+            raise ConfigError(
+                name, [ConfigIssue(1, 1, "", f"cannot read file: {exc.strerror or exc}")]
+            ) from None
     data, located = parse_yaml(text, name)
     if data is None:
         data = {}

@@ -103,7 +103,9 @@ class CallSpan:
         self.span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
         self._done = False
 
-    def response(self, model: Any = None, response_id: Any = None, finish_reasons: Iterable[Any] = ()) -> None:
+    def response(
+        self, model: Any = None, response_id: Any = None, finish_reasons: Iterable[Any] = ()
+    ) -> None:
         if model:
             self.span.set_attribute(a.GEN_AI_RESPONSE_MODEL, str(model))
         if response_id:
@@ -173,7 +175,7 @@ class StreamState:
         self.call.finish(error)
 
 
-class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class SyncStreamProxy(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
@@ -213,7 +215,7 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_state.finish()
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class AsyncStreamProxy(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state

@@ -15,12 +15,11 @@ their attribute names. ``ANTHROPIC_OPEN_TELEMETRY=false`` turns the SDK's tracin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from typing import Any
-
 import importlib.util
 import logging
 import os
+from collections.abc import Callable, Collection
+from typing import Any
 
 import wrapt
 from opentelemetry import trace
@@ -155,7 +154,7 @@ def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     return wrapper
 
 
-class _StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamManagerProxy(wrapt.ObjectProxy):
     """``messages.stream(...)`` returns a manager; the request happens on enter, usage on exit."""
 
     def __init__(self, wrapped: Any, tracer: trace.Tracer, instance: Any, kwargs: dict[str, Any]) -> None:
@@ -222,7 +221,7 @@ def _stream_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     return wrapper
 
 
-class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class AnthropicInstrumentor(BaseInstrumentor):
     """Spans with token usage (cache reads, 5m/1h cache writes) for every Anthropic SDK call."""
 
     def instrumentation_dependencies(self) -> Collection[str]:

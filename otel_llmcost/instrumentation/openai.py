@@ -55,7 +55,7 @@ def provider_of(client: Any) -> str:
     if "Azure" in type(client).__name__:
         return "azure.ai.openai"
     host, _ = endpoint_of(client)
-    if host.endswith(".openai.azure.com") or host.endswith(".cognitiveservices.azure.com"):
+    if host.endswith((".openai.azure.com", ".cognitiveservices.azure.com")):
         return "azure.ai.openai"
     return HOST_PROVIDERS.get(host, "openai")
 
@@ -92,7 +92,11 @@ def embeddings_usage(usage: Any) -> TokenUsage | None:
 
 
 def _record_chat(result: Any, call: CallSpan) -> None:
-    call.response(get(result, "model"), get(result, "id"), (get(c, "finish_reason") for c in get(result, "choices", default=())))
+    call.response(
+        get(result, "model"),
+        get(result, "id"),
+        (get(c, "finish_reason") for c in get(result, "choices", default=())),
+    )
     call.usage(chat_usage(get(result, "usage")))
 
 
@@ -213,7 +217,7 @@ def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
     return wrapper
 
 
-class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OpenAIInstrumentor(BaseInstrumentor):
     """Spans with token usage and attribution for every OpenAI SDK call."""
 
     def instrumentation_dependencies(self) -> Collection[str]:

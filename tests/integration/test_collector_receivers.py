@@ -12,18 +12,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from llmcost_collector.app import CollectorApp, Settings
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-from llmcost_collector.app import CollectorApp, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +100,13 @@ def test_http_protobuf_and_gzip_with_official_exporter(app: CollectorApp) -> Non
     assert zipped.export(llm_spans(2)) is SpanExportResult.SUCCESS
     assert team_cost(app, "search") == 5 * GPT4O_CALL_USD
     assert metric(app, "llmcost_collector_spans_skipped_total") == 5
-    labels = {"team": "search", "feature": "answers", "environment": "", "provider": "openai", "model": "gpt-4o"}
+    labels = {
+        "team": "search",
+        "feature": "answers",
+        "environment": "",
+        "provider": "openai",
+        "model": "gpt-4o",
+    }
     assert metric(app, "llmcost_requests_total", **labels, status="ok") == 5
     assert metric(app, "llmcost_cost_usd_total", **labels) == pytest.approx(float(5 * GPT4O_CALL_USD))
 
@@ -137,7 +141,9 @@ def otlp_json(trace_id: str, span_id: str, input_tokens: object = 1000) -> dict:
     return {
         "resourceSpans": [
             {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-client"}}]},
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "json-client"}}]
+                },
                 "scopeSpans": [
                     {
                         "scope": {"name": "manual"},
@@ -153,8 +159,14 @@ def otlp_json(trace_id: str, span_id: str, input_tokens: object = 1000) -> dict:
                                     {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
                                     {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
                                     {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(input_tokens)}},
-                                    {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "300"}},
+                                    {
+                                        "key": "gen_ai.usage.input_tokens",
+                                        "value": {"intValue": str(input_tokens)},
+                                    },
+                                    {
+                                        "key": "gen_ai.usage.cache_read.input_tokens",
+                                        "value": {"intValue": "300"},
+                                    },
                                     {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "200"}},
                                     {"key": "llmcost.team", "value": {"stringValue": "json-team"}},
                                 ],
@@ -191,7 +203,9 @@ def test_json_ids_are_hex_and_partial_success_rejects_bad_spans(app: CollectorAp
 
 
 def test_protobuf_partial_success_message(app: CollectorApp) -> None:
-    payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", input_tokens=10**12))
+    payload = json.dumps(
+        otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", input_tokens=10**12)
+    )
     status, body, _ = post(app.urls()["otlp_http"], payload.encode(), {"Content-Type": "application/json"})
     assert status == 200
     assert json.loads(body)["partialSuccess"]["rejectedSpans"] == "1"
@@ -217,7 +231,9 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
         status, _, _ = post(app.urls()["otlp_http"], big, {"Content-Type": "application/json"})
         assert status == 413
         bomb = gzip.compress(b"{" + b" " * 100_000 + b"}")
-        status, _, _ = post(app.urls()["otlp_http"], bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        status, _, _ = post(
+            app.urls()["otlp_http"], bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
         assert status == 413
     finally:
         app.stop()
@@ -241,7 +257,9 @@ def test_bearer_token_required_when_configured(app: CollectorApp) -> None:
     url = app.urls()["otlp_http"]
     payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
     assert post(url, payload, {"Content-Type": "application/json"})[0] == 401
-    status, body, _ = post(url, payload, {"Content-Type": "application/json", "Authorization": "Bearer s3cret"})
+    status, body, _ = post(
+        url, payload, {"Content-Type": "application/json", "Authorization": "Bearer s3cret"}
+    )
     assert status == 200 and json.loads(body) == {}
     assert app.ledger.count() == 1
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from llmcost_collector.demo import DemoStack, demo_settings
+
 from tests.support import require_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs_prometheus]
@@ -22,7 +22,13 @@ DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 # Panels whose series legitimately stay empty under demo traffic (no cache layer, all models priced).
 MAY_BE_EMPTY = ("cache_savings", "unpriced")
 # Grafana's template variables, as a user with "All" selected would send them.
-VARIABLES = {"$__rate_interval": "15s", "$__range": "2m", "$__interval": "5s", "$team": ".*", "$environment": ".*"}
+VARIABLES = {
+    "$__rate_interval": "15s",
+    "$__range": "2m",
+    "$__interval": "5s",
+    "$team": ".*",
+    "$environment": ".*",
+}
 
 
 def _free_port() -> int:
@@ -46,7 +52,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(ROOT / "prometheus/rules/llmcost.rules.yml"), str(ROOT / "prometheus/rules/llmcost.alerts.yml")],
+        "rule_files": [
+            str(ROOT / "prometheus/rules/llmcost.rules.yml"),
+            str(ROOT / "prometheus/rules/llmcost.alerts.yml"),
+        ],
         "scrape_configs": [
             {"job_name": "llmcost", "static_configs": [{"targets": [f"127.0.0.1:{stack.app.ports['http']}"]}]}
         ],
@@ -107,7 +116,9 @@ def test_dashboard_query_returns_data(prometheus: str, panel: str, expr: str) ->
 def test_template_variables_have_values(prometheus: str) -> None:
     teams = _get(prometheus + "/api/v1/label/team/values?match[]=llmcost_cost_usd_total")["data"]
     assert {"marketing", "support", "search"} <= set(teams)
-    environments = _get(prometheus + "/api/v1/label/environment/values?match[]=llmcost_cost_usd_total")["data"]
+    environments = _get(prometheus + "/api/v1/label/environment/values?match[]=llmcost_cost_usd_total")[
+        "data"
+    ]
     assert {"production", "development"} <= set(environments)
 
 

@@ -21,7 +21,10 @@ def test_demo_prints_costs_per_team_and_stops_cleanly() -> None:
     assert proc.returncode == 0, out + proc.stderr
     assert "web page      http://127.0.0.1:" in out
     last = out.rsplit("cost by team / environment / feature", 1)[1]
-    teams = {m.group(1): float(m.group(2).replace(",", "")) for m in re.finditer(r"^(\w+)\s+\d+\s+\$([\d,.]+)", last, re.M)}
+    teams = {
+        m.group(1): float(m.group(2).replace(",", ""))
+        for m in re.finditer(r"^(\w+)\s+\d+\s+\$([\d,.]+)", last, re.M)
+    }
     assert {"marketing", "support", "search"} <= set(teams), last
     assert all(cost > 0 for cost in teams.values()), teams
     assert "top users by cost:" in last and "1. user-" in last

@@ -56,7 +56,9 @@ CLIENT = textwrap.dedent(
 )
 
 
-def _start(args: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def _start(
+    args: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
     )
@@ -141,7 +143,9 @@ def test_openai_call_is_priced_into_ledger_and_metrics(fake_provider: str, tmp_p
             team="marketing", feature="chat", environment="production", provider="openai", model="gpt-4o-mini",
         )  # fmt: skip
         assert cost == pytest.approx(float(EXPECTED_USD), rel=1e-9)
-        tokens = _metric(_get(urls["metrics"]), "llmcost_tokens_total", team="marketing", token_type="cache_read")
+        tokens = _metric(
+            _get(urls["metrics"]), "llmcost_tokens_total", team="marketing", token_type="cache_read"
+        )
         assert tokens == 200
         spend = json.loads(_get(urls["api"] + "?group_by=team,feature,user_id"))
         (row,) = spend["rows"]

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
-
 from llmcost_collector.labels import OTHER, LabelCaps
 from llmcost_collector.metrics import BilledCall, CostMetrics, SessionCostTracker
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
+from prometheus_client import CollectorRegistry
 
 
 def test_cap_keeps_first_values_and_collapses_the_rest() -> None:
     caps = LabelCaps(caps={"team": 2})
-    assert [caps.value("team", t) for t in ("a", "b", "c", "a", "d", "b")] == ["a", "b", OTHER, "a", OTHER, "b"]
+    assert [caps.value("team", t) for t in ("a", "b", "c", "a", "d", "b")] == [
+        "a",
+        "b",
+        OTHER,
+        "a",
+        OTHER,
+        "b",
+    ]
     assert caps.seen("team") == 2
 
 
@@ -41,17 +47,30 @@ def test_token_classes_are_disjoint_and_sum_per_label_set() -> None:
     assert got == {"input": 20, "cache_read": 10, "output": 8, "reasoning": 6, "cache_write": None}
     assert registry.get_sample_value("llmcost_cost_usd_total", labels) == 0.002
     assert registry.get_sample_value("llmcost_requests_total", {**labels, "status": "ok"}) == 2
-    assert registry.get_sample_value("llmcost_cache_hits_total", {"team": "t", "feature": "f", "kind": "prompt_cache"}) == 2
+    assert (
+        registry.get_sample_value(
+            "llmcost_cache_hits_total", {"team": "t", "feature": "f", "kind": "prompt_cache"}
+        )
+        == 2
+    )
 
 
 def test_unpriced_calls_count_but_add_no_cost() -> None:
     registry = CollectorRegistry()
     CostMetrics(registry, LabelCaps()).record([call(cost=None, input_tokens=3)])
-    assert registry.get_sample_value("llmcost_unpriced_requests_total", {"provider": "openai", "model": "gpt-4o"}) == 1
-    assert registry.get_sample_value(
-        "llmcost_cost_usd_total",
-        {"team": "t", "feature": "f", "environment": "", "provider": "openai", "model": "gpt-4o"},
-    ) is None
+    assert (
+        registry.get_sample_value(
+            "llmcost_unpriced_requests_total", {"provider": "openai", "model": "gpt-4o"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "llmcost_cost_usd_total",
+            {"team": "t", "feature": "f", "environment": "", "provider": "openai", "model": "gpt-4o"},
+        )
+        is None
+    )
 
 
 def test_session_total_is_observed_once_idle() -> None:

@@ -6,10 +6,9 @@ import json
 
 import pytest
 from google.protobuf import json_format
+from llmcost_collector.otlp.decode import DecodeError, decode_json, decode_protobuf
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
-from llmcost_collector.otlp.decode import DecodeError, decode_json, decode_protobuf
 
 TRACE_HEX = "5b8efff798038103d269b633813fc60c"
 SPAN_HEX = "eee19b7ec3c1b174"
@@ -102,7 +101,9 @@ def test_bad_ids_are_per_span_rejections_not_whole_export_errors() -> None:
     assert decoded.spans == [] and len(decoded.invalid) == 1 and "'bad'" in decoded.invalid[0]
 
 
-@pytest.mark.parametrize("body", [b"{", b"[]", b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": 3}]}]}]}'])
+@pytest.mark.parametrize(
+    "body", [b"{", b"[]", b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": 3}]}]}]}']
+)
 def test_undecodable_json_raises(body: bytes) -> None:
     with pytest.raises(DecodeError):
         decode_json(body)

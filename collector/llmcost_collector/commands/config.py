@@ -22,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc)
         return 1
-    budgets = sum(1 for t in config.teams for p in ("daily", "monthly") if config.budget_for(t.name, p) is not None)
+    budgets = sum(
+        1 for t in config.teams for p in ("daily", "monthly") if config.budget_for(t.name, p) is not None
+    )
     print(
         f"OK: {len(config.teams)} teams, {budgets} budgets, {len(config.attribution.rules)} attribution rules "
         f"(trust: {config.attribution.trust}), {len(config.price_book.entries)} price-book entries, "

@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         run_demo(
-            demo_settings(args.host, args.otlp_http_port, args.otlp_grpc_port, args.http_port, args.ledger_url),
+            demo_settings(
+                args.host, args.otlp_http_port, args.otlp_grpc_port, args.http_port, args.ledger_url
+            ),
             rate=args.rate,
             duration=args.duration,
             summary_every=args.summary_every,

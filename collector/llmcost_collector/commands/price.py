@@ -9,12 +9,18 @@ HELP = "Price a call: list and contracted cost with provenance (--at DATE for a 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model id, e.g. gpt-4o-mini or claude-sonnet-4-20250514")
-    parser.add_argument("--provider", default="", help="gen_ai.provider.name (openai, anthropic, ...); default: infer")
+    parser.add_argument(
+        "--provider", default="", help="gen_ai.provider.name (openai, anthropic, ...); default: infer"
+    )
     parser.add_argument("--input", type=int, default=0, help="uncached input tokens")
     parser.add_argument("--output", type=int, default=0, help="output tokens (including reasoning)")
     parser.add_argument("--cache-read", type=int, default=0, help="input tokens read from the prompt cache")
-    parser.add_argument("--cache-write", type=int, default=0, help="input tokens written to the cache (5m TTL)")
-    parser.add_argument("--cache-write-1h", type=int, default=0, help="input tokens written to the cache (1h TTL)")
+    parser.add_argument(
+        "--cache-write", type=int, default=0, help="input tokens written to the cache (5m TTL)"
+    )
+    parser.add_argument(
+        "--cache-write-1h", type=int, default=0, help="input tokens written to the cache (1h TTL)"
+    )
     parser.add_argument("--reasoning", type=int, default=0, help="reasoning tokens (part of --output)")
     parser.add_argument("--at", help="date or time of the call (ISO 8601), default now")
     parser.add_argument("--config", help="config file whose price book gives contracted rates")

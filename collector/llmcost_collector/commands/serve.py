@@ -11,13 +11,17 @@ HELP = "Run the collector: OTLP on 4317/4318, metrics, API and web page on 9464.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", dest="config_path", help="YAML config file (default: $LLMCOST_CONFIG)")
-    parser.add_argument("--ledger-url", help="sqlite:///path.db (default) or postgresql://... ($LLMCOST_LEDGER_URL)")
+    parser.add_argument(
+        "--ledger-url", help="sqlite:///path.db (default) or postgresql://... ($LLMCOST_LEDGER_URL)"
+    )
     parser.add_argument("--host", help="address to bind (default 0.0.0.0; $LLMCOST_HOST)")
     parser.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
     parser.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
     parser.add_argument("--http-port", type=int, help="metrics/API/web port (default 9464)")
     parser.add_argument("--no-grpc", action="store_true", help="do not start the OTLP/gRPC receiver")
-    parser.add_argument("--session-idle-seconds", type=float, help="a session ends after this idle time (300)")
+    parser.add_argument(
+        "--session-idle-seconds", type=float, help="a session ends after this idle time (300)"
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
 
 

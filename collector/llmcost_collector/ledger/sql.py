@@ -91,7 +91,7 @@ class Dialect:
     setup: list[str] = field(default_factory=list)
 
 
-def _int(value: object) -> int | None:
+def _int(value: Any) -> int | None:
     return None if value is None else int(value)  # PostgreSQL returns SUM(bigint) as Decimal
 
 
@@ -233,7 +233,7 @@ class SqlLedger:
                     group={g: record[i] for i, g in enumerate(group_by)},
                     requests=int(record[n]),
                     unpriced=int(record[n + 1] or 0),
-                    tokens={k: int(v or 0) for k, v in zip(TOKEN_SUMS, token_values)},
+                    tokens={k: int(v or 0) for k, v in zip(TOKEN_SUMS, token_values, strict=True)},
                     list_nanos=_int(record[-4]),
                     contracted_nanos=_int(record[-3]),
                     chargeback_nanos=_int(record[-2]),
@@ -244,8 +244,7 @@ class SqlLedger:
 
     def unpriced(self, limit: int = 10_000) -> list[LedgerEntry]:
         sql = (
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE price_status = ? "
-            "ORDER BY start_time_ns LIMIT ?"
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE price_status = ? ORDER BY start_time_ns LIMIT ?"
         )
         return [LedgerEntry(*row) for row in self._read(sql, [UNPRICED, limit])]
 
@@ -310,4 +309,6 @@ def postgres_dialect(url: str) -> Dialect:
     def lock(cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(727274)")  # serialize replicas' migrations
 
-    return Dialect(name="postgresql", placeholder="%s", max_params=65535, connect=connect, migration_lock=lock)
+    return Dialect(
+        name="postgresql", placeholder="%s", max_params=65535, connect=connect, migration_lock=lock
+    )

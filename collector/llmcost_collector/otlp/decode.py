@@ -15,6 +15,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -86,9 +87,7 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedExport:
                     out.skipped += 1
                     continue
                 if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                    out.invalid.append(
-                        f"span {span.name!r}: trace_id must be 16 bytes and span_id 8 bytes"
-                    )
+                    out.invalid.append(f"span {span.name!r}: trace_id must be 16 bytes and span_id 8 bytes")
                     continue
                 if resource is None:
                     resource = _attributes(resource_spans.resource.attributes)
@@ -112,7 +111,7 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedExport:
 # --- OTLP/JSON ---------------------------------------------------------------------------
 
 
-def _get(obj: dict, camel: str, snake: str, default: object = None) -> object:
+def _get(obj: dict, camel: str, snake: str, default: Any = None) -> Any:
     """OTLP/JSON uses lowerCamelCase; accept the proto field names too, as receivers must."""
     if camel in obj:
         return obj[camel]

@@ -27,7 +27,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         self._pipeline = pipeline
         self._settings_ref = settings_ref
 
-    def Export(  # noqa: N802 - gRPC method name
+    def Export(
         self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> ExportTraceServiceResponse:
         metadata: Sequence[tuple[str, str | bytes]] = context.invocation_metadata() or ()

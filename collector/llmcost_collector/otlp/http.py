@@ -84,7 +84,9 @@ def response_body(result: IngestResult, content_type: str) -> bytes:
     return response.SerializeToString()
 
 
-def make_handler(pipeline: IngestPipeline, settings_ref: list[IngestSettings]) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    pipeline: IngestPipeline, settings_ref: list[IngestSettings]
+) -> type[BaseHTTPRequestHandler]:
     """A handler class bound to one pipeline; ``settings_ref[0]`` is read per request."""
     in_flight = threading.BoundedSemaphore(max(1, settings_ref[0].max_in_flight))
 
@@ -92,7 +94,7 @@ def make_handler(pipeline: IngestPipeline, settings_ref: list[IngestSettings]) -
         protocol_version = "HTTP/1.1"
         server_version = "llmcost-otlp"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: object) -> None:
             log.debug("otlp-http %s", format % args)
 
         def do_POST(self) -> None:
@@ -105,7 +107,9 @@ def make_handler(pipeline: IngestPipeline, settings_ref: list[IngestSettings]) -
                 return
             if not in_flight.acquire(blocking=False):
                 pipeline.self_metrics.exports_refused.labels("too_many_requests").inc()
-                self._error(HTTPStatus.TOO_MANY_REQUESTS, "too many exports in flight", retry_after=1, drain=True)
+                self._error(
+                    HTTPStatus.TOO_MANY_REQUESTS, "too many exports in flight", retry_after=1, drain=True
+                )
                 return
             try:
                 self._export(settings)
@@ -115,7 +119,11 @@ def make_handler(pipeline: IngestPipeline, settings_ref: list[IngestSettings]) -
         def _export(self, settings: IngestSettings) -> None:
             content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
             if content_type not in (PROTOBUF, JSON):
-                self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"unsupported content type {content_type!r}", drain=True)
+                self._error(
+                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                    f"unsupported content type {content_type!r}",
+                    drain=True,
+                )
                 return
             try:
                 body = self._read_body(settings.max_body_bytes)

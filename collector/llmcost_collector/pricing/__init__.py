@@ -35,7 +35,9 @@ class Pricer:
 
     def price(self, call: LlmCall) -> Cost:
         if call.operation == "outcome":  # an outcome record, not a provider call: costs nothing
-            return Cost(status=PRICED, list_nanos=0, contracted_nanos=0, price_source="none", price_id="outcome")
+            return Cost(
+                status=PRICED, list_nanos=0, contracted_nanos=0, price_source="none", price_id="outcome"
+            )
         model = call.model
         api_key_id = call.attribution.properties.get("api_key_id", "") if call.attribution.properties else ""
         day = call.start_time_ns // NS_PER_DAY
@@ -49,7 +51,9 @@ class Pricer:
                 self._layers[key] = layers
         list_rates, contracted_rates = layers
         if contracted_rates is None:
-            return Cost.unpriced(f"no list or price-book price for model {model!r} (provider {call.provider!r})")
+            return Cost.unpriced(
+                f"no list or price-book price for model {model!r} (provider {call.provider!r})"
+            )
         contracted = contracted_rates.cost_nanos(call.usage)
         listed = list_rates.cost_nanos(call.usage) if list_rates is not None else contracted
         return Cost(
@@ -61,11 +65,15 @@ class Pricer:
             price_effective_from=contracted_rates.effective_from,
         )
 
-    def layers(self, provider: str, model: str, start_time_ns: int, api_key_id: str = "") -> tuple[Rates | None, Rates | None]:
+    def layers(
+        self, provider: str, model: str, start_time_ns: int, api_key_id: str = ""
+    ) -> tuple[Rates | None, Rates | None]:
         """(list rates, contracted rates) in force at ``start_time_ns``; uncached (for the CLI)."""
         return self._resolve(provider, model, api_key_id, start_time_ns)
 
-    def _resolve(self, provider: str, model: str, api_key_id: str, start_time_ns: int) -> tuple[Rates | None, Rates | None]:
+    def _resolve(
+        self, provider: str, model: str, api_key_id: str, start_time_ns: int
+    ) -> tuple[Rates | None, Rates | None]:
         list_rates = self.list_prices.rates(provider, model, start_time_ns)
         day = datetime.fromtimestamp(start_time_ns / 1e9, timezone.utc).date()
         provider_id = PROVIDER_IDS.get(provider, provider)

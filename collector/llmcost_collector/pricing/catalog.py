@@ -152,7 +152,11 @@ class ListPrices:
             if wanted and prov.id != wanted:
                 continue
             for info in prov.models:
-                if search and search.lower() not in info.id.lower() and search.lower() not in (info.name or "").lower():
+                if (
+                    search
+                    and search.lower() not in info.id.lower()
+                    and search.lower() not in (info.name or "").lower()
+                ):
                     continue
                 out.append((prov.id, info.id, self._build(prov, info, now)))
         return out

@@ -82,7 +82,9 @@ class PriceBook(BaseModel):
     currency: str = Field("USD", pattern="^USD$")
     entries: list[PriceBookEntry] = Field(default_factory=list)
 
-    def find(self, provider: str, provider_id: str, model: str, api_key_id: str, day: date) -> PriceBookEntry | None:
+    def find(
+        self, provider: str, provider_id: str, model: str, api_key_id: str, day: date
+    ) -> PriceBookEntry | None:
         for entry in self.entries:
             if entry.matches(provider, provider_id, model, api_key_id, day):
                 return entry

@@ -73,7 +73,11 @@ class Rates:
             + usage.cache_read_tokens * (input_rate if read_rate is None else read_rate)
             + usage.cache_write_5m_tokens * (input_rate if write_rate is None else write_rate)
             + usage.cache_write_1h_tokens
-            * (write_1h_rate if write_1h_rate is not None else (input_rate if write_rate is None else write_rate))
+            * (
+                write_1h_rate
+                if write_1h_rate is not None
+                else (input_rate if write_rate is None else write_rate)
+            )
             + (usage.output_tokens - usage.output_audio_tokens) * output_rate
             + usage.output_audio_tokens * (output_rate if audio_out_rate is None else audio_out_rate)
         )
