@@ -98,9 +98,9 @@ def bare_parse_and_iterate(payloads: list[bytes]) -> float:
     return len(payloads) * BATCH / (time.perf_counter() - started)
 
 
-def ours_over_http(payloads: list[bytes], workdir: Path) -> float:
+def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> float:
     settings = Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
-                        ledger_url=f"sqlite:///{workdir / 'bench.db'}")  # fmt: skip
+                        ledger_url=f"sqlite:///{workdir / 'bench.db'}{options}")  # fmt: skip
     app = CollectorApp(settings).start()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", app.ports["otlp_http"], timeout=60)
@@ -153,12 +153,14 @@ def run() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         bare = max(bare_parse_and_iterate(payloads) for _ in range(3))
-        runs = []
+        runs: dict[str, list[float]] = {"": [], "?synchronous=normal": []}
         for n in range(2):
-            rundir = workdir / f"run{n}"
-            rundir.mkdir()
-            runs.append(ours_over_http(payloads, rundir))
-        ours = max(runs)
+            for options, results in runs.items():
+                rundir = workdir / f"run{n}{len(options)}"
+                rundir.mkdir()
+                results.append(ours_over_http(payloads, rundir, options))
+        ours = max(runs[""])
+        ours_normal = max(runs["?synchronous=normal"])
         seed = seed_reference(2000, workdir)
     spans = len(payloads) * BATCH
     return (
@@ -169,8 +171,11 @@ def run() -> str:
         f"| bare protobuf parse + iterate every attribute | {bare:,.0f} | 1.00 of bare |\n"
         f"| **ours**: HTTP -> decode -> normalize -> price -> ledger commit -> metrics | {ours:,.0f} | "
         f"{ours / bare:.2f} of bare |\n"
+        f"| ours with `?synchronous=normal` (no fsync per commit; survives a collector crash, not power loss) | "
+        f"{ours_normal:,.0f} | {ours_normal / bare:.2f} of bare |\n"
         f"| seed reference (connect/insert/commit/close per call) | {seed:,.0f} | {seed / bare:.3f} of bare |\n\n"
-        f"Ours vs. seed reference: **{ours / seed:,.0f}x** (goal >= 100x). "
+        f"Ours vs. seed reference: **{ours / seed:,.0f}x** ({ours_normal / seed:,.0f}x with synchronous=normal; "
+        "goal >= 100x). "
         f"Ours: **{ours:,.0f} spans/s** (goal >= 20,000/s on one core) and **{100 * ours / bare:.0f}%** "
         "of the bare parse-and-iterate rate (goal >= 50%).\n"
     )

@@ -91,7 +91,7 @@ class CollectorApp:
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
-            resolve_team=config.resolve_team,
+            resolve_team=config.team_resolver(),
             chargeback=make_chargeback(config),
             cost_metrics=self.cost_metrics,
             sessions=self.sessions,
@@ -124,7 +124,7 @@ class CollectorApp:
     def apply_config(self, config: Config) -> None:
         """Hot reload: swap rules, prices and limits; ledger, ports and counters stay."""
         self.pricer.reload(config.price_book)
-        self.pipeline.resolve_team = config.resolve_team
+        self.pipeline.resolve_team = config.team_resolver()
         self.pipeline.chargeback = make_chargeback(config)
         self.pipeline.capacity = config.ingest.queue_capacity_spans
         self.ingest_settings[0] = self._ingest_settings(config)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -137,8 +136,6 @@ class Config(_Strict):
     ingest: Ingest = Field(default_factory=Ingest)
 
     _rules: list[tuple[list[tuple[str, re.Pattern[str]]], str]] = PrivateAttr(default_factory=list)
-    _team_cache: dict[tuple, tuple[str, str]] = PrivateAttr(default_factory=dict)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -168,42 +165,58 @@ class Config(_Strict):
             return None
         return found.budgets.daily if period == "daily" else found.budgets.monthly
 
-    def _rule_team(self, attrs: Mapping[str, object]) -> str:
-        for matchers, team in self._rules:
-            if all(isinstance(v := attrs.get(attr), str) and pattern.match(v) for attr, pattern in matchers):
-                return team
-        return ""
+    def team_resolver(self) -> Callable[[Mapping[str, object], Mapping[str, object], str], tuple[str, str]]:
+        """A fast ``(span attributes, resource attributes, asserted team) -> (team, source)``.
+
+        Implements the attribution rules and the trust policy; results are cached per distinct
+        combination of the attributes the rules look at (bounded), since this runs per span.
+        """
+        trust = self.attribution.trust
+        default = self.attribution.default_team
+        rules = list(self._rules)
+        keys = tuple(dict.fromkeys(attr for matchers, _ in rules for attr, _p in matchers))
+        cache: dict[tuple, tuple[str, str]] = {}
+
+        def resolve(
+            attrs: Mapping[str, object], resource: Mapping[str, object], asserted: str
+        ) -> tuple[str, str]:
+            if not rules:
+                if asserted and trust != "reject":
+                    return asserted, TEAM_FROM_SPAN
+                return default, TEAM_FROM_DEFAULT
+            values = tuple(attrs.get(k, resource.get(k)) for k in keys)
+            key = (asserted, values)
+            found = cache.get(key)
+            if found is not None:
+                return found
+            lookup = dict(zip(keys, values, strict=True))
+            rule_team = next(
+                (
+                    team
+                    for matchers, team in rules
+                    if all(isinstance(v := lookup.get(a), str) and p.match(v) for a, p in matchers)
+                ),
+                "",
+            )
+            if trust == "accept" and asserted:
+                found = (asserted, TEAM_FROM_SPAN)
+            elif rule_team:
+                overridden = trust == "override" and asserted and asserted != rule_team
+                found = (rule_team, TEAM_OVERRIDDEN if overridden else TEAM_FROM_RULE)
+            elif asserted and trust == "override":
+                found = (asserted, TEAM_FROM_SPAN)
+            else:
+                found = (default, TEAM_FROM_DEFAULT)
+            if len(cache) >= 10_000:
+                cache.clear()
+            cache[key] = found
+            return found
+
+        return resolve
 
     def resolve_team(self, attrs: Mapping[str, object], asserted_team: str) -> tuple[str, str]:
         """The team to charge and why (span, rule, overridden, default), per the trust policy."""
-        if not self._rules:
-            if asserted_team and self.attribution.trust != "reject":
-                return asserted_team, TEAM_FROM_SPAN
-            return self.attribution.default_team, TEAM_FROM_DEFAULT
-        key = (
-            asserted_team,
-            *(str(attrs.get(attr, "")) for matchers, _ in self._rules for attr, _p in matchers),
-        )
-        cached = self._team_cache.get(key)
-        if cached is not None:
-            return cached
-        rule_team = self._rule_team(attrs)
-        trust = self.attribution.trust
-        result: tuple[str, str]
-        if trust == "accept" and asserted_team:
-            result = (asserted_team, TEAM_FROM_SPAN)
-        elif rule_team:
-            overridden = trust == "override" and asserted_team and asserted_team != rule_team
-            result = (rule_team, TEAM_OVERRIDDEN if overridden else TEAM_FROM_RULE)
-        elif asserted_team and trust == "override":
-            result = (asserted_team, TEAM_FROM_SPAN)
-        else:
-            result = (self.attribution.default_team, TEAM_FROM_DEFAULT)
-        with self._lock:
-            if len(self._team_cache) >= 10_000:
-                self._team_cache.clear()
-            self._team_cache[key] = result
-        return result
+        return self.team_resolver()(attrs, {}, asserted_team)
 
     def chargeback_rates(self, team: str) -> tuple[str, Decimal, Decimal]:
         """(model, markup %, platform fee %) for per-call chargeback of ``team``."""

@@ -43,6 +43,7 @@ class CostMetrics:
 
     def __init__(self, registry: CollectorRegistry, caps: LabelCaps) -> None:
         self.caps = caps
+        self._capped: dict[tuple[str, ...], tuple[str, ...]] = {}  # raw label values -> exported ones
         self.cost = Counter(
             "llmcost_cost_usd", "Provider cost at contracted rates, USD.", COST_LABELS, registry=registry
         )
@@ -99,15 +100,17 @@ class CostMetrics:
         savings: dict[tuple, float] = defaultdict(float)
         outcomes: dict[tuple, int] = defaultdict(int)
         cap = self.caps.value
+        capped = self._capped
         for item in billed:
             call = item.call
             attribution = call.attribution
-            team = cap("team", attribution.team)
-            feature = cap("feature", attribution.feature)
-            environment = cap("environment", attribution.environment)
-            provider = cap("provider", call.provider)
-            model = cap("model", call.model)
-            key = (team, feature, environment, provider, model)
+            raw = (attribution.team, attribution.feature, attribution.environment, call.provider, call.model)
+            key = capped.get(raw)  # type: ignore[assignment]
+            if key is None:
+                key = tuple(cap(label, value) for label, value in zip(COST_LABELS, raw, strict=True))
+                if len(capped) < 100_000:
+                    capped[raw] = key
+            team, feature, environment, provider, model = key
             requests[(*key, "error" if call.status == "error" else "ok")] += 1
             usage = call.usage
             for token_type, count in (

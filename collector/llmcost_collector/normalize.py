@@ -116,15 +116,6 @@ def _tokens(attrs: dict[str, object], keys: tuple[str, ...]) -> int | None:
     return None
 
 
-def _text(attrs: dict[str, object], resource: dict[str, object], *keys: str) -> str:
-    for source in (attrs, resource):
-        for key in keys:
-            value = source.get(key)
-            if value is not None and value != "":
-                return value if isinstance(value, str) else str(value)
-    return ""
-
-
 def _provider(attrs: dict[str, object]) -> str:
     for key in PROVIDER_KEYS:
         value = attrs.get(key)
@@ -200,25 +191,39 @@ def normalize_usage(attrs: dict[str, object], provider: str, estimated: bool = F
     )
 
 
+PROPERTY_PREFIXES = (sc.LLMCOST_PROPERTY_PREFIX, sc.TRACELOOP_ASSOCIATION_PREFIX)
+
+
+def _first(merged: dict[str, object], *keys: str) -> str:
+    for key in keys:
+        value = merged.get(key)
+        if value is not None and value != "":
+            return value if isinstance(value, str) else str(value)
+    return ""
+
+
 def normalize_attribution(attrs: dict[str, object], resource: dict[str, object]) -> Attribution:
+    merged = {**resource, **attrs} if resource else attrs  # span attributes win over resource ones
     attribution = Attribution(
-        team=_text(attrs, resource, sc.LLMCOST_TEAM),
-        feature=_text(attrs, resource, sc.LLMCOST_FEATURE),
-        use_case=_text(attrs, resource, sc.LLMCOST_USE_CASE),
-        user_id=_text(attrs, resource, sc.USER_ID, "enduser.id"),
-        user_tier=_text(attrs, resource, sc.LLMCOST_USER_TIER),
-        session_id=_text(attrs, resource, sc.SESSION_ID, sc.GEN_AI_CONVERSATION_ID),
-        session_name=_text(attrs, resource, sc.LLMCOST_SESSION_NAME),
-        session_path=_text(attrs, resource, sc.LLMCOST_SESSION_PATH),
-        environment=_text(attrs, resource, sc.DEPLOYMENT_ENVIRONMENT_NAME, sc.DEPLOYMENT_ENVIRONMENT),
-        service_name=_text(resource, attrs, sc.SERVICE_NAME),
+        team=_first(merged, sc.LLMCOST_TEAM),
+        feature=_first(merged, sc.LLMCOST_FEATURE),
+        use_case=_first(merged, sc.LLMCOST_USE_CASE),
+        user_id=_first(merged, sc.USER_ID, "enduser.id"),
+        user_tier=_first(merged, sc.LLMCOST_USER_TIER),
+        session_id=_first(merged, sc.SESSION_ID, sc.GEN_AI_CONVERSATION_ID),
+        session_name=_first(merged, sc.LLMCOST_SESSION_NAME),
+        session_path=_first(merged, sc.LLMCOST_SESSION_PATH),
+        environment=_first(merged, sc.DEPLOYMENT_ENVIRONMENT_NAME, sc.DEPLOYMENT_ENVIRONMENT),
+        service_name=_first(resource, sc.SERVICE_NAME) or _first(attrs, sc.SERVICE_NAME),
     )
     prefix = sc.LLMCOST_PROPERTY_PREFIX
     traceloop = sc.TRACELOOP_ASSOCIATION_PREFIX
     for key, value in attrs.items():
+        if not key.startswith(PROPERTY_PREFIXES):
+            continue
         if key.startswith(prefix):
             attribution.properties[key[len(prefix) :]] = str(value)
-        elif key.startswith(traceloop):
+        else:
             name = key[len(traceloop) :]
             field = TRACELOOP_ATTRIBUTION.get(name)
             if field is None:

@@ -28,7 +28,7 @@ from .pricing import Pricer
 
 log = logging.getLogger(__name__)
 
-TeamResolver = Callable[[Mapping[str, object], str], tuple[str, str]]
+TeamResolver = Callable[[Mapping[str, object], Mapping[str, object], str], tuple[str, str]]
 ChargebackRule = Callable[[LlmCall, "int | None"], "int | None"]
 
 
@@ -184,8 +184,7 @@ class IngestPipeline:
 
     def _attribute(self, call: LlmCall, span: SpanView) -> None:
         attribution = call.attribution
-        merged = {**span.resource, **span.attributes}
-        team, source = self.resolve_team(merged, attribution.team)
+        team, source = self.resolve_team(span.attributes, span.resource, attribution.team)
         attribution.team = team
         attribution.team_source = source if team else TEAM_FROM_SPAN
 

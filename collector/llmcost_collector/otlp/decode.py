@@ -38,22 +38,17 @@ class DecodedExport:
     invalid: list[str] = field(default_factory=list)  # reasons for spans rejected at decode time
 
 
+_SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value", "bytes_value"})
+
+
 def _any_value(value: AnyValue) -> object:
     kind = value.WhichOneof("value")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "int_value":
-        return value.int_value
-    if kind == "double_value":
-        return value.double_value
-    if kind == "bool_value":
-        return value.bool_value
+    if kind in _SCALAR_KINDS:
+        return getattr(value, kind)
     if kind == "array_value":
         return [_any_value(v) for v in value.array_value.values]
     if kind == "kvlist_value":
         return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
-    if kind == "bytes_value":
-        return value.bytes_value
     return None
 
 

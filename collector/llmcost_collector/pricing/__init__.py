@@ -24,7 +24,7 @@ class Pricer:
     def __init__(self, price_book: PriceBook | None = None, list_prices: ListPrices | None = None) -> None:
         self.list_prices = list_prices or ListPrices()
         self._book = price_book or PriceBook()
-        self._layers: dict[tuple[str, str, str, int], tuple[Rates | None, Rates | None] | None] = {}
+        self._layers: dict[tuple[str, str, str, int], _Layers] = {}
         self._lock = threading.Lock()
 
     def reload(self, price_book: PriceBook | None) -> None:
@@ -79,6 +79,18 @@ class Pricer:
         provider_id = PROVIDER_IDS.get(provider, provider)
         entry = self._book.find(provider, provider_id, model, api_key_id, day)
         return list_rates, _contracted(entry, list_rates)
+
+
+class _Layers:
+    """Both layers' rates for one (provider, model, key, day), compiled for the hot path."""
+
+    __slots__ = ("contracted", "contracted_cost", "list_cost", "listed")
+
+    def __init__(self, listed: Rates | None, contracted: Rates | None) -> None:
+        self.listed = listed
+        self.contracted = contracted
+        self.list_cost = listed.compile() if listed is not None else None
+        self.contracted_cost = contracted.compile() if contracted is not None else None
 
 
 def _contracted(entry: PriceBookEntry | None, list_rates: Rates | None) -> Rates | None:

@@ -8,12 +8,14 @@ total input crosses a tier's start, that tier's rate applies to all of its token
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ..model import Usage
 
 NANOS_PER_USD_PER_MTOK = Decimal(1000)  # tokens * ($ / 1e6 tokens) * 1e9 nano-$/$
+PICOS_PER_USD_PER_MTOK = Decimal(1_000_000)  # $/1e6 tokens -> pico-$ per token
 ONE = Decimal(1)
 
 
@@ -82,6 +84,49 @@ class Rates:
             + usage.output_audio_tokens * (output_rate if audio_out_rate is None else audio_out_rate)
         )
         return int((total * NANOS_PER_USD_PER_MTOK).quantize(ONE, rounding=ROUND_HALF_EVEN))
+
+    def compile(self) -> Callable[[Usage], int]:
+        """A faster ``cost_nanos`` for the hot path, with the same result.
+
+        When every rate is a whole number of pico-dollars per token (any published price with at
+        most six decimals per million tokens), the cost is summed in Python integers and rounded
+        half-even once; tiered or finer-grained rates keep the exact Decimal path.
+        """
+        rates = (self.input, self.output, self.cache_read, self.cache_write, self.cache_write_1h,
+                 self.input_audio, self.output_audio)  # fmt: skip
+        if any(isinstance(rate, Tiered) for rate in rates):
+            return self.cost_nanos
+        picos = []
+        for rate in rates:
+            value = None if rate is None else rate * PICOS_PER_USD_PER_MTOK
+            if value is not None and value != value.to_integral_value():
+                return self.cost_nanos
+            picos.append(None if value is None else int(value))
+        i, o, read, write, write_1h, audio_in, audio_out = picos
+        i = i or 0
+        o = o or 0
+        read = i if read is None else read
+        write_1h = (i if write is None else write) if write_1h is None else write_1h
+        write = i if write is None else write
+        audio_in = i if audio_in is None else audio_in
+        audio_out = o if audio_out is None else audio_out
+
+        def cost(usage: Usage) -> int:
+            total = (
+                (usage.input_tokens - usage.input_audio_tokens) * i
+                + usage.input_audio_tokens * audio_in
+                + usage.cache_read_tokens * read
+                + (usage.cache_write_tokens - usage.cache_write_1h_tokens) * write
+                + usage.cache_write_1h_tokens * write_1h
+                + (usage.output_tokens - usage.output_audio_tokens) * o
+                + usage.output_audio_tokens * audio_out
+            )
+            nanos, rest = divmod(total, 1000)
+            if rest > 500 or (rest == 500 and nanos % 2):
+                nanos += 1
+            return nanos
+
+        return cost
 
     def scaled(self, factor: Decimal, *, source: str, price_id: str, effective_from: str) -> Rates:
         """These rates times ``factor`` (a percent discount is ``1 - pct/100``)."""
