@@ -105,7 +105,7 @@ class CostMetrics:
             call = item.call
             attribution = call.attribution
             raw = (attribution.team, attribution.feature, attribution.environment, call.provider, call.model)
-            key = capped.get(raw)  # type: ignore[assignment]
+            key = capped.get(raw)
             if key is None:
                 key = tuple(cap(label, value) for label, value in zip(COST_LABELS, raw, strict=True))
                 if len(capped) < 100_000:

@@ -44,18 +44,18 @@ class Pricer:
         key = (call.provider, model, api_key_id, day)
         layers = self._layers.get(key)
         if layers is None:
-            layers = self._resolve(call.provider, model, api_key_id, call.start_time_ns)
+            layers = _Layers(*self._resolve(call.provider, model, api_key_id, call.start_time_ns))
             with self._lock:
                 if len(self._layers) >= MAX_CACHED:
                     self._layers.clear()
                 self._layers[key] = layers
-        list_rates, contracted_rates = layers
-        if contracted_rates is None:
+        contracted_rates = layers.contracted
+        if contracted_rates is None or layers.contracted_cost is None:
             return Cost.unpriced(
                 f"no list or price-book price for model {model!r} (provider {call.provider!r})"
             )
-        contracted = contracted_rates.cost_nanos(call.usage)
-        listed = list_rates.cost_nanos(call.usage) if list_rates is not None else contracted
+        contracted = layers.contracted_cost(call.usage)
+        listed = contracted if layers.list_cost is None else layers.list_cost(call.usage)
         return Cost(
             status=PRICED,
             list_nanos=listed,

@@ -98,7 +98,7 @@ class Rates:
             return self.cost_nanos
         picos = []
         for rate in rates:
-            value = None if rate is None else rate * PICOS_PER_USD_PER_MTOK
+            value = None if not isinstance(rate, Decimal) else rate * PICOS_PER_USD_PER_MTOK
             if value is not None and value != value.to_integral_value():
                 return self.cost_nanos
             picos.append(None if value is None else int(value))
