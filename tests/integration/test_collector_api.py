@@ -1,0 +1,172 @@
+"""The collector's HTTP port: health, query API, web page; outcomes, cache hits and unpriced calls."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.config import load_config
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+version: 1
+teams:
+  - {name: support, budgets: {daily: 10, monthly: 100}}
+attribution:
+  rules:
+    - {match: {service.name: "helpdesk-*"}, team: support}
+chargeback: {model: cost_plus, markup_percent: 20}
+"""
+
+
+def spans(*attribute_sets: dict) -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "helpdesk-api"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for attributes in attribute_sets:
+        with tracer.start_as_current_span("span") as span:
+            span.set_attributes(attributes)
+    provider.shutdown()
+    return list(exporter.get_finished_spans())
+
+
+CALL = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.usage.input_tokens": 1000,
+    "gen_ai.usage.output_tokens": 1000,
+    "llmcost.feature": "triage",
+    "session.id": "s-1",
+    "llmcost.session.name": "Ticket",
+}
+# gpt-4o-mini: 1000 * 0.15 / 1e6 + 1000 * 0.60 / 1e6 = $0.00075 = 750,000 nano-dollars.
+CALL_NANOS = 750_000
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[CollectorApp]:
+    config_file = tmp_path / "llmcost.yaml"
+    config_file.write_text(CONFIG)
+    settings = Settings(
+        host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", config_path=str(config_file),
+        session_idle_seconds=0.2,
+    )  # fmt: skip
+    collector = CollectorApp(settings).start()
+    yield collector
+    collector.stop()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def export(app: CollectorApp, batch: list[ReadableSpan]) -> None:
+    assert OTLPSpanExporter(endpoint=app.urls()["otlp_http"]).export(batch) is SpanExportResult.SUCCESS
+
+
+def test_rules_attribute_and_cost_plus_charges(app: CollectorApp) -> None:
+    export(app, spans(CALL))
+    (row,) = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team", "feature"))
+    assert row.group == {"team": "support", "feature": "triage"}  # from the service.name rule
+    assert row.contracted_nanos == CALL_NANOS
+    assert row.chargeback_nanos == CALL_NANOS * 120 // 100  # cost-plus 20%
+    status, body = get(app.urls()["api"] + "?group_by=team,feature")
+    assert status == 200
+    (api_row,) = json.loads(body)["rows"]
+    assert Decimal(api_row["cost_usd"]) == Decimal("0.00075")
+    assert Decimal(api_row["chargeback_usd"]) == Decimal("0.0009")
+
+
+def test_budget_and_spend_gauges_come_from_the_ledger(app: CollectorApp) -> None:
+    export(app, spans(CALL, CALL))
+    app.gauges.invalidate()
+    spend = app.registry.get_sample_value("llmcost_spend_usd", {"team": "support", "period": "monthly"})
+    assert spend == pytest.approx(2 * CALL_NANOS * 1.2 / 1e9)
+    assert app.registry.get_sample_value("llmcost_budget_usd", {"team": "support", "period": "daily"}) == 10
+
+
+def test_unknown_model_is_unpriced_not_free(app: CollectorApp) -> None:
+    export(app, spans({**CALL, "gen_ai.request.model": "in-house-llm-7b"}))
+    (entry,) = app.ledger.unpriced(10)
+    assert entry.contracted_cost_nanos is None and "in-house-llm-7b" in entry.unpriced_reason
+    assert entry.input_tokens == 1000  # tokens kept for re-pricing
+    labels = {"provider": "openai", "model": "in-house-llm-7b"}
+    assert app.registry.get_sample_value("llmcost_unpriced_requests_total", labels) == 1
+
+
+def test_cache_hits_save_and_outcomes_count(app: CollectorApp) -> None:
+    export(
+        app,
+        spans(
+            {**CALL, "llmcost.cache.hit": True},
+            {"llmcost.outcome": "ticket_resolved", "llmcost.outcome.count": 3},
+        ),
+    )
+    (hit,) = [e for e in app.ledger.entries(0, time.time_ns() + 10**12) if e.cache_hit]
+    assert (hit.contracted_cost_nanos, hit.savings_nanos) == (0, CALL_NANOS)
+    labels = {"team": "support", "feature": "triage", "kind": "response"}
+    assert app.registry.get_sample_value("llmcost_cache_savings_usd_total", labels) == pytest.approx(
+        CALL_NANOS / 1e9
+    )
+    outcome = {"team": "support", "outcome": "ticket_resolved"}
+    assert app.registry.get_sample_value("llmcost_outcomes_total", outcome) == 3
+
+
+def test_session_cost_is_observed_after_idle(app: CollectorApp) -> None:
+    export(app, spans(CALL, CALL))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        count = app.registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Ticket"})
+        if count:
+            break
+        time.sleep(0.1)
+    assert count == 1
+    total = app.registry.get_sample_value("llmcost_session_cost_usd_sum", {"session_name": "Ticket"})
+    assert total == pytest.approx(2 * CALL_NANOS / 1e9)
+
+
+def test_health_ready_page_and_bad_query(app: CollectorApp) -> None:
+    base = app.urls()["web"]
+    assert get(base + "healthz")[0] == 200
+    status, body = get(base + "readyz")
+    assert status == 200 and json.loads(body)["ready"] is True
+    status, body = get(base)
+    assert status == 200 and "<title>otel-llmcost</title>" in body
+    status, body = get(base + "api/v1/spend?group_by=user_id;drop")
+    assert status == 400 and "cannot group by" in json.loads(body)["error"]
+    assert get(base + "api/v1/spend?from=yesterday")[0] == 400
+
+
+def test_config_reload_applies_good_and_refuses_bad(app: CollectorApp, tmp_path: Path) -> None:
+    config_file = Path(app.settings.config_path or "")
+    config_file.write_text(CONFIG.replace("monthly: 100", "monthly: 250"))
+    deadline = time.monotonic() + 10
+    while app.config.budget_for("support", "monthly") != Decimal(250) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert app.config.budget_for("support", "monthly") == Decimal(250)
+    config_file.write_text(CONFIG + "\nbogus: [unclosed\n")
+    time.sleep(2.5)
+    assert app.config.budget_for("support", "monthly") == Decimal(250)  # the old config keeps running
+    assert app._watcher is not None and app._watcher.reload_failures >= 1
+    assert "llmcost.yaml:" in str(app._watcher.last_error)
+    assert load_config(tmp_path / "llmcost.yaml", text=CONFIG).budget_for("support", "daily") == Decimal(10)
