@@ -16,6 +16,7 @@ their attribute names. ``ANTHROPIC_OPEN_TELEMETRY=false`` turns the SDK's tracin
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 import os
 from collections.abc import Callable, Collection
@@ -92,7 +93,15 @@ def _observe(event: Any, state: StreamState) -> None:
             if get(delta, "input_tokens") is not None:
                 updated = anthropic_usage(delta)
                 if updated is not None:
-                    updated.output_tokens = state.usage.output_tokens
+                    previous = state.usage
+                    updated.output_tokens = previous.output_tokens
+                    # the TTL split of cache writes is only in message_start: keep it
+                    if (
+                        updated.cache_creation_5m is None
+                        and updated.cache_creation == previous.cache_creation
+                    ):
+                        updated.cache_creation_5m = previous.cache_creation_5m
+                        updated.cache_creation_1h = previous.cache_creation_1h
                     state.usage = updated
     elif kind == "content_block_delta":
         text = get(event, "delta", "text")
@@ -146,7 +155,8 @@ def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
         if kwargs.get("stream") is True:
             return AsyncStreamProxy(result, StreamState(call, _observe, _estimator(kwargs)))
         try:
-            _record(await result.parse() if hasattr(result, "http_response") else result, call)
+            message = result.parse() if hasattr(result, "http_response") else result
+            _record(await message if inspect.isawaitable(message) else message, call)
         finally:
             call.finish()
         return result

@@ -7,6 +7,7 @@ Registered as the ``llmcost_openai`` ``opentelemetry_instrumentor`` entry point.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -207,8 +208,9 @@ def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
                 call.finish(exc)
                 raise
         if _is_raw(result) and kwargs.get("stream") is not True:
-            try:  # the async raw response parses asynchronously (and caches the result)
-                READERS[operation][0](await result.parse(), call)
+            try:  # legacy raw responses parse synchronously, the newer async ones asynchronously
+                parsed = result.parse()
+                READERS[operation][0](await parsed if inspect.isawaitable(parsed) else parsed, call)
             finally:
                 call.finish()
             return result
