@@ -12,8 +12,6 @@ from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.ledger.sql import SqlLedger
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 
-from tests.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
-
 pytestmark = pytest.mark.integration
 NOW = time.time_ns()
 
