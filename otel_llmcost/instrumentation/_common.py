@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -71,10 +72,29 @@ def get(obj: Any, *path: str, default: Any = None) -> Any:
     return default if obj is None else obj
 
 
+_endpoints: weakref.WeakKeyDictionary[Any, tuple[str, str, int | None]] = weakref.WeakKeyDictionary()
+
+
 def endpoint_of(client: Any) -> tuple[str, int | None]:
     url = str(get(client, "base_url") or "")
     parts = urlsplit(url)
     return parts.hostname or "", parts.port
+
+
+def client_endpoint(client: Any, provider_of: Callable[[Any], str]) -> tuple[str, str, int | None]:
+    """(provider, host, port) of a client, computed once per client object (hot path)."""
+    try:
+        found = _endpoints.get(client)
+    except TypeError:  # not weak-referenceable: compute every time
+        found = None
+    if found is None:
+        host, port = endpoint_of(client)
+        found = (provider_of(client), host, port)
+        try:
+            _endpoints[client] = found
+        except TypeError:
+            pass
+    return found
 
 
 class CallSpan:
@@ -86,10 +106,10 @@ class CallSpan:
         operation: str,
         provider: str,
         model: str,
-        client: Any,
+        endpoint: tuple[str, int | None],
         extra: dict[str, Any] | None = None,
     ) -> None:
-        host, port = endpoint_of(client)
+        host, port = endpoint
         attrs: dict[str, Any] = {
             a.GEN_AI_OPERATION_NAME: operation,
             a.GEN_AI_PROVIDER_NAME: provider,
@@ -102,33 +122,36 @@ class CallSpan:
         attrs.update({k: v for k, v in (extra or {}).items() if v is not None})
         self.span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
         self._done = False
+        self._pending: dict[str, Any] = {}  # set in one call when the span ends (one lock, not many)
 
     def response(
         self, model: Any = None, response_id: Any = None, finish_reasons: Iterable[Any] = ()
     ) -> None:
         if model:
-            self.span.set_attribute(a.GEN_AI_RESPONSE_MODEL, str(model))
+            self._pending[a.GEN_AI_RESPONSE_MODEL] = str(model)
         if response_id:
-            self.span.set_attribute(a.GEN_AI_RESPONSE_ID, str(response_id))
+            self._pending[a.GEN_AI_RESPONSE_ID] = str(response_id)
         reasons = [str(r) for r in finish_reasons if r]
         if reasons:
-            self.span.set_attribute(a.GEN_AI_RESPONSE_FINISH_REASONS, reasons)
+            self._pending[a.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
 
     def usage(self, usage: TokenUsage | None) -> None:
         if usage is not None:
-            self.span.set_attributes(usage.attributes())
+            self._pending.update(usage.attributes())
 
     def content(self, key: str, value: Any) -> None:
         if capture_content():
-            self.span.set_attribute(key, json.dumps(value, default=str))
+            self._pending[key] = json.dumps(value, default=str)
 
     def finish(self, error: BaseException | None = None) -> None:
         if self._done:
             return
         self._done = True
         if error is not None:
-            self.span.set_attribute(a.ERROR_TYPE, type(error).__qualname__)
+            self._pending[a.ERROR_TYPE] = type(error).__qualname__
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+        if self._pending:
+            self.span.set_attributes(self._pending)
         self.span.end()
 
 

@@ -31,7 +31,16 @@ from wrapt import wrap_function_wrapper
 from .. import attributes as a
 from ..estimate import estimate_tokens
 from ..setup import ensure_processor
-from ._common import AsyncStreamProxy, CallSpan, StreamState, SyncStreamProxy, TokenUsage, get, messages_text
+from ._common import (
+    AsyncStreamProxy,
+    CallSpan,
+    StreamState,
+    SyncStreamProxy,
+    TokenUsage,
+    client_endpoint,
+    get,
+    messages_text,
+)
 
 MODULE = "anthropic.resources.messages.messages"
 log = logging.getLogger(__name__)
@@ -110,9 +119,9 @@ def _observe(event: Any, state: StreamState) -> None:
 
 
 def _start(tracer: trace.Tracer, instance: Any, kwargs: dict[str, Any]) -> CallSpan:
-    client = get(instance, "_client")
+    provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
     call = CallSpan(
-        tracer, "chat", provider_of(client), str(kwargs.get("model", "")), client,
+        tracer, "chat", provider, str(kwargs.get("model", "")), (host, port),
         {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens")},
     )  # fmt: skip
     call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages"))

@@ -25,6 +25,7 @@ from ._common import (
     StreamState,
     SyncStreamProxy,
     TokenUsage,
+    client_endpoint,
     endpoint_of,
     get,
     messages_text,
@@ -155,10 +156,10 @@ def _input_text(operation: str, kwargs: dict[str, Any]) -> str:
 
 
 def _start(tracer: trace.Tracer, operation: str, instance: Any, kwargs: dict[str, Any]) -> CallSpan:
-    client = get(instance, "_client")
+    provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
     span_operation = "chat" if operation == "responses" else operation
     extra = {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens") or kwargs.get("max_output_tokens")}
-    call = CallSpan(tracer, span_operation, provider_of(client), str(kwargs.get("model", "")), client, extra)
+    call = CallSpan(tracer, span_operation, provider, str(kwargs.get("model", "")), (host, port), extra)
     call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages") or kwargs.get("input"))
     return call
 
