@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import http.client
 import os
-import sqlite3
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from llmcost_collector.app import CollectorApp, Settings
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from seed_reference import seed_reference
 
 BATCH = 512
 BATCHES = 40
@@ -122,32 +121,6 @@ def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> f
         app.stop()
 
 
-def seed_reference(calls: int, workdir: Path) -> float:
-    """The seed's design: a new connection, one INSERT, commit and close per call; float money."""
-    path = workdir / "seed.db"
-    conn = sqlite3.connect(path)
-    conn.execute(
-        "CREATE TABLE usage_logs (id INTEGER PRIMARY KEY AUTOINCREMENT, team_id TEXT NOT NULL, "
-        "use_case TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, input_tokens INTEGER NOT NULL, "
-        "output_tokens INTEGER NOT NULL, cost REAL NOT NULL, timestamp TEXT NOT NULL, metadata TEXT)"
-    )
-    conn.commit()
-    conn.close()
-    started = time.perf_counter()
-    for i in range(calls):
-        cost = (1200 / 1_000_000) * 0.15 + (300 / 1_000_000) * 0.60
-        conn = sqlite3.connect(path)
-        conn.execute(
-            "INSERT INTO usage_logs (team_id, use_case, model, provider, input_tokens, output_tokens, cost, "
-            "timestamp, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (TEAMS[i % 4], "chat", "gpt-4o-mini", "OpenAI", 1200, 300, cost,
-             datetime.now(timezone.utc).isoformat(), None),
-        )  # fmt: skip
-        conn.commit()
-        conn.close()
-    return calls / (time.perf_counter() - started)
-
-
 def run() -> str:
     payloads = make_payloads()
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +134,7 @@ def run() -> str:
                 results.append(ours_over_http(payloads, rundir, options))
         ours = max(runs[""])
         ours_normal = max(runs["?synchronous=normal"])
-        seed = seed_reference(2000, workdir)
+        seed = seed_reference(workdir / "seed.db")
     spans = len(payloads) * BATCH
     return (
         "## Collector ingest (issue 5)\n\n"

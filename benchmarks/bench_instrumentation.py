@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 
 import openai
+from llmcost_collector.fake_provider import FakeProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from llmcost_collector.fake_provider import FakeProvider
 from otel_llmcost import AttributionSpanProcessor, attribute
 from otel_llmcost.instrumentation.openai import OpenAIInstrumentor
 
@@ -56,7 +56,6 @@ def in_process_client() -> openai.OpenAI:
     import json
 
     import httpx
-
     from llmcost_collector.fake_provider import Scenario
     from llmcost_collector.fake_provider.openai_wire import handle
 
@@ -89,7 +88,9 @@ def run() -> str:
         client = openai.OpenAI(base_url=fake.openai_base_url, api_key="x", max_retries=0)
 
         def call() -> object:
-            return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            return client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
 
         timed(call, 50)  # warm-up: connections, SDK caches
         for _ in range(ROUNDS):
@@ -106,7 +107,9 @@ def run() -> str:
         local = in_process_client()
 
         def local_call() -> object:
-            return local.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            return local.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
 
         timed(local_call, 200)
         for _ in range(ROUNDS):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
+from seed_reference import seed_reference
 
 BATCH = 512
 BATCHES = 40
@@ -23,7 +22,11 @@ def entries(offset: int) -> list[LedgerEntry]:
             f"{n:032x}", f"{n:016x}", now, now, "openai", "chat", "gpt-4o-mini", "", Usage(800, 200, 0, 0, 300),
             Attribution(team=("search", "support")[n % 2], feature="chat", user_id=f"u{n % 97}"),
         )  # fmt: skip
-        out.append(LedgerEntry.from_call(call, Cost(PRICED, 435_000, 435_000, "genai-prices", "openai/gpt-4o-mini"), 522_000, now))
+        out.append(
+            LedgerEntry.from_call(
+                call, Cost(PRICED, 435_000, 435_000, "genai-prices", "openai/gpt-4o-mini"), 522_000, now
+            )
+        )
     return out
 
 
@@ -36,29 +39,6 @@ def ours(url: str) -> float:
     elapsed = time.perf_counter() - started
     ledger.close()
     return BATCHES * BATCH / elapsed
-
-
-def seed_reference(path: Path, calls: int = 2000) -> float:
-    """Seed 000's design: connect, INSERT, commit, close for every call; float money."""
-    conn = sqlite3.connect(path)
-    conn.execute(
-        "CREATE TABLE usage_logs (id INTEGER PRIMARY KEY AUTOINCREMENT, team_id TEXT NOT NULL, use_case TEXT NOT NULL, "
-        "model TEXT NOT NULL, provider TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, "
-        "cost REAL NOT NULL, timestamp TEXT NOT NULL, metadata TEXT)"
-    )
-    conn.close()
-    started = time.perf_counter()
-    for n in range(calls):
-        conn = sqlite3.connect(path)
-        conn.execute(
-            "INSERT INTO usage_logs (team_id, use_case, model, provider, input_tokens, output_tokens, cost, timestamp, "
-            "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ("search", "chat", "gpt-4o-mini", "OpenAI", 1000, 300, 1000 / 1e6 * 0.15 + 300 / 1e6 * 0.6,
-             datetime.now(timezone.utc).isoformat(), None),
-        )  # fmt: skip
-        conn.commit()
-        conn.close()
-    return calls / (time.perf_counter() - started)
 
 
 def run() -> str:

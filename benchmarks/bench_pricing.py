@@ -6,12 +6,16 @@ import time
 from datetime import datetime, timezone
 
 import genai_prices
-
 from llmcost_collector.model import Attribution, LlmCall, SpanView, Usage
 from llmcost_collector.normalize import normalize_span
 from llmcost_collector.pricing import Pricer
 
-MODELS = (("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"), ("openai", "o4-mini"))
+MODELS = (
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4o"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("openai", "o4-mini"),
+)
 N = 20_000
 
 
@@ -20,7 +24,9 @@ def calls() -> list[LlmCall]:
     out = []
     for i in range(N):
         provider, model = MODELS[i % len(MODELS)]
-        usage = Usage(input_tokens=800 + i % 50, cache_read_tokens=200, output_tokens=300, reasoning_tokens=i % 7)
+        usage = Usage(
+            input_tokens=800 + i % 50, cache_read_tokens=200, output_tokens=300, reasoning_tokens=i % 7
+        )
         out.append(LlmCall("0" * 32, "0" * 16, now, now, provider, "chat", model, "", usage, Attribution()))
     return out
 
@@ -48,7 +54,9 @@ def run() -> str:
             input_tokens=call.usage.total_input_tokens, cache_read_tokens=call.usage.cache_read_tokens,
             output_tokens=call.usage.output_tokens,
         )  # fmt: skip
-        return genai_prices.calc_price(usage, call.request_model, provider_id=call.provider, genai_request_timestamp=when)
+        return genai_prices.calc_price(
+            usage, call.request_model, provider_id=call.provider, genai_request_timestamp=when
+        )
 
     uncached = per_call_us(genai, items[:2000])
     spans = [
