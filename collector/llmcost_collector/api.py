@@ -18,14 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .ledger import Ledger
+from .ledger import GROUPABLE, Ledger
 from .metrics import period_starts
 from .model import nanos_to_usd
 
 log = logging.getLogger(__name__)
-
-GROUPABLE = ("team", "feature", "environment", "provider", "model", "user_id", "user_tier",
-             "session_name", "use_case", "service_name", "status")  # fmt: skip
 
 
 class BadQuery(ValueError):
@@ -58,7 +55,7 @@ def spend_report(ledger: Ledger, query: dict[str, list[str]], now: datetime | No
     group_by = tuple(g for g in (_one(query, "group_by") or "team").split(",") if g)
     unknown = [g for g in group_by if g not in GROUPABLE]
     if unknown:
-        raise BadQuery(f"cannot group by {', '.join(unknown)}; choose from {', '.join(GROUPABLE)}")
+        raise BadQuery(f"cannot group by {', '.join(unknown)}; choose from {', '.join(sorted(GROUPABLE))}")
     filters = {key: values[0] for key, values in query.items() if key in GROUPABLE and values}
     rows = []
     spend = ledger.spend(start, end, group_by=group_by, filters=filters)
