@@ -148,15 +148,19 @@ class IngestPipeline:
         for span in decoded.spans:
             try:
                 call = normalize_span(span)
+                if call is None:
+                    result.skipped += 1
+                    self.self_metrics.spans_skipped.inc()
+                    continue
+                self._attribute(call, span)
+                cost = self.pricer.price(call)
             except SpanRejected as exc:
                 self._reject(result, f"span {span.span_id}: {exc}")
                 continue
-            if call is None:
-                result.skipped += 1
-                self.self_metrics.spans_skipped.inc()
+            except Exception as exc:  # a bug must cost one span (reported), not the whole export
+                log.exception("cannot process span %s", span.span_id)
+                self._reject(result, f"span {span.span_id}: internal error ({type(exc).__name__})")
                 continue
-            self._attribute(call, span)
-            cost = self.pricer.price(call)
             savings = 0
             if call.cache_hit:
                 # Served from the response cache: no provider call, so nothing is owed; what the

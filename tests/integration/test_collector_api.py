@@ -170,3 +170,22 @@ def test_config_reload_applies_good_and_refuses_bad(app: CollectorApp, tmp_path:
     assert app._watcher is not None and app._watcher.reload_failures >= 1
     assert "llmcost.yaml:" in str(app._watcher.last_error)
     assert load_config(tmp_path / "llmcost.yaml", text=CONFIG).budget_for("support", "daily") == Decimal(10)
+
+
+def test_an_internal_error_costs_one_span_not_the_export(
+    app: CollectorApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_price = app.pricer.price
+
+    def flaky(call: object) -> object:
+        if getattr(call, "request_model", "") == "explodes":
+            raise RuntimeError("bug")
+        return real_price(call)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.pricer, "price", flaky)
+    exporter = OTLPSpanExporter(endpoint=app.urls()["otlp_http"])
+    assert (
+        exporter.export(spans(CALL, {**CALL, "gen_ai.request.model": "explodes"})) is SpanExportResult.SUCCESS
+    )
+    assert app.ledger.count() == 1  # the healthy span is billed
+    assert app.registry.get_sample_value("llmcost_collector_spans_rejected_total", {"reason": "other"}) == 1
