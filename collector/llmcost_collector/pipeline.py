@@ -71,15 +71,6 @@ class _Job:
     error: BaseException | None = None
 
 
-def _reject_reason_label(reason: str) -> str:
-    """A bounded label for a free-text rejection reason."""
-    text = reason.lower()
-    for label in ("token", "id", "model", "time"):
-        if label in text:
-            return label
-    return "other"
-
-
 class IngestPipeline:
     def __init__(
         self,
@@ -141,7 +132,7 @@ class IngestPipeline:
         if decoded.skipped:
             self.self_metrics.spans_skipped.inc(decoded.skipped)
         for reason in decoded.invalid:
-            self._reject(result, reason)
+            self._reject(result, reason, "invalid_span")
         entries: list[LedgerEntry] = []
         billed: list[BilledCall] = []
         now_ns = time.time_ns()
@@ -155,11 +146,13 @@ class IngestPipeline:
                 self._attribute(call, span)
                 cost = self.pricer.price(call)
             except SpanRejected as exc:
-                self._reject(result, f"span {span.span_id}: {exc}")
+                self._reject(result, f"span {span.span_id}: {exc}", "invalid_usage")
                 continue
             except Exception as exc:  # a bug must cost one span (reported), not the whole export
                 log.exception("cannot process span %s", span.span_id)
-                self._reject(result, f"span {span.span_id}: internal error ({type(exc).__name__})")
+                self._reject(
+                    result, f"span {span.span_id}: internal error ({type(exc).__name__})", "internal"
+                )
                 continue
             savings = 0
             if call.cache_hit:
@@ -192,10 +185,11 @@ class IngestPipeline:
         attribution.team = team
         attribution.team_source = source if team else TEAM_FROM_SPAN
 
-    def _reject(self, result: IngestResult, reason: str) -> None:
+    def _reject(self, result: IngestResult, reason: str, kind: str) -> None:
+        """Count a rejected span; ``kind`` is a fixed label (invalid_span, invalid_usage, internal)."""
         result.rejected += 1
         result.errors.append(reason)
-        self.self_metrics.spans_rejected.labels(_reject_reason_label(reason)).inc()
+        self.self_metrics.spans_rejected.labels(kind).inc()
 
     def _enqueue(self, entries: list[LedgerEntry], billed: list[BilledCall]) -> _Job:
         job = _Job(entries, billed)

@@ -188,4 +188,6 @@ def test_an_internal_error_costs_one_span_not_the_export(
         exporter.export(spans(CALL, {**CALL, "gen_ai.request.model": "explodes"})) is SpanExportResult.SUCCESS
     )
     assert app.ledger.count() == 1  # the healthy span is billed
-    assert app.registry.get_sample_value("llmcost_collector_spans_rejected_total", {"reason": "other"}) == 1
+    assert (
+        app.registry.get_sample_value("llmcost_collector_spans_rejected_total", {"reason": "internal"}) == 1
+    )
