@@ -2,7 +2,7 @@
 
 Three numbers from one run, on one core's worth of Python (the GIL):
 * bare: parse the same protobuf payloads and read every span attribute, nothing else;
-* ours: POST the payloads to a running collector's OTLP/HTTP port (keep-alive, one client thread)
+* ours: POST the payloads to a collector process's OTLP/HTTP port (keep-alive, one client)
   until each answer came back, which happens only after the SQLite ledger committed the rows and
   the metrics were updated;
 * seed: the seed document's reference design, one SQLite connection opened, one row inserted,
@@ -12,12 +12,16 @@ Three numbers from one run, on one core's worth of Python (the GIL):
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.ledger import open_ledger
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from seed_reference import seed_reference
@@ -98,15 +102,23 @@ def bare_parse_and_iterate(payloads: list[bytes]) -> float:
 
 
 def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> float:
-    settings = Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
-                        ledger_url=f"sqlite:///{workdir / 'bench.db'}{options}")  # fmt: skip
-    app = CollectorApp(settings).start()
+    """The collector runs as its own process (`llmcost serve`), as in production, so its one core
+    is not shared with this client; the client only sends pre-serialized bodies."""
+    ledger_url = f"sqlite:///{workdir / 'bench.db'}{options}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--no-grpc",
+         "--otlp-http-port", "0", "--http-port", "0", "--ledger-url", ledger_url, "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", app.ports["otlp_http"], timeout=60)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("llmcost collector ready: "), line
+        port = int(json.loads(line.split(": ", 1)[1])["otlp_http"].rsplit(":", 1)[1].split("/", 1)[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         headers = {"Content-Type": "application/x-protobuf"}
         # Warm-up batch (price caches, first SQLite pages) is not timed.
-        warm = make_payloads(1, seed=99)[0]
-        conn.request("POST", "/v1/traces", warm, headers)
+        conn.request("POST", "/v1/traces", make_payloads(1, seed=99)[0], headers)
         assert conn.getresponse().read() is not None
         started = time.perf_counter()
         for body in payloads:
@@ -115,10 +127,15 @@ def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> f
             response.read()
             assert response.status == 200, response.status
         elapsed = time.perf_counter() - started
-        assert app.ledger.count() == (len(payloads) + 1) * BATCH
-        return len(payloads) * BATCH / elapsed
     finally:
-        app.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.count() == (len(payloads) + 1) * BATCH  # every acknowledged span is in the ledger
+    finally:
+        ledger.close()
+    return len(payloads) * BATCH / elapsed
 
 
 def run() -> str:

@@ -25,6 +25,7 @@ from .labels import LabelCaps
 from .model import NANOS_PER_USD, Cost, LlmCall
 
 COST_LABELS = ("team", "feature", "environment", "provider", "model")
+TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning")  # disjoint classes
 SESSION_COST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 100)
 
 
@@ -44,6 +45,7 @@ class CostMetrics:
     def __init__(self, registry: CollectorRegistry, caps: LabelCaps) -> None:
         self.caps = caps
         self._capped: dict[tuple[str, ...], tuple[str, ...]] = {}  # raw label values -> exported ones
+        self._token_keys: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
         self.cost = Counter(
             "llmcost_cost_usd", "Provider cost at contracted rates, USD.", COST_LABELS, registry=registry
         )
@@ -113,15 +115,22 @@ class CostMetrics:
             team, feature, environment, provider, model = key
             requests[(*key, "error" if call.status == "error" else "ok")] += 1
             usage = call.usage
-            for token_type, count in (
-                ("input", usage.input_tokens),
-                ("cache_read", usage.cache_read_tokens),
-                ("cache_write", usage.cache_write_tokens),
-                ("output", usage.output_tokens - usage.reasoning_tokens),
-                ("reasoning", usage.reasoning_tokens),
+            token_keys = self._token_keys.get(key)
+            if token_keys is None:
+                token_keys = self._token_keys[key] = tuple((*key, kind) for kind in TOKEN_TYPES)
+            for token_key, count in zip(
+                token_keys,
+                (
+                    usage.input_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens,
+                    usage.output_tokens - usage.reasoning_tokens,
+                    usage.reasoning_tokens,
+                ),
+                strict=True,
             ):
                 if count:
-                    tokens[(*key, token_type)] += count
+                    tokens[token_key] += count
             if item.cost.contracted_nanos is None:
                 unpriced[(provider, model)] += 1
             else:

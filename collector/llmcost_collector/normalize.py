@@ -80,6 +80,13 @@ PROVIDER_ALIASES = {
     "mistral": "mistral_ai",
     "mistralai": "mistral_ai",
 }
+# Keys only OpenLLMetry sets (``llm.request.type`` is on every one of its LLM spans).
+OPENLLMETRY_MARKERS = (
+    "llm.request.type",
+    "traceloop.span.kind",
+    "traceloop.entity.name",
+    sc.TRACELOOP_CACHE_READ_INPUT_TOKENS,
+)
 TRACELOOP_ATTRIBUTION = {
     "team": "team",
     "feature": "feature",
@@ -128,7 +135,7 @@ def _provider(attrs: dict[str, object]) -> str:
 def _dialect(attrs: dict[str, object]) -> str:
     if sc.OI_SPAN_KIND in attrs or sc.OI_PROMPT_TOKENS in attrs:
         return "openinference"
-    if sc.TRACELOOP_CACHE_READ_INPUT_TOKENS in attrs or any(k.startswith("traceloop.") for k in attrs):
+    if any(key in attrs for key in OPENLLMETRY_MARKERS):
         return "openllmetry"
     if sc.GEN_AI_PROVIDER_NAME in attrs:
         return "otel"

@@ -53,7 +53,12 @@ def _any_value(value: AnyValue) -> object:
 
 
 def _attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
-    return {kv.key: _any_value(kv.value) for kv in kvs}
+    out: dict[str, object] = {}
+    for kv in kvs:  # scalars inline: this loop runs for every attribute of every LLM span
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = getattr(value, kind) if kind in _SCALAR_KINDS else _any_value(value)
+    return out
 
 
 def _is_llm_keys(keys: Iterable[str]) -> bool:
