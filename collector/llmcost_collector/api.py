@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from .ledger import GROUPABLE, Ledger
 from .metrics import period_starts
-from .model import nanos_to_usd
+from .model import format_usd
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _parse_time(value: str | None, default: datetime) -> int:
 
 
 def _usd(nanos: int | None) -> str | None:
-    return None if nanos is None else str(nanos_to_usd(nanos))
+    return None if nanos is None else format_usd(nanos)
 
 
 def spend_report(ledger: Ledger, query: dict[str, list[str]], now: datetime | None = None) -> dict[str, Any]:

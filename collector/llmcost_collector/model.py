@@ -34,6 +34,11 @@ def nanos_to_usd(nanos: int) -> Decimal:
     return Decimal(nanos).scaleb(-9)
 
 
+def format_usd(nanos: int) -> str:
+    """Exact dollars as plain fixed-point text (``0.000000150``, never ``1.50E-7``)."""
+    return format(nanos_to_usd(nanos), "f")
+
+
 @dataclass(slots=True)
 class Usage:
     """Canonical token usage of one call.

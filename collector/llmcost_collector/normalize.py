@@ -132,11 +132,13 @@ def _provider(attrs: dict[str, object]) -> str:
     return ""
 
 
-def _dialect(attrs: dict[str, object]) -> str:
+def _dialect(attrs: dict[str, object], resource: dict[str, object]) -> str:
     if sc.OI_SPAN_KIND in attrs or sc.OI_PROMPT_TOKENS in attrs:
         return "openinference"
     if any(key in attrs for key in OPENLLMETRY_MARKERS):
         return "openllmetry"
+    if sc.OPENLIT_COST in attrs or resource.get("telemetry.sdk.name") == "openlit":
+        return "openlit"
     if sc.GEN_AI_PROVIDER_NAME in attrs:
         return "otel"
     if sc.GEN_AI_SYSTEM in attrs or sc.GEN_AI_USAGE_PROMPT_TOKENS in attrs:
@@ -278,5 +280,5 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         outcome=str(outcome or ""),
         outcome_count=(outcome_count if outcome_count is not None else 1) if outcome else 0,
         server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),
-        dialect=_dialect(attrs),
+        dialect=_dialect(attrs, span.resource),
     )

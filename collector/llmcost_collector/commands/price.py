@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from ..config import load_config
-    from ..model import Attribution, LlmCall, Usage, nanos_to_usd
+    from ..model import Attribution, LlmCall, Usage, format_usd
     from ..pricing import Pricer
     from ..yamlconfig import ConfigError
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"tokens           input {usage.input_tokens:,}  cache read {usage.cache_read_tokens:,}  "
           f"cache write {usage.cache_write_5m_tokens:,} (5m) + {usage.cache_write_1h_tokens:,} (1h)  "
           f"output {usage.output_tokens:,} (reasoning {usage.reasoning_tokens:,})")  # fmt: skip
-    print(f"list cost        ${nanos_to_usd(cost.list_nanos or 0)}")
-    print(f"contracted cost  ${nanos_to_usd(cost.contracted_nanos)}  (source {cost.price_source}"
+    print(f"list cost        ${format_usd(cost.list_nanos or 0)}")
+    print(f"contracted cost  ${format_usd(cost.contracted_nanos)}  (source {cost.price_source}"
           + (f", effective from {cost.price_effective_from}" if cost.price_effective_from else "") + ")")  # fmt: skip
     return 0

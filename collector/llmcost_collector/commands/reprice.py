@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from ..chargeback import make_chargeback
     from ..config import Config, load_config
     from ..ledger import open_ledger
-    from ..model import PRICED, nanos_to_usd
+    from ..model import PRICED, format_usd
     from ..pricing import Pricer
     from ..yamlconfig import ConfigError
 
@@ -60,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     verb = "would price" if args.dry_run else "priced"
-    print(f"{verb} {priced} calls (${nanos_to_usd(total)} contracted); {still} still unpriced")
+    print(f"{verb} {priced} calls (${format_usd(total)} contracted); {still} still unpriced")
     return 0
