@@ -2,27 +2,46 @@
 
 It has room for everything chargeback needs: teams with budgets, attribution rules and the trust
 policy for client-asserted teams, metric label caps, the org price book, chargeback rules
-(at cost, cost-plus, tiered volume markups, platform fees, value-based outcomes, shared costs)
-and ingest limits. See ``examples/llmcost.yaml``.
+(at cost, cost-plus, tiered volume markups, platform fees, value-based outcomes, shared costs),
+ingest limits and privacy. Every section is validated when the file is loaded, including the
+parts later features read, so a typo is caught by ``llmcost config check`` rather than at month end.
+See ``examples/llmcost.yaml``.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import hmac
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .model import TEAM_FROM_DEFAULT, TEAM_FROM_RULE, TEAM_FROM_SPAN, TEAM_OVERRIDDEN, UNATTRIBUTED_TEAM
 from .pricing.pricebook import PriceBook
-from .yamlconfig import ConfigError, load_model
+from .yamlconfig import ConfigError, ModelProblems, Problem, load_model
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 PERIODS = ("daily", "monthly")
+DEFAULT_THRESHOLDS = (50, 80, 95, 100)
+# Metric labels whose values come from spans (see CONTRACT.md); only these can be capped.
+CAPPED_LABELS = frozenset(
+    {"team", "feature", "environment", "provider", "model", "session_name", "outcome", "period"}
+)
+RESOLVER_CACHE_SIZE = 10_000
+
+TeamResolver = Callable[[Mapping[str, object], Mapping[str, object], str], tuple[str, str]]
+AttributionResolver = Callable[[Mapping[str, object], Mapping[str, object], str, str], tuple[str, str, str]]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+Percent = Annotated[Decimal, Field(ge=0, le=1000, allow_inf_nan=False)]
+
+_EMPTY: Mapping[str, object] = {}
 
 __all__ = ["Config", "ConfigError", "load_config"]
 
@@ -32,9 +51,11 @@ class _Strict(BaseModel):
 
 
 class Budgets(_Strict):
-    daily: Decimal | None = Field(None, ge=0, description="USD per UTC day")
-    monthly: Decimal | None = Field(None, ge=0, description="USD per calendar month (UTC)")
-    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 95, 100])
+    daily: Money | None = Field(None, description="USD per UTC day")
+    monthly: Money | None = Field(None, description="USD per calendar month (UTC)")
+    thresholds: list[int] = Field(
+        default_factory=lambda: list(DEFAULT_THRESHOLDS), description="alert at these % of the budget"
+    )
 
     @field_validator("thresholds")
     @classmethod
@@ -47,22 +68,29 @@ class Budgets(_Strict):
 
 
 class TeamChargeback(_Strict):
+    """Per-team exceptions to the default chargeback (unset fields inherit it)."""
+
     model: Literal["at_cost", "cost_plus"] | None = None
-    markup_percent: Decimal | None = Field(None, ge=0, le=1000)
-    platform_fee_percent: Decimal | None = Field(None, ge=0, le=1000)
+    markup_percent: Percent | None = None
+    platform_fee_percent: Percent | None = None
+    platform_fee_monthly_usd: Money | None = None
 
 
 class Team(_Strict):
     name: str = Field(pattern=NAME)
     display_name: str = ""
-    owners: list[str] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list, description="people or groups accountable for spend")
+    contact: str = Field("", description="where alerts go: e-mail, chat channel, pager service")
     budgets: Budgets = Field(default_factory=Budgets)
     chargeback: TeamChargeback | None = None
 
 
 class AttributionRule(_Strict):
-    match: dict[str, str] = Field(description="attribute name -> glob, all must match (span, then resource)")
+    match: dict[str, str] = Field(
+        description="attribute name -> glob; all must match (span attribute, else resource attribute)"
+    )
     team: str = Field(pattern=NAME)
+    feature: str | None = Field(None, description="feature for matched spans that carry none")
 
     @field_validator("match")
     @classmethod
@@ -78,45 +106,39 @@ class Attribution(_Strict):
         description="client-asserted llmcost.team: accept it, let matching rules override it, or ignore it",
     )
     default_team: str = Field(UNATTRIBUTED_TEAM, pattern=NAME)
-    rules: list[AttributionRule] = Field(default_factory=list)
+    rules: list[AttributionRule] = Field(default_factory=list, description="first match wins")
 
 
 class Labels(_Strict):
-    default_cap: int = Field(100, ge=1, le=100_000)
-    caps: dict[str, int] = Field(default_factory=lambda: {"session_name": 50})
-    allow: dict[str, list[str]] = Field(default_factory=dict)
+    default_cap: int = Field(100, ge=1, le=100_000, description="distinct values per label before __other__")
+    caps: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=lambda: {"team": 100, "feature": 100, "model": 100, "session_name": 50}
+    )
+    allow: dict[str, list[str]] = Field(default_factory=dict, description="only these values, rest __other__")
 
 
 class VolumeTier(_Strict):
     up_to_tokens: int | None = Field(None, ge=1, description="monthly tokens; omit for the last tier")
-    markup_percent: Decimal = Field(ge=0, le=1000)
+    markup_percent: Percent
 
 
 class SharedCost(_Strict):
-    name: str
-    monthly_usd: Decimal = Field(ge=0)
+    name: str = Field(pattern=NAME)
+    monthly_usd: Money
     method: Literal["proportional", "even"] = "proportional"
+    teams: list[str] = Field(default_factory=list, description="spread over these teams (default: all)")
 
 
 class Chargeback(_Strict):
     model: Literal["at_cost", "cost_plus"] = "at_cost"
-    markup_percent: Decimal = Field(Decimal(0), ge=0, le=1000)
-    platform_fee_percent: Decimal = Field(Decimal(0), ge=0, le=1000)
-    platform_fee_monthly_usd: Decimal = Field(Decimal(0), ge=0)
-    volume_tiers: list[VolumeTier] = Field(default_factory=list, description="applied on the monthly invoice")
-    outcomes: dict[str, Decimal] = Field(default_factory=dict, description="USD per outcome (value-based)")
+    markup_percent: Percent = Decimal(0)
+    platform_fee_percent: Percent = Decimal(0)
+    platform_fee_monthly_usd: Money = Field(Decimal(0), description="fixed fee per team per month")
+    volume_tiers: list[VolumeTier] = Field(
+        default_factory=list, description="markup by monthly tokens, replaces markup_percent on the invoice"
+    )
+    outcomes: dict[str, Money] = Field(default_factory=dict, description="USD per outcome (value-based)")
     shared_costs: list[SharedCost] = Field(default_factory=list)
-
-    @field_validator("volume_tiers")
-    @classmethod
-    def _tiers(cls, tiers: list[VolumeTier]) -> list[VolumeTier]:
-        bounds = [t.up_to_tokens for t in tiers]
-        if None in bounds[:-1]:
-            raise ValueError("only the last tier may omit up_to_tokens")
-        finite = [b for b in bounds if b is not None]
-        if finite != sorted(set(finite)):
-            raise ValueError("tiers must be in ascending order of up_to_tokens")
-        return tiers
 
 
 class Ingest(_Strict):
@@ -124,6 +146,33 @@ class Ingest(_Strict):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     max_in_flight: int = Field(64, ge=1)
     queue_capacity_spans: int = Field(200_000, ge=512)
+
+    @field_validator("bearer_tokens")
+    @classmethod
+    def _tokens(cls, tokens: list[str]) -> list[str]:
+        if any(not token or token != token.strip() or " " in token for token in tokens):
+            raise ValueError("bearer tokens must be non-empty and contain no spaces")
+        return tokens
+
+
+class Privacy(_Strict):
+    """What the ledger keeps of end-user and session identifiers (never metric labels anyway)."""
+
+    user_id: Literal["keep", "hash", "drop"] = "keep"
+    session_id: Literal["keep", "hash", "drop"] = "keep"
+    hash_key_env: str = Field(
+        "LLMCOST_PRIVACY_KEY", description="environment variable with the HMAC key used by 'hash'"
+    )
+
+    def scrub(self, field: Literal["user_id", "session_id"], value: str) -> str:
+        """``value`` as the ledger should store it: itself, a keyed hash, or empty."""
+        mode = getattr(self, field)
+        if mode == "keep" or not value:
+            return value
+        if mode == "drop":
+            return ""
+        key = os.environ.get(self.hash_key_env, "").encode()
+        return "h:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class Config(_Strict):
@@ -134,94 +183,197 @@ class Config(_Strict):
     price_book: PriceBook = Field(default_factory=PriceBook)
     chargeback: Chargeback = Field(default_factory=Chargeback)
     ingest: Ingest = Field(default_factory=Ingest)
+    privacy: Privacy = Field(default_factory=Privacy)
 
-    _rules: list[tuple[list[tuple[str, re.Pattern[str]]], str]] = PrivateAttr(default_factory=list)
+    _by_name: dict[str, Team] = PrivateAttr(default_factory=dict)
+    _rules: list[tuple[tuple[tuple[str, re.Pattern[str]], ...], str, str]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
-        names = [team.name for team in self.teams]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"team names must be unique: {', '.join(duplicates)}")
+        problems = list(self._problems())
+        if problems:
+            raise ModelProblems(problems)
+        self._by_name = {team.name: team for team in self.teams}
         self._rules = [
-            ([(attr, re.compile(fnmatch.translate(glob))) for attr, glob in rule.match.items()], rule.team)
+            (
+                tuple((attr, re.compile(fnmatch.translate(glob))) for attr, glob in rule.match.items()),
+                rule.team,
+                rule.feature or "",
+            )
             for rule in self.attribution.rules
         ]
         return self
 
+    def _problems(self) -> Iterator[Problem]:
+        """Checks that span fields or sections, each reported at the exact value that is wrong."""
+        first: dict[str, int] = {}
+        for index, team in enumerate(self.teams):
+            if team.name in first:
+                yield Problem(
+                    ("teams", index, "name"), f"duplicate team {team.name!r} (also teams[{first[team.name]}])"
+                )
+            first.setdefault(team.name, index)
+        if self.teams:  # declared teams: rules must name one of them (without teams, rules create them)
+            known = set(first) | {UNATTRIBUTED_TEAM}
+            hint = "is not defined under teams (add it there, or list no teams to let rules create them)"
+            for index, rule in enumerate(self.attribution.rules):
+                if rule.team not in known:
+                    yield Problem(("attribution", "rules", index, "team"), f"team {rule.team!r} {hint}")
+            if self.attribution.default_team not in known:
+                yield Problem(
+                    ("attribution", "default_team"), f"team {self.attribution.default_team!r} {hint}"
+                )
+        for section in ("caps", "allow"):
+            for label in getattr(self.labels, section):
+                if label not in CAPPED_LABELS:
+                    allowed = ", ".join(sorted(CAPPED_LABELS))
+                    yield Problem(("labels", section, label), f"unknown label {label!r} ({allowed})", True)
+        yield from self._chargeback_problems()
+
+    def _chargeback_problems(self) -> Iterator[Problem]:
+        charge = self.chargeback
+        bounds = [tier.up_to_tokens for tier in charge.volume_tiers]
+        for index, bound in enumerate(bounds):
+            loc = ("chargeback", "volume_tiers", index, "up_to_tokens")
+            if bound is None and index < len(bounds) - 1:
+                yield Problem(
+                    ("chargeback", "volume_tiers", index), "only the last tier may omit up_to_tokens"
+                )
+            previous = next((b for b in reversed(bounds[:index]) if b is not None), None)
+            if bound is not None and previous is not None and bound <= previous:
+                yield Problem(loc, f"tiers must ascend: {bound} is not above the previous tier's {previous}")
+        if charge.model == "at_cost":
+            for name in ("markup_percent", "platform_fee_percent"):
+                if getattr(charge, name):
+                    yield Problem(
+                        ("chargeback", name), "has no effect with model at_cost; set model: cost_plus"
+                    )
+            if charge.volume_tiers:
+                yield Problem(("chargeback", "volume_tiers"), "markups need model: cost_plus")
+        for index, team in enumerate(self.teams):
+            override = team.chargeback
+            if override and (override.model or charge.model) == "at_cost":
+                for name in ("markup_percent", "platform_fee_percent"):
+                    if getattr(override, name):
+                        yield Problem(
+                            ("teams", index, "chargeback", name),
+                            "has no effect for a team charged at_cost; set model: cost_plus",
+                        )
+        for name in charge.outcomes:
+            if not re.match(NAME, name):
+                yield Problem(("chargeback", "outcomes", name), f"invalid outcome name {name!r}", True)
+        seen: set[str] = set()
+        for index, shared in enumerate(charge.shared_costs):
+            if shared.name in seen:
+                yield Problem(("chargeback", "shared_costs", index, "name"), f"duplicate {shared.name!r}")
+            seen.add(shared.name)
+            if self.teams:
+                for position, team_name in enumerate(shared.teams):
+                    if team_name not in {t.name for t in self.teams}:
+                        yield Problem(
+                            ("chargeback", "shared_costs", index, "teams", position),
+                            f"team {team_name!r} is not defined under teams",
+                        )
+
     @classmethod
     def default(cls) -> Config:
+        """The embedded defaults: no teams, trust client teams, unclaimed spend to ``unattributed``."""
         return cls()
 
     def team_names(self) -> list[str]:
-        return [team.name for team in self.teams]
+        """Declared teams, then teams that only attribution rules name (in order, once each)."""
+        names = dict.fromkeys(team.name for team in self.teams)
+        names.update(dict.fromkeys(r.team for r in self.attribution.rules if r.team != UNATTRIBUTED_TEAM))
+        return list(names)
 
     def team(self, name: str) -> Team | None:
-        return next((team for team in self.teams if team.name == name), None)
+        return self._by_name.get(name)
 
     def budget_for(self, team: str, period: str) -> Decimal | None:
-        found = self.team(team)
+        found = self._by_name.get(team)
         if found is None or period not in PERIODS:
             return None
         return found.budgets.daily if period == "daily" else found.budgets.monthly
 
-    def team_resolver(self) -> Callable[[Mapping[str, object], Mapping[str, object], str], tuple[str, str]]:
-        """A fast ``(span attributes, resource attributes, asserted team) -> (team, source)``.
+    def attribution_resolver(self) -> AttributionResolver:
+        """``(span attrs, resource attrs, asserted team, asserted feature) -> (team, source, feature)``.
 
-        Implements the attribution rules and the trust policy; results are cached per distinct
-        combination of the attributes the rules look at (bounded), since this runs per span.
+        Trust policy for a team the span asserts (``llmcost.team``):
+        - ``accept``: the asserted team stands (source ``span``); rules only fill in spans without one.
+        - ``override``: a matching rule wins (``overridden`` when it differs from the asserted team).
+        - ``reject``: the asserted team is ignored; a rule or the default team decides
+          (``overridden`` when that differs from what the span asserted).
+        Spans nobody claims go to ``default_team`` (source ``default``), never dropped. A matching
+        rule's ``feature`` fills in spans without one.
         """
-        trust = self.attribution.trust
-        default = self.attribution.default_team
-        rules = list(self._rules)
-        keys = tuple(dict.fromkeys(attr for matchers, _ in rules for attr, _p in matchers))
-        cache: dict[tuple, tuple[str, str]] = {}
+        return self._resolver_pair[1]
 
-        def resolve(
-            attrs: Mapping[str, object], resource: Mapping[str, object], asserted: str
-        ) -> tuple[str, str]:
-            if not rules:
-                if asserted and trust != "reject":
-                    return asserted, TEAM_FROM_SPAN
-                return default, TEAM_FROM_DEFAULT
-            values = tuple(attrs.get(k, resource.get(k)) for k in keys)
-            key = (asserted, values)
-            found = cache.get(key)
-            if found is not None:
-                return found
-            lookup = dict(zip(keys, values, strict=True))
-            rule_team = next(
-                (
-                    team
-                    for matchers, team in rules
-                    if all(isinstance(v := lookup.get(a), str) and p.match(v) for a, p in matchers)
-                ),
-                "",
-            )
-            if trust == "accept" and asserted:
-                found = (asserted, TEAM_FROM_SPAN)
-            elif rule_team:
-                overridden = trust == "override" and asserted and asserted != rule_team
-                found = (rule_team, TEAM_OVERRIDDEN if overridden else TEAM_FROM_RULE)
-            elif asserted and trust == "override":
-                found = (asserted, TEAM_FROM_SPAN)
-            else:
-                found = (default, TEAM_FROM_DEFAULT)
-            if len(cache) >= 10_000:
-                cache.clear()
-            cache[key] = found
-            return found
-
-        return resolve
+    def team_resolver(self) -> TeamResolver:
+        """``(span attrs, resource attrs, asserted team) -> (team, source)``; see ``attribution_resolver``."""
+        return self._resolver_pair[0]
 
     def resolve_team(self, attrs: Mapping[str, object], asserted_team: str) -> tuple[str, str]:
         """The team to charge and why (span, rule, overridden, default), per the trust policy."""
-        return self.team_resolver()(attrs, {}, asserted_team)
+        return self._resolver_pair[0](attrs, _EMPTY, asserted_team)
+
+    @cached_property
+    def _resolver_pair(self) -> tuple[TeamResolver, AttributionResolver]:
+        """Built once per config (a cached property: pydantic private attributes are slow to read).
+        Runs per span: globs are precompiled and decisions cached per distinct (asserted team,
+        values of the attributes the rules read), so a span costs a tuple and a dict lookup."""
+        trust = self.attribution.trust
+        default = self.attribution.default_team
+        rules = list(self._rules)
+        keys = tuple(dict.fromkeys(attr for matchers, _team, _feature in rules for attr, _p in matchers))
+        cache: dict[tuple[str, tuple[object, ...]], tuple[tuple[str, str], str]] = {}
+
+        def decide(asserted: str, lookup: Mapping[str, object]) -> tuple[tuple[str, str], str]:
+            rule_team = rule_feature = ""
+            for matchers, team, feature in rules:
+                if all((v := lookup.get(a)) is not None and p.match(str(v)) for a, p in matchers):
+                    rule_team, rule_feature = team, feature
+                    break
+            if asserted and (trust == "accept" or (trust == "override" and not rule_team)):
+                return (asserted, TEAM_FROM_SPAN), ""
+            team, source = (rule_team, TEAM_FROM_RULE) if rule_team else (default, TEAM_FROM_DEFAULT)
+            if asserted and asserted != team:
+                source = TEAM_OVERRIDDEN
+            return (team, source), rule_feature
+
+        def lookup(
+            attrs: Mapping[str, object], resource: Mapping[str, object], asserted: str
+        ) -> tuple[tuple[str, str], str]:
+            values = tuple([attrs.get(k, resource.get(k)) for k in keys])
+            key = (asserted, values)
+            found = cache.get(key)
+            if found is None:
+                found = decide(asserted, dict(zip(keys, values, strict=True)))
+                if len(cache) >= RESOLVER_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = found
+            return found
+
+        def resolve_team(
+            attrs: Mapping[str, object], resource: Mapping[str, object], asserted: str
+        ) -> tuple[str, str]:
+            if asserted and trust == "accept":
+                return asserted, TEAM_FROM_SPAN
+            return lookup(attrs, resource, asserted)[0]
+
+        def resolve(
+            attrs: Mapping[str, object], resource: Mapping[str, object], asserted: str, feature: str
+        ) -> tuple[str, str, str]:
+            if asserted and trust == "accept":
+                return asserted, TEAM_FROM_SPAN, feature
+            (team, source), rule_feature = lookup(attrs, resource, asserted)
+            return team, source, feature or rule_feature
+
+        return resolve_team, resolve
 
     def chargeback_rates(self, team: str) -> tuple[str, Decimal, Decimal]:
         """(model, markup %, platform fee %) for per-call chargeback of ``team``."""
         base = self.chargeback
-        override = (found := self.team(team)) and found.chargeback
+        override = (found := self._by_name.get(team)) and found.chargeback
         model = (override and override.model) or base.model
         markup = (
             override.markup_percent

@@ -1,0 +1,146 @@
+"""Hot reload (file change and SIGHUP) and `llmcost config check`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from llmcost_collector.commands import config as config_command
+from llmcost_collector.config import Config
+from llmcost_collector.config_watch import ConfigWatcher
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)
+
+
+def test_good_change_applies_bad_change_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "llmcost.yaml"
+    path.write_text("teams: [{name: a, budgets: {daily: 1}}]\n")
+    applied: list[Config] = []
+    watcher = ConfigWatcher(path, applied.append, poll_interval=0.02).start()
+    try:
+        path.write_text("teams: [{name: a, budgets: {daily: 2}}]\n")  # same size: the hash sees it
+        wait_for(lambda: len(applied) == 1)
+        assert applied[-1].budget_for("a", "daily") == 2
+        with caplog.at_level(logging.ERROR, logger="llmcost_collector.config_watch"):
+            path.write_text("teams:\n  - name: a\n    budgets: {daily: -1}\n")
+            wait_for(lambda: watcher.reload_failures == 1)
+        assert len(applied) == 1 and applied[-1].budget_for("a", "daily") == 2  # the old config stays
+        lines = [r for r in caplog.records if getattr(r, "event", "") == "config_error"]
+        assert [(r.line, r.column, r.key) for r in lines] == [(3, 22, "teams[0].budgets.daily")]  # type: ignore[attr-defined]
+        assert f"{path}:3:22: teams[0].budgets.daily:" in lines[0].getMessage()
+        path.write_text("teams: [{name: a, budgets: {daily: 3}}]\n")
+        wait_for(lambda: len(applied) == 2)
+        assert (
+            applied[-1].budget_for("a", "daily") == 3 and watcher.reloads == 2 and watcher.last_error is None
+        )
+        os.utime(path)  # touched, same content: nothing to reload
+        time.sleep(0.2)
+        assert len(applied) == 2 and watcher.reload_failures == 1
+    finally:
+        watcher.stop()
+
+
+def test_a_deleted_file_keeps_the_running_config(tmp_path: Path) -> None:
+    path = tmp_path / "llmcost.yaml"
+    path.write_text("teams: [{name: a}]\n")
+    applied: list[Config] = []
+    watcher = ConfigWatcher(path, applied.append, poll_interval=0.02).start()
+    try:
+        path.unlink()
+        time.sleep(0.15)
+        assert applied == [] and watcher.reload_failures == 0
+        path.write_text("teams: [{name: b}]\n")  # recreated (e.g. written elsewhere and renamed)
+        wait_for(lambda: len(applied) == 1)
+        assert applied[0].team_names() == ["b"]
+    finally:
+        watcher.stop()
+
+
+def test_an_emptied_file_is_refused_as_a_partial_write(tmp_path: Path) -> None:
+    path = tmp_path / "llmcost.yaml"
+    path.write_text("teams: [{name: a}]\n")
+    applied: list[Config] = []
+    watcher = ConfigWatcher(path, applied.append, poll_interval=0.02, empty_wait=0.3).start()
+    try:
+        path.write_text("")  # truncated, the new content not written yet
+        wait_for(lambda: watcher.reload_failures == 1)
+        assert applied == [] and "empty file" in str(watcher.last_error)
+        path.write_text("version: 1\n")  # all defaults, said explicitly
+        wait_for(lambda: len(applied) == 1)
+        assert applied[0].team_names() == []
+    finally:
+        watcher.stop()
+
+
+def test_sighup_reloads_even_when_the_file_looks_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "llmcost.yaml"
+    path.write_text("teams: [{name: a, budgets: {monthly: 10}}]\n")
+    applied: list[Config] = []
+    watcher = ConfigWatcher(path, applied.append, poll_interval=60)  # polling alone would not fire
+    before = signal.getsignal(signal.SIGHUP)
+    watcher.install_sighup_handler()  # pytest runs tests on the main thread
+    watcher.start()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        wait_for(lambda: len(applied) == 1)
+        assert applied[0].budget_for("a", "monthly") == 10
+        path.write_text("teams: [{name: a, budgets: {monthly: oops}}]\n")
+        os.kill(os.getpid(), signal.SIGHUP)
+        wait_for(lambda: watcher.reload_failures == 1)
+        assert len(applied) == 1 and "llmcost.yaml:1:" in str(watcher.last_error)
+    finally:
+        watcher.stop()
+    assert signal.getsignal(signal.SIGHUP) == before  # stop() puts the previous handler back
+
+
+def check(file: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="llmcost config")
+    config_command.add_arguments(parser)
+    code = config_command.run(parser.parse_args(["check", str(file)]))
+    return code, capsys.readouterr().out
+
+
+def test_config_check_ok_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = check(ROOT / "examples" / "llmcost.yaml", capsys)
+    assert code == 0
+    assert out.startswith("OK: 4 teams, 2 price-book entries, 7 budgets, 4 attribution rules (trust: accept)")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nteams:\n  - name: a\n    budgets: {monthly: -3}\n  - name: a\n    colour: red\n"
+    )
+    code, out = check(bad, capsys)
+    assert code == 1
+    assert out.splitlines() == [
+        f"{bad}:4:24: teams[0].budgets.monthly: Input should be greater than or equal to 0",
+        f"{bad}:6:5: teams[1].colour: unknown key 'colour'",
+    ]
+    code, out = check(tmp_path / "absent.yaml", capsys)
+    assert code == 1 and "cannot read file" in out
+
+
+def test_config_check_through_the_llmcost_entrypoint(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("chargeback:\n  model: cost_plus\n  model: at_cost\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "llmcost_collector", "config", "check", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stdout.strip() == f"{bad}:3:3: chargeback.model: duplicate key 'model'"
