@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import openai
 from llmcost_collector.fake_provider import FakeProvider
@@ -66,6 +67,37 @@ def in_process_client() -> openai.OpenAI:
 
     http_client = httpx.Client(transport=httpx.MockTransport(answer))
     return openai.OpenAI(base_url="http://fake.local/v1", api_key="x", max_retries=0, http_client=http_client)
+
+
+def isolated_overhead(provider: TracerProvider, span_attributes: dict[str, Any]) -> tuple[float, float]:
+    """Our wrapper around a call that returns a real parsed ChatCompletion at once, vs. one bare span.
+
+    Removes the SDK's ~1 ms of request building and parsing, whose jitter dwarfs the difference.
+    """
+    from otel_llmcost.instrumentation.openai import _wrapper
+
+    local = in_process_client()
+    messages = [{"role": "user", "content": "hi"}]
+    canned = local.chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
+    wrapper = _wrapper(provider.get_tracer("otel_llmcost.instrumentation.openai"), "chat")
+    tracer = provider.get_tracer("bench")
+
+    def answer(*args: object, **kwargs: object) -> object:
+        return canned
+
+    def ours() -> None:
+        wrapper(answer, local.chat.completions, (), {"model": "gpt-4o-mini", "messages": messages})
+
+    def span() -> None:
+        tracer.start_span("chat gpt-4o-mini", attributes=span_attributes).end()
+
+    runs: dict[str, list[float]] = {"ours": [], "span": [], "noop": []}
+    for _ in range(15):
+        runs["noop"].append(cpu_timed(lambda: answer(model="gpt-4o-mini", messages=messages), 3000))
+        runs["ours"].append(cpu_timed(ours, 3000))
+        runs["span"].append(cpu_timed(span, 3000))
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    return med["ours"] - med["noop"], med["span"]
 
 
 def run() -> str:
@@ -126,6 +158,7 @@ def run() -> str:
             OfficialInstrumentor().uninstrument()
         for name, total in totals.items():
             results[name] = [total / IN_PROCESS_SLICES]
+        iso_ours, iso_span = isolated_overhead(provider, attributes)
     med = {name: statistics.median(values) for name, values in results.items()}
     med["span"] = min(results["span"])  # CPU-time rounds only err upwards: the minimum is stable
     local_ours = med["local_ours"] - med["local_bare"]
@@ -149,6 +182,11 @@ def run() -> str:
         f"| bare SDK call | {med['local_bare']:.1f} | |\n"
         f"| with otel_llmcost | {med['local_ours']:.1f} | {local_ours:+.1f} µs |\n"
         f"| with opentelemetry-instrumentation-openai-v2 | {med['local_official']:.1f} | {local_official:+.1f} µs |\n\n"
-        f"Ours / one bare span: **{local_ours / med['span']:.2f}x** (goal <= 1.5x); ours / official: "
-        f"**{local_ours / local_official:.2f}x** (goal <= 1x).\n"
+        f"Ours / official: **{local_ours / local_official:.2f}x** (goal <= 1x). Ours / one bare span: "
+        f"{local_ours / med['span']:.2f}x, but at this scale SDK jitter dominates; isolated below.\n\n"
+        "Isolated (our wrapper around a call that returns the SDK's real parsed ChatCompletion at once, "
+        "15 interleaved runs of 3000, medians; both with the attribution processor and a no-op exporter): "
+        f"ours adds **{iso_ours:.1f} µs**, one bare span with the same 12 attributes costs {iso_span:.1f} µs: "
+        f"**{iso_ours / iso_span:.2f}x** (goal <= 1.5x). The difference is making the span current for "
+        "the request (context attach/detach) and a second attribute write once the response is known.\n"
     )

@@ -36,10 +36,17 @@ def _join_path(parent: str, child: str) -> str:
 class attribute:
     """Attribute the LLM calls made inside to a team, feature, user, session, ...
 
-    Usable as ``with attribute(team="marketing"):``, ``async with``-free in async code (a plain
-    ``with`` works there too), or as a decorator on sync and async functions. Inner scopes
-    override outer ones; session paths compose. ``**properties`` become
-    ``llmcost.property.<name>``.
+    Usable as ``with attribute(team="marketing"):`` (a plain ``with`` is right in async code too:
+    the scope is a contextvar, private to the task) or as a decorator on sync and async functions
+    and generators. Inner scopes override outer ones; session paths compose (``/analyze`` then
+    ``/extract`` gives ``/analyze/extract``; a relative ``extract`` appends too, an absolute path
+    that already starts with the outer one is kept as is). ``**properties`` become
+    ``llmcost.property.<name>``. ``None`` values leave the outer value in force.
+
+    The values are W3C Baggage entries named like the span attributes (``llmcost.team``,
+    ``user.id``, ``session.id``, ...), so ``opentelemetry.propagate.inject`` carries them to
+    downstream services, and a service that extracts and attaches incoming baggage (any OTel
+    server instrumentation does) charges its own LLM calls to the caller's team.
     """
 
     def __init__(
@@ -86,6 +93,11 @@ class attribute:
         return clone
 
     def __call__(self, func: F) -> F:
+        """Decorate a function, coroutine function or (async) generator function.
+
+        For generators the scope is entered around each resumption, so it applies to the code in
+        the generator however the caller interleaves it with other work.
+        """
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -94,6 +106,38 @@ class attribute:
                     return await func(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
+
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def async_gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                agen = func(*args, **kwargs)
+                sent: Any = None
+                while True:
+                    with self._fresh():
+                        try:
+                            item = await agen.asend(sent)
+                        except StopAsyncIteration:
+                            return
+                    sent = yield item
+
+            return async_gen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                gen = func(*args, **kwargs)
+                sent: Any = None
+                while True:
+                    with self._fresh():
+                        try:
+                            item = gen.send(sent)
+                        except StopIteration as stop:
+                            return stop.value
+                    sent = yield item
+
+            return gen_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

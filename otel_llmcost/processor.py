@@ -1,9 +1,14 @@
 """A span processor that stamps the attribution in force onto every GenAI span, whoever made it.
 
 Works for our instrumentors and for third-party ones (opentelemetry-instrumentation-openai-v2,
-OpenLLMetry, OpenInference): attribution is read from the baggage of the span's parent context
-when the span starts, so no instrumentation needs to know about otel_llmcost. Attributes an
-instrumentation set itself are left alone.
+OpenLLMetry, OpenInference, the anthropic SDK's own tracing): attribution is read from the baggage
+of the span's parent context when the span starts, so no instrumentation needs to know about
+otel_llmcost. Attributes an instrumentation set itself are left alone.
+
+A span is a GenAI span when it starts with any ``gen_ai.*`` / ``llm.*`` / ``openinference.*``
+attribute, or when its instrumentation scope is a known GenAI one (some instrumentations start
+their spans bare and add attributes later). It runs for every span the service makes, so the
+scope verdict is cached per scope name and spans with nothing to stamp return early.
 """
 
 from __future__ import annotations
@@ -15,30 +20,53 @@ from .attributes import PROPERTY_PREFIX, STAMPED_KEYS
 from .context import env_defaults
 
 GENAI_PREFIXES = ("gen_ai.", "llm.", "openinference.")
-# Instrumentation scopes known to produce LLM call spans, for spans that start with no attributes.
-GENAI_SCOPE_HINTS = ("openai", "anthropic", "openinference", "traceloop", "otel_llmcost", "genai", "bedrock")
+# Substrings of instrumentation scope names that produce LLM call spans: ours, the official
+# openai-v2 (and opentelemetry-util-genai), OpenLLMetry (opentelemetry.instrumentation.anthropic /
+# .openai / .bedrock / ...), OpenInference, the anthropic SDK (com.anthropic.sdk.python[.bedrock]).
+GENAI_SCOPE_HINTS = (
+    "otel_llmcost", "openai", "anthropic", "openinference", "traceloop", "genai", "bedrock",
+    "vertexai", "vertex_ai", "mistral", "cohere", "groq", "ollama", "gemini", "litellm", "langchain",
+)  # fmt: skip
 
 
-def is_genai_span(span: Span) -> bool:
-    attributes = span.attributes or {}
-    if any(key.startswith(GENAI_PREFIXES) for key in attributes):
-        return True
-    scope = span.instrumentation_scope.name.lower() if span.instrumentation_scope else ""
-    return any(hint in scope for hint in GENAI_SCOPE_HINTS)
+def _is_attribution_key(key: str) -> bool:
+    return key in STAMPED_KEYS or key.startswith(PROPERTY_PREFIX)
 
 
 class AttributionSpanProcessor(SpanProcessor):
+    """Adds ``llmcost.team``, ``user.id``, ``session.id``, ... to GenAI spans as they start.
+
+    ``defaults`` (service-wide, used where the context has no value) come from the
+    ``OTEL_LLMCOST_*`` environment variables unless given. Resource attributes such as
+    ``deployment.environment.name`` or ``llmcost.team`` set via ``OTEL_RESOURCE_ATTRIBUTES`` need
+    no stamping: they travel with every span and the collector reads them (span values win).
+    """
+
     def __init__(self, defaults: dict[str, str] | None = None) -> None:
-        self.defaults = env_defaults() if defaults is None else defaults
+        self.defaults = env_defaults() if defaults is None else dict(defaults)
+        self._scopes: dict[str, bool] = {}
+
+    def _genai_scope(self, name: str) -> bool:
+        verdict = self._scopes.get(name)
+        if verdict is None:
+            lowered = name.lower()
+            verdict = self._scopes[name] = any(hint in lowered for hint in GENAI_SCOPE_HINTS)
+        return verdict
+
+    def is_genai_span(self, span: Span) -> bool:
+        scope = span.instrumentation_scope
+        if scope is not None and self._genai_scope(scope.name):
+            return True
+        return any(key.startswith(GENAI_PREFIXES) for key in span.attributes or ())
 
     def on_start(self, span: Span, parent_context: context.Context | None = None) -> None:
-        if not is_genai_span(span):
+        bag = baggage.get_all(parent_context)
+        if not bag and not self.defaults:
+            return
+        if not self.is_genai_span(span):
             return
         existing = span.attributes or {}
-        stamped = {}
-        for key, value in baggage.get_all(parent_context).items():
-            if (key in STAMPED_KEYS or key.startswith(PROPERTY_PREFIX)) and key not in existing:
-                stamped[key] = str(value)
+        stamped = {k: str(v) for k, v in bag.items() if _is_attribution_key(k) and k not in existing}
         for key, value in self.defaults.items():
             if key not in existing and key not in stamped:
                 stamped[key] = value
@@ -53,3 +81,8 @@ class AttributionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def is_genai_span(span: Span) -> bool:
+    """Module-level form of the check, for callers without a processor at hand."""
+    return AttributionSpanProcessor(defaults={}).is_genai_span(span)

@@ -11,11 +11,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from .attributes import ENVIRONMENT
 from .processor import AttributionSpanProcessor
 
 log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 _instrumentors: list[Any] = []
+_exporting: set[tuple[int, str]] = set()  # (provider, endpoint) pairs already exporting
 
 
 def ensure_processor(provider: object) -> bool:
@@ -34,14 +36,23 @@ def configure(
     endpoint: str | None = None,
     service_name: str | None = None,
     *,
+    environment: str | None = None,
     headers: dict[str, str] | None = None,
     export_interval_seconds: float = 5.0,
     capture_content: bool | None = None,
 ) -> TracerProvider:
-    """Send LLM spans to the collector; joins the app's TracerProvider when it has one.
+    """Send LLM spans to the collector with attribution; returns the SDK TracerProvider in use.
 
-    ``endpoint`` defaults to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or the local collector.
-    ``capture_content=True`` records prompts and completions on spans (off by default).
+    - The app has no SDK TracerProvider yet: installs one (resource from ``service_name``,
+      ``environment`` and the usual ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``) with a
+      BatchSpanProcessor exporting OTLP/HTTP to ``endpoint`` (default
+      ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``http://localhost:4318/v1/traces``) and our
+      :class:`AttributionSpanProcessor`.
+    - The app already has one: adds our processor only (its exporters stay as they are), plus an
+      OTLP exporter to ``endpoint`` when one is given explicitly.
+
+    Calling it again adds nothing twice. ``capture_content=True`` records prompts and completions
+    on spans (off by default; same as ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``).
     """
     if capture_content is not None:
         os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = (
@@ -51,19 +62,29 @@ def configure(
     if isinstance(current, TracerProvider):
         ensure_processor(current)
         if endpoint:
-            current.add_span_processor(_exporter(endpoint, headers, export_interval_seconds))
+            _add_exporter(current, endpoint, headers, export_interval_seconds)
         return current
     from opentelemetry.sdk.resources import SERVICE_NAME
 
-    attributes = {SERVICE_NAME: service_name} if service_name else {}
+    attributes: dict[str, str] = {SERVICE_NAME: service_name} if service_name else {}
+    if environment:
+        attributes[ENVIRONMENT] = environment
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.add_span_processor(AttributionSpanProcessor())
-    provider.add_span_processor(
-        _exporter(endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", DEFAULT_ENDPOINT), headers,
-                  export_interval_seconds)
-    )  # fmt: skip
+    endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", DEFAULT_ENDPOINT)
+    _add_exporter(provider, endpoint, headers, export_interval_seconds)
     trace.set_tracer_provider(provider)
     return provider
+
+
+def _add_exporter(
+    provider: TracerProvider, endpoint: str, headers: dict[str, str] | None, interval: float
+) -> None:
+    key = (id(provider), endpoint)
+    if key in _exporting:
+        return
+    _exporting.add(key)
+    provider.add_span_processor(_exporter(endpoint, headers, interval))
 
 
 def _exporter(endpoint: str, headers: dict[str, str] | None, interval: float) -> BatchSpanProcessor:

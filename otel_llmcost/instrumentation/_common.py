@@ -8,6 +8,7 @@ closed, exits its ``with`` block, fails, or is garbage-collected after being dro
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import weakref
@@ -17,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import wrapt
-from opentelemetry import trace
+from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import attributes as a
@@ -119,10 +120,25 @@ class CallSpan:
             attrs[a.SERVER_ADDRESS] = host
         if port:
             attrs[a.SERVER_PORT] = port
-        attrs.update({k: v for k, v in (extra or {}).items() if v is not None})
+        if extra:
+            attrs.update({k: v for k, v in extra.items() if v is not None})
+        # Attribution at start, in the same write as the rest (the processor then has nothing to add
+        # but defaults); samplers see it too.
+        for key, value in baggage.get_all().items():
+            if key in a.STAMPED_KEYS or key.startswith(a.PROPERTY_PREFIX):
+                attrs[key] = str(value)
         self.span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
         self._done = False
         self._pending: dict[str, Any] = {}  # set in one call when the span ends (one lock, not many)
+
+    def __enter__(self) -> CallSpan:
+        """Make the span current while the SDK sends the request (HTTP spans and traceparent nest
+        under it); cheaper than ``trace.use_span``, and the span stays open after the block."""
+        self._token = context.attach(trace.set_span_in_context(self.span))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        context.detach(self._token)
 
     def response(
         self, model: Any = None, response_id: Any = None, finish_reasons: Iterable[Any] = ()
@@ -185,9 +201,10 @@ class StreamState:
             return
         self.finished = True
         usage = self.usage
-        if usage is None and error is None:
-            # The provider sent no usage (e.g. OpenAI without stream_options.include_usage):
-            # estimate locally and say so.
+        if usage is None:
+            # The provider sent no usage (OpenAI without stream_options.include_usage, or a stream
+            # cut before its usage chunk): the tokens were still processed and billed, so estimate
+            # them locally and say so.
             usage = TokenUsage(
                 input_tokens=self.estimate_input(),
                 output_tokens=estimate_tokens("".join(self.text_parts)),
@@ -276,6 +293,45 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
 
     def __del__(self) -> None:
         self._self_state.finish()
+
+
+class RawStreamResponseProxy(wrapt.ObjectProxy):
+    """``with_raw_response.create(stream=True)``: the stream comes out of ``parse()``; proxy it there.
+
+    ``parse()`` is cached by the SDK, so every call hands back the same stream proxy. A raw response
+    dropped without ever being parsed still ends its span.
+    """
+
+    def __init__(self, wrapped: Any, state: StreamState, proxy: type) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+        self._self_proxy_type = proxy
+        self._self_proxies: dict[int, Any] = {}
+
+    def _proxy(self, stream: Any) -> Any:
+        found = self._self_proxies.get(id(stream))
+        if found is None:
+            found = self._self_proxies[id(stream)] = self._self_proxy_type(stream, self._self_state)
+        return found
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        if inspect.isawaitable(parsed):
+
+            async def later() -> Any:
+                return self._proxy(await parsed)
+
+            return later()
+        return self._proxy(parsed)
+
+    def __del__(self) -> None:
+        if not self._self_proxies:
+            self._self_state.finish()
+
+
+def is_raw(result: Any) -> bool:
+    """A ``with_raw_response`` result (legacy or new-style), not the parsed object."""
+    return hasattr(result, "http_response") and hasattr(result, "parse")
 
 
 def messages_text(messages: Any) -> str:

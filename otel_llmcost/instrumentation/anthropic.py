@@ -6,19 +6,17 @@ covered too (provider ``aws.bedrock`` / ``gcp.vertex_ai``). Anthropic reports ``
 the OTel GenAI conventions say, so nothing is double counted downstream.
 Registered as the ``llmcost_anthropic`` ``opentelemetry_instrumentor`` entry point.
 
-Recent ``anthropic`` releases trace themselves: every call already gets a GenAI CLIENT span
-(``com.anthropic.sdk.python``) with the usage. Wrapping those calls too would emit a second span
-per call and bill it twice, so when the SDK's own tracing is on this instrumentor stands aside;
-the attribution processor stamps team/feature/user on the SDK's spans and the collector reads
-their attribute names. ``ANTHROPIC_OPEN_TELEMETRY=false`` turns the SDK's tracing off and ours on.
+Recent ``anthropic`` releases trace themselves: a client whose own OpenTelemetry tracing is on
+(the default; off with ``open_telemetry=False`` or ``ANTHROPIC_OPEN_TELEMETRY=false``) already
+gives every call a GenAI CLIENT span (scope ``com.anthropic.sdk.python``) with the usage, input
+including cache tokens. A second span per call would bill it twice, so for such a client this
+instrumentor stands aside, decided per call from the client itself; the attribution processor
+stamps team/feature/user on the SDK's spans and the collector reads their attribute names.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import logging
-import os
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -34,26 +32,31 @@ from ..setup import ensure_processor
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
+    RawStreamResponseProxy,
     StreamState,
     SyncStreamProxy,
     TokenUsage,
     client_endpoint,
     get,
+    is_raw,
     messages_text,
 )
 
 MODULE = "anthropic.resources.messages.messages"
-log = logging.getLogger(__name__)
 
 
-def sdk_traces_itself() -> bool:
-    """True when the installed SDK emits its own GenAI spans (and they are not turned off)."""
-    if os.environ.get("ANTHROPIC_OPEN_TELEMETRY", "").lower() == "false":
+def traces_itself(client: Any) -> bool:
+    """True when this client emits its own GenAI span per call (anthropic SDKs with ``_tracing``)."""
+    try:
+        return getattr(client, "_tracer", None) is not None
+    except Exception:
         return False
-    return importlib.util.find_spec("anthropic._tracing") is not None
 
 
 def provider_of(client: Any) -> str:
+    declared = getattr(client, "_gen_ai_provider_name", None)  # set by the SDK's platform clients
+    if isinstance(declared, str) and declared != "anthropic":
+        return declared
     name = type(client).__name__
     if "Bedrock" in name:
         return "aws.bedrock"
@@ -134,17 +137,22 @@ def _estimator(kwargs: dict[str, Any]) -> Callable[[], int]:
 
 def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        if traces_itself(get(instance, "_client")):
+            return wrapped(*args, **kwargs)
         call = _start(tracer, instance, kwargs)
-        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+        with call:
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
         if kwargs.get("stream") is True:
-            return SyncStreamProxy(result, StreamState(call, _observe, _estimator(kwargs)))
+            state = StreamState(call, _observe, _estimator(kwargs))
+            if is_raw(result):
+                return RawStreamResponseProxy(result, state, SyncStreamProxy)
+            return SyncStreamProxy(result, state)
         try:
-            _record(result.parse() if hasattr(result, "http_response") else result, call)
+            _record(result.parse() if is_raw(result) else result, call)
         finally:
             call.finish()
         return result
@@ -154,17 +162,22 @@ def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
 
 def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        if traces_itself(get(instance, "_client")):
+            return await wrapped(*args, **kwargs)
         call = _start(tracer, instance, kwargs)
-        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+        with call:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
         if kwargs.get("stream") is True:
-            return AsyncStreamProxy(result, StreamState(call, _observe, _estimator(kwargs)))
+            state = StreamState(call, _observe, _estimator(kwargs))
+            if is_raw(result):
+                return RawStreamResponseProxy(result, state, AsyncStreamProxy)
+            return AsyncStreamProxy(result, state)
         try:
-            message = result.parse() if hasattr(result, "http_response") else result
+            message = result.parse() if is_raw(result) else result
             _record(await message if inspect.isawaitable(message) else message, call)
         finally:
             call.finish()
@@ -202,7 +215,7 @@ class _StreamManagerProxy(wrapt.ObjectProxy):
 
     def __enter__(self) -> Any:
         call = self._begin()
-        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+        with call:
             try:
                 self._self_stream = self.__wrapped__.__enter__()
             except BaseException as exc:
@@ -218,7 +231,7 @@ class _StreamManagerProxy(wrapt.ObjectProxy):
 
     async def __aenter__(self) -> Any:
         call = self._begin()
-        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+        with call:
             try:
                 self._self_stream = await self.__wrapped__.__aenter__()
             except BaseException as exc:
@@ -235,6 +248,8 @@ class _StreamManagerProxy(wrapt.ObjectProxy):
 
 def _stream_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        if traces_itself(get(instance, "_client")):
+            return wrapped(*args, **kwargs)
         return _StreamManagerProxy(wrapped(*args, **kwargs), tracer, instance, kwargs)
 
     return wrapper
@@ -249,10 +264,6 @@ class AnthropicInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
         ensure_processor(provider)
-        self._wrapped = not sdk_traces_itself()
-        if not self._wrapped:
-            log.info("anthropic SDK traces itself: attributing its spans instead of wrapping its calls")
-            return
         tracer = trace.get_tracer("otel_llmcost.instrumentation.anthropic", tracer_provider=provider)
         wrap_function_wrapper(MODULE, "Messages.create", _create_wrapper(tracer))
         wrap_function_wrapper(MODULE, "AsyncMessages.create", _async_create_wrapper(tracer))
@@ -262,8 +273,6 @@ class AnthropicInstrumentor(BaseInstrumentor):
     def _uninstrument(self, **kwargs: Any) -> None:
         import importlib
 
-        if not getattr(self, "_wrapped", False):
-            return
         module = importlib.import_module(MODULE)
         for cls in ("Messages", "AsyncMessages"):
             unwrap(getattr(module, cls), "create")

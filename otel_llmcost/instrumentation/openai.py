@@ -22,12 +22,14 @@ from ..setup import ensure_processor
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
+    RawStreamResponseProxy,
     StreamState,
     SyncStreamProxy,
     TokenUsage,
     client_endpoint,
     endpoint_of,
     get,
+    is_raw,
     messages_text,
 )
 
@@ -94,12 +96,15 @@ def embeddings_usage(usage: Any) -> TokenUsage | None:
 
 
 def _record_chat(result: Any, call: CallSpan) -> None:
-    call.response(
-        get(result, "model"),
-        get(result, "id"),
-        (get(c, "finish_reason") for c in get(result, "choices", default=())),
-    )
-    call.usage(chat_usage(get(result, "usage")))
+    try:  # the SDK's ChatCompletion: plain attribute reads on the hot path
+        choices = result.choices or ()
+        call.response(result.model, result.id, [c.finish_reason for c in choices])
+        usage = result.usage
+    except AttributeError:  # a dict or an unexpected shape
+        call.response(get(result, "model"), get(result, "id"),
+                      [get(c, "finish_reason") for c in get(result, "choices", default=())])  # fmt: skip
+        usage = get(result, "usage")
+    call.usage(chat_usage(usage))
 
 
 def _observe_chat(chunk: Any, state: StreamState) -> None:
@@ -164,22 +169,14 @@ def _start(tracer: trace.Tracer, operation: str, instance: Any, kwargs: dict[str
     return call
 
 
-def _is_raw(result: Any) -> bool:
-    return hasattr(result, "parse") and hasattr(result, "http_response")
-
-
 def _finish(operation: str, result: Any, call: CallSpan, kwargs: dict[str, Any], proxy: type) -> Any:
     """Record a plain response and end the span, or hand back a stream proxy that will."""
     record, observe = READERS[operation]
-    if kwargs.get("stream") is True and observe is not None and not _is_raw(result):
+    if kwargs.get("stream") is True and observe is not None:
         state = StreamState(call, observe, lambda: estimate_tokens(_input_text(operation, kwargs)))
-        return proxy(result, state)
+        return RawStreamResponseProxy(result, state, proxy) if is_raw(result) else proxy(result, state)
     try:
-        if _is_raw(result):
-            if kwargs.get("stream") is not True:
-                record(result.parse(), call)  # parse() is cached: the caller gets the same object
-        else:
-            record(result, call)
+        record(result.parse() if is_raw(result) else result, call)  # parse() is cached by the SDK
     finally:
         call.finish()
     return result
@@ -188,7 +185,7 @@ def _finish(operation: str, result: Any, call: CallSpan, kwargs: dict[str, Any],
 def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         call = _start(tracer, operation, instance, kwargs)
-        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+        with call:
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -202,13 +199,13 @@ def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
 def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         call = _start(tracer, operation, instance, kwargs)
-        with trace.use_span(call.span, end_on_exit=False, record_exception=False):
+        with call:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
-        if _is_raw(result) and kwargs.get("stream") is not True:
+        if is_raw(result) and kwargs.get("stream") is not True:
             try:  # legacy raw responses parse synchronously, the newer async ones asynchronously
                 parsed = result.parse()
                 READERS[operation][0](await parsed if inspect.isawaitable(parsed) else parsed, call)
