@@ -182,7 +182,7 @@ class CollectorApp:
 
     def ready(self) -> tuple[bool, str]:
         try:
-            self.ledger.count()
+            self.ledger.ping()
         except Exception as exc:
             return False, f"ledger unavailable: {exc}"
         if self.pipeline.queued_spans >= self.pipeline.capacity:

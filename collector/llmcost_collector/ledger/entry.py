@@ -8,6 +8,7 @@ the ledger alone, long after the spans are gone.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from operator import attrgetter
 
@@ -16,6 +17,12 @@ from ..model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
 
 @dataclass(slots=True)
 class LedgerEntry:
+    """The flat column values of one ``llm_calls`` row, in column order (see ``schema.py``).
+
+    Build it with ``from_call``; ``to_call`` and ``cost`` rebuild the model objects for
+    re-pricing. Booleans are stored as 0/1 and ``properties`` as sorted JSON object text.
+    """
+
     trace_id: str
     span_id: str
     start_time_ns: int
@@ -147,9 +154,13 @@ class LedgerEntry:
         )
 
     def values(self) -> tuple:
-        return _column_values(self)
+        """The column values in ``COLUMNS`` order, as the insert binds them."""
+        return column_values(self)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LedgerEntry))
-_column_values = attrgetter(*COLUMNS)
+# One C-level call builds a row's 49-value tuple: the cheapest way to feed ``executemany``.
+column_values: Callable[[LedgerEntry], tuple] = attrgetter(*COLUMNS)
+# Integer (BIGINT) columns; the rest are TEXT.
+INT_COLUMNS = frozenset(f.name for f in fields(LedgerEntry) if str(f.type).startswith("int"))
 STATUSES = (PRICED, UNPRICED)

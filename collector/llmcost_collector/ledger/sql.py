@@ -1,37 +1,31 @@
 """The ledger on SQL: one implementation for SQLite and PostgreSQL, differing only in a dialect.
 
-* Idempotency: ``(trace_id, span_id)`` is the primary key; inserts are
-  ``ON CONFLICT DO NOTHING RETURNING`` so each insert says which rows were new, which is what
-  keeps metrics from counting a retried export twice, also with several replicas writing.
-* Durability: ``insert`` returns only after its transaction committed (SQLite in WAL mode with
-  ``synchronous=FULL``): the receivers acknowledge an export only after that.
-* Money: integer nano-dollar columns, summed in SQL as integers.
+* Idempotency: ``(trace_id, span_id)`` is the primary key and inserts are
+  ``ON CONFLICT DO NOTHING``; ``insert`` says per entry whether it was new, which is what keeps
+  metrics from counting a retried export twice, also with several replicas writing at once.
+* Durability: ``insert`` returns only after its transaction committed (SQLite: WAL with
+  ``synchronous=FULL`` by default, one fsync per batch; PostgreSQL: a synchronous commit). The
+  receivers acknowledge an export only after that, so client retries give exactly-once billing.
+* Money: integer nano-dollar ``BIGINT`` columns, summed in SQL as integers, never floats.
+* Threads: one writer connection and one reader connection, each behind its own lock, so the
+  collector's writer thread and its HTTP threads can share one ``SqlLedger``. In WAL mode SQLite
+  readers see the last committed state while a write is in progress; PostgreSQL is MVCC anyway.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..model import UNPRICED, Cost
-from .entry import COLUMNS, LedgerEntry
+from .entry import COLUMNS, INT_COLUMNS, LedgerEntry, column_values
+from .schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
 
-TABLE = "llm_calls"
-INT_COLUMNS = frozenset(
-    {
-        "start_time_ns", "end_time_ns", "ingested_at_ns", "input_tokens", "cache_read_tokens",
-        "cache_write_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens",
-        "input_audio_tokens", "output_audio_tokens", "usage_estimated", "cache_hit", "outcome_count",
-        "list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "savings_nanos", "repriced_at_ns",
-    }
-)  # fmt: skip
-NULLABLE = frozenset({"list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "repriced_at_ns"})
 TOKEN_SUMS = {
     "input": "input_tokens",
     "cache_read": "cache_read_tokens",
@@ -39,42 +33,29 @@ TOKEN_SUMS = {
     "output": "output_tokens",
     "reasoning": "reasoning_tokens",
 }
+# The only columns spend/top may group or filter by: names from here are the only text ever
+# spliced into SQL (values always travel as parameters).
 GROUPABLE = frozenset(
     {
         "team", "team_source", "feature", "use_case", "user_id", "user_tier", "session_id", "session_name",
         "session_path", "environment", "service_name", "provider", "operation", "request_model",
-        "response_model", "status", "price_status", "price_id", "outcome", "model",
+        "response_model", "server_address", "dialect", "status", "error_type", "price_status",
+        "price_source", "price_id", "outcome", "currency", "model",
     }
 )  # fmt: skip
-# "model" groups by the billed model: the response model when the provider reported one.
+# "model" is the billed model: the response model when the provider reported one.
 MODEL_EXPR = "CASE WHEN response_model <> '' THEN response_model ELSE request_model END"
-
-
-def _ddl() -> list[str]:
-    cols = []
-    for name in COLUMNS:
-        kind = "BIGINT" if name in INT_COLUMNS else "TEXT"
-        cols.append(f"{name} {kind}" + ("" if name in NULLABLE else " NOT NULL"))
-    return [
-        f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(cols)}, PRIMARY KEY (trace_id, span_id))",
-        f"CREATE INDEX IF NOT EXISTS {TABLE}_start ON {TABLE} (start_time_ns)",
-        f"CREATE INDEX IF NOT EXISTS {TABLE}_team_start ON {TABLE} (team, start_time_ns)",
-        f"CREATE INDEX IF NOT EXISTS {TABLE}_unpriced ON {TABLE} (start_time_ns) WHERE price_status = 'unpriced'",
-    ]
-
-
-# Versioned migrations: append, never edit a released one.
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "llm_calls: one row per LLM call with attribution, tokens, cost layers, provenance", _ddl()),
-]
+MONEY_COLUMNS = ("list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "savings_nanos")
 
 
 @dataclass(slots=True)
 class SpendRow:
+    """Totals of one group. Cost sums are ``None`` when every call in the group is unpriced."""
+
     group: dict[str, str]
     requests: int
     unpriced: int
-    tokens: dict[str, int]
+    tokens: dict[str, int]  # keys of TOKEN_SUMS
     list_nanos: int | None
     contracted_nanos: int | None
     chargeback_nanos: int | None
@@ -83,12 +64,20 @@ class SpendRow:
 
 @dataclass
 class Dialect:
-    name: str
+    """What differs between backends: driver, placeholder, limits and a few statements."""
+
+    name: str  # "sqlite" | "postgresql"
     placeholder: str
     max_params: int
-    connect: Callable[[], Any]
-    migration_lock: Callable[[Any], None] = lambda cur: None
-    setup: list[str] = field(default_factory=list)
+    connect: Callable[[bool], Any]  # connect(read_only)
+    begin_write: str | None = None  # SQLite: BEGIN IMMEDIATE (psycopg opens transactions itself)
+    migration_lock: str | None = None
+    is_broken: Callable[[Any], bool] = lambda conn: False
+    column_types_sql: str = ""
+
+
+def _key(entry: LedgerEntry) -> tuple[str, str]:
+    return (entry.trace_id, entry.span_id)
 
 
 def _int(value: Any) -> int | None:
@@ -96,36 +85,46 @@ def _int(value: Any) -> int | None:
 
 
 class SqlLedger:
-    """Thread-safe: one writer connection, one reader connection, each behind a lock."""
+    """The ledger. Thread-safe: call ``insert``/``update_costs`` from one writer thread and the
+    read methods from any thread (each side is serialized by its own lock)."""
 
     def __init__(self, dialect: Dialect, *, shared_connection: bool = False) -> None:
         self.dialect = dialect
-        self._write_conn = dialect.connect()
-        self._read_conn = self._write_conn if shared_connection else dialect.connect()
+        self._shared = shared_connection  # sqlite :memory: has one database per connection
+        self._write_conn = dialect.connect(False)
+        self._read_conn = self._write_conn if shared_connection else dialect.connect(True)
         self._write_lock = threading.Lock()
         self._read_lock = self._write_lock if shared_connection else threading.Lock()
-        self._insert_sql: dict[int, str] = {}
-        self._rows_per_statement = max(1, dialect.max_params // len(COLUMNS))
-        self._plain_insert = (
-            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join([dialect.placeholder] * len(COLUMNS))}) "
-            "ON CONFLICT (trace_id, span_id) DO NOTHING"
+        ph = dialect.placeholder
+        self._row_sql = "(" + ", ".join([ph] * len(COLUMNS)) + ")"
+        self._insert_head = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES "
+        self._plain_insert = f"{self._insert_head}{self._row_sql} ON CONFLICT (trace_id, span_id) DO NOTHING"
+        self._returning_sql: dict[int, str] = {}
+        arrays = ", ".join(f"%b::{'bigint' if name in INT_COLUMNS else 'text'}[]" for name in COLUMNS)
+        self._unnest_insert = (
+            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) SELECT * FROM unnest({arrays}) "
+            "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
         )
+        self._rows_per_statement = max(1, min(1000, dialect.max_params // len(COLUMNS)))
         self.migrate()
 
     # --- schema -------------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
-        """Apply missing migrations; safe to run from several replicas at once."""
+        """Apply missing migrations in one transaction; returns the versions applied now.
+
+        Idempotent, and safe when several replicas start at once: PostgreSQL takes a
+        transaction-scoped advisory lock first, SQLite's ``BEGIN IMMEDIATE`` takes the file's write
+        lock, so a second starter waits, then finds everything applied.
+        """
         applied: list[int] = []
-        with self._write_lock, self._transaction(self._write_conn, write=True) as cur:
-            self.dialect.migration_lock(cur)
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at_ns BIGINT NOT NULL)"
-            )
+        with self._write_lock, self._transaction(write=True) as cur:
+            if self.dialect.migration_lock:
+                cur.execute(self.dialect.migration_lock)
+            cur.execute(SCHEMA_MIGRATIONS_DDL)
             cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in cur.fetchall()}
-            for version, description, statements in MIGRATIONS:
+            for version, description, statements in migrations(self.dialect.name):
                 if version in done:
                     continue
                 for statement in statements:
@@ -140,61 +139,87 @@ class SqlLedger:
     def schema_versions(self) -> list[int]:
         return [row[0] for row in self._read("SELECT version FROM schema_migrations ORDER BY version")]
 
+    def column_types(self) -> dict[str, str]:
+        """Declared SQL type of every ledger column, upper case (``BIGINT``, ``TEXT``, ...)."""
+        return {name: str(kind).upper() for name, kind in self._read(self.dialect.column_types_sql)}
+
     # --- writes -------------------------------------------------------------------------
 
     def insert(self, entries: Sequence[LedgerEntry]) -> list[bool]:
-        """Insert in one committed transaction; per entry, True when it was new."""
+        """Insert in one transaction, committed before returning; per entry, True when it was new.
+
+        A call already in the ledger, or repeated earlier in the same batch, gets False, so the
+        caller updates metrics for new rows only.
+        """
+        keys = [(entry.trace_id, entry.span_id) for entry in entries]
+        first_index = {key: index for index, key in enumerate(keys)}
+        unique: Sequence[LedgerEntry] = entries
+        if len(first_index) != len(keys):  # duplicates inside the batch: only the first counts
+            first_index = {}
+            for index, key in enumerate(keys):
+                first_index.setdefault(key, index)
+            unique = [entries[i] for i in first_index.values()]
         flags = [False] * len(entries)
-        first_index: dict[tuple[str, str], int] = {}
-        for index, entry in enumerate(entries):
-            first_index.setdefault((entry.trace_id, entry.span_id), index)  # later copies stay False
-        unique = [entries[i] for i in first_index.values()]
-        with self._write_lock, self._transaction(self._write_conn, write=True) as cur:
+        if not unique:
+            return flags
+        with self._write_lock, self._transaction(write=True) as cur:
             if self.dialect.name == "sqlite" and self._insert_all_new(cur, unique):
-                for index in first_index.values():
-                    flags[index] = True
-                return flags
-            step = self._rows_per_statement
-            for start in range(0, len(unique), step):
-                chunk = unique[start : start + step]
-                params: list[object] = []
-                for entry in chunk:
-                    params.extend(entry.values())
-                cur.execute(self._insert_statement(len(chunk)), params)
-                for trace_id, span_id in cur.fetchall():
-                    flags[first_index[(trace_id, span_id)]] = True
+                new_keys: Iterator[tuple[str, str]] | list[tuple[str, str]] = iter(first_index)
+            else:
+                new_keys = self._insert_returning(cur, unique)
+        for key in new_keys:
+            flags[first_index[key]] = True
         return flags
 
-    def _insert_all_new(self, cur: Any, unique: list[LedgerEntry]) -> bool:
-        """SQLite fast path: a plain batched insert, kept only when no row was a duplicate.
+    def _insert_all_new(self, cur: Any, unique: Sequence[LedgerEntry]) -> bool:
+        """SQLite fast path: one ``executemany``, kept only when every row was new.
 
-        New rows are the common case (duplicates come from retries); ``executemany`` is about
-        twice as fast as ``RETURNING``. If any row already existed, roll back to a savepoint and
-        let the caller take the ``RETURNING`` path, which says exactly which rows were new.
+        New rows are the common case (duplicates come from retries), and ``executemany`` costs
+        about half of ``RETURNING``. If any row already existed, roll back to the savepoint and let
+        the caller take the ``RETURNING`` path, which says exactly which rows were new.
         """
         before = self._write_conn.total_changes
         cur.execute("SAVEPOINT fast_insert")
-        cur.executemany(self._plain_insert, [entry.values() for entry in unique])
-        if self._write_conn.total_changes - before == len(unique):
-            cur.execute("RELEASE fast_insert")
-            return True
-        cur.execute("ROLLBACK TO fast_insert")
+        cur.executemany(self._plain_insert, map(column_values, unique))
+        all_new = self._write_conn.total_changes - before == len(unique)
+        if not all_new:
+            cur.execute("ROLLBACK TO fast_insert")
         cur.execute("RELEASE fast_insert")
-        return False
+        return all_new
 
-    def _insert_statement(self, rows: int) -> str:
-        sql = self._insert_sql.get(rows)
+    def _insert_returning(self, cur: Any, unique: Sequence[LedgerEntry]) -> list[tuple[str, str]]:
+        """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the keys actually inserted.
+
+        Rows go in key order, so concurrent writers with overlapping batches lock keys in the
+        same order and wait for each other instead of deadlocking.
+        """
+        ordered = sorted(unique, key=_key)
+        rows = list(map(column_values, ordered))
+        if self.dialect.name == "postgresql":
+            # One statement per batch whatever its size: one array parameter per column.
+            cur.execute(self._unnest_insert, [list(column) for column in zip(*rows, strict=True)])
+            return [(trace_id, span_id) for trace_id, span_id in cur.fetchall()]
+        inserted: list[tuple[str, str]] = []
+        step = self._rows_per_statement
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            cur.execute(self._returning_statement(len(chunk)), [value for row in chunk for value in row])
+            inserted.extend((trace_id, span_id) for trace_id, span_id in cur.fetchall())
+        return inserted
+
+    def _returning_statement(self, rows: int) -> str:
+        sql = self._returning_sql.get(rows)
         if sql is None:
-            one = "(" + ", ".join([self.dialect.placeholder] * len(COLUMNS)) + ")"
             sql = (
-                f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES {', '.join([one] * rows)} "
+                f"{self._insert_head}{', '.join([self._row_sql] * rows)} "
                 "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
             )
-            self._insert_sql[rows] = sql
+            self._returning_sql[rows] = sql
         return sql
 
     def update_costs(self, updates: Sequence[tuple[str, str, Cost, int | None]]) -> int:
-        """Re-price rows (``llmcost reprice``): new cost layers and provenance, stamped."""
+        """Re-price rows (``llmcost reprice``): new cost layers and provenance, stamped with
+        ``repriced_at_ns``; one transaction. Returns the number of rows changed."""
         now = time.time_ns()
         sql = self._sql(
             f"UPDATE {TABLE} SET price_status = ?, list_cost_nanos = ?, contracted_cost_nanos = ?, "
@@ -202,7 +227,7 @@ class SqlLedger:
             "unpriced_reason = ?, repriced_at_ns = ? WHERE trace_id = ? AND span_id = ?"
         )
         changed = 0
-        with self._write_lock, self._transaction(self._write_conn, write=True) as cur:
+        with self._write_lock, self._transaction(write=True) as cur:
             for trace_id, span_id, cost, chargeback in updates:
                 cur.execute(
                     sql,
@@ -215,7 +240,12 @@ class SqlLedger:
     # --- reads --------------------------------------------------------------------------
 
     def count(self) -> int:
+        """Rows in the ledger (a full count: for tests and tools, not for health checks)."""
         return int(self._read(f"SELECT COUNT(*) FROM {TABLE}")[0][0])
+
+    def ping(self) -> None:
+        """Raise if the database cannot be read; cheap at any ledger size (for ``/readyz``)."""
+        self._read(f"SELECT 1 FROM {TABLE} LIMIT 1")
 
     def spend(
         self,
@@ -224,67 +254,104 @@ class SqlLedger:
         group_by: Sequence[str] = ("team",),
         filters: Mapping[str, str] | None = None,
     ) -> list[SpendRow]:
-        """Totals per group for calls that started in [start_ns, end_ns)."""
-        for name in (*group_by, *(filters or {})):
+        """Totals per group for calls that started in ``[start_ns, end_ns)``, ordered by group.
+
+        ``group_by`` and the ``filters`` keys must be in ``GROUPABLE`` (ValueError otherwise).
+        """
+        return self._aggregate(start_ns, end_ns, group_by, filters, order="groups", limit=None)
+
+    def top(
+        self,
+        column: str,
+        start_ns: int,
+        end_ns: int,
+        limit: int = 10,
+        filters: Mapping[str, str] | None = None,
+    ) -> list[SpendRow]:
+        """The ``limit`` values of ``column`` charged most in ``[start_ns, end_ns)``: by
+        chargeback (contracted cost where no chargeback), then requests, then value."""
+        return self._aggregate(start_ns, end_ns, (column,), filters, order="cost", limit=limit)
+
+    def _aggregate(
+        self,
+        start_ns: int,
+        end_ns: int,
+        group_by: Sequence[str],
+        filters: Mapping[str, str] | None,
+        order: str,
+        limit: int | None,
+    ) -> list[SpendRow]:
+        filters = filters or {}
+        for name in (*group_by, *filters):
             if name not in GROUPABLE:
-                raise ValueError(f"cannot group or filter by {name!r}")
+                raise ValueError(
+                    f"cannot group or filter by {name!r}; choose from {', '.join(sorted(GROUPABLE))}"
+                )
         exprs = [MODEL_EXPR if g == "model" else g for g in group_by]
         where = ["start_time_ns >= ?", "start_time_ns < ?"]
-        params: list[object] = [start_ns, end_ns]
-        for name, value in (filters or {}).items():
+        params: list[object] = [int(start_ns), int(end_ns)]
+        for name, value in filters.items():
             where.append(f"{MODEL_EXPR if name == 'model' else name} = ?")
-            params.append(value)
+            params.append(str(value))
         select = [f"{e} AS g{i}" for i, e in enumerate(exprs)]
         select += [
             "COUNT(*)",
             f"SUM(CASE WHEN price_status = '{UNPRICED}' THEN 1 ELSE 0 END)",
             *(f"SUM({column})" for column in TOKEN_SUMS.values()),
-            "SUM(list_cost_nanos)",
-            "SUM(contracted_cost_nanos)",
-            "SUM(chargeback_nanos)",
-            "SUM(savings_nanos)",
+            *(f"SUM({column})" for column in MONEY_COLUMNS),
         ]
         sql = f"SELECT {', '.join(select)} FROM {TABLE} WHERE {' AND '.join(where)}"
-        if exprs:
-            sql += " GROUP BY " + ", ".join(f"g{i}" for i in range(len(exprs)))
-        rows = []
+        groups = [f"g{i}" for i in range(len(exprs))]
+        if groups:
+            sql += " GROUP BY " + ", ".join(groups)
+        if order == "cost":
+            sql += " ORDER BY SUM(COALESCE(chargeback_nanos, contracted_cost_nanos, 0)) DESC, COUNT(*) DESC"
+            sql += "".join(f", {g}" for g in groups)
+        elif groups:
+            sql += " ORDER BY " + ", ".join(groups)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
         n = len(exprs)
+        tokens_end = n + 2 + len(TOKEN_SUMS)
+        rows = []
         for record in self._read(sql, params):
             if not record[n]:
-                continue  # aggregate over no rows
-            token_values = record[n + 2 : n + 2 + len(TOKEN_SUMS)]
+                continue  # the one row an ungrouped aggregate returns over no calls
+            list_nanos, contracted, chargeback, savings = record[tokens_end:]
             rows.append(
                 SpendRow(
                     group={g: record[i] for i, g in enumerate(group_by)},
                     requests=int(record[n]),
                     unpriced=int(record[n + 1] or 0),
-                    tokens={k: int(v or 0) for k, v in zip(TOKEN_SUMS, token_values, strict=True)},
-                    list_nanos=_int(record[-4]),
-                    contracted_nanos=_int(record[-3]),
-                    chargeback_nanos=_int(record[-2]),
-                    savings_nanos=_int(record[-1]) or 0,
+                    tokens={
+                        k: int(v or 0) for k, v in zip(TOKEN_SUMS, record[n + 2 : tokens_end], strict=True)
+                    },
+                    list_nanos=_int(list_nanos),
+                    contracted_nanos=_int(contracted),
+                    chargeback_nanos=_int(chargeback),
+                    savings_nanos=_int(savings) or 0,
                 )
             )
         return rows
 
     def unpriced(self, limit: int = 10_000) -> list[LedgerEntry]:
+        """The oldest unpriced calls, to re-price once their model has a price."""
         sql = (
             f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE price_status = ? ORDER BY start_time_ns LIMIT ?"
         )
-        return [LedgerEntry(*row) for row in self._read(sql, [UNPRICED, limit])]
+        return [LedgerEntry(*row) for row in self._read(sql, [UNPRICED, int(limit)])]
 
     def entries(self, start_ns: int, end_ns: int) -> Iterator[LedgerEntry]:
+        """Every call that started in ``[start_ns, end_ns)``, oldest first (for exports)."""
         sql = f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE start_time_ns >= ? AND start_time_ns < ?"
-        for row in self._read(sql + " ORDER BY start_time_ns", [start_ns, end_ns]):
+        for row in self._read(sql + " ORDER BY start_time_ns, trace_id, span_id", [start_ns, end_ns]):
             yield LedgerEntry(*row)
-
-    def properties(self, entry: LedgerEntry) -> dict[str, str]:
-        return json.loads(entry.properties or "{}")
 
     def close(self) -> None:
         with self._write_lock:
             self._write_conn.close()
-        if self._read_conn is not self._write_conn:
+        if not self._shared:
             with self._read_lock:
                 self._read_conn.close()
 
@@ -294,51 +361,89 @@ class SqlLedger:
         return sql if self.dialect.placeholder == "?" else sql.replace("?", self.dialect.placeholder)
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        with self._read_lock, self._transaction(self._read_conn) as cur:
+        with self._read_lock, self._transaction(write=False) as cur:
             cur.execute(self._sql(sql), list(params))
             return cur.fetchall()
 
     @contextmanager
-    def _transaction(self, conn: Any, write: bool = False) -> Iterator[Any]:
+    def _transaction(self, write: bool) -> Iterator[Any]:
+        """A cursor in a transaction that commits on success and rolls back on any error.
+
+        A PostgreSQL connection the server dropped is replaced first, so the ledger recovers on
+        its own after a database restart (the failed export itself is retried by its client).
+        """
+        if self.dialect.is_broken(self._write_conn if write else self._read_conn):
+            self._reconnect(write)
+        conn = self._write_conn if write else self._read_conn
         cur = conn.cursor()
         try:
-            if write and self.dialect.name == "sqlite":
-                cur.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+            if write and self.dialect.begin_write:
+                cur.execute(self.dialect.begin_write)  # SQLite: take the write lock up front
             yield cur
             conn.commit()
         except BaseException:
-            conn.rollback()
+            if not self.dialect.is_broken(conn):
+                conn.rollback()
             raise
         finally:
             cur.close()
 
+    def _reconnect(self, write: bool) -> None:
+        old = self._write_conn if write else self._read_conn
+        try:
+            old.close()
+        except Exception:
+            pass
+        if write:
+            self._write_conn = self.dialect.connect(False)
+        else:
+            self._read_conn = self.dialect.connect(True)
+
 
 def sqlite_dialect(path: str, synchronous: str = "FULL") -> Dialect:
-    """``synchronous=FULL`` (default): an acknowledged export survives power loss. ``NORMAL`` in WAL
-    mode survives a crash of the collector but may lose the last commits on an OS crash."""
+    """``synchronous=FULL`` (default): an acknowledged export survives power loss; each batch costs
+    one WAL fsync, amortized over the batch. ``NORMAL`` survives a crash of the collector but may
+    lose the last commits on an OS crash or power loss."""
     if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
         raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
 
-    def connect() -> sqlite3.Connection:
+    def connect(read_only: bool) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so commit() ends our transaction.
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA journal_mode=WAL")  # persistent; readers never block the writer
+        conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: the key index stays in memory longer
+        if read_only and path != ":memory:":
+            conn.execute("PRAGMA query_only=ON")
         return conn
 
-    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so commit() ends our transaction.
-    return Dialect(name="sqlite", placeholder="?", max_params=32766, connect=connect)
+    return Dialect(
+        name="sqlite",
+        placeholder="?",
+        max_params=32766,
+        connect=connect,
+        begin_write="BEGIN IMMEDIATE",
+        column_types_sql=f"SELECT name, type FROM pragma_table_xinfo('{TABLE}')",
+    )
 
 
 def postgres_dialect(url: str) -> Dialect:
     import psycopg
 
-    def connect() -> Any:
-        return psycopg.connect(url)
-
-    def lock(cur: Any) -> None:
-        cur.execute("SELECT pg_advisory_xact_lock(727274)")  # serialize replicas' migrations
+    def connect(read_only: bool) -> Any:
+        # Readers autocommit: a plain SELECT needs no transaction and never idles in one.
+        return psycopg.connect(url, autocommit=read_only, application_name="llmcost-collector")
 
     return Dialect(
-        name="postgresql", placeholder="%s", max_params=65535, connect=connect, migration_lock=lock
+        name="postgresql",
+        placeholder="%s",
+        max_params=65535,
+        connect=connect,
+        migration_lock="SELECT pg_advisory_xact_lock(727274)",  # serialize replicas' migrations
+        is_broken=lambda conn: bool(conn.closed or conn.broken),
+        column_types_sql=(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            f"WHERE table_name = '{TABLE}' AND table_schema = current_schema()"
+        ),
     )

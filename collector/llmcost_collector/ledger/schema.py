@@ -1,0 +1,77 @@
+"""The ledger's schema as versioned migrations, written out literally.
+
+A released migration is never edited: databases in the field already ran it. New columns,
+indexes or tables (invoices, budgets, FOCUS views) arrive as new versions appended to the list.
+The DDL is spelled out rather than derived from ``LedgerEntry`` so that adding a field to the
+entry can never silently change what version 1 means.
+
+Money and token columns are ``BIGINT`` (integer nano-dollars, integer tokens): sums are exact on
+both backends and a column can never take a float's rounding.
+"""
+
+from __future__ import annotations
+
+TABLE = "llm_calls"
+
+_V1_COLUMNS = (
+    "trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
+    "start_time_ns BIGINT NOT NULL, end_time_ns BIGINT NOT NULL, ingested_at_ns BIGINT NOT NULL, "
+    "provider TEXT NOT NULL, operation TEXT NOT NULL, request_model TEXT NOT NULL, "
+    "response_model TEXT NOT NULL, server_address TEXT NOT NULL, dialect TEXT NOT NULL, "
+    "team TEXT NOT NULL, team_source TEXT NOT NULL, feature TEXT NOT NULL, use_case TEXT NOT NULL, "
+    "user_id TEXT NOT NULL, user_tier TEXT NOT NULL, session_id TEXT NOT NULL, session_name TEXT NOT NULL, "
+    "session_path TEXT NOT NULL, environment TEXT NOT NULL, service_name TEXT NOT NULL, "
+    "properties TEXT NOT NULL, "
+    "input_tokens BIGINT NOT NULL, cache_read_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL, "
+    "cache_write_1h_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL, "
+    "input_audio_tokens BIGINT NOT NULL, output_audio_tokens BIGINT NOT NULL, usage_estimated BIGINT NOT NULL, "
+    "status TEXT NOT NULL, error_type TEXT NOT NULL, cache_hit BIGINT NOT NULL, outcome TEXT NOT NULL, "
+    "outcome_count BIGINT NOT NULL, "
+    "price_status TEXT NOT NULL, list_cost_nanos BIGINT, contracted_cost_nanos BIGINT, chargeback_nanos BIGINT, "
+    "savings_nanos BIGINT NOT NULL, currency TEXT NOT NULL, price_source TEXT NOT NULL, price_id TEXT NOT NULL, "
+    "price_effective_from TEXT NOT NULL, unpriced_reason TEXT NOT NULL, repriced_at_ns BIGINT"
+)
+
+_V1 = [
+    # (trace_id, span_id) is the idempotency key: a retried export can never bill a call twice.
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ({_V1_COLUMNS}, PRIMARY KEY (trace_id, span_id))",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_start ON {TABLE} (start_time_ns)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_team_start ON {TABLE} (team, start_time_ns)",
+    # Partial: costs nothing for priced rows, makes `llmcost reprice` find the few unpriced ones.
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_unpriced ON {TABLE} (start_time_ns) WHERE price_status = 'unpriced'",
+]
+
+# Version 2: a UTC start timestamp for people and BI tools writing period queries in SQL
+# (``WHERE start_time >= '2026-01-01'``), derived from start_time_ns so it can never disagree.
+# * PostgreSQL: a stored TIMESTAMPTZ (microseconds, truncated), indexed.
+# * SQLite: exact text 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' (SQLite's own datetime format, so date
+#   functions and string comparison with '2026-01-01' work), computed on read. It is not indexed:
+#   an index on it costs about a fifth of insert throughput, and SQLite period queries have the
+#   indexed integer: ``start_time_ns >= unixepoch('2026-01-01') * 1000000000``.
+_V2_SQLITE = [
+    f"ALTER TABLE {TABLE} ADD COLUMN start_time TEXT GENERATED ALWAYS AS "
+    "(datetime(start_time_ns / 1000000000, 'unixepoch') || '.' || printf('%09d', start_time_ns % 1000000000)) "
+    "VIRTUAL",
+]
+_V2_POSTGRES = [
+    f"ALTER TABLE {TABLE} ADD COLUMN start_time TIMESTAMPTZ GENERATED ALWAYS AS "
+    "(to_timestamp((start_time_ns / 1000)::double precision / 1000000)) STORED",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_start_time ON {TABLE} (start_time)",
+]
+
+SCHEMA_MIGRATIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at_ns BIGINT NOT NULL)"
+)
+
+
+def migrations(dialect: str) -> list[tuple[int, str, list[str]]]:
+    """``(version, description, statements)`` in order, for ``sqlite`` or ``postgresql``."""
+    return [
+        (1, "llm_calls: one row per LLM call with attribution, tokens, cost layers, provenance", _V1),
+        (2, "llm_calls.start_time: UTC start timestamp for period queries",
+         _V2_SQLITE if dialect == "sqlite" else _V2_POSTGRES),
+    ]  # fmt: skip
+
+
+LATEST_VERSION = 2
