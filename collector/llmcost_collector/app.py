@@ -91,7 +91,7 @@ class CollectorApp:
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
-            resolve_team=config.team_resolver(),
+            resolve_attribution=config.attribution_resolver(),
             chargeback=make_chargeback(config),
             cost_metrics=self.cost_metrics,
             sessions=self.sessions,
@@ -124,7 +124,7 @@ class CollectorApp:
     def apply_config(self, config: Config) -> None:
         """Hot reload: swap rules, prices and limits; ledger, ports and counters stay."""
         self.pricer.reload(config.price_book)
-        self.pipeline.resolve_team = config.team_resolver()
+        self.pipeline.resolve_attribution = config.attribution_resolver()
         self.pipeline.chargeback = make_chargeback(config)
         self.pipeline.capacity = config.ingest.queue_capacity_spans
         self.ingest_settings[0] = self._ingest_settings(config)
@@ -168,7 +168,11 @@ class CollectorApp:
                 self.pipeline, self.ingest_settings, settings.host, settings.otlp_grpc_port
             )
         if settings.config_path and settings.watch_config:
-            self._watcher = ConfigWatcher(Path(settings.config_path), self.apply_config)
+            self._watcher = ConfigWatcher(
+                Path(settings.config_path),
+                self.apply_config,
+                on_failure=lambda _error: self.self_metrics.config_reloads.labels("refused").inc(),
+            )
             self._watcher.start()
         self._sweeper = threading.Thread(target=self._sweep_sessions, name="llmcost-sessions", daemon=True)
         self._sweeper.start()

@@ -28,7 +28,8 @@ from .pricing import Pricer
 
 log = logging.getLogger(__name__)
 
-TeamResolver = Callable[[Mapping[str, object], Mapping[str, object], str], tuple[str, str]]
+# (span attributes, resource attributes, asserted team, asserted feature) -> (team, source, feature)
+AttributionResolver = Callable[[Mapping[str, object], Mapping[str, object], str, str], tuple[str, str, str]]
 ChargebackRule = Callable[[LlmCall, "int | None"], "int | None"]
 
 
@@ -77,7 +78,7 @@ class IngestPipeline:
         *,
         ledger: Ledger,
         pricer: Pricer,
-        resolve_team: TeamResolver,
+        resolve_attribution: AttributionResolver,
         chargeback: ChargebackRule,
         cost_metrics: CostMetrics,
         sessions: SessionCostTracker,
@@ -88,7 +89,7 @@ class IngestPipeline:
     ) -> None:
         self.ledger = ledger
         self.pricer = pricer
-        self.resolve_team = resolve_team
+        self.resolve_attribution = resolve_attribution
         self.chargeback = chargeback
         self.cost_metrics = cost_metrics
         self.sessions = sessions
@@ -180,10 +181,14 @@ class IngestPipeline:
         return result
 
     def _attribute(self, call: LlmCall, span: SpanView) -> None:
+        """Team per rules and trust policy; a matching rule may also supply a missing feature."""
         attribution = call.attribution
-        team, source = self.resolve_team(span.attributes, span.resource, attribution.team)
+        team, source, feature = self.resolve_attribution(
+            span.attributes, span.resource, attribution.team, attribution.feature
+        )
         attribution.team = team
         attribution.team_source = source if team else TEAM_FROM_SPAN
+        attribution.feature = feature
 
     def _reject(self, result: IngestResult, reason: str, kind: str) -> None:
         """Count a rejected span; ``kind`` is a fixed label (invalid_span, invalid_usage, internal)."""
