@@ -400,6 +400,20 @@ class SqlLedger:
             self._read_conn = self.dialect.connect(True)
 
 
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """Enable WAL, retrying: while another connection (a replica starting at the same time) holds
+    a lock, SQLite answers "database is locked" at once instead of waiting out busy_timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def sqlite_dialect(path: str, synchronous: str = "FULL") -> Dialect:
     """``synchronous=FULL`` (default): an acknowledged export survives power loss; each batch costs
     one WAL fsync, amortized over the batch. ``NORMAL`` survives a crash of the collector but may
@@ -411,7 +425,7 @@ def sqlite_dialect(path: str, synchronous: str = "FULL") -> Dialect:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so commit() ends our transaction.
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA journal_mode=WAL")  # persistent; readers never block the writer
+        _switch_to_wal(conn)  # persistent; readers never block the writer
         conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: the key index stays in memory longer
         if read_only and path != ":memory:":
