@@ -1,13 +1,30 @@
 """Per-call overhead of the instrumentation (issue 3), against the loopback fake provider.
 
-One run measures, interleaved, a non-streaming chat completion through the real openai SDK:
-bare, with otel_llmcost, and with the official opentelemetry-instrumentation-openai-v2; plus the
-cost of one bare OTel SDK span carrying the same attributes. Spans go to a no-op exporter so only
-instrumentation cost is measured.
+One run measures a non-streaming chat completion through the real openai SDK, one client reused,
+inside ``attribute(...)`` as in a real service:
+
+* ``bare``: the SDK alone;
+* ``ours``: with ``OpenAIInstrumentor`` (otel_llmcost);
+* ``openai-v2``: with the official ``opentelemetry-instrumentation-openai-v2``;
+* ``manual span``: the SDK call wrapped by hand in one bare OTel SDK span carrying the same 12
+  attributes (started with the 5 request attributes, the 7 response ones set after the call), the
+  floor any instrumentation that records a span pays;
+
+plus the cost of that bare span alone in a tight loop. Every variant uses the same TracerProvider:
+our AttributionSpanProcessor and a SimpleSpanProcessor whose exporter counts and drops spans.
+
+On a shared machine a call's time drifts by more than the instrumentation costs, so the variants
+are interleaved finely: each cycle visits the four in rotating order; a variant is instrumented
+just before its turn (``instrument()``), makes one untimed call, then ``PER_TURN`` timed calls, and
+is uninstrumented (``uninstrument()``) right after. A variant's added cost is the median over
+cycles of (its median call in the cycle - the bare median call in the same cycle). Each call is
+timed on the calling thread's CPU clock (the instrumentation runs there; the fake provider's
+thread and the scheduler's noise do not) and on the wall clock.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -21,172 +38,168 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from otel_llmcost import AttributionSpanProcessor, attribute
 from otel_llmcost.instrumentation.openai import OpenAIInstrumentor
 
-CALLS = 400
-ROUNDS = 7
-IN_PROCESS_SLICES = 40
-SLICE = 250
+CYCLES = 440
+PER_TURN = 5  # timed calls per variant per cycle: 440 x 5 = 2,200 per variant
+SPAN_LOOPS = 7
+SPAN_REPEATS = 3000
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "hi"}]
+REQUEST_ATTRIBUTES: dict[str, Any] = {
+    "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": MODEL,
+    "server.address": "127.0.0.1", "server.port": 1,
+}  # fmt: skip
+RESPONSE_ATTRIBUTES: dict[str, Any] = {
+    "gen_ai.response.model": MODEL, "gen_ai.response.id": "chatcmpl-1", "gen_ai.response.finish_reasons": ["stop"],
+    "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 8, "llmcost.team": "bench",
+    "llmcost.feature": "overhead",
+}  # fmt: skip
 
 
 class DropExporter(SpanExporter):
+    """Counts spans and drops them (the benchmark checks that each variant really traced)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.count += len(spans)
         return SpanExportResult.SUCCESS
 
 
-def tracer_provider() -> TracerProvider:
-    provider = TracerProvider()
-    provider.add_span_processor(AttributionSpanProcessor(defaults={}))
-    provider.add_span_processor(SimpleSpanProcessor(DropExporter()))
-    return provider
-
-
-def timed(fn: Callable[[], object], n: int = CALLS, clock: Callable[[], float] = time.perf_counter) -> float:
-    started = clock()
+def timed_each(fn: Callable[[], object], n: int) -> tuple[list[float], list[float]]:
+    """Per call: (thread CPU µs list, wall µs list)."""
+    cpu: list[float] = []
+    wall: list[float] = []
+    thread_time, perf_counter = time.thread_time, time.perf_counter
     for _ in range(n):
+        w, c = perf_counter(), thread_time()
         fn()
-    return (clock() - started) / n * 1e6
-
-
-def cpu_timed(fn: Callable[[], object], n: int) -> float:
-    """CPU time of this thread: everything in-process runs here, other processes don't count."""
-    return timed(fn, n, time.thread_time)
-
-
-def in_process_client() -> openai.OpenAI:
-    """The same SDK and wire format without sockets: the fake provider's own handler answers
-    through httpx's in-process transport, so run-to-run network noise no longer hides the
-    microseconds that instrumentation adds."""
-    import json
-
-    import httpx
-    from llmcost_collector.fake_provider import Scenario
-    from llmcost_collector.fake_provider.openai_wire import handle
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        reply = handle(request.url.path, json.loads(request.content), Scenario())
-        return httpx.Response(reply.status, json=reply.body, headers=reply.headers)
-
-    http_client = httpx.Client(transport=httpx.MockTransport(answer))
-    return openai.OpenAI(base_url="http://fake.local/v1", api_key="x", max_retries=0, http_client=http_client)
-
-
-def isolated_overhead(provider: TracerProvider, span_attributes: dict[str, Any]) -> tuple[float, float]:
-    """Our wrapper around a call that returns a real parsed ChatCompletion at once, vs. one bare span.
-
-    Removes the SDK's ~1 ms of request building and parsing, whose jitter dwarfs the difference.
-    """
-    from otel_llmcost.instrumentation.openai import _wrapper
-
-    local = in_process_client()
-    messages = [{"role": "user", "content": "hi"}]
-    canned = local.chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
-    wrapper = _wrapper(provider.get_tracer("otel_llmcost.instrumentation.openai"), "chat")
-    tracer = provider.get_tracer("bench")
-
-    def answer(*args: object, **kwargs: object) -> object:
-        return canned
-
-    def ours() -> None:
-        wrapper(answer, local.chat.completions, (), {"model": "gpt-4o-mini", "messages": messages})
-
-    def span() -> None:
-        tracer.start_span("chat gpt-4o-mini", attributes=span_attributes).end()
-
-    runs: dict[str, list[float]] = {"ours": [], "span": [], "noop": []}
-    for _ in range(15):
-        runs["noop"].append(cpu_timed(lambda: answer(model="gpt-4o-mini", messages=messages), 3000))
-        runs["ours"].append(cpu_timed(ours, 3000))
-        runs["span"].append(cpu_timed(span, 3000))
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    return med["ours"] - med["noop"], med["span"]
+        cpu.append((thread_time() - c) * 1e6)
+        wall.append((perf_counter() - w) * 1e6)
+    return cpu, wall
 
 
 def run() -> str:
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OfficialInstrumentor
 
-    provider = tracer_provider()
+    exporter = DropExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(AttributionSpanProcessor(defaults={}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("bench")
-    attributes = {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini",
-        "server.address": "127.0.0.1", "server.port": 1, "gen_ai.response.model": "gpt-4o-mini",
-        "gen_ai.response.id": "chatcmpl-1", "gen_ai.response.finish_reasons": ["stop"],
-        "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 8, "llmcost.team": "t", "llmcost.feature": "f",
-    }  # fmt: skip
 
     def bare_span() -> None:
-        span = tracer.start_span("chat gpt-4o-mini", attributes=attributes)
+        span = tracer.start_span(f"chat {MODEL}", attributes=REQUEST_ATTRIBUTES)
+        span.set_attributes(RESPONSE_ATTRIBUTES)
         span.end()
 
-    results: dict[str, list[float]] = {"bare": [], "ours": [], "official": [], "span": []}
-    with FakeProvider() as fake, attribute(team="bench", feature="overhead"):
+    ours, official = OpenAIInstrumentor(), OfficialInstrumentor()
+    nothing: Callable[[], None] = lambda: None  # noqa: E731
+    started = time.perf_counter()
+    with FakeProvider() as fake, attribute(team="bench", feature="overhead", user_id="u-1"):
         client = openai.OpenAI(base_url=fake.openai_base_url, api_key="x", max_retries=0)
 
         def call() -> object:
-            return client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-            )
+            return client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
 
-        timed(call, 50)  # warm-up: connections, SDK caches
-        for _ in range(ROUNDS):
-            results["bare"].append(timed(call))
-            OpenAIInstrumentor().instrument(tracer_provider=provider)
-            timed(call, 20)
-            results["ours"].append(timed(call))
-            OpenAIInstrumentor().uninstrument()
-            OfficialInstrumentor().instrument(tracer_provider=provider)
-            timed(call, 20)
-            results["official"].append(timed(call))
-            OfficialInstrumentor().uninstrument()
-            results["span"].append(cpu_timed(bare_span, 5000))
-        local = in_process_client()
+        def manual_span_call() -> object:
+            span = tracer.start_span(f"chat {MODEL}", attributes=REQUEST_ATTRIBUTES)
+            result = call()
+            span.set_attributes(RESPONSE_ATTRIBUTES)
+            span.end()
+            return result
 
-        def local_call() -> object:
-            return local.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-            )
+        variants: dict[str, tuple[Callable[[], None], Callable[[], object], Callable[[], None]]] = {
+            "bare": (nothing, call, nothing),
+            "ours": (lambda: ours.instrument(tracer_provider=provider), call, ours.uninstrument),
+            "openai-v2": (lambda: official.instrument(tracer_provider=provider), call, official.uninstrument),
+            "manual span": (nothing, manual_span_call, nothing),
+        }
+        names = list(variants)
+        per_cycle: dict[str, list[tuple[float, float]]] = {n: [] for n in names}  # (cpu, wall) medians
+        traced = dict.fromkeys(names, 0)
+        for name in names:  # warm-up: connection, SDK caches, each instrumentation's first calls
+            on, fn, off = variants[name]
+            on()
+            timed_each(fn, 50)
+            off()
+        gc.collect()
+        for cycle in range(CYCLES):
+            k = cycle % len(names)
+            for name in names[k:] + names[:k]:
+                on, fn, off = variants[name]
+                on()
+                fn()  # untimed: the first call after instrumenting
+                before = exporter.count
+                cpu, wall = timed_each(fn, PER_TURN)
+                traced[name] += exporter.count - before
+                off()
+                per_cycle[name].append((statistics.median(cpu), statistics.median(wall)))
+        span_cpu: list[float] = []
+        for _ in range(SPAN_LOOPS):
+            gc.collect()
+            c = time.thread_time()
+            for _ in range(SPAN_REPEATS):
+                bare_span()
+            span_cpu.append((time.thread_time() - c) / SPAN_REPEATS * 1e6)
+    elapsed = time.perf_counter() - started
+    timed_calls = CYCLES * PER_TURN
+    # each traced variant made exactly one span per call; the bare SDK none
+    assert traced == {"bare": 0, "ours": timed_calls, "openai-v2": timed_calls, "manual span": timed_calls}, (
+        traced
+    )
 
-        timed(local_call, 200)
-        # Fine-grained interleaving (A, B, C, A, B, C, ...) cancels drift in the process (heap
-        # growth, GC generations, CPU frequency) that coarse rounds would attribute to a variant.
-        totals = {"local_bare": 0.0, "local_ours": 0.0, "local_official": 0.0}
-        for _ in range(IN_PROCESS_SLICES):
-            totals["local_bare"] += cpu_timed(local_call, SLICE)
-            OpenAIInstrumentor().instrument(tracer_provider=provider)
-            totals["local_ours"] += cpu_timed(local_call, SLICE)
-            OpenAIInstrumentor().uninstrument()
-            OfficialInstrumentor().instrument(tracer_provider=provider)
-            totals["local_official"] += cpu_timed(local_call, SLICE)
-            OfficialInstrumentor().uninstrument()
-        for name, total in totals.items():
-            results[name] = [total / IN_PROCESS_SLICES]
-        iso_ours, iso_span = isolated_overhead(provider, attributes)
-    med = {name: statistics.median(values) for name, values in results.items()}
-    med["span"] = min(results["span"])  # CPU-time rounds only err upwards: the minimum is stable
-    local_ours = med["local_ours"] - med["local_bare"]
-    local_official = med["local_official"] - med["local_bare"]
-    ours = med["ours"] - med["bare"]
-    official = med["official"] - med["bare"]
+    def added(name: str, clock: int) -> float:
+        return statistics.median(
+            v[clock] - b[clock] for v, b in zip(per_cycle[name], per_cycle["bare"], strict=True)
+        )
+
+    def typical(name: str, clock: int) -> float:
+        return statistics.median(v[clock] for v in per_cycle[name])
+
+    cpu_added = {n: added(n, 0) for n in names if n != "bare"}
+    wall_added = {n: added(n, 1) for n in names if n != "bare"}
+    ours_q = statistics.quantiles(
+        [v[0] - b[0] for v, b in zip(per_cycle["ours"], per_cycle["bare"], strict=True)], n=4
+    )
+    span_alone = statistics.median(span_cpu)
+    vs_span = cpu_added["ours"] / span_alone
+    vs_manual = cpu_added["ours"] / cpu_added["manual span"]
+    vs_official = cpu_added["ours"] / cpu_added["openai-v2"]
+
+    def met(ratio: float, goal: float) -> str:
+        return "met" if ratio <= goal else "**not met**"
+
+    rows = "".join(
+        f"| {label} | {typical(n, 1):.0f} | {typical(n, 0):.0f} | "
+        + ("|" if n == "bare" else f"{wall_added[n]:+.1f} | **{cpu_added[n]:+.1f}**")
+        + " |\n"
+        for n, label in (
+            ("bare", "bare SDK call"),
+            ("ours", "with otel_llmcost"),
+            ("openai-v2", "with opentelemetry-instrumentation-openai-v2"),
+            ("manual span", "wrapped by hand in one bare span (same 12 attributes)"),
+        )
+    )
     return (
         "## Instrumentation overhead (issue 3)\n\n"
-        f"Non-streaming chat completion through the real openai SDK against the loopback fake provider; "
-        f"{ROUNDS} interleaved rounds of {CALLS} calls, medians; spans to a no-op exporter.\n\n"
-        "| variant | µs per call | added vs bare |\n|---|---:|---:|\n"
-        f"| bare SDK call | {med['bare']:.0f} | |\n"
-        f"| with otel_llmcost | {med['ours']:.0f} | {ours:+.1f} µs |\n"
-        f"| with opentelemetry-instrumentation-openai-v2 | {med['official']:.0f} | {official:+.1f} µs |\n"
-        f"| one bare OTel SDK span with the same 12 attributes | {med['span']:.1f} | |\n\n"
-        f"Over loopback a call costs ~{med['bare'] / 1000:.1f} ms and run-to-run noise is of the same order as the "
-        "instrumentation, so the goals are judged on the in-process measurement below.\n\n"
-        f"In process (the fake provider's wire handler behind `httpx.MockTransport`; {IN_PROCESS_SLICES} interleaved "
-        f"slices of {SLICE} calls per variant; CPU time of the calling thread, which runs all of it):\n\n"
-        "| variant | µs per call | added vs bare |\n|---|---:|---:|\n"
-        f"| bare SDK call | {med['local_bare']:.1f} | |\n"
-        f"| with otel_llmcost | {med['local_ours']:.1f} | {local_ours:+.1f} µs |\n"
-        f"| with opentelemetry-instrumentation-openai-v2 | {med['local_official']:.1f} | {local_official:+.1f} µs |\n\n"
-        f"Ours / official: **{local_ours / local_official:.2f}x** (goal <= 1x). Ours / one bare span: "
-        f"{local_ours / med['span']:.2f}x, but at this scale SDK jitter dominates; isolated below.\n\n"
-        "Isolated (our wrapper around a call that returns the SDK's real parsed ChatCompletion at once, "
-        "15 interleaved runs of 3000, medians; both with the attribution processor and a no-op exporter): "
-        f"ours adds **{iso_ours:.1f} µs**, one bare span with the same 12 attributes costs {iso_span:.1f} µs: "
-        f"**{iso_ours / iso_span:.2f}x** (goal <= 1.5x). The difference is making the span current for "
-        "the request (context attach/detach) and a second attribute write once the response is known.\n"
+        "Non-streaming chat completion through the real openai SDK (one client) against the loopback fake "
+        f"provider, inside `attribute(...)`. {CYCLES} cycles; in each, every variant in rotating order is "
+        f"instrumented, makes one untimed call and {PER_TURN} timed calls ({timed_calls:,} per variant, each "
+        "traced: checked), and is uninstrumented. Spans go to a no-op exporter. *Added* is the median over "
+        "cycles of the difference to the bare calls of the same cycle; CPU is the calling thread's "
+        f"(steadier than the wall clock on a shared machine). Run took {elapsed:.0f} s.\n\n"
+        "| variant | wall µs/call | CPU µs/call | added, wall µs | added, CPU µs |\n"
+        "|---|---:|---:|---:|---:|\n"
+        f"{rows}"
+        f"| one bare span alone (start with 5 attributes, set 7, end), tight loop | | {span_alone:.1f} | | |\n\n"
+        f"Our added CPU per call, interquartile range over cycles: {ours_q[0]:+.0f} to {ours_q[2]:+.0f} µs.\n\n"
+        f"- ours / one bare span alone: **{vs_span:.2f}x** (goal <= 1.5x: {met(vs_span, 1.5)})\n"
+        f"- ours / the same bare span around the real call: **{vs_manual:.2f}x** (like for like: a span in "
+        "the middle of an SDK call costs more than in a tight loop, for ours and any other)\n"
+        f"- ours / openai-v2: **{vs_official:.2f}x** (goal <= 1x: {met(vs_official, 1.0)})\n"
     )
+
+
+if __name__ == "__main__":
+    print(run())

@@ -4,24 +4,36 @@ Dialects read (first match wins per field):
 
 * OTel GenAI (current): ``gen_ai.usage.input_tokens`` *includes* cache reads and writes, which
   are reported in ``gen_ai.usage.cache_read.input_tokens`` / ``cache_creation.input_tokens``;
-  ``gen_ai.usage.output_tokens`` includes ``gen_ai.usage.reasoning.output_tokens``.
+  ``gen_ai.usage.output_tokens`` includes ``gen_ai.usage.reasoning.output_tokens``. Our own
+  5m/1h split is ``llmcost.usage.cache_creation.{5m,1h}.input_tokens``.
+* The anthropic SDK's own tracing: OTel names, writes as ``gen_ai.usage.cache_write.input_tokens``
+  and ``anthropic.usage.cache_creation.ephemeral_{5m,1h}_input_tokens``; it adds cache into input.
 * OTel GenAI (deprecated): ``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` /
   ``completion_tokens`` (same inclusion rules: they mirror OpenAI's usage block).
 * OpenLLMetry: the names above plus ``gen_ai.usage.cache_read_input_tokens`` /
   ``cache_creation_input_tokens`` and ``gen_ai.usage.reasoning_tokens``; its Anthropic
-  instrumentation adds cache tokens into input, so the same rule holds;
-  ``traceloop.association.properties.*`` carry attribution.
-* OpenInference: ``llm.token_count.prompt`` (cache details are parts of it),
-  ``llm.token_count.completion`` (reasoning is part of it), ``llm.model_name``, ``llm.provider``.
-* OpenLIT: OTel names with ``gen_ai.system``.
+  instrumentation adds cache tokens into input (``input_tokens = prompt + cache_read +
+  cache_creation`` since it reports cache at all); ``traceloop.association.properties.*`` carry
+  attribution.
+* OpenInference: ``llm.token_count.prompt`` (``prompt_details.cache_read`` / ``cache_write`` are
+  parts of it: its Anthropic instrumentations fold cache into the prompt count),
+  ``llm.token_count.completion`` (``completion_details.reasoning`` is part of it),
+  ``llm.model_name``, ``llm.provider`` / ``llm.system``.
+* OpenLIT (``gen_ai.usage.cost`` on the span or ``telemetry.sdk.name=openlit``): OTel names with
+  ``gen_ai.system``. Its Anthropic instrumentation sets ``gen_ai.usage.input_tokens`` to
+  Anthropic's native ``input_tokens``, which EXCLUDES cache reads and writes.
 
-The one place where a dialect may report Anthropic's native usage (input *excluding* cache) is
-detected by arithmetic: when the reported input is smaller than the cache tokens it supposedly
-contains and the provider is Anthropic, input is taken as uncached instead of rejected. In every
-other case input includes cache, as CONTRACT.md says, so cached tokens are never billed twice.
+The rule against double counting cached tokens, per dialect and provider:
 
-Invalid usage (negative, non-integer, NaN, over 10^9, cache > input, reasoning > output) raises
-``SpanRejected`` with the reason: such a span is rejected via OTLP partial success, never priced.
+1. OpenLIT + Anthropic: input excludes cache, so uncached = reported input.
+2. Every other dialect: input includes cache (CONTRACT.md), so uncached = input - read - write.
+3. Safety net for unknown emitters of Anthropic-native usage: if an Anthropic-family provider
+   (anthropic, aws.bedrock, gcp.vertex_ai) reports input *smaller* than its cache tokens, input
+   cannot include them and is taken as uncached. For any other provider that is invalid.
+
+An LLM span with invalid usage (negative, non-integer, NaN, over 10^9, cache > input, reasoning >
+output, 1h writes > all writes, audio > its side) or a missing trace/span id raises ``SpanRejected``
+with the reason: it is rejected via OTLP partial success and counted, never priced.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ from . import semconv as sc
 from .model import Attribution, LlmCall, SpanView, Usage
 
 MAX_TOKENS = 10**9
+OI_EMBEDDING_MODEL = "embedding.model_name"  # OpenInference EMBEDDING spans carry no llm.model_name
 # Operations that aggregate or orchestrate other calls: billing them would double count.
 NOT_CALLS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
 OPENINFERENCE_CALL_KINDS = frozenset({"LLM", "EMBEDDING"})
@@ -157,10 +170,18 @@ def is_llm_call(attrs: dict[str, object]) -> bool:
         attrs.get(sc.GEN_AI_REQUEST_MODEL)
         or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
         or attrs.get(sc.OI_MODEL_NAME)
+        or attrs.get(OI_EMBEDDING_MODEL)
     )
 
 
-def normalize_usage(attrs: dict[str, object], provider: str, estimated: bool = False) -> Usage:
+def input_excludes_cache(dialect: str, provider: str) -> bool:
+    """True where a dialect reports the provider's native input count, which leaves cache out."""
+    return dialect == "openlit" and provider == "anthropic"
+
+
+def normalize_usage(
+    attrs: dict[str, object], provider: str, estimated: bool = False, dialect: str = "otel"
+) -> Usage:
     reported_input = _tokens(attrs, INPUT_KEYS) or 0
     output = _tokens(attrs, OUTPUT_KEYS) or 0
     cache_read = _tokens(attrs, CACHE_READ_KEYS) or 0
@@ -171,7 +192,9 @@ def normalize_usage(attrs: dict[str, object], provider: str, estimated: bool = F
         cache_write = write_1h + (write_5m or 0)
     reasoning = _tokens(attrs, REASONING_KEYS) or 0
     cached = cache_read + cache_write
-    if reported_input >= cached:
+    if input_excludes_cache(dialect, provider):
+        uncached = reported_input
+    elif reported_input >= cached:
         uncached = reported_input - cached
     elif provider in ANTHROPIC_PROVIDERS:
         uncached = reported_input  # Anthropic's native usage: input excludes cache tokens
@@ -187,6 +210,9 @@ def normalize_usage(attrs: dict[str, object], provider: str, estimated: bool = F
     audio_out = _tokens(attrs, AUDIO_OUTPUT_KEYS) or 0
     if audio_in > uncached + cached or audio_out > output:
         raise SpanRejected("audio tokens exceed the side they belong to")
+    # Audio is priced as part of the uncached input; audio beyond it was served from the cache
+    # (no dialect reports the cached-audio split), so it stays in cache_read at that rate.
+    audio_in = min(audio_in, uncached)
     return Usage(
         input_tokens=uncached,
         cache_read_tokens=cache_read,
@@ -247,10 +273,21 @@ def _flag(attrs: dict[str, object], key: str) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+_ZERO_TRACE_ID = "0" * 32
+_ZERO_SPAN_ID = "0" * 16
+
+
+def _check_ids(span: SpanView) -> None:
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 32 or len(span_id) != 16 or trace_id == _ZERO_TRACE_ID or span_id == _ZERO_SPAN_ID:
+        raise SpanRejected(f"missing or invalid trace/span id ({trace_id!r}, {span_id!r})")
+
+
 def normalize_span(span: SpanView) -> LlmCall | None:
     """The call this span describes; None when it is not an LLM call (or outcome record)."""
     attrs = span.attributes
     outcome = attrs.get(sc.LLMCOST_OUTCOME)
+    dialect = ""
     if not is_llm_call(attrs):
         if not outcome:
             return None
@@ -258,8 +295,10 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         usage = Usage()
         operation = "outcome"
     else:
+        _check_ids(span)
         provider = _provider(attrs)
-        usage = normalize_usage(attrs, provider, _flag(attrs, sc.LLMCOST_USAGE_ESTIMATED))
+        dialect = _dialect(attrs, span.resource)
+        usage = normalize_usage(attrs, provider, _flag(attrs, sc.LLMCOST_USAGE_ESTIMATED), dialect)
         operation = str(attrs.get(sc.GEN_AI_OPERATION_NAME) or attrs.get(sc.OI_SPAN_KIND, "chat")).lower()
     outcome_count = _tokens(attrs, (sc.LLMCOST_OUTCOME_COUNT,)) if outcome else 0
     error_type = attrs.get(sc.ERROR_TYPE)
@@ -270,7 +309,12 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         end_time_ns=span.end_time_ns,
         provider=provider,
         operation=operation,
-        request_model=str(attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.OI_MODEL_NAME) or ""),
+        request_model=str(
+            attrs.get(sc.GEN_AI_REQUEST_MODEL)
+            or attrs.get(sc.OI_MODEL_NAME)
+            or attrs.get(OI_EMBEDDING_MODEL)
+            or ""
+        ),
         response_model=str(attrs.get(sc.GEN_AI_RESPONSE_MODEL) or ""),
         usage=usage,
         attribution=normalize_attribution(attrs, span.resource),
@@ -280,5 +324,5 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         outcome=str(outcome or ""),
         outcome_count=(outcome_count if outcome_count is not None else 1) if outcome else 0,
         server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),
-        dialect=_dialect(attrs, span.resource),
+        dialect=dialect or _dialect(attrs, span.resource),
     )

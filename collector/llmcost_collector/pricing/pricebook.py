@@ -1,9 +1,18 @@
 """The org price book: negotiated rates, discounts and custom models, each effective-dated.
 
-The contracted cost of a call is computed from the first matching entry in force on the day the
-call started: explicit per-million rates replace the list price (and price models that no public
-list has, such as self-hosted ones); ``discount_percent`` reduces the list price. Entries are data,
-validated like the rest of the config file (line-precise errors), and matched in file order.
+The contracted cost of a call is computed from the first matching entry in force on the UTC day
+the call started (so put specific entries before broad ones): explicit per-million rates replace
+the list price (and price models that no public list has, such as self-hosted ones);
+``discount_percent`` reduces the list price (per model, or per provider with ``model: "*"``).
+Entries are data, validated like the rest of the config file (line-precise errors).
+
+Rates are ``Decimal``: YAML/JSON numbers are read from their source text by ``yamlconfig`` and
+strings are accepted too, so ``0.15`` is exactly ``Decimal("0.15")``, never a binary float.
+
+A negotiated entry that leaves out a token class (say ``cache_read``) does not bill that class at
+the full input rate: it keeps the list price's ratio to input (list cache read x negotiated input /
+list input), so a contract that only states input/output still discounts cache reads as the
+provider does. A custom model with no list price bills such classes at its input (output) rate.
 """
 
 from __future__ import annotations
@@ -14,7 +23,21 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .rates import Rates
+from .rates import Rate, Rates, Tiered
+
+
+def _ratio(negotiated: Decimal | None, listed: Rate | None) -> tuple[Decimal, Decimal] | None:
+    if negotiated is None or not isinstance(listed, Decimal) or listed <= 0:
+        return None
+    return negotiated, listed
+
+
+def _scale(rate: Rate, ratio: tuple[Decimal, Decimal]) -> Rate:
+    """``rate * num / den``, multiplying first so that exact ratios stay exact decimals."""
+    num, den = ratio
+    if isinstance(rate, Decimal):
+        return rate * num / den
+    return Tiered(rate.base * num / den, tuple((start, tier * num / den) for start, tier in rate.tiers))
 
 
 class PriceBookEntry(BaseModel):
@@ -22,7 +45,7 @@ class PriceBookEntry(BaseModel):
 
     name: str = Field("", description="label recorded as the price id (default: provider/model)")
     provider: str = Field("*", description="gen_ai.provider.name or genai-prices id; glob")
-    model: str = Field(..., description="model id; glob, e.g. 'gpt-4o*'")
+    model: str = Field("*", description="model id; glob, e.g. 'gpt-4o*' ('*': every model of the provider)")
     api_key_id: str | None = Field(None, description="only calls carrying llmcost.property.api_key_id = this")
     effective_from: date | None = None
     effective_to: date | None = Field(None, description="exclusive")
@@ -63,13 +86,27 @@ class PriceBookEntry(BaseModel):
     def label(self) -> str:
         return "price-book:" + (self.name or f"{self.provider}/{self.model}")
 
-    def rates(self) -> Rates:
+    def rates(self, list_rates: Rates | None = None) -> Rates:
+        """The negotiated rates; classes not given follow ``list_rates`` in proportion (see above)."""
+        input_factor = _ratio(self.input, list_rates.input if list_rates else None)
+        output_factor = _ratio(self.output, list_rates.output if list_rates else None)
+
+        def fill(
+            given: Decimal | None, listed: Rate | None, ratio: tuple[Decimal, Decimal] | None
+        ) -> Rate | None:
+            if given is not None or listed is None or ratio is None:
+                return given
+            return _scale(listed, ratio)
+
+        listed = list_rates or Rates(input=None, output=None)
         return Rates(
             input=self.input,
             output=self.output,
-            cache_read=self.cache_read,
-            cache_write=self.cache_write,
-            cache_write_1h=self.cache_write_1h,
+            cache_read=fill(self.cache_read, listed.cache_read, input_factor),
+            cache_write=fill(self.cache_write, listed.cache_write, input_factor),
+            cache_write_1h=fill(self.cache_write_1h, listed.cache_write_1h, input_factor),
+            input_audio=fill(None, listed.input_audio, input_factor),
+            output_audio=fill(None, listed.output_audio, output_factor),
             source="price-book",
             price_id=self.label,
             effective_from=self.effective_from.isoformat() if self.effective_from else "",

@@ -1,0 +1,511 @@
+"""One ledger contract, two backends: a SQLite file and a real PostgreSQL 15 server.
+
+Every test below runs against ``sqlite:///{tmp}/l.db`` and against a fresh database on a
+throwaway PostgreSQL cluster (tests/pg.py). Expected sums are worked out by hand in comments.
+The last tests run the whole collector on PostgreSQL with the official OTLP/HTTP exporter.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.config import load_config
+from llmcost_collector.ledger import LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
+from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.pg import pg_cluster, pg_url, postgres_url  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+HOUR = 3_600 * 10**9
+DAY = 24 * HOUR
+MONEY = ("list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "savings_nanos")
+
+
+def entry(
+    n: int,
+    *,
+    team: str = "search",
+    feature: str = "chat",
+    contracted: int | None = 1_000,
+    start_ns: int | None = None,
+    request_model: str = "gpt-4o",
+    response_model: str = "",
+    environment: str = "production",
+) -> LedgerEntry:
+    """Call ``n`` (ids derived from n). Priced: list = contracted + 100, chargeback = contracted * 3 // 2.
+    ``contracted=None``: unpriced (all money columns NULL)."""
+    start = T0 + n * 1_000 if start_ns is None else start_ns
+    call = LlmCall(
+        trace_id=f"{n:032x}",
+        span_id=f"{n + 7:016x}",
+        start_time_ns=start,
+        end_time_ns=start + 500_000_000,
+        provider="openai",
+        operation="chat",
+        request_model=request_model,
+        response_model=response_model,
+        usage=Usage(input_tokens=10, cache_read_tokens=2, output_tokens=5, reasoning_tokens=1),
+        attribution=Attribution(team=team, feature=feature, environment=environment, user_id=f"u{n}"),
+    )
+    if contracted is None:
+        return LedgerEntry.from_call(call, Cost.unpriced("unknown model"), None, T0)
+    cost = Cost(PRICED, contracted + 100, contracted, "genai-prices", "openai/gpt-4o", "2024-08-06")
+    return LedgerEntry.from_call(call, cost, contracted * 3 // 2, T0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty ledger location per test on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'l.db'}"
+    return str(request.getfixturevalue("pg_url"))  # a fresh database on the session's cluster
+
+
+@pytest.fixture
+def ledger(url: str) -> Iterator[SqlLedger]:
+    opened = open_ledger(url)
+    yield opened
+    opened.close()
+
+
+def raw_query(url: str, sql: str) -> list[tuple]:
+    """Run ``sql`` on the ledger's database with the plain driver, bypassing ``SqlLedger``."""
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        return pg.execute(sql).fetchall()
+
+
+def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def guarded(target: Callable[[], None]) -> None:
+        try:
+            target()
+        except BaseException as exc:  # reported by the caller's assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors
+
+
+# --- exactly-once -----------------------------------------------------------------------------
+
+
+def test_duplicate_batch_is_all_false_and_in_batch_duplicates_count_once(ledger: SqlLedger) -> None:
+    batch = [entry(1), entry(2), entry(3)]
+    assert ledger.insert(batch) == [True, True, True]
+    assert ledger.insert(batch) == [False, False, False]  # the export retried as a whole
+    # Inside one batch only the first occurrence of a key is new; 3 already exists.
+    assert ledger.insert([entry(4), entry(4), entry(3), entry(5), entry(4)]) == [
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert ledger.insert([]) == []
+    assert ledger.count() == 5
+    (total,) = ledger.spend(T0, T0 + DAY, group_by=())
+    assert (total.requests, total.contracted_nanos) == (5, 5 * 1_000)
+
+
+def test_a_different_span_in_the_same_trace_is_a_new_row(ledger: SqlLedger) -> None:
+    first = entry(1)
+    sibling = entry(1)
+    sibling.span_id = "00000000000000ff"  # same trace id, another span: another call
+    assert ledger.insert([first, sibling]) == [True, True]
+    assert ledger.count() == 2
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+def test_spend_groups_and_filters_are_exact_nanos(ledger: SqlLedger) -> None:
+    ledger.insert(
+        [
+            entry(1, team="search", feature="chat", contracted=1_234_567_890),
+            entry(2, team="search", feature="chat", contracted=2),
+            entry(3, team="search", feature="rank", contracted=400_000_000_000),
+            entry(4, team="support", feature="chat", contracted=10),
+            entry(5, team="support", feature="chat", contracted=None),  # unpriced
+            entry(6, team="support", feature="triage", contracted=20, environment="staging"),
+            entry(7, team="search", feature="chat", contracted=999, start_ns=T0 + DAY),  # next day
+            entry(8, team="search", feature="chat", contracted=888, start_ns=T0 - 1),  # before
+        ]
+    )
+    by_team = {r.group["team"]: r for r in ledger.spend(T0, T0 + DAY)}
+    assert sorted(by_team) == ["search", "support"]
+    search, support = by_team["search"], by_team["support"]
+    # search: 1_234_567_890 + 2 + 400_000_000_000 = 401_234_567_892 contracted
+    assert (search.requests, search.unpriced, search.contracted_nanos) == (3, 0, 401_234_567_892)
+    # list = contracted + 100 each: 401_234_567_892 + 300
+    assert search.list_nanos == 401_234_568_192
+    # chargeback = contracted * 3 / 2: 1_851_851_835 + 3 + 600_000_000_000 = 601_851_851_838
+    assert search.chargeback_nanos == 601_851_851_838
+    # tokens per call: input 10, cache_read 2, output 5, reasoning 1 (x3 calls)
+    assert search.tokens == {"input": 30, "cache_read": 6, "cache_write": 0, "output": 15, "reasoning": 3}
+    # support: 10 + 20 = 30 contracted; the unpriced call counts as a request, not as zero money
+    assert (support.requests, support.unpriced, support.contracted_nanos) == (3, 1, 30)
+    assert (support.list_nanos, support.chargeback_nanos) == (230, 45)  # 110 + 120; 15 + 30
+
+    rows = ledger.spend(T0, T0 + DAY, group_by=("team", "feature"))
+    assert [(r.group["team"], r.group["feature"], r.requests, r.contracted_nanos) for r in rows] == [
+        ("search", "chat", 2, 1_234_567_892),
+        ("search", "rank", 1, 400_000_000_000),
+        ("support", "chat", 2, 10),
+        ("support", "triage", 1, 20),
+    ]  # ordered by group
+
+    (chat,) = ledger.spend(T0, T0 + DAY, group_by=("team",), filters={"team": "support", "feature": "chat"})
+    assert (chat.requests, chat.unpriced, chat.contracted_nanos) == (2, 1, 10)
+    (staging,) = ledger.spend(T0, T0 + DAY, group_by=(), filters={"environment": "staging"})
+    assert staging.contracted_nanos == 20
+    (unpriced,) = ledger.spend(T0, T0 + DAY, group_by=(), filters={"price_status": "unpriced"})
+    assert (unpriced.requests, unpriced.contracted_nanos, unpriced.chargeback_nanos) == (1, None, None)
+
+    # [start, end): entry 8 at T0 - 1 is in the day before, entry 7 at T0 + DAY in the next one.
+    (all_time,) = ledger.spend(0, T0 + 2 * DAY, group_by=())
+    assert (all_time.requests, all_time.contracted_nanos) == (8, 401_234_567_892 + 30 + 999 + 888)
+    (next_day,) = ledger.spend(T0 + DAY, T0 + 2 * DAY, group_by=())
+    assert (next_day.requests, next_day.contracted_nanos) == (1, 999)
+    assert ledger.spend(T0 + 2 * DAY, T0 + 3 * DAY) == []
+    with pytest.raises(ValueError):
+        ledger.spend(T0, T0 + DAY, group_by=("contracted_cost_nanos; DROP TABLE llm_calls",))
+
+
+def test_model_grouping_uses_the_response_model_when_present(ledger: SqlLedger) -> None:
+    ledger.insert(
+        [
+            entry(1, request_model="gpt-4o", response_model="gpt-4o-2024-08-06", contracted=100),
+            entry(2, request_model="gpt-4o", response_model="", contracted=200),
+            entry(3, request_model="gpt-4o", response_model="gpt-4o-2024-08-06", contracted=400),
+            entry(4, request_model="gpt-4o-mini", response_model="gpt-4o", contracted=800),
+        ]
+    )
+    rows = {
+        r.group["model"]: (r.requests, r.contracted_nanos) for r in ledger.spend(T0, T0 + DAY, ("model",))
+    }
+    # billed model: 1, 3 -> the dated snapshot; 2 (no response model) and 4 (response says gpt-4o) -> gpt-4o
+    assert rows == {"gpt-4o": (2, 200 + 800), "gpt-4o-2024-08-06": (2, 100 + 400)}
+    (mini,) = ledger.spend(T0, T0 + DAY, ("request_model",), filters={"request_model": "gpt-4o-mini"})
+    assert (mini.requests, mini.contracted_nanos) == (1, 800)
+    (by_model,) = ledger.spend(T0, T0 + DAY, group_by=(), filters={"model": "gpt-4o"})
+    assert by_model.contracted_nanos == 1_000
+
+
+def test_unpriced_rows_are_repriced_by_update_costs(ledger: SqlLedger) -> None:
+    ledger.insert(
+        [
+            entry(1, contracted=None, request_model="new-model"),
+            entry(2, contracted=500),
+            entry(3, contracted=None, request_model="new-model", start_ns=T0 - 10),
+        ]
+    )
+    pending = ledger.unpriced()
+    assert [e.trace_id for e in pending] == [f"{3:032x}", f"{1:032x}"]  # oldest first
+    assert all(e.list_cost_nanos is None and e.contracted_cost_nanos is None for e in pending)
+    assert pending[0].to_call().model == "new-model"
+    (before,) = ledger.spend(T0 - DAY, T0 + DAY, group_by=())
+    assert (before.unpriced, before.contracted_nanos) == (2, 500)
+
+    updates = [(e.trace_id, e.span_id, Cost(PRICED, 77, 70, "price-book", "price-book:new", "2026-01-01"), 84)
+               for e in pending]  # fmt: skip
+    missing = ("f" * 32, "f" * 16, Cost(PRICED, 1, 1), 1)  # not in the ledger: changes nothing
+    assert ledger.update_costs([*updates, missing]) == 2
+    assert ledger.unpriced() == []
+    (after,) = ledger.spend(T0 - DAY, T0 + DAY, group_by=())
+    # contracted 500 + 70 + 70 = 640; list 600 + 77 + 77 = 754; chargeback 750 + 84 + 84 = 918
+    assert (after.unpriced, after.contracted_nanos, after.list_nanos, after.chargeback_nanos) == (
+        0,
+        640,
+        754,
+        918,
+    )
+    rows = {e.trace_id: e for e in ledger.entries(T0 - DAY, T0 + DAY)}
+    repriced = rows[f"{1:032x}"]
+    assert (repriced.price_status, repriced.price_id, repriced.price_source) == (
+        "priced",
+        "price-book:new",
+        "price-book",
+    )
+    assert repriced.repriced_at_ns and repriced.repriced_at_ns > T0
+    assert rows[f"{2:032x}"].repriced_at_ns is None
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
+    first = open_ledger(url)  # migrates the empty database
+    try:
+        assert first.migrate() == []
+        assert first.migrate() == []
+        assert first.schema_versions() == list(range(1, LATEST_VERSION + 1))
+        assert first.schema_versions()[0] == 1
+    finally:
+        first.close()
+    second = open_ledger(url)  # another start on the migrated database
+    try:
+        assert second.migrate() == []
+    finally:
+        second.close()
+    rows = raw_query(url, "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version")
+    assert rows == [(v, 1) for v in range(1, LATEST_VERSION + 1)]
+
+
+def test_reopening_keeps_totals(url: str) -> None:
+    first = open_ledger(url)
+    first.insert([entry(n, contracted=2 * n) for n in range(1, 51)])  # 2 * (1 + ... + 50) = 2_550
+    first.close()
+    again = open_ledger(url)  # a collector restart
+    try:
+        assert again.count() == 50
+        (total,) = again.spend(T0, T0 + DAY, group_by=())
+        assert (total.requests, total.contracted_nanos) == (50, 2_550)
+        assert again.insert([entry(50, contracted=100), entry(51, contracted=102)]) == [False, True]
+        (total,) = again.spend(T0, T0 + DAY, group_by=())
+        assert (total.requests, total.contracted_nanos) == (51, 2_550 + 102)
+    finally:
+        again.close()
+
+
+def test_money_and_token_columns_are_integer_typed(url: str, ledger: SqlLedger) -> None:
+    if url.startswith("sqlite"):
+        declared = {row[1]: str(row[2]).upper() for row in raw_query(url, "PRAGMA table_info(llm_calls)")}
+    else:
+        declared = {
+            name: str(kind).upper()
+            for name, kind in raw_query(
+                url,
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'llm_calls' AND table_schema = current_schema()",
+            )
+        }
+    for column in (*MONEY, "input_tokens", "cache_read_tokens", "output_tokens", "reasoning_tokens"):
+        assert declared[column] == "BIGINT", (column, declared[column])
+    floats = {"REAL", "DOUBLE", "DOUBLE PRECISION", "FLOAT", "NUMERIC", "DECIMAL"}
+    assert not floats & set(declared.values()), declared
+    # A sum above 2**53 stays exact: a float column or float SUM would round 2**53 + 1 to 2**53.
+    ledger.insert([entry(1, contracted=2**53), entry(2, contracted=1)])
+    (total,) = ledger.spend(T0, T0 + DAY, group_by=())
+    assert total.contracted_nanos == 9_007_199_254_740_993  # 2**53 + 1
+    assert float(2**53 + 1) != 2**53 + 1  # indeed not representable as a float
+
+
+# --- several writers --------------------------------------------------------------------------
+
+
+def test_two_writers_with_overlapping_batches_store_each_row_once(url: str) -> None:
+    open_ledger(url).close()  # schema first; concurrent migration has its own test
+    writers = [open_ledger(url), open_ledger(url)]
+    flags: list[list[bool]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def writer(index: int, starts: list[int]) -> Callable[[], None]:
+        def run() -> None:
+            barrier.wait()
+            for start in starts:
+                flags[index].extend(
+                    writers[index].insert([entry(n, contracted=2) for n in range(start, start + 64)])
+                )
+
+        return run
+
+    # Writer 0 walks up over 0..575, writer 1 walks down over 32..607: every batch overlaps others.
+    up = list(range(0, 576, 64))
+    down = list(range(544, 0, -64))  # 544, 480, ..., 32: 9 batches
+    try:
+        assert run_threads([writer(0, up), writer(1, down)]) == []
+        distinct = len(set(range(576)) | set(range(32, 608)))  # ids 0..607
+        assert distinct == 608
+        assert writers[0].count() == distinct
+        assert sum(flags[0]) + sum(flags[1]) == distinct
+        assert len(flags[0]) == len(flags[1]) == 9 * 64
+        (total,) = writers[1].spend(T0, T0 + DAY, group_by=())
+        assert total.contracted_nanos == 2 * distinct
+    finally:
+        for opened in writers:
+            opened.close()
+
+
+def test_concurrent_migrations_both_succeed(url: str) -> None:
+    barrier = threading.Barrier(2)
+    opened: list[SqlLedger] = []
+    applied: list[list[int]] = []
+    lock = threading.Lock()
+
+    def start() -> None:
+        barrier.wait()
+        ledger = open_ledger(url)  # migrates on open
+        with lock:
+            opened.append(ledger)
+
+    assert run_threads([start, start]) == []
+    migrate_barrier = threading.Barrier(2)
+
+    def migrate(ledger: SqlLedger) -> Callable[[], None]:
+        def run() -> None:
+            migrate_barrier.wait()
+            result = ledger.migrate()
+            with lock:
+                applied.append(result)
+
+        return run
+
+    try:
+        assert run_threads([migrate(ledger) for ledger in opened]) == []
+        assert applied == [[], []]
+        for ledger in opened:
+            assert ledger.schema_versions() == list(range(1, LATEST_VERSION + 1))
+        assert opened[0].insert([entry(1)]) == [True] and opened[1].insert([entry(1)]) == [False]
+    finally:
+        for ledger in opened:
+            ledger.close()
+
+
+# --- the collector on PostgreSQL --------------------------------------------------------------
+
+# Price-book rates for a self-hosted model (USD per million tokens): input 0.35, output 0.40.
+# One call of 1,000 input and 200 output tokens: 1000 * 0.35 / 1e6 + 200 * 0.40 / 1e6
+#   = 0.00035 + 0.00008 = 0.00043 USD = 430_000 nano-dollars (contracted).
+# Chargeback cost_plus with 10 % markup + 5 % platform fee: 430_000 * 1.15 = 494_500.
+CALL_NANOS = 430_000
+CALL_CHARGEBACK_NANOS = 494_500
+COLLECTOR_CONFIG = """\
+version: 1
+price_book:
+  entries:
+    - name: onprem
+      model: "onprem-llm-70b"
+      input: 0.35
+      output: 0.40
+chargeback:
+  model: cost_plus
+  markup_percent: 10
+  platform_fee_percent: 5
+"""
+
+
+def onprem_spans(count: int, team: str) -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "ledger-backends-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for n in range(count):
+        with tracer.start_as_current_span("chat onprem-llm-70b") as span:
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "vllm",
+                    "gen_ai.request.model": "onprem-llm-70b",
+                    "gen_ai.usage.input_tokens": 1000,
+                    "gen_ai.usage.output_tokens": 200,
+                    "llmcost.team": team,
+                    "llmcost.feature": "answers",
+                    "user.id": f"user-{n}",
+                }
+            )
+        with tracer.start_as_current_span("GET /healthz"):  # not an LLM call
+            pass
+    provider.shutdown()
+    return list(exporter.get_finished_spans())
+
+
+@pytest.fixture
+def clean_postgres_url(postgres_url: str) -> str:  # noqa: F811
+    """The session database, emptied (TRUNCATE) for this test."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('llm_calls')").fetchone()
+        if exists and exists[0]:
+            conn.execute("TRUNCATE llm_calls")
+    return postgres_url
+
+
+def start_collector(ledger_url: str) -> CollectorApp:
+    settings = Settings(
+        host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False, ledger_url=ledger_url
+    )
+    return CollectorApp(settings, config=load_config("collector.yaml", text=COLLECTOR_CONFIG)).start()
+
+
+@pytest.fixture
+def pg_collector(clean_postgres_url: str) -> Iterator[CollectorApp]:
+    app = start_collector(clean_postgres_url)
+    yield app
+    app.stop()
+
+
+def pg_totals(url: str) -> tuple[int, int, int]:
+    """(rows, SUM(contracted), SUM(chargeback)) straight from PostgreSQL."""
+    rows = raw_query(url, "SELECT COUNT(*), SUM(contracted_cost_nanos), SUM(chargeback_nanos) FROM llm_calls")
+    count, contracted, chargeback = rows[0]
+    return int(count), int(contracted or 0), int(chargeback or 0)
+
+
+def test_collector_on_postgres_bills_an_export_once(
+    pg_collector: CollectorApp, clean_postgres_url: str
+) -> None:
+    exporter = OTLPSpanExporter(endpoint=pg_collector.urls()["otlp_http"], timeout=10)
+    spans = onprem_spans(3, team="search") + onprem_spans(2, team="support")
+    assert exporter.export(spans) is SpanExportResult.SUCCESS  # acknowledged only after commit
+    # 5 LLM calls (the 5 /healthz spans are skipped): 5 * 430_000 = 2_150_000 contracted
+    assert pg_totals(clean_postgres_url) == (5, 5 * CALL_NANOS, 5 * CALL_CHARGEBACK_NANOS)
+    rows = {r.group["team"]: r for r in pg_collector.ledger.spend(0, time.time_ns() + HOUR)}
+    assert (rows["search"].requests, rows["search"].contracted_nanos) == (3, 3 * CALL_NANOS)  # 1_290_000
+    assert (rows["support"].requests, rows["support"].chargeback_nanos) == (2, 2 * CALL_CHARGEBACK_NANOS)
+    assert rows["search"].tokens["input"] == 3_000 and rows["search"].tokens["output"] == 600
+
+    assert exporter.export(spans) is SpanExportResult.SUCCESS  # a client retry of the same export
+    assert pg_totals(clean_postgres_url) == (5, 5 * CALL_NANOS, 5 * CALL_CHARGEBACK_NANOS)
+    assert pg_collector.registry.get_sample_value("llmcost_collector_spans_duplicate_total") == 5
+    requests = pg_collector.registry.get_sample_value(
+        "llmcost_requests_total",
+        {"team": "search", "feature": "answers", "environment": "", "provider": "vllm",
+         "model": "onprem-llm-70b", "status": "ok"},
+    )  # fmt: skip
+    assert requests == 3  # the retry did not inflate the counter
+    exporter.shutdown()
+
+
+def test_collector_restart_on_postgres_keeps_totals(clean_postgres_url: str) -> None:
+    spans = onprem_spans(4, team="platform")
+    first = start_collector(clean_postgres_url)
+    try:
+        assert OTLPSpanExporter(endpoint=first.urls()["otlp_http"]).export(spans) is SpanExportResult.SUCCESS
+    finally:
+        first.stop()
+    restarted = start_collector(clean_postgres_url)
+    try:
+        (total,) = restarted.ledger.spend(0, time.time_ns() + HOUR, group_by=())
+        assert (total.requests, total.contracted_nanos) == (4, 4 * CALL_NANOS)  # 1_720_000
+        exporter = OTLPSpanExporter(endpoint=restarted.urls()["otlp_http"])
+        assert exporter.export(spans) is SpanExportResult.SUCCESS  # retried against the new process
+        assert pg_totals(clean_postgres_url) == (4, 4 * CALL_NANOS, 4 * CALL_CHARGEBACK_NANOS)
+    finally:
+        restarted.stop()
