@@ -6,7 +6,11 @@ Three numbers from one run, on one core's worth of Python (the GIL):
   until each answer came back, which happens only after the SQLite ledger committed the rows and
   the metrics were updated;
 * seed: the seed document's reference design, one SQLite connection opened, one row inserted,
-  committed and closed per call.
+  committed and closed per call;
+
+plus a floor no design of this kind can beat in CPython: the bare parse-and-iterate time plus the
+time of committing the finished ledger rows (built beforehand, untimed) in batches of 512. It
+says how much of the gap to the bare rate is the durable ledger row itself.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmcost_collector.ledger import open_ledger
+from llmcost_collector.ledger import LedgerEntry, open_ledger
+from llmcost_collector.normalize import normalize_span
+from llmcost_collector.otlp.decode import decode_protobuf
+from llmcost_collector.pricing import Pricer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from seed_reference import seed_reference
@@ -101,6 +108,33 @@ def bare_parse_and_iterate(payloads: list[bytes]) -> float:
     return len(payloads) * BATCH / (time.perf_counter() - started)
 
 
+def ledger_rows(payloads: list[bytes]) -> list[list[LedgerEntry]]:
+    """The rows the collector writes for these payloads, built offline (untimed)."""
+    pricer = Pricer()
+    batches = []
+    for body in payloads:
+        rows = []
+        for span in decode_protobuf(body).spans:
+            call = normalize_span(span)
+            assert call is not None
+            cost = pricer.price(call)
+            rows.append(LedgerEntry.from_call(call, cost, cost.contracted_nanos, time.time_ns()))
+        batches.append(rows)
+    return batches
+
+
+def commit_rows(batches: list[list[LedgerEntry]], workdir: Path) -> float:
+    """Seconds to commit finished rows batch by batch into a fresh default (synchronous=FULL) ledger."""
+    ledger = open_ledger(f"sqlite:///{workdir / 'floor.db'}")
+    try:
+        started = time.perf_counter()
+        for rows in batches:
+            assert all(ledger.insert(rows))
+        return time.perf_counter() - started
+    finally:
+        ledger.close()
+
+
 def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> float:
     """The collector runs as its own process (`llmcost serve`), as in production, so its one core
     is not shared with this client; the client only sends pre-serialized bodies."""
@@ -143,6 +177,12 @@ def run() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         bare = max(bare_parse_and_iterate(payloads) for _ in range(3))
+        rows = ledger_rows(payloads)
+        commit_seconds = []
+        for n in range(3):
+            floordir = workdir / f"floor{n}"
+            floordir.mkdir()
+            commit_seconds.append(commit_rows(rows, floordir))
         runs: dict[str, list[float]] = {"": [], "?synchronous=normal": []}
         for n in range(2):
             for options, results in runs.items():
@@ -153,6 +193,7 @@ def run() -> str:
         ours_normal = max(runs["?synchronous=normal"])
         seed = seed_reference(workdir / "seed.db")
     spans = len(payloads) * BATCH
+    floor = spans / (spans / bare + min(commit_seconds))
     return (
         "## Collector ingest (issue 5)\n\n"
         f"{spans:,} LLM spans in OTLP/HTTP protobuf batches of {BATCH}; SQLite ledger (WAL, synchronous=FULL) "
@@ -163,9 +204,16 @@ def run() -> str:
         f"{ours / bare:.2f} of bare |\n"
         f"| ours with `?synchronous=normal` (no fsync per commit; survives a collector crash, not power loss) | "
         f"{ours_normal:,.0f} | {ours_normal / bare:.2f} of bare |\n"
+        f"| floor: bare parse + iterate, then commit the finished ledger rows (nothing else) | {floor:,.0f} | "
+        f"{floor / bare:.2f} of bare |\n"
         f"| seed reference (connect/insert/commit/close per call) | {seed:,.0f} | {seed / bare:.3f} of bare |\n\n"
         f"Ours vs. seed reference: **{ours / seed:,.0f}x** ({ours_normal / seed:,.0f}x with synchronous=normal; "
         "goal >= 100x). "
         f"Ours: **{ours:,.0f} spans/s** (goal >= 20,000/s on one core) and **{100 * ours / bare:.0f}%** "
-        "of the bare parse-and-iterate rate (goal >= 50%).\n"
+        "of the bare parse-and-iterate rate (goal >= 50%).\n\n"
+        f"The floor row is what remains with normalizing, pricing, attribution, metrics and HTTP all "
+        f"free: {100 * floor / bare:.0f}% of the bare rate and {floor / seed:,.0f}x the seed. Where the floor "
+        "itself is under a goal, that goal cannot be met by tuning this Python pipeline: it needs a ledger "
+        "row that costs less than the row we keep (every token class, cost layer, attribution field and "
+        "provenance, committed before the acknowledgement) or a decoder outside Python.\n"
     )
