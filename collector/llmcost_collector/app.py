@@ -27,6 +27,7 @@ from .otlp.grpc import start_grpc_server
 from .otlp.http import IngestSettings, make_handler
 from .pipeline import IngestPipeline
 from .pricing import Pricer
+from .privacy import make_scrubber
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class CollectorApp:
             sessions=self.sessions,
             self_metrics=self.self_metrics,
             capacity_spans=config.ingest.queue_capacity_spans,
+            scrub_identifiers=make_scrubber(config.privacy),
         )
         self.ports: dict[str, int] = {}
         self._servers: list[ThreadingHTTPServer] = []
@@ -127,6 +129,7 @@ class CollectorApp:
         self.pipeline.resolve_attribution = config.attribution_resolver()
         self.pipeline.chargeback = make_chargeback(config)
         self.pipeline.capacity = config.ingest.queue_capacity_spans
+        self.pipeline.scrub_identifiers = make_scrubber(config.privacy)
         self.ingest_settings[0] = self._ingest_settings(config)
         self.config = config
         self.gauges.invalidate()

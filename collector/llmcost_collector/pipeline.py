@@ -25,6 +25,7 @@ from .model import TEAM_FROM_SPAN, LlmCall, SpanView
 from .normalize import SpanRejected, normalize_span
 from .otlp.decode import DecodedExport
 from .pricing import Pricer
+from .privacy import IdentifierScrubber
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class IngestPipeline:
         capacity_spans: int = 200_000,
         max_commit_rows: int = 8192,
         commit_timeout: float = 30.0,
+        scrub_identifiers: IdentifierScrubber | None = None,
     ) -> None:
         self.ledger = ledger
         self.pricer = pricer
@@ -97,6 +99,7 @@ class IngestPipeline:
         self.capacity = capacity_spans
         self.max_commit_rows = max_commit_rows
         self.commit_timeout = commit_timeout
+        self.scrub_identifiers = scrub_identifiers  # privacy: what the ledger keeps of user/session ids
         self._jobs: deque[_Job] = deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -137,6 +140,7 @@ class IngestPipeline:
         entries: list[LedgerEntry] = []
         billed: list[BilledCall] = []
         now_ns = time.time_ns()
+        scrub = self.scrub_identifiers
         for span in decoded.spans:
             try:
                 call = normalize_span(span)
@@ -166,7 +170,10 @@ class IngestPipeline:
                     contracted_nanos=None if cost.contracted_nanos is None else 0,
                 )
             chargeback = self.chargeback(call, cost.contracted_nanos)
-            entries.append(LedgerEntry.from_call(call, cost, chargeback, now_ns, savings))
+            entry = LedgerEntry.from_call(call, cost, chargeback, now_ns, savings)
+            if scrub is not None:
+                entry.user_id, entry.session_id = scrub(entry.user_id, entry.session_id)
+            entries.append(entry)
             billed.append(BilledCall(call, cost, chargeback, savings))
         if entries:
             job = self._enqueue(entries, billed)
