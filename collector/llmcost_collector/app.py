@@ -130,6 +130,9 @@ class CollectorApp:
         self.pipeline.chargeback = make_chargeback(config)
         self.pipeline.capacity = config.ingest.queue_capacity_spans
         self.pipeline.scrub_identifiers = make_scrubber(config.privacy)
+        labels = config.labels
+        self.caps.reconfigure(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
+        self.cost_metrics.forget_label_values()
         self.ingest_settings[0] = self._ingest_settings(config)
         self.config = config
         self.gauges.invalidate()

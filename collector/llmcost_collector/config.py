@@ -144,7 +144,9 @@ class Chargeback(_Strict):
 class Ingest(_Strict):
     bearer_tokens: list[str] = Field(default_factory=list, description="when set, exports must carry one")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
-    max_in_flight: int = Field(64, ge=1)
+    max_in_flight: int = Field(
+        64, ge=1, description="exports processed at once; OTLP/HTTP applies a reload at once, gRPC on restart"
+    )
     queue_capacity_spans: int = Field(200_000, ge=512)
 
     @field_validator("bearer_tokens")

@@ -21,11 +21,22 @@ class LabelCaps:
         allow: Mapping[str, Iterable[str]] | None = None,
         default_cap: int = DEFAULT_CAP,
     ) -> None:
-        self._caps = dict(caps or {})
-        self._allow = {name: frozenset(values) for name, values in (allow or {}).items()}
-        self._default_cap = default_cap
         self._seen: dict[str, set[str]] = {}
         self._lock = threading.Lock()  # only taken for a value not seen before
+        self.reconfigure(caps, allow, default_cap)
+
+    def reconfigure(
+        self,
+        caps: Mapping[str, int] | None = None,
+        allow: Mapping[str, Iterable[str]] | None = None,
+        default_cap: int = DEFAULT_CAP,
+    ) -> None:
+        """New caps and allow-lists (config reload). Values already admitted stay admitted, so no
+        exported series changes its label; a lower cap only stops new values from being added."""
+        with self._lock:
+            self._caps = dict(caps or {})
+            self._allow = {name: frozenset(values) for name, values in (allow or {}).items()}
+            self._default_cap = default_cap
 
     def value(self, label: str, value: str) -> str:
         """The value to export for ``label``: itself, or ``__other__`` past the allow-list or cap."""

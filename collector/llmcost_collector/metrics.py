@@ -92,6 +92,11 @@ class CostMetrics:
             registry=registry,
         )
 
+    def forget_label_values(self) -> None:
+        """Drop the memo of capped label values, after the caps or allow-lists changed."""
+        self._capped = {}
+        self._token_keys = {}
+
     def record(self, billed: Iterable[BilledCall]) -> None:
         cost: dict[tuple, float] = defaultdict(float)
         chargeback: dict[tuple, float] = defaultdict(float)

@@ -272,3 +272,40 @@ def test_protobuf_response_is_an_export_response(app: CollectorApp) -> None:
     response = ExportTraceServiceResponse()
     response.ParseFromString(raw)
     assert response.partial_success.rejected_spans == 0
+
+
+def test_in_flight_limit_answers_429_and_a_reload_raises_it(app: CollectorApp) -> None:
+    """One export blocked in the ledger holds the only slot: the next gets 429 with Retry-After;
+    after a config reload allows two, the same export goes through while the first still waits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmcost_collector.config import load_config
+
+    app.apply_config(load_config("c.yaml", text="ingest: {max_in_flight: 1}\n"))
+    url = app.urls()["otlp_http"]
+    headers = {"Content-Type": "application/json"}
+    first = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
+    second = json.dumps(otlp_json("1af7651916cd43dd8448eb211c80319c", "c7ad6b7169203331")).encode()
+    app.ledger._write_lock.acquire()  # the writer blocks: the first export stays in flight
+    held = True
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            blocked = pool.submit(post, url, first, headers)
+            deadline = time.monotonic() + 10
+            while app.pipeline.queued_spans == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            status, _, answer_headers = post(url, second, headers)
+            assert status == 429 and int(answer_headers["Retry-After"]) >= 1
+            assert metric(app, "llmcost_collector_exports_refused_total", reason="too_many_requests") == 1
+            app.apply_config(load_config("c.yaml", text="ingest: {max_in_flight: 2}\n"))
+            unblocked = pool.submit(post, url, second, headers)
+            while app.pipeline.queued_spans < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert app.pipeline.queued_spans == 2  # both exports are in flight now
+            app.ledger._write_lock.release()
+            held = False
+            assert blocked.result(10)[0] == 200 and unblocked.result(10)[0] == 200
+    finally:
+        if held:
+            app.ledger._write_lock.release()
+    assert app.ledger.count() == 2

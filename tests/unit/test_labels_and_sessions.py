@@ -93,3 +93,25 @@ def test_session_tracker_memory_is_bounded() -> None:
     tracker.add([call(f"s{n}") for n in range(5)])
     assert tracker.open_sessions == 3
     assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) == 2
+
+
+def test_reconfigured_caps_keep_admitted_values_and_apply_to_new_ones() -> None:
+    caps = LabelCaps(caps={"team": 5})
+    assert [caps.value("team", t) for t in ("a", "b")] == ["a", "b"]
+    caps.reconfigure(caps={"team": 2})
+    assert [caps.value("team", t) for t in ("a", "b", "c")] == ["a", "b", OTHER]
+    caps.reconfigure(allow={"team": ["a", "z"]})
+    assert [caps.value("team", t) for t in ("a", "b", "z")] == ["a", OTHER, "z"]
+
+
+def test_metrics_follow_a_new_allow_list_after_forgetting_the_memo() -> None:
+    registry = CollectorRegistry()
+    caps = LabelCaps()
+    metrics = CostMetrics(registry, caps)
+    metrics.record([call()])
+    caps.reconfigure(allow={"team": ["finance"]})
+    metrics.forget_label_values()
+    metrics.record([call()])
+    labels = {"feature": "f", "environment": "", "provider": "openai", "model": "gpt-4o", "status": "ok"}
+    assert registry.get_sample_value("llmcost_requests_total", {**labels, "team": "t"}) == 1
+    assert registry.get_sample_value("llmcost_requests_total", {**labels, "team": OTHER}) == 1

@@ -84,11 +84,31 @@ def response_body(result: IngestResult, content_type: str) -> bytes:
     return response.SerializeToString()
 
 
+class InFlight:
+    """Exports being processed, against a limit read per request (so a config reload applies it
+    at once; a semaphore's size would be fixed at startup)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def enter(self, limit: int) -> bool:
+        with self._lock:
+            if self._count >= max(1, limit):
+                return False
+            self._count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+
 def make_handler(
     pipeline: IngestPipeline, settings_ref: list[IngestSettings]
 ) -> type[BaseHTTPRequestHandler]:
     """A handler class bound to one pipeline; ``settings_ref[0]`` is read per request."""
-    in_flight = threading.BoundedSemaphore(max(1, settings_ref[0].max_in_flight))
+    in_flight = InFlight()
 
     class OtlpHttpHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -105,7 +125,7 @@ def make_handler(
             if not settings.authorized(self.headers.get("Authorization")):
                 self._error(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token", drain=True)
                 return
-            if not in_flight.acquire(blocking=False):
+            if not in_flight.enter(settings.max_in_flight):
                 pipeline.self_metrics.exports_refused.labels("too_many_requests").inc()
                 self._error(
                     HTTPStatus.TOO_MANY_REQUESTS, "too many exports in flight", retry_after=1, drain=True
@@ -114,7 +134,7 @@ def make_handler(
             try:
                 self._export(settings)
             finally:
-                in_flight.release()
+                in_flight.leave()
 
         def _export(self, settings: IngestSettings) -> None:
             content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
