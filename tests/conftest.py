@@ -1,3 +1,2 @@
-"""Pytest configuration shared by all tests. Helpers live in ``tests.support``."""
-
-pytest_plugins = ["tests.postgres"]  # the postgres_server / postgres_url fixtures
+"""Pytest configuration shared by all tests. Helpers live in ``tests.support``; the PostgreSQL
+fixtures in ``tests.pg`` (imported by the modules that use them)."""

@@ -12,6 +12,8 @@ from llmcost_collector.ledger import LATEST_VERSION, LedgerEntry, open_ledger
 from llmcost_collector.ledger.sql import SqlLedger
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 
+from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures: a fresh database per test)
+
 pytestmark = pytest.mark.integration
 NOW = time.time_ns()
 
@@ -37,7 +39,7 @@ def entry(
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
@@ -129,8 +131,8 @@ def test_money_columns_are_integers(ledger: SqlLedger) -> None:
         assert types[column] == "BIGINT", (column, types[column])
 
 
-def test_replicas_writing_the_same_spans_bill_each_once(postgres_url: str) -> None:
-    ledgers = [open_ledger(postgres_url) for _ in range(2)]  # two collector replicas
+def test_replicas_writing_the_same_spans_bill_each_once(pg_url: str) -> None:  # noqa: F811
+    ledgers = [open_ledger(pg_url) for _ in range(2)]  # two collector replicas
     flags: list[bool] = []
     lock = threading.Lock()
 
@@ -152,12 +154,12 @@ def test_replicas_writing_the_same_spans_bill_each_once(postgres_url: str) -> No
         led.close()
 
 
-def test_concurrent_migrations_on_postgres(postgres_url: str) -> None:
+def test_concurrent_migrations_on_postgres(pg_url: str) -> None:  # noqa: F811
     errors: list[BaseException] = []
 
     def start() -> None:
         try:
-            open_ledger(postgres_url).close()
+            open_ledger(pg_url).close()
         except BaseException as exc:  # pragma: no cover - the assertion reports it
             errors.append(exc)
 
@@ -167,12 +169,12 @@ def test_concurrent_migrations_on_postgres(postgres_url: str) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    ledger = open_ledger(postgres_url)
+    ledger = open_ledger(pg_url)
     assert ledger.schema_versions() == list(range(1, LATEST_VERSION + 1))
     ledger.close()
 
 
-def test_collector_on_postgres_bills_a_retry_once(postgres_url: str) -> None:
+def test_collector_on_postgres_bills_a_retry_once(pg_url: str) -> None:  # noqa: F811
     from llmcost_collector.app import CollectorApp, Settings
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
@@ -180,7 +182,7 @@ def test_collector_on_postgres_bills_a_retry_once(postgres_url: str) -> None:
     from tests.integration.test_collector_receivers import GPT4O_CALL_USD, llm_spans
 
     app = CollectorApp(
-        Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False, ledger_url=postgres_url)
+        Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False, ledger_url=pg_url)
     ).start()
     try:
         spans = llm_spans(3, team="support")
