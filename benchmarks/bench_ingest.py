@@ -135,9 +135,19 @@ def commit_rows(batches: list[list[LedgerEntry]], workdir: Path) -> float:
         ledger.close()
 
 
-def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> float:
-    """The collector runs as its own process (`llmcost serve`), as in production, so its one core
-    is not shared with this client; the client only sends pre-serialized bodies."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> tuple[float, float]:
+    """The collector runs as its own process (`llmcost serve`), as in production, so its core is
+    not shared with this client; the client only sends pre-serialized bodies.
+
+    Returns (spans per second of wall time, spans per CPU-second of the collector process): the
+    second is the honest "per core" figure, since SQLite works outside the GIL on a second core
+    while Python holds the first."""
     ledger_url = f"sqlite:///{workdir / 'bench.db'}{options}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--no-grpc",
@@ -154,13 +164,13 @@ def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> f
         # Warm-up batch (price caches, first SQLite pages) is not timed.
         conn.request("POST", "/v1/traces", make_payloads(1, seed=99)[0], headers)
         assert conn.getresponse().read() is not None
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds(proc.pid)
         for body in payloads:
             conn.request("POST", "/v1/traces", body, headers)
             response = conn.getresponse()
             response.read()
             assert response.status == 200, response.status
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(proc.pid) - cpu_started
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -169,7 +179,8 @@ def ours_over_http(payloads: list[bytes], workdir: Path, options: str = "") -> f
         assert ledger.count() == (len(payloads) + 1) * BATCH  # every acknowledged span is in the ledger
     finally:
         ledger.close()
-    return len(payloads) * BATCH / elapsed
+    spans = len(payloads) * BATCH
+    return spans / elapsed, spans / cpu
 
 
 def run() -> str:
@@ -183,14 +194,14 @@ def run() -> str:
             floordir = workdir / f"floor{n}"
             floordir.mkdir()
             commit_seconds.append(commit_rows(rows, floordir))
-        runs: dict[str, list[float]] = {"": [], "?synchronous=normal": []}
+        runs: dict[str, list[tuple[float, float]]] = {"": [], "?synchronous=normal": []}
         for n in range(2):
             for options, results in runs.items():
                 rundir = workdir / f"run{n}{len(options)}"
                 rundir.mkdir()
                 results.append(ours_over_http(payloads, rundir, options))
-        ours = max(runs[""])
-        ours_normal = max(runs["?synchronous=normal"])
+        ours, ours_per_cpu = max(runs[""])
+        ours_normal, _ = max(runs["?synchronous=normal"])
         seed = seed_reference(workdir / "seed.db")
     spans = len(payloads) * BATCH
     floor = spans / (spans / bare + min(commit_seconds))
@@ -209,7 +220,8 @@ def run() -> str:
         f"| seed reference (connect/insert/commit/close per call) | {seed:,.0f} | {seed / bare:.3f} of bare |\n\n"
         f"Ours vs. seed reference: **{ours / seed:,.0f}x** ({ours_normal / seed:,.0f}x with synchronous=normal; "
         "goal >= 100x). "
-        f"Ours: **{ours:,.0f} spans/s** (goal >= 20,000/s on one core) and **{100 * ours / bare:.0f}%** "
+        f"Ours: **{ours:,.0f} spans/s**, **{ours_per_cpu:,.0f} spans per CPU-second** of the collector "
+        f"process (goal >= 20,000/s on one core) and **{100 * ours / bare:.0f}%** "
         "of the bare parse-and-iterate rate (goal >= 50%).\n\n"
         f"The floor row is what remains with normalizing, pricing, attribution, metrics and HTTP all "
         f"free: {100 * floor / bare:.0f}% of the bare rate and {floor / seed:,.0f}x the seed. Where the floor "

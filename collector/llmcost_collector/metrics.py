@@ -45,7 +45,6 @@ class CostMetrics:
     def __init__(self, registry: CollectorRegistry, caps: LabelCaps) -> None:
         self.caps = caps
         self._capped: dict[tuple[str, ...], tuple[str, ...]] = {}  # raw label values -> exported ones
-        self._token_keys: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
         self.cost = Counter(
             "llmcost_cost_usd", "Provider cost at contracted rates, USD.", COST_LABELS, registry=registry
         )
@@ -95,77 +94,108 @@ class CostMetrics:
     def forget_label_values(self) -> None:
         """Drop the memo of capped label values, after the caps or allow-lists changed."""
         self._capped = {}
-        self._token_keys = {}
 
     def record(self, billed: Iterable[BilledCall]) -> None:
-        cost: dict[tuple, float] = defaultdict(float)
-        chargeback: dict[tuple, float] = defaultdict(float)
-        tokens: dict[tuple, int] = defaultdict(int)
-        requests: dict[tuple, int] = defaultdict(int)
-        unpriced: dict[tuple, int] = defaultdict(int)
-        hits: dict[tuple, int] = defaultdict(int)
-        savings: dict[tuple, float] = defaultdict(float)
-        outcomes: dict[tuple, int] = defaultdict(int)
-        cap = self.caps.value
-        capped = self._capped
+        """Add a batch of newly ledgered calls.
+
+        Two passes: per call, integer sums go into one small list per raw label set (a batch has a
+        handful of them); then, per label set, the labels are capped and each counter child is
+        incremented once. Money stays integer nano-dollars until that last step.
+        """
+        sums: dict[tuple[str, ...], list[int]] = {}
+        outcomes: dict[tuple[str, str], int] = defaultdict(int)
         for item in billed:
             call = item.call
             attribution = call.attribution
-            raw = (attribution.team, attribution.feature, attribution.environment, call.provider, call.model)
-            key = capped.get(raw)
-            if key is None:
-                key = tuple(cap(label, value) for label, value in zip(COST_LABELS, raw, strict=True))
-                if len(capped) < 100_000:
-                    capped[raw] = key
-            team, feature, environment, provider, model = key
-            requests[(*key, "error" if call.status == "error" else "ok")] += 1
             usage = call.usage
-            token_keys = self._token_keys.get(key)
-            if token_keys is None:
-                token_keys = self._token_keys[key] = tuple((*key, kind) for kind in TOKEN_TYPES)
-            for token_key, count in zip(
-                token_keys,
-                (
-                    usage.input_tokens,
-                    usage.cache_read_tokens,
-                    usage.cache_write_tokens,
-                    usage.output_tokens - usage.reasoning_tokens,
-                    usage.reasoning_tokens,
-                ),
-                strict=True,
-            ):
-                if count:
-                    tokens[token_key] += count
-            if item.cost.contracted_nanos is None:
-                unpriced[(provider, model)] += 1
+            raw = (attribution.team, attribution.feature, attribution.environment, call.provider, call.model)
+            row = sums.get(raw)
+            if row is None:
+                row = sums[raw] = [0] * _SUM_FIELDS
+            row[_ERRORS if call.status == "error" else _OK] += 1
+            row[_INPUT] += usage.input_tokens
+            row[_CACHE_READ] += usage.cache_read_tokens
+            row[_CACHE_WRITE] += usage.cache_write_tokens
+            row[_OUTPUT] += usage.output_tokens - usage.reasoning_tokens
+            row[_REASONING] += usage.reasoning_tokens
+            contracted = item.cost.contracted_nanos
+            if contracted is None:
+                row[_UNPRICED] += 1
             else:
-                cost[key] += item.cost.contracted_nanos
+                row[_PRICED] += 1
+                row[_COST] += contracted
             if item.chargeback_nanos is not None:
-                chargeback[(team, feature, environment)] += item.chargeback_nanos
+                row[_CHARGED] += 1
+                row[_CHARGEBACK] += item.chargeback_nanos
             if call.cache_hit:
-                hits[(team, feature, "response")] += 1
-                savings[(team, feature, "response")] += item.savings_nanos
+                row[_RESPONSE_HITS] += 1
+                row[_SAVINGS] += item.savings_nanos
             elif usage.cache_read_tokens:
-                hits[(team, feature, "prompt_cache")] += 1
+                row[_PROMPT_HITS] += 1
             if call.outcome:
-                outcomes[(team, cap("outcome", call.outcome))] += call.outcome_count or 1
-        for labels, nanos in cost.items():
-            self.cost.labels(*labels).inc(nanos / NANOS_PER_USD)
-        for labels, nanos in chargeback.items():
-            self.chargeback.labels(*labels).inc(nanos / NANOS_PER_USD)
-        for labels, count in tokens.items():
-            self.tokens.labels(*labels).inc(count)
-        for labels, count in requests.items():
-            self.requests.labels(*labels).inc(count)
-        for labels, count in unpriced.items():
-            self.unpriced.labels(*labels).inc(count)
-        for labels, count in hits.items():
-            self.cache_hits.labels(*labels).inc(count)
-        for labels, nanos in savings.items():
-            if nanos:
-                self.cache_savings.labels(*labels).inc(nanos / NANOS_PER_USD)
-        for labels, count in outcomes.items():
-            self.outcomes.labels(*labels).inc(count)
+                outcomes[(attribution.team, call.outcome)] += call.outcome_count or 1
+        self._apply(sums, outcomes)
+
+    def _labels(self, raw: tuple[str, ...]) -> tuple[str, ...]:
+        key = self._capped.get(raw)
+        if key is None:
+            cap = self.caps.value
+            key = tuple(cap(label, value) for label, value in zip(COST_LABELS, raw, strict=True))
+            if len(self._capped) < 100_000:
+                self._capped[raw] = key
+        return key
+
+    def _apply(self, sums: dict[tuple[str, ...], list[int]], outcomes: dict[tuple[str, str], int]) -> None:
+        # Several raw label sets may share capped labels (``__other__``): merge before incrementing.
+        merged: dict[tuple[str, ...], list[int]] = {}
+        for raw, row in sums.items():
+            key = self._labels(raw)
+            held = merged.get(key)
+            if held is None:
+                merged[key] = row
+            else:
+                merged[key] = [a + b for a, b in zip(held, row, strict=True)]
+        by_team_feature: dict[tuple[str, ...], list[int]] = {}
+        for key, row in merged.items():
+            team, feature, environment, provider, model = key
+            for status, count in (("ok", row[_OK]), ("error", row[_ERRORS])):
+                if count:
+                    self.requests.labels(*key, status).inc(count)
+            for kind, index in _TOKEN_FIELDS:
+                if row[index]:
+                    self.tokens.labels(*key, kind).inc(row[index])
+            if row[_PRICED]:
+                self.cost.labels(*key).inc(row[_COST] / NANOS_PER_USD)
+            if row[_UNPRICED]:
+                self.unpriced.labels(provider, model).inc(row[_UNPRICED])
+            if row[_CHARGED]:
+                self.chargeback.labels(team, feature, environment).inc(row[_CHARGEBACK] / NANOS_PER_USD)
+            totals = by_team_feature.setdefault((team, feature), [0, 0, 0])
+            totals[0] += row[_RESPONSE_HITS]
+            totals[1] += row[_SAVINGS]
+            totals[2] += row[_PROMPT_HITS]
+        for (team, feature), (response_hits, savings, prompt_hits) in by_team_feature.items():
+            if response_hits:
+                self.cache_hits.labels(team, feature, "response").inc(response_hits)
+            if savings:
+                self.cache_savings.labels(team, feature, "response").inc(savings / NANOS_PER_USD)
+            if prompt_hits:
+                self.cache_hits.labels(team, feature, "prompt_cache").inc(prompt_hits)
+        cap = self.caps.value
+        for (team, outcome), count in outcomes.items():
+            self.outcomes.labels(cap("team", team), cap("outcome", outcome)).inc(count)
+
+
+# Per-label-set sums in ``CostMetrics.record`` (indexes into one list of integers).
+(
+    _OK, _ERRORS, _INPUT, _CACHE_READ, _CACHE_WRITE, _OUTPUT, _REASONING, _PRICED, _COST, _UNPRICED, _CHARGED,
+    _CHARGEBACK, _RESPONSE_HITS, _SAVINGS, _PROMPT_HITS,
+) = range(15)  # fmt: skip
+_SUM_FIELDS = 15
+_TOKEN_FIELDS = (
+    ("input", _INPUT), ("cache_read", _CACHE_READ), ("cache_write", _CACHE_WRITE), ("output", _OUTPUT),
+    ("reasoning", _REASONING),
+)  # fmt: skip
 
 
 class SessionCostTracker:

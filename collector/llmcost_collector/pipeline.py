@@ -172,7 +172,8 @@ class IngestPipeline:
             chargeback = self.chargeback(call, cost.contracted_nanos)
             entry = LedgerEntry.from_call(call, cost, chargeback, now_ns, savings)
             if scrub is not None:
-                entry.user_id, entry.session_id = scrub(entry.user_id, entry.session_id)
+                user_id, session_id = scrub(entry.user_id, entry.session_id)
+                entry = entry._replace(user_id=user_id, session_id=session_id)
             entries.append(entry)
             billed.append(BilledCall(call, cost, chargeback, savings))
         if entries:

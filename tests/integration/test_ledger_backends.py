@@ -135,8 +135,7 @@ def test_duplicate_batch_is_all_false_and_in_batch_duplicates_count_once(ledger:
 
 def test_a_different_span_in_the_same_trace_is_a_new_row(ledger: SqlLedger) -> None:
     first = entry(1)
-    sibling = entry(1)
-    sibling.span_id = "00000000000000ff"  # same trace id, another span: another call
+    sibling = entry(1)._replace(span_id="00000000000000ff")  # same trace id, another span: another call
     assert ledger.insert([first, sibling]) == [True, True]
     assert ledger.count() == 2
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import UNPRICED, Cost
-from .entry import COLUMNS, INT_COLUMNS, LedgerEntry, column_values
+from .entry import COLUMNS, INT_COLUMNS, LedgerEntry
 from .schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
 
 TOKEN_SUMS = {
@@ -180,7 +180,7 @@ class SqlLedger:
         """
         before = self._write_conn.total_changes
         cur.execute("SAVEPOINT fast_insert")
-        cur.executemany(self._plain_insert, map(column_values, unique))
+        cur.executemany(self._plain_insert, unique)  # an entry is its row tuple
         all_new = self._write_conn.total_changes - before == len(unique)
         if not all_new:
             cur.execute("ROLLBACK TO fast_insert")
@@ -194,7 +194,7 @@ class SqlLedger:
         same order and wait for each other instead of deadlocking.
         """
         ordered = sorted(unique, key=_key)
-        rows = list(map(column_values, ordered))
+        rows = ordered
         if self.dialect.name == "postgresql":
             # One statement per batch whatever its size: one array parameter per column.
             cur.execute(self._unnest_insert, [list(column) for column in zip(*rows, strict=True)])
