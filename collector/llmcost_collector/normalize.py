@@ -229,28 +229,41 @@ def normalize_usage(
 PROPERTY_PREFIXES = (sc.LLMCOST_PROPERTY_PREFIX, sc.TRACELOOP_ASSOCIATION_PREFIX)
 
 
-def _first(merged: dict[str, object], *keys: str) -> str:
-    for key in keys:
-        value = merged.get(key)
-        if value is not None and value != "":
-            return value if isinstance(value, str) else str(value)
-    return ""
+def _text(value: object, fallback: object = None) -> str:
+    """An attribute value as text; ``fallback`` (a lower-priority key's value) when it is empty."""
+    if value is None or value == "":
+        value = fallback
+        if value is None or value == "":
+            return ""
+    return value if isinstance(value, str) else str(value)
 
 
 def normalize_attribution(attrs: dict[str, object], resource: dict[str, object]) -> Attribution:
     merged = {**resource, **attrs} if resource else attrs  # span attributes win over resource ones
+    get = merged.get
     attribution = Attribution(
-        team=_first(merged, sc.LLMCOST_TEAM),
-        feature=_first(merged, sc.LLMCOST_FEATURE),
-        use_case=_first(merged, sc.LLMCOST_USE_CASE),
-        user_id=_first(merged, sc.USER_ID, "enduser.id"),
-        user_tier=_first(merged, sc.LLMCOST_USER_TIER),
-        session_id=_first(merged, sc.SESSION_ID, sc.GEN_AI_CONVERSATION_ID),
-        session_name=_first(merged, sc.LLMCOST_SESSION_NAME),
-        session_path=_first(merged, sc.LLMCOST_SESSION_PATH),
-        environment=_first(merged, sc.DEPLOYMENT_ENVIRONMENT_NAME, sc.DEPLOYMENT_ENVIRONMENT),
-        service_name=_first(resource, sc.SERVICE_NAME) or _first(attrs, sc.SERVICE_NAME),
+        team=_text(get(sc.LLMCOST_TEAM)),
+        feature=_text(get(sc.LLMCOST_FEATURE)),
+        use_case=_text(get(sc.LLMCOST_USE_CASE)),
+        user_id=_text(get(sc.USER_ID), get("enduser.id")),
+        user_tier=_text(get(sc.LLMCOST_USER_TIER)),
+        session_id=_text(get(sc.SESSION_ID), get(sc.GEN_AI_CONVERSATION_ID)),
+        session_name=_text(get(sc.LLMCOST_SESSION_NAME)),
+        session_path=_text(get(sc.LLMCOST_SESSION_PATH)),
+        environment=_text(get(sc.DEPLOYMENT_ENVIRONMENT_NAME), get(sc.DEPLOYMENT_ENVIRONMENT)),
+        service_name=_text(resource.get(sc.SERVICE_NAME), attrs.get(sc.SERVICE_NAME)),
     )
+    # Custom properties are rare: one C-level join and two substring tests decide whether the
+    # per-key loop is needed at all (a false positive only costs that loop).
+    keys_text = "\n".join(attrs)
+    if sc.LLMCOST_PROPERTY_PREFIX in keys_text or sc.TRACELOOP_ASSOCIATION_PREFIX in keys_text:
+        _read_properties(attrs, attribution)
+    return attribution
+
+
+def _read_properties(attrs: dict[str, object], attribution: Attribution) -> None:
+    """``llmcost.property.*`` become properties; OpenLLMetry's association properties fill the
+    attribution fields they name (when still empty) and are properties otherwise."""
     prefix = sc.LLMCOST_PROPERTY_PREFIX
     traceloop = sc.TRACELOOP_ASSOCIATION_PREFIX
     for key, value in attrs.items():
@@ -265,7 +278,6 @@ def normalize_attribution(attrs: dict[str, object], resource: dict[str, object])
                 attribution.properties[name] = str(value)
             elif not getattr(attribution, field):
                 setattr(attribution, field, str(value))
-    return attribution
 
 
 def _flag(attrs: dict[str, object], key: str) -> bool:
