@@ -112,3 +112,21 @@ def test_undecodable_json_raises(body: bytes) -> None:
 def test_undecodable_protobuf_raises() -> None:
     with pytest.raises(DecodeError):
         decode_protobuf(b"\xff\xff\xff\xff")
+
+
+@pytest.mark.parametrize(
+    ("keys", "is_llm"),
+    [
+        (["gen_ai.request.model"], True),
+        (["http.method", "llm.model_name"], True),
+        (["llmcost.outcome"], True),
+        (["llmcost.outcome.count"], False),  # only the outcome name marks an outcome record
+        (["my.gen_ai.thing", "xllm.model"], False),  # the prefix must start the key
+        (["http.route", "db.system"], False),
+        ([], False),
+    ],
+)
+def test_llm_spans_are_recognized_by_key_prefix(keys: list[str], is_llm: bool) -> None:
+    from llmcost_collector.otlp.decode import _is_llm_keys
+
+    assert _is_llm_keys(keys) is is_llm

@@ -25,6 +25,9 @@ from ..model import SpanView
 # Attribute-key prefixes that mark a span as an LLM call in any dialect we read.
 LLM_KEY_PREFIXES = ("gen_ai.", "llm.")
 OUTCOME_KEY = "llmcost.outcome"
+# What ``_is_llm_keys`` looks for in the newline-joined keys: a prefix at the start of a key.
+_GEN_AI_NEEDLE, _LLM_NEEDLE = ("\n" + prefix for prefix in LLM_KEY_PREFIXES)
+_OUTCOME_LINE = "\n" + OUTCOME_KEY + "\n"
 
 
 class DecodeError(ValueError):
@@ -53,17 +56,27 @@ def _any_value(value: AnyValue) -> object:
 
 
 def _attributes(kvs: Iterable[KeyValue]) -> dict[str, object]:
+    return _values({kv.key: kv.value for kv in kvs})
+
+
+def _values(raw: dict[str, AnyValue]) -> dict[str, object]:
+    """Plain Python values; scalars inline: this runs for every attribute of every LLM span."""
     out: dict[str, object] = {}
-    for kv in kvs:  # scalars inline: this loop runs for every attribute of every LLM span
-        value = kv.value
+    for key, value in raw.items():
         kind = value.WhichOneof("value")
-        out[kv.key] = getattr(value, kind) if kind in _SCALAR_KINDS else _any_value(value)
+        out[key] = getattr(value, kind) if kind in _SCALAR_KINDS else _any_value(value)
     return out
 
 
 def _is_llm_keys(keys: Iterable[str]) -> bool:
-    """GenAI keys mark an LLM call; ``llmcost.outcome`` marks a business outcome record."""
-    return any(key.startswith(LLM_KEY_PREFIXES) or key == OUTCOME_KEY for key in keys)
+    """GenAI keys mark an LLM call; ``llmcost.outcome`` marks a business outcome record.
+
+    One C-level join and three substring searches instead of a Python loop over the keys: a key
+    starts with a prefix exactly when the newline-joined text contains newline + prefix (keys
+    with a newline in them are not attribute names any instrumentation emits).
+    """
+    text = "\n" + "\n".join(keys) + "\n"
+    return _GEN_AI_NEEDLE in text or _LLM_NEEDLE in text or _OUTCOME_LINE in text
 
 
 def decode_protobuf(body: bytes) -> DecodedExport:
@@ -83,7 +96,9 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedExport:
         for scope_spans in resource_spans.scope_spans:
             scope_name = scope_spans.scope.name
             for span in scope_spans.spans:
-                if not _is_llm_keys(kv.key for kv in span.attributes):
+                # One pass over the wire attributes; values are converted for LLM spans only.
+                raw = {kv.key: kv.value for kv in span.attributes}
+                if not _is_llm_keys(raw):
                     out.skipped += 1
                     continue
                 if len(span.trace_id) != 16 or len(span.span_id) != 8:
@@ -98,7 +113,7 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedExport:
                         name=span.name,
                         start_time_ns=span.start_time_unix_nano,
                         end_time_ns=span.end_time_unix_nano,
-                        attributes=_attributes(span.attributes),
+                        attributes=_values(raw),
                         resource=resource,
                         status_code=span.status.code,
                         status_message=span.status.message,
