@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import compress
 
 from .ledger import Ledger, LedgerEntry
 from .metrics import BilledCall, CostMetrics, SelfMetrics, SessionCostTracker
@@ -258,10 +259,9 @@ class IngestPipeline:
         offset = 0
         for job in jobs:
             count = len(job.entries)
-            for index in range(count):
-                if flags[offset + index]:
-                    new_billed.append(job.billed[index])
-                    job.new_rows += 1
+            job_flags = flags[offset : offset + count]
+            new_billed.extend(compress(job.billed, job_flags))
+            job.new_rows = sum(job_flags)
             offset += count
         try:
             self.cost_metrics.record(new_billed)

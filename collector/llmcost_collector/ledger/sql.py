@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from ..model import UNPRICED, Cost
@@ -78,6 +79,9 @@ class Dialect:
 
 def _key(entry: LedgerEntry) -> tuple[str, str]:
     return (entry.trace_id, entry.span_id)
+
+
+_KEY: Callable[[LedgerEntry], tuple[str, str]] = itemgetter(0, 1)  # (trace_id, span_id), at C speed
 
 
 def _int(value: Any) -> int | None:
@@ -151,22 +155,23 @@ class SqlLedger:
         A call already in the ledger, or repeated earlier in the same batch, gets False, so the
         caller updates metrics for new rows only.
         """
-        keys = [(entry.trace_id, entry.span_id) for entry in entries]
-        first_index = {key: index for index, key in enumerate(keys)}
-        unique: Sequence[LedgerEntry] = entries
-        if len(first_index) != len(keys):  # duplicates inside the batch: only the first counts
-            first_index = {}
-            for index, key in enumerate(keys):
-                first_index.setdefault(key, index)
-            unique = [entries[i] for i in first_index.values()]
-        flags = [False] * len(entries)
-        if not unique:
-            return flags
+        keys = list(map(_KEY, entries))
+        if not keys:
+            return []
+        if len(set(keys)) == len(keys):  # the common case: every key once in this batch
+            with self._write_lock, self._transaction(write=True) as cur:
+                if self.dialect.name == "sqlite" and self._insert_all_new(cur, entries):
+                    return [True] * len(entries)
+                inserted = set(self._insert_returning(cur, entries))
+            return [key in inserted for key in keys]
+        # Duplicates inside the batch: only the first occurrence of a key can be new.
+        first_index: dict[tuple[str, str], int] = {}
+        for index, key in enumerate(keys):
+            first_index.setdefault(key, index)
+        unique = [entries[i] for i in first_index.values()]
         with self._write_lock, self._transaction(write=True) as cur:
-            if self.dialect.name == "sqlite" and self._insert_all_new(cur, unique):
-                new_keys: Iterator[tuple[str, str]] | list[tuple[str, str]] = iter(first_index)
-            else:
-                new_keys = self._insert_returning(cur, unique)
+            new_keys = self._insert_returning(cur, unique)
+        flags = [False] * len(entries)
         for key in new_keys:
             flags[first_index[key]] = True
         return flags
