@@ -330,8 +330,12 @@ class RawStreamResponseProxy(wrapt.ObjectProxy):
 
 
 def is_raw(result: Any) -> bool:
-    """A ``with_raw_response`` result (legacy or new-style), not the parsed object."""
-    return hasattr(result, "http_response") and hasattr(result, "parse")
+    """A ``with_raw_response`` result (legacy or new-style), not the parsed object.
+
+    The class is asked first: on a parsed response (a pydantic model) a missing attribute goes
+    through the model's ``__getattr__`` and raises, which costs microseconds on every call.
+    """
+    return hasattr(type(result), "parse") and hasattr(result, "http_response")
 
 
 def messages_text(messages: Any) -> str:
