@@ -113,13 +113,13 @@ def run() -> str:
         f"which rows were new. Best of {ROUNDS} interleaved rounds per design.\n\n"
         "| design | rows/s | ms per 512-row batch | vs seed |\n|---|---:|---:|---:|\n"
         f"| seed reference: connect + INSERT + commit + close per call | {seed:,.0f} | {BATCH / seed * 1000:,.0f} | 1x |\n"
-        f"| **ours**, SQLite WAL, synchronous=FULL (default) | {full_rate:,.0f} | {full_ms:.1f} | **{ratio:,.0f}x** |\n"
-        f"| ours, SQLite WAL, `?synchronous=normal` | {normal_rate:,.0f} | {normal_ms:.1f} | {normal_rate / seed:,.0f}x |\n"
+        f"| **ours**, SQLite WAL, synchronous=FULL (default) | {full_rate:,.0f} | {full_ms:.2f} | **{ratio:,.0f}x** |\n"
+        f"| ours, SQLite WAL, `?synchronous=normal` | {normal_rate:,.0f} | {normal_ms:.2f} | {normal_rate / seed:,.0f}x |\n"
         f"| ours, a retried batch (all duplicates, nothing written) | {retry_rate:,.0f} | {BATCH / retry_rate * 1000:.1f} | "
         f"{retry_rate / seed:,.0f}x |\n\n"
         f"{postgres_rows_per_second()}\n\n"
         f"Goal: at least 100x the seed design at the default durability: {'met' if ratio >= 100 else 'NOT met'} "
-        f"({ratio:,.0f}x); a 512-row batch well under 10 ms: {'met' if full_ms < 10 else 'NOT met'} ({full_ms:.1f} ms).\n"
+        f"({ratio:,.0f}x); a 512-row batch well under 10 ms: {'met' if full_ms < 10 else 'NOT met'} ({full_ms:.2f} ms).\n"
     )
 
 
