@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from llmcost_collector.ledger import LedgerEntry, open_ledger
-from llmcost_collector.normalize import normalize_span
-from llmcost_collector.otlp.decode import decode_protobuf
-from llmcost_collector.pricing import Pricer
+from llmcost_collector.normalize.span import normalize_span
+from llmcost_collector.price.pricer import Pricer
+from llmcost_collector.receive.decode import decode_protobuf
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from seed_reference import seed_reference

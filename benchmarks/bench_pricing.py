@@ -9,8 +9,8 @@ from typing import Any
 
 import genai_prices
 from llmcost_collector.model import Attribution, LlmCall, SpanView, Usage
-from llmcost_collector.normalize import normalize_span
-from llmcost_collector.pricing import Pricer
+from llmcost_collector.normalize.span import normalize_span
+from llmcost_collector.price.pricer import Pricer
 
 MODELS = (
     ("openai", "gpt-4o-mini"),

@@ -16,18 +16,22 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from .api import make_api_handler
-from .chargeback import make_chargeback
-from .config import Config, load_config
-from .config_watch import ConfigWatcher
-from .labels import LabelCaps
-from .ledger import Ledger, open_ledger
-from .metrics import CostMetrics, LedgerGauges, SelfMetrics, SessionCostTracker
-from .otlp.grpc import start_grpc_server
-from .otlp.http import IngestSettings, make_handler
-from .pipeline import IngestPipeline
-from .pricing import Pricer
-from .privacy import make_scrubber
+from llmcost_collector.attribute.privacy import make_scrubber
+from llmcost_collector.attribute.rules import AttributionRules
+from llmcost_collector.chargeback.per_call import make_chargeback
+from llmcost_collector.config.schema import Config, load_config
+from llmcost_collector.config.watch import ConfigWatcher
+from llmcost_collector.ledger import Ledger, open_ledger
+from llmcost_collector.metrics.collector_health import SelfMetrics
+from llmcost_collector.metrics.cost import CostMetrics
+from llmcost_collector.metrics.gauges import LedgerGauges
+from llmcost_collector.metrics.labels import LabelCaps
+from llmcost_collector.metrics.sessions import SessionCostTracker
+from llmcost_collector.pipeline import IngestPipeline
+from llmcost_collector.price.pricer import Pricer
+from llmcost_collector.receive.otlp_grpc import start_grpc_server
+from llmcost_collector.receive.otlp_http import IngestSettings, make_handler
+from llmcost_collector.web.api import make_api_handler
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ class CollectorApp:
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
-            resolve_attribution=config.attribution_resolver(),
+            resolve_attribution=AttributionRules(config.attribution).resolve,
             chargeback=make_chargeback(config),
             cost_metrics=self.cost_metrics,
             sessions=self.sessions,
@@ -126,7 +130,7 @@ class CollectorApp:
     def apply_config(self, config: Config) -> None:
         """Hot reload: swap rules, prices and limits; ledger, ports and counters stay."""
         self.pricer.reload(config.price_book)
-        self.pipeline.resolve_attribution = config.attribution_resolver()
+        self.pipeline.resolve_attribution = AttributionRules(config.attribution).resolve
         self.pipeline.chargeback = make_chargeback(config)
         self.pipeline.capacity = config.ingest.queue_capacity_spans
         self.pipeline.scrub_identifiers = make_scrubber(config.privacy)

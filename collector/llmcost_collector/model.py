@@ -3,8 +3,7 @@
 Everything downstream of the OTLP decoder (pricing, ledger, metrics, invoices) speaks these
 types only, so a new dialect or a new ledger backend never touches the others.
 
-Money is integer nano-dollars (1e-9 USD) everywhere: exact to sum in SQL, fine enough that
-rounding one call costs at most half a nano-dollar, and never a float.
+Money is integer nano-dollars everywhere (see ``llmcost_collector.money``), never a float.
 
 The records are treated as immutable once built; they are plain (not frozen) slotted dataclasses
 only because frozen ones cost a microsecond more to construct on the ingest hot path.
@@ -13,9 +12,6 @@ only because frozen ones cost a microsecond more to construct on the ingest hot 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-
-NANOS_PER_USD = 1_000_000_000
 
 # Status of a call's pricing.
 PRICED = "priced"
@@ -27,16 +23,6 @@ TEAM_FROM_RULE = "rule"
 TEAM_FROM_DEFAULT = "default"
 TEAM_OVERRIDDEN = "overridden"
 UNATTRIBUTED_TEAM = "unattributed"
-
-
-def nanos_to_usd(nanos: int) -> Decimal:
-    """Exact dollars for integer nano-dollars."""
-    return Decimal(nanos).scaleb(-9)
-
-
-def format_usd(nanos: int) -> str:
-    """Exact dollars as plain fixed-point text (``0.000000150``, never ``1.50E-7``)."""
-    return format(nanos_to_usd(nanos), "f")
 
 
 @dataclass(slots=True)
@@ -159,3 +145,12 @@ class SpanView:
     status_code: int = 0
     status_message: str = ""
     scope_name: str = ""
+
+
+@dataclass(slots=True)
+class DecodedExport:
+    """One OTLP export as the receivers hand it to the pipeline: LLM spans and what was not."""
+
+    spans: list[SpanView] = field(default_factory=list)
+    skipped: int = 0  # spans that are not LLM calls
+    invalid: list[str] = field(default_factory=list)  # reasons for spans rejected at decode time

@@ -20,13 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import compress
 
-from .ledger import Ledger, LedgerEntry
-from .metrics import BilledCall, CostMetrics, SelfMetrics, SessionCostTracker
-from .model import TEAM_FROM_SPAN, LlmCall, SpanView
-from .normalize import SpanRejected, normalize_span
-from .otlp.decode import DecodedExport
-from .pricing import Pricer
-from .privacy import IdentifierScrubber
+from llmcost_collector.attribute.privacy import IdentifierScrubber
+from llmcost_collector.ledger import Ledger, LedgerEntry
+from llmcost_collector.metrics.collector_health import SelfMetrics
+from llmcost_collector.metrics.cost import BilledCall, CostMetrics
+from llmcost_collector.metrics.sessions import SessionCostTracker
+from llmcost_collector.model import TEAM_FROM_SPAN, DecodedExport, LlmCall, SpanView
+from llmcost_collector.normalize.span import SpanRejected, normalize_span
+from llmcost_collector.price.pricer import Pricer
 
 log = logging.getLogger(__name__)
 

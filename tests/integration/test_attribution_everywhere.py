@@ -15,9 +15,9 @@ from typing import Any
 
 import openai
 import pytest
-from llmcost_collector.fake_provider import FakeProvider, Scenario
 from llmcost_collector.model import SpanView
-from llmcost_collector.normalize import normalize_span
+from llmcost_collector.normalize.span import normalize_span
+from llmcost_demo.fake_provider import FakeProvider, Scenario
 from opentelemetry import baggage, context, propagate
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from llmcost_collector.app import CollectorApp, Settings
-from llmcost_collector.config import load_config
+from llmcost_collector.config.schema import load_config
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider

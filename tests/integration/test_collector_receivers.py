@@ -279,7 +279,7 @@ def test_in_flight_limit_answers_429_and_a_reload_raises_it(app: CollectorApp) -
     after a config reload allows two, the same export goes through while the first still waits."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from llmcost_collector.config import load_config
+    from llmcost_collector.config.schema import load_config
 
     app.apply_config(load_config("c.yaml", text="ingest: {max_in_flight: 1}\n"))
     url = app.urls()["otlp_http"]

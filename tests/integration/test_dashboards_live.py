@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llmcost_collector.demo import DemoStack, demo_settings
+from llmcost_demo.demo import DemoStack, demo_settings
 
 from tests.support import require_binary
 

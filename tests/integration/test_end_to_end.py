@@ -89,7 +89,7 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture
 def fake_provider() -> Iterator[str]:
     proc, url = _start(
-        [sys.executable, "-m", "llmcost_collector.fake_provider", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "llmcost_demo.fake_provider", "--host", "127.0.0.1", "--port", "0"],
         re.compile(r"listening on (http://\S+)"),
     )
     yield url

@@ -23,7 +23,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from llmcost_collector.fake_provider import FakeProvider, Scenario
+from llmcost_demo.fake_provider import FakeProvider, Scenario
 
 try:  # the transport under the anthropic SDK (httpx2 in v2.x)
     import httpx2 as _transport
@@ -518,7 +518,7 @@ def test_stop_is_prompt_and_frees_the_port() -> None:
 
 def test_process_mode_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmcost_collector.fake_provider", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "llmcost_demo.fake_provider", "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,7 +13,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from llmcost_collector.fake_provider import FakeProvider, Scenario
+from llmcost_demo.fake_provider import FakeProvider, Scenario
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from llmcost_collector.app import CollectorApp, Settings
-from llmcost_collector.config import load_config
+from llmcost_collector.config.schema import load_config
 from llmcost_collector.ledger import LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

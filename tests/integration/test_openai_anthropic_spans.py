@@ -11,7 +11,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from llmcost_collector.fake_provider import FakeProvider, Scenario
+from llmcost_demo.fake_provider import FakeProvider, Scenario
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -266,7 +266,7 @@ def check_dashboard(dashboard: dict[str, Any], datasource_uids: set[str]) -> Non
 
 def test_container_command_is_accepted_by_llmcost_serve(compose: dict[str, Any]) -> None:
     """The compose command and the image's default CMD parse with the real ``serve`` arguments."""
-    from llmcost_collector.commands import serve
+    from llmcost_collector.cli import serve
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     entrypoint = json.loads(re.findall(r"^ENTRYPOINT\s+(\[.*\])$", dockerfile, flags=re.MULTILINE)[-1])

@@ -18,9 +18,9 @@ from typing import Any
 
 import openai
 import pytest
-from llmcost_collector.fake_provider import FakeProvider, Scenario
 from llmcost_collector.model import LlmCall, SpanView, Usage
-from llmcost_collector.normalize import normalize_span
+from llmcost_collector.normalize.span import normalize_span
+from llmcost_demo.fake_provider import FakeProvider, Scenario
 from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OfficialInstrumentor
 from opentelemetry.sdk.resources import Resource

@@ -7,10 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from llmcost_collector.chargeback import make_chargeback
-from llmcost_collector.config import Config, load_config
+from llmcost_collector.attribute.privacy import scrub_identifier as scrub
+from llmcost_collector.attribute.rules import AttributionRules
+from llmcost_collector.chargeback.per_call import make_chargeback
+from llmcost_collector.config.schema import Config, load_config
+from llmcost_collector.config.yaml_loader import ConfigError, load_model
 from llmcost_collector.model import Attribution, LlmCall, Usage
-from llmcost_collector.yamlconfig import ConfigError, load_model
 from pydantic import BaseModel, ConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,14 +31,17 @@ def test_shipped_configs_validate() -> None:
     assert str(example.budget_for("search", "daily")) == "80.50"  # written 80.50, kept digit for digit
     assert example.chargeback.outcomes["ticket_resolved"] == Decimal("0.50")
     assert [t.up_to_tokens for t in example.chargeback.volume_tiers] == [10_000_000, 100_000_000, None]
-    load_config(ROOT / "collector" / "llmcost_collector" / "data" / "demo-config.yaml")
+    load_config(ROOT / "collector" / "llmcost_demo" / "demo-config.yaml")
 
 
 def test_default_config() -> None:
     config = Config.default()
     assert config.team_names() == [] and config.attribution.trust == "accept"
-    assert config.resolve_team({}, "") == ("unattributed", "default")
-    assert config.resolve_team({"service.name": "x"}, "growth") == ("growth", "span")
+    assert AttributionRules(config.attribution).resolve_team({}, "") == ("unattributed", "default")
+    assert AttributionRules(config.attribution).resolve_team({"service.name": "x"}, "growth") == (
+        "growth",
+        "span",
+    )
     assert load_config("empty.yaml", text="").model_dump() == config.model_dump()  # empty file: defaults
     assert config.labels.caps["session_name"] == 50 and config.labels.default_cap == 100
 
@@ -210,16 +215,16 @@ attribution:
 )
 def test_trust_policy_and_rules(trust: str, attrs: dict, asserted: str, expected: tuple[str, str]) -> None:
     config = load_config("x.yaml", text=RULES.format(trust=trust))
-    resolve = config.team_resolver()
+    resolve = _team_resolver(config)
     assert resolve(attrs, {}, asserted) == expected
     assert resolve({}, attrs, asserted) == expected  # resource attributes count too
     assert resolve(attrs, {}, asserted) == expected  # and again, from the cache
-    assert config.resolve_team(attrs, asserted) == expected
+    assert AttributionRules(config.attribution).resolve_team(attrs, asserted) == expected
 
 
 def test_span_attributes_win_over_resource_and_rules_fill_features() -> None:
     config = load_config("x.yaml", text=RULES.format(trust="accept"))
-    resolve = config.attribution_resolver()
+    resolve = AttributionRules(config.attribution).resolve
     span, resource = {"service.name": "search-api"}, {"service.name": "checkout-api"}
     assert resolve(span, resource, "", "") == ("unattributed", "default", "")
     assert resolve({}, resource, "", "") == ("payments", "rule", "checkout")
@@ -229,7 +234,10 @@ def test_span_attributes_win_over_resource_and_rules_fill_features() -> None:
 
 def test_default_team_can_be_renamed_and_must_exist_when_teams_are_declared() -> None:
     text = "teams: [{name: shared}]\nattribution: {default_team: shared}\n"
-    assert load_config("x.yaml", text=text).resolve_team({}, "") == ("shared", "default")
+    assert AttributionRules(load_config("x.yaml", text=text).attribution).resolve_team({}, "") == (
+        "shared",
+        "default",
+    )
     assert (
         errors(text.replace("default_team: shared", "default_team: sahred"))[0][2]
         == "attribution.default_team"
@@ -257,17 +265,19 @@ def test_chargeback_cost_plus_and_team_override() -> None:
 def test_privacy_scrubs_identifiers(monkeypatch: pytest.MonkeyPatch) -> None:
     privacy = load_config("x.yaml", text="privacy: {user_id: hash, session_id: drop}").privacy
     monkeypatch.setenv("LLMCOST_PRIVACY_KEY", "k1")
-    first = privacy.scrub("user_id", "alice")
-    assert first.startswith("h:") and first == privacy.scrub("user_id", "alice") != privacy.scrub(
-        "user_id", "bob"
+    first = scrub(privacy, "user_id", "alice")
+    assert first.startswith("h:") and first == scrub(privacy, "user_id", "alice") != scrub(
+        privacy, "user_id", "bob"
     )
     monkeypatch.setenv("LLMCOST_PRIVACY_KEY", "k2")
-    assert privacy.scrub("user_id", "alice") != first  # keyed: not a plain dictionary-attackable hash
-    assert privacy.scrub("session_id", "s-1") == "" and Config.default().privacy.scrub("user_id", "u") == "u"
+    assert scrub(privacy, "user_id", "alice") != first  # keyed: not a plain dictionary-attackable hash
+    assert (
+        scrub(privacy, "session_id", "s-1") == "" and scrub(Config.default().privacy, "user_id", "u") == "u"
+    )
 
 
 def test_threads_share_one_resolver_safely() -> None:
-    resolve = load_config("x.yaml", text=RULES.format(trust="reject")).team_resolver()
+    resolve = _team_resolver(load_config("x.yaml", text=RULES.format(trust="reject")))
     results: list[tuple[str, str]] = []
 
     def work() -> None:
@@ -280,3 +290,8 @@ def test_threads_share_one_resolver_safely() -> None:
     for thread in threads:
         thread.join()
     assert set(results) == {("payments", "rule")} and len(results) == 8000
+
+
+def _team_resolver(config: Config):  # (span attrs, resource attrs, asserted team) -> (team, source)
+    rules = AttributionRules(config.attribution)
+    return lambda attrs, resource, asserted: rules.resolve_team(attrs, asserted, resource)

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from llmcost_collector.commands import config as config_command
-from llmcost_collector.config import Config
-from llmcost_collector.config_watch import ConfigWatcher
+from llmcost_collector.cli import config as config_command
+from llmcost_collector.config.schema import Config
+from llmcost_collector.config.watch import ConfigWatcher
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_good_change_applies_bad_change_is_refused(tmp_path: Path, caplog: pytes
         path.write_text("teams: [{name: a, budgets: {daily: 2}}]\n")  # same size: the hash sees it
         wait_for(lambda: len(applied) == 1)
         assert applied[-1].budget_for("a", "daily") == 2
-        with caplog.at_level(logging.ERROR, logger="llmcost_collector.config_watch"):
+        with caplog.at_level(logging.ERROR, logger="llmcost_collector.config.watch"):
             path.write_text("teams:\n  - name: a\n    budgets: {daily: -1}\n")
             wait_for(lambda: watcher.reload_failures == 1)
         assert len(applied) == 1 and applied[-1].budget_for("a", "daily") == 2  # the old config stays

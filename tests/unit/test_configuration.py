@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 from llmcost_collector.app import CollectorApp, Settings
-from llmcost_collector.chargeback import make_chargeback
-from llmcost_collector.config import Config, load_config
-from llmcost_collector.config_watch import ConfigWatcher
+from llmcost_collector.attribute.rules import AttributionRules
+from llmcost_collector.chargeback.per_call import make_chargeback
+from llmcost_collector.config.schema import Config, load_config
+from llmcost_collector.config.watch import ConfigWatcher
+from llmcost_collector.config.yaml_loader import ConfigError, load_model
 from llmcost_collector.model import Attribution, LlmCall, Usage
-from llmcost_collector.yamlconfig import ConfigError, load_model
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,7 +34,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "llmcost.yaml"
-DEMO = ROOT / "collector" / "llmcost_collector" / "data" / "demo-config.yaml"
+DEMO = ROOT / "collector" / "llmcost_demo" / "demo-config.yaml"
 
 
 def errors_of(text: str) -> list[tuple[int, int, str, str]]:
@@ -254,12 +255,12 @@ NO_MATCH = {"service.name": "billing"}
     ],
 )
 def test_trust_policies(trust: str, attrs: dict[str, str], asserted: str, expected: tuple[str, str]) -> None:
-    assert rules(trust).resolve_team(attrs, asserted) == expected
+    assert AttributionRules(rules(trust).attribution).resolve_team(attrs, asserted) == expected
 
 
 def test_rule_matching_globs_namespaces_api_keys_and_resources() -> None:
     config = rules("accept")
-    resolve = config.resolve_team
+    resolve = AttributionRules(config.attribution).resolve_team
     assert resolve({"k8s.namespace.name": "support-eu"}, "") == ("support", "rule")
     assert resolve({"k8s.namespace.name": "support"}, "") == ("unattributed", "default")  # glob needs '-'
     assert resolve({"llmcost.property.api_key_id": "key-mkt-7"}, "") == ("marketing", "rule")
@@ -273,7 +274,7 @@ def test_rule_matching_globs_namespaces_api_keys_and_resources() -> None:
     first = {"service.name": "checkout-api", "k8s.namespace.name": "support-eu"}
     assert resolve(first, "") == ("platform", "rule")
     # the full resolver reads resource attributes where the span has none (span wins)
-    resolver = config.team_resolver()
+    resolver = _team_resolver(config)
     assert resolver({}, {"service.name": "checkout-web"}, "") == ("platform", "rule")
     assert resolver({"service.name": "billing"}, {"service.name": "checkout-web"}, "") == (
         "unattributed",
@@ -294,9 +295,9 @@ def test_default_team_and_rule_features() -> None:
         text="attribution:\n  trust: reject\n  default_team: shared-costs\n  rules:\n"
         "    - match: {k8s.namespace.name: 'support-*'}\n      team: support\n      feature: ticket-triage\n",
     )
-    assert config.resolve_team({}, "") == ("shared-costs", "default")
-    assert config.resolve_team({}, "search") == ("shared-costs", "overridden")
-    resolve = config.attribution_resolver()
+    assert AttributionRules(config.attribution).resolve_team({}, "") == ("shared-costs", "default")
+    assert AttributionRules(config.attribution).resolve_team({}, "search") == ("shared-costs", "overridden")
+    resolve = AttributionRules(config.attribution).resolve
     assert resolve({"k8s.namespace.name": "support-1"}, {}, "", "") == ("support", "rule", "ticket-triage")
     assert resolve({"k8s.namespace.name": "support-1"}, {}, "", "chat") == ("support", "rule", "chat")
     assert resolve({}, {}, "", "") == ("shared-costs", "default", "")
@@ -578,3 +579,8 @@ def test_a_rule_feature_fills_spans_without_one(tmp_path: Path) -> None:
         assert row.group == {"team": "support", "team_source": "rule", "feature": "ticket-triage"}
     finally:
         app.stop()
+
+
+def _team_resolver(config: Config):  # (span attrs, resource attrs, asserted team) -> (team, source)
+    rules = AttributionRules(config.attribution)
+    return lambda attrs, resource, asserted: rules.resolve_team(attrs, asserted, resource)

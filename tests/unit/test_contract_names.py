@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmcost_collector import semconv
+from llmcost_collector.normalize import semconv
 
 from otel_llmcost import attributes
 

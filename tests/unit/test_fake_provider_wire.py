@@ -7,8 +7,8 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from llmcost_collector.fake_provider import Scenario
-from llmcost_collector.fake_provider.scenario import sse, text_pieces
+from llmcost_demo.fake_provider import Scenario
+from llmcost_demo.fake_provider.scenario import sse, text_pieces
 
 
 @given(st.text(alphabet=st.sampled_from("ab \n"), max_size=30))

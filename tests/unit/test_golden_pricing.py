@@ -18,9 +18,9 @@ from typing import Any
 import genai_prices
 import pytest
 from llmcost_collector.model import PRICED, LlmCall, SpanView
-from llmcost_collector.normalize import normalize_span
-from llmcost_collector.pricing import Pricer
-from llmcost_collector.pricing.catalog import PROVIDER_IDS
+from llmcost_collector.normalize.span import normalize_span
+from llmcost_collector.price.catalog import PROVIDER_IDS
+from llmcost_collector.price.pricer import Pricer
 
 CORPUS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parents[1] / "golden" / "provider_payloads.json").read_text()

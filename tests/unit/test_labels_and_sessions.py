@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from llmcost_collector.labels import OTHER, LabelCaps
-from llmcost_collector.metrics import BilledCall, CostMetrics, SessionCostTracker
+from llmcost_collector.metrics.cost import BilledCall, CostMetrics
+from llmcost_collector.metrics.labels import OTHER, LabelCaps
+from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 from prometheus_client import CollectorRegistry
 

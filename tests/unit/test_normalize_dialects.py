@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from llmcost_collector.model import SpanView, Usage
-from llmcost_collector.normalize import SpanRejected, normalize_span
+from llmcost_collector.normalize.span import SpanRejected, normalize_span
 
 # One call: 1000 prompt tokens of which 300 cached reads and 100 cache writes, 400 output of
 # which 150 reasoning; expressed the way each instrumentation reports it.

@@ -19,9 +19,9 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic.types import MessageParam
-from llmcost_collector.fake_provider import FakeProvider, Scenario
 from llmcost_collector.model import SpanView, Usage
-from llmcost_collector.normalize import SpanRejected, normalize_span
+from llmcost_collector.normalize.span import SpanRejected, normalize_span
+from llmcost_demo.fake_provider import FakeProvider, Scenario
 from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as OpenLLMetryAnthropic
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from google.protobuf import json_format
-from llmcost_collector.otlp.decode import DecodeError, decode_json, decode_protobuf
+from llmcost_collector.receive.decode import DecodeError, decode_json, decode_protobuf
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -127,6 +127,6 @@ def test_undecodable_protobuf_raises() -> None:
     ],
 )
 def test_llm_spans_are_recognized_by_key_prefix(keys: list[str], is_llm: bool) -> None:
-    from llmcost_collector.otlp.decode import _is_llm_keys
+    from llmcost_collector.receive.decode import _is_llm_keys
 
     assert _is_llm_keys(keys) is is_llm

@@ -7,9 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from llmcost_collector.config.yaml_loader import ConfigError, load_model
 from llmcost_collector.model import PRICED, UNPRICED, Attribution, LlmCall, Usage
-from llmcost_collector.pricing import PriceBook, Pricer
-from llmcost_collector.yamlconfig import ConfigError, load_model
+from llmcost_collector.price.pricer import PriceBook, Pricer
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = """

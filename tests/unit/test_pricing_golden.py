@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from llmcost_collector.model import PRICED, SpanView
-from llmcost_collector.normalize import normalize_span
-from llmcost_collector.pricing import Pricer
+from llmcost_collector.normalize.span import normalize_span
+from llmcost_collector.price.pricer import Pricer
 
 CORPUS = json.loads((Path(__file__).parents[1] / "golden" / "usage_corpus.json").read_text())["cases"]
 PRICER = Pricer()

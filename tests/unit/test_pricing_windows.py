@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmcost_collector.model import PRICED, Attribution, LlmCall, Usage
-from llmcost_collector.pricing import PriceBook, Pricer
-from llmcost_collector.pricing.catalog import NS_PER_DAY, instant
+from llmcost_collector.price.catalog import NS_PER_DAY, instant
+from llmcost_collector.price.pricer import PriceBook, Pricer
 
 NS = 10**9
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from llmcost_collector.commands.serve import JsonLogFormatter
+from llmcost_collector.cli.serve import JsonLogFormatter
 
 
 def _format(record: logging.LogRecord) -> dict:
@@ -15,7 +15,7 @@ def _format(record: logging.LogRecord) -> dict:
 def test_extra_fields_become_keys_of_the_json_object() -> None:
     record = logging.makeLogRecord(
         {
-            "name": "llmcost_collector.config_watch",
+            "name": "llmcost_collector.config.watch",
             "levelno": logging.ERROR,
             "levelname": "ERROR",
             "msg": "config reload refused: %d problem(s)",
@@ -28,7 +28,7 @@ def test_extra_fields_become_keys_of_the_json_object() -> None:
     )
     doc = _format(record)
     assert doc["msg"] == "config reload refused: 1 problem(s)"
-    assert doc["level"] == "error" and doc["logger"] == "llmcost_collector.config_watch"
+    assert doc["level"] == "error" and doc["logger"] == "llmcost_collector.config.watch"
     assert (doc["event"], doc["config_path"], doc["line"], doc["column"]) == (
         "config_error",
         "/etc/llmcost.yaml",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmcost_collector.model import SpanView, Usage
-from llmcost_collector.normalize import MAX_TOKENS, SpanRejected, normalize_span
+from llmcost_collector.normalize.span import MAX_TOKENS, SpanRejected, normalize_span
 
 CANONICAL = Usage(
     input_tokens=1250, cache_read_tokens=500, cache_write_tokens=250, output_tokens=700, reasoning_tokens=300

@@ -8,9 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from .entry import COLUMNS, LedgerEntry
-from .schema import LATEST_VERSION, TABLE
-from .sql import GROUPABLE, TOKEN_SUMS, SpendRow, SqlLedger, postgres_dialect, sqlite_dialect
+from llmcost_collector.ledger.entry import COLUMNS, LedgerEntry
+from llmcost_collector.ledger.schema import LATEST_VERSION, TABLE
+from llmcost_collector.ledger.sql import (
+    GROUPABLE,
+    TOKEN_SUMS,
+    SpendRow,
+    SqlLedger,
+    postgres_dialect,
+    sqlite_dialect,
+)
 
 Ledger = SqlLedger
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import NamedTuple, get_type_hints
 
-from ..model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
+from llmcost_collector.model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
 
 
 class LedgerEntry(NamedTuple):

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from ..model import UNPRICED, Cost
-from .entry import COLUMNS, INT_COLUMNS, LedgerEntry
-from .schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
+from llmcost_collector.ledger.entry import COLUMNS, INT_COLUMNS, LedgerEntry
+from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
+from llmcost_collector.model import UNPRICED, Cost
 
 TOKEN_SUMS = {
     "input": "input_tokens",

@@ -1,1 +1,0 @@
-"""One module per `llmcost` subcommand (see ``llmcost_collector.cli``)."""

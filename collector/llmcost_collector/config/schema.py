@@ -1,0 +1,293 @@
+"""The collector's configuration file (``LLMCOST_CONFIG``): one YAML document, validated.
+
+It has room for everything chargeback needs: teams with budgets, attribution rules and the trust
+policy for client-asserted teams, metric label caps, the org price book, chargeback rules
+(at cost, cost-plus, tiered volume markups, platform fees, value-based outcomes, shared costs),
+ingest limits and privacy. Every section is validated when the file is loaded, including the
+parts later features read, so a typo is caught by ``llmcost config check`` rather than at month end.
+See ``examples/llmcost.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from llmcost_collector.config.yaml_loader import ConfigError, ModelProblems, Problem, load_model
+from llmcost_collector.model import (
+    UNATTRIBUTED_TEAM,
+)
+from llmcost_collector.price.pricebook import PriceBook
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
+PERIODS = ("daily", "monthly")
+DEFAULT_THRESHOLDS = (50, 80, 95, 100)
+# Metric labels whose values come from spans (see CONTRACT.md); only these can be capped.
+CAPPED_LABELS = frozenset(
+    {"team", "feature", "environment", "provider", "model", "session_name", "outcome", "period"}
+)
+
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+Percent = Annotated[Decimal, Field(ge=0, le=1000, allow_inf_nan=False)]
+
+__all__ = ["Config", "ConfigError", "load_config"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Budgets(_Strict):
+    daily: Money | None = Field(None, description="USD per UTC day")
+    monthly: Money | None = Field(None, description="USD per calendar month (UTC)")
+    thresholds: list[int] = Field(
+        default_factory=lambda: list(DEFAULT_THRESHOLDS), description="alert at these % of the budget"
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= t <= 1000 for t in value):
+            raise ValueError("thresholds are percentages between 1 and 1000")
+        if value != sorted(set(value)):
+            raise ValueError("thresholds must be ascending and unique")
+        return value
+
+
+class TeamChargeback(_Strict):
+    """Per-team exceptions to the default chargeback (unset fields inherit it)."""
+
+    model: Literal["at_cost", "cost_plus"] | None = None
+    markup_percent: Percent | None = None
+    platform_fee_percent: Percent | None = None
+    platform_fee_monthly_usd: Money | None = None
+
+
+class Team(_Strict):
+    name: str = Field(pattern=NAME)
+    display_name: str = ""
+    owners: list[str] = Field(default_factory=list, description="people or groups accountable for spend")
+    contact: str = Field("", description="where alerts go: e-mail, chat channel, pager service")
+    budgets: Budgets = Field(default_factory=Budgets)
+    chargeback: TeamChargeback | None = None
+
+
+class AttributionRule(_Strict):
+    match: dict[str, str] = Field(
+        description="attribute name -> glob; all must match (span attribute, else resource attribute)"
+    )
+    team: str = Field(pattern=NAME)
+    feature: str | None = Field(None, description="feature for matched spans that carry none")
+
+    @field_validator("match")
+    @classmethod
+    def _non_empty(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("a rule needs at least one attribute to match")
+        return value
+
+
+class Attribution(_Strict):
+    trust: Literal["accept", "override", "reject"] = Field(
+        "accept",
+        description="client-asserted llmcost.team: accept it, let matching rules override it, or ignore it",
+    )
+    default_team: str = Field(UNATTRIBUTED_TEAM, pattern=NAME)
+    rules: list[AttributionRule] = Field(default_factory=list, description="first match wins")
+
+
+class Labels(_Strict):
+    default_cap: int = Field(100, ge=1, le=100_000, description="distinct values per label before __other__")
+    caps: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=lambda: {"team": 100, "feature": 100, "model": 100, "session_name": 50}
+    )
+    allow: dict[str, list[str]] = Field(default_factory=dict, description="only these values, rest __other__")
+
+
+class VolumeTier(_Strict):
+    up_to_tokens: int | None = Field(None, ge=1, description="monthly tokens; omit for the last tier")
+    markup_percent: Percent
+
+
+class SharedCost(_Strict):
+    name: str = Field(pattern=NAME)
+    monthly_usd: Money
+    method: Literal["proportional", "even"] = "proportional"
+    teams: list[str] = Field(default_factory=list, description="spread over these teams (default: all)")
+
+
+class Chargeback(_Strict):
+    model: Literal["at_cost", "cost_plus"] = "at_cost"
+    markup_percent: Percent = Decimal(0)
+    platform_fee_percent: Percent = Decimal(0)
+    platform_fee_monthly_usd: Money = Field(Decimal(0), description="fixed fee per team per month")
+    volume_tiers: list[VolumeTier] = Field(
+        default_factory=list, description="markup by monthly tokens, replaces markup_percent on the invoice"
+    )
+    outcomes: dict[str, Money] = Field(default_factory=dict, description="USD per outcome (value-based)")
+    shared_costs: list[SharedCost] = Field(default_factory=list)
+
+
+class Ingest(_Strict):
+    bearer_tokens: list[str] = Field(default_factory=list, description="when set, exports must carry one")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_in_flight: int = Field(
+        64, ge=1, description="exports processed at once; OTLP/HTTP applies a reload at once, gRPC on restart"
+    )
+    queue_capacity_spans: int = Field(200_000, ge=512)
+
+    @field_validator("bearer_tokens")
+    @classmethod
+    def _tokens(cls, tokens: list[str]) -> list[str]:
+        if any(not token or token != token.strip() or " " in token for token in tokens):
+            raise ValueError("bearer tokens must be non-empty and contain no spaces")
+        return tokens
+
+
+class Privacy(_Strict):
+    """What the ledger keeps of end-user and session identifiers (never metric labels anyway)."""
+
+    user_id: Literal["keep", "hash", "drop"] = "keep"
+    session_id: Literal["keep", "hash", "drop"] = "keep"
+    hash_key_env: str = Field(
+        "LLMCOST_PRIVACY_KEY", description="environment variable with the HMAC key used by 'hash'"
+    )
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    teams: list[Team] = Field(default_factory=list)
+    attribution: Attribution = Field(default_factory=Attribution)
+    labels: Labels = Field(default_factory=Labels)
+    price_book: PriceBook = Field(default_factory=PriceBook)
+    chargeback: Chargeback = Field(default_factory=Chargeback)
+    ingest: Ingest = Field(default_factory=Ingest)
+    privacy: Privacy = Field(default_factory=Privacy)
+
+    _by_name: dict[str, Team] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        problems = list(self._problems())
+        if problems:
+            raise ModelProblems(problems)
+        self._by_name = {team.name: team for team in self.teams}
+        return self
+
+    def _problems(self) -> Iterator[Problem]:
+        """Checks that span fields or sections, each reported at the exact value that is wrong."""
+        first: dict[str, int] = {}
+        for index, team in enumerate(self.teams):
+            if team.name in first:
+                yield Problem(
+                    ("teams", index, "name"), f"duplicate team {team.name!r} (also teams[{first[team.name]}])"
+                )
+            first.setdefault(team.name, index)
+        if self.teams:  # declared teams: rules must name one of them (without teams, rules create them)
+            known = set(first) | {UNATTRIBUTED_TEAM}
+            hint = "is not defined under teams (add it there, or list no teams to let rules create them)"
+            for index, rule in enumerate(self.attribution.rules):
+                if rule.team not in known:
+                    yield Problem(("attribution", "rules", index, "team"), f"team {rule.team!r} {hint}")
+            if self.attribution.default_team not in known:
+                yield Problem(
+                    ("attribution", "default_team"), f"team {self.attribution.default_team!r} {hint}"
+                )
+        for section in ("caps", "allow"):
+            for label in getattr(self.labels, section):
+                if label not in CAPPED_LABELS:
+                    allowed = ", ".join(sorted(CAPPED_LABELS))
+                    yield Problem(("labels", section, label), f"unknown label {label!r} ({allowed})", True)
+        yield from self._chargeback_problems()
+
+    def _chargeback_problems(self) -> Iterator[Problem]:
+        charge = self.chargeback
+        bounds = [tier.up_to_tokens for tier in charge.volume_tiers]
+        for index, bound in enumerate(bounds):
+            loc = ("chargeback", "volume_tiers", index, "up_to_tokens")
+            if bound is None and index < len(bounds) - 1:
+                yield Problem(
+                    ("chargeback", "volume_tiers", index), "only the last tier may omit up_to_tokens"
+                )
+            previous = next((b for b in reversed(bounds[:index]) if b is not None), None)
+            if bound is not None and previous is not None and bound <= previous:
+                yield Problem(loc, f"tiers must ascend: {bound} is not above the previous tier's {previous}")
+        if charge.model == "at_cost":
+            for name in ("markup_percent", "platform_fee_percent"):
+                if getattr(charge, name):
+                    yield Problem(
+                        ("chargeback", name), "has no effect with model at_cost; set model: cost_plus"
+                    )
+            if charge.volume_tiers:
+                yield Problem(("chargeback", "volume_tiers"), "markups need model: cost_plus")
+        for index, team in enumerate(self.teams):
+            override = team.chargeback
+            if override and (override.model or charge.model) == "at_cost":
+                for name in ("markup_percent", "platform_fee_percent"):
+                    if getattr(override, name):
+                        yield Problem(
+                            ("teams", index, "chargeback", name),
+                            "has no effect for a team charged at_cost; set model: cost_plus",
+                        )
+        for name in charge.outcomes:
+            if not re.match(NAME, name):
+                yield Problem(("chargeback", "outcomes", name), f"invalid outcome name {name!r}", True)
+        seen: set[str] = set()
+        for index, shared in enumerate(charge.shared_costs):
+            if shared.name in seen:
+                yield Problem(("chargeback", "shared_costs", index, "name"), f"duplicate {shared.name!r}")
+            seen.add(shared.name)
+            if self.teams:
+                for position, team_name in enumerate(shared.teams):
+                    if team_name not in {t.name for t in self.teams}:
+                        yield Problem(
+                            ("chargeback", "shared_costs", index, "teams", position),
+                            f"team {team_name!r} is not defined under teams",
+                        )
+
+    @classmethod
+    def default(cls) -> Config:
+        """The embedded defaults: no teams, trust client teams, unclaimed spend to ``unattributed``."""
+        return cls()
+
+    def team_names(self) -> list[str]:
+        """Declared teams, then teams that only attribution rules name (in order, once each)."""
+        names = dict.fromkeys(team.name for team in self.teams)
+        names.update(dict.fromkeys(r.team for r in self.attribution.rules if r.team != UNATTRIBUTED_TEAM))
+        return list(names)
+
+    def team(self, name: str) -> Team | None:
+        return self._by_name.get(name)
+
+    def budget_for(self, team: str, period: str) -> Decimal | None:
+        found = self._by_name.get(team)
+        if found is None or period not in PERIODS:
+            return None
+        return found.budgets.daily if period == "daily" else found.budgets.monthly
+
+    def chargeback_rates(self, team: str) -> tuple[str, Decimal, Decimal]:
+        """(model, markup %, platform fee %) for per-call chargeback of ``team``."""
+        base = self.chargeback
+        override = (found := self._by_name.get(team)) and found.chargeback
+        model = (override and override.model) or base.model
+        markup = (
+            override.markup_percent
+            if override and override.markup_percent is not None
+            else base.markup_percent
+        )
+        fee = (
+            override.platform_fee_percent
+            if override and override.platform_fee_percent is not None
+            else base.platform_fee_percent
+        )
+        return model, markup, fee
+
+
+def load_config(path: str | Path, *, text: str | None = None) -> Config:
+    """Load and validate a config file; raises ``ConfigError`` with file:line:col reasons."""
+    return load_model(path, Config, text=text)

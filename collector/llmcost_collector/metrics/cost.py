@@ -1,0 +1,194 @@
+"""Prometheus metrics of the collector (names and labels fixed by CONTRACT.md).
+
+Counters move only for rows the ledger newly inserted, so a retried export never inflates them.
+Per batch, increments are first summed per label set and then applied once each: a batch of
+512 calls from a handful of teams touches a handful of children, not 512 x 8.
+
+Ledger-derived gauges (period-to-date spend, budgets) come from a custom ``Collector`` that asks
+the ledger at scrape time: the ledger, not the process's memory, is the source of truth.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from llmcost_collector.metrics.labels import LabelCaps
+from llmcost_collector.model import Cost, LlmCall
+from llmcost_collector.money import nanos_to_float_usd
+
+COST_LABELS = ("team", "feature", "environment", "provider", "model")
+TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning")  # disjoint classes
+SESSION_COST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 100)
+
+
+@dataclass(slots=True)
+class BilledCall:
+    """A newly ledgered call with the amounts the metrics need."""
+
+    call: LlmCall
+    cost: Cost
+    chargeback_nanos: int | None
+    savings_nanos: int = 0  # response-cache savings: what the call would have cost
+
+
+class CostMetrics:
+    """The contract's cost, token, request and outcome counters plus the session histogram."""
+
+    def __init__(self, registry: CollectorRegistry, caps: LabelCaps) -> None:
+        self.caps = caps
+        self._capped: dict[tuple[str, ...], tuple[str, ...]] = {}  # raw label values -> exported ones
+        self.cost = Counter(
+            "llmcost_cost_usd", "Provider cost at contracted rates, USD.", COST_LABELS, registry=registry
+        )
+        self.chargeback = Counter(
+            "llmcost_chargeback_usd",
+            "Amount billed to teams (markups and fees included), USD.",
+            ("team", "feature", "environment"),
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "llmcost_tokens",
+            "Tokens by disjoint class: input (uncached), cache_read, cache_write, "
+            "output (excluding reasoning), reasoning.",
+            (*COST_LABELS, "token_type"),
+            registry=registry,
+        )
+        self.requests = Counter(
+            "llmcost_requests", "LLM calls by outcome.", (*COST_LABELS, "status"), registry=registry
+        )
+        self.unpriced = Counter(
+            "llmcost_unpriced_requests",
+            "Calls whose model has no known price: stored, not priced, re-priceable later.",
+            ("provider", "model"),
+            registry=registry,
+        )
+        self.cache_hits = Counter(
+            "llmcost_cache_hits", "Cache hits.", ("team", "feature", "kind"), registry=registry
+        )
+        self.cache_savings = Counter(
+            "llmcost_cache_savings_usd",
+            "What cache hits saved, USD.",
+            ("team", "feature", "kind"),
+            registry=registry,
+        )
+        self.outcomes = Counter(
+            "llmcost_outcomes", "Business outcomes for value-based chargeback.", ("team", "outcome"),
+            registry=registry,
+        )  # fmt: skip
+        self.session_cost = Histogram(
+            "llmcost_session_cost_usd",
+            "Total cost of a finished session (workflow), USD, by session name.",
+            ("session_name",),
+            buckets=SESSION_COST_BUCKETS,
+            registry=registry,
+        )
+
+    def forget_label_values(self) -> None:
+        """Drop the memo of capped label values, after the caps or allow-lists changed."""
+        self._capped = {}
+
+    def record(self, billed: Iterable[BilledCall]) -> None:
+        """Add a batch of newly ledgered calls.
+
+        Two passes: per call, integer sums go into one small list per raw label set (a batch has a
+        handful of them); then, per label set, the labels are capped and each counter child is
+        incremented once. Money stays integer nano-dollars until that last step.
+        """
+        sums: dict[tuple[str, ...], list[int]] = {}
+        outcomes: dict[tuple[str, str], int] = defaultdict(int)
+        for item in billed:
+            call = item.call
+            attribution = call.attribution
+            usage = call.usage
+            raw = (attribution.team, attribution.feature, attribution.environment, call.provider, call.model)
+            row = sums.get(raw)
+            if row is None:
+                row = sums[raw] = [0] * _SUM_FIELDS
+            row[_ERRORS if call.status == "error" else _OK] += 1
+            row[_INPUT] += usage.input_tokens
+            row[_CACHE_READ] += usage.cache_read_tokens
+            row[_CACHE_WRITE] += usage.cache_write_tokens
+            row[_OUTPUT] += usage.output_tokens - usage.reasoning_tokens
+            row[_REASONING] += usage.reasoning_tokens
+            contracted = item.cost.contracted_nanos
+            if contracted is None:
+                row[_UNPRICED] += 1
+            else:
+                row[_PRICED] += 1
+                row[_COST] += contracted
+            if item.chargeback_nanos is not None:
+                row[_CHARGED] += 1
+                row[_CHARGEBACK] += item.chargeback_nanos
+            if call.cache_hit:
+                row[_RESPONSE_HITS] += 1
+                row[_SAVINGS] += item.savings_nanos
+            elif usage.cache_read_tokens:
+                row[_PROMPT_HITS] += 1
+            if call.outcome:
+                outcomes[(attribution.team, call.outcome)] += call.outcome_count or 1
+        self._apply(sums, outcomes)
+
+    def _labels(self, raw: tuple[str, ...]) -> tuple[str, ...]:
+        key = self._capped.get(raw)
+        if key is None:
+            cap = self.caps.value
+            key = tuple(cap(label, value) for label, value in zip(COST_LABELS, raw, strict=True))
+            if len(self._capped) < 100_000:
+                self._capped[raw] = key
+        return key
+
+    def _apply(self, sums: dict[tuple[str, ...], list[int]], outcomes: dict[tuple[str, str], int]) -> None:
+        # Several raw label sets may share capped labels (``__other__``): merge before incrementing.
+        merged: dict[tuple[str, ...], list[int]] = {}
+        for raw, row in sums.items():
+            key = self._labels(raw)
+            held = merged.get(key)
+            if held is None:
+                merged[key] = row
+            else:
+                merged[key] = [a + b for a, b in zip(held, row, strict=True)]
+        by_team_feature: dict[tuple[str, ...], list[int]] = {}
+        for key, row in merged.items():
+            team, feature, environment, provider, model = key
+            for status, count in (("ok", row[_OK]), ("error", row[_ERRORS])):
+                if count:
+                    self.requests.labels(*key, status).inc(count)
+            for kind, index in _TOKEN_FIELDS:
+                if row[index]:
+                    self.tokens.labels(*key, kind).inc(row[index])
+            if row[_PRICED]:
+                self.cost.labels(*key).inc(nanos_to_float_usd(row[_COST]))
+            if row[_UNPRICED]:
+                self.unpriced.labels(provider, model).inc(row[_UNPRICED])
+            if row[_CHARGED]:
+                self.chargeback.labels(team, feature, environment).inc(nanos_to_float_usd(row[_CHARGEBACK]))
+            totals = by_team_feature.setdefault((team, feature), [0, 0, 0])
+            totals[0] += row[_RESPONSE_HITS]
+            totals[1] += row[_SAVINGS]
+            totals[2] += row[_PROMPT_HITS]
+        for (team, feature), (response_hits, savings, prompt_hits) in by_team_feature.items():
+            if response_hits:
+                self.cache_hits.labels(team, feature, "response").inc(response_hits)
+            if savings:
+                self.cache_savings.labels(team, feature, "response").inc(nanos_to_float_usd(savings))
+            if prompt_hits:
+                self.cache_hits.labels(team, feature, "prompt_cache").inc(prompt_hits)
+        cap = self.caps.value
+        for (team, outcome), count in outcomes.items():
+            self.outcomes.labels(cap("team", team), cap("outcome", outcome)).inc(count)
+
+
+# Per-label-set sums in ``CostMetrics.record`` (indexes into one list of integers).
+(
+    _OK, _ERRORS, _INPUT, _CACHE_READ, _CACHE_WRITE, _OUTPUT, _REASONING, _PRICED, _COST, _UNPRICED, _CHARGED,
+    _CHARGEBACK, _RESPONSE_HITS, _SAVINGS, _PROMPT_HITS,
+) = range(15)  # fmt: skip
+_SUM_FIELDS = 15
+_TOKEN_FIELDS = (
+    ("input", _INPUT), ("cache_read", _CACHE_READ), ("cache_write", _CACHE_WRITE), ("output", _OUTPUT),
+    ("reasoning", _REASONING),
+)  # fmt: skip

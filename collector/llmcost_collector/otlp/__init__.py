@@ -1,1 +1,0 @@
-"""OTLP receivers (HTTP and gRPC) and the decoder they share."""

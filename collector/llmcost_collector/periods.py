@@ -1,0 +1,20 @@
+"""Calendar periods: budgets and period-to-date spend are calendar days and months, not rolling windows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def period_starts(now: datetime) -> dict[str, datetime]:
+    """Start of the current UTC day and month: budgets are calendar periods, not rolling windows."""
+    day = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"daily": day, "monthly": day.replace(day=1)}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_ns(moment: datetime) -> int:
+    """Exact nanoseconds since the epoch (``timestamp() * 1e9`` goes through a float and drifts)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
