@@ -1,4 +1,4 @@
-"""The collector as one object: wires configuration, pricing, ledger, metrics and the three ports.
+"""The collector as one object: wires settings, configuration, pricing, ledger, metrics and ports.
 
 ``llmcost serve`` is a thin shell around ``CollectorApp``; tests and the demo start the same
 object (with port 0 for free ports) so what they exercise is what production runs.
@@ -7,18 +7,12 @@ object (with port 0 for free ports) so what they exercise is what production run
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
-from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from llmcost_collector.attribute.privacy import make_scrubber
-from llmcost_collector.attribute.rules import AttributionRules
-from llmcost_collector.chargeback.per_call import make_chargeback
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.config.watch import ConfigWatcher
 from llmcost_collector.ledger import Ledger, open_ledger
@@ -28,51 +22,17 @@ from llmcost_collector.metrics.gauges import LedgerGauges
 from llmcost_collector.metrics.labels import LabelCaps
 from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.pipeline import IngestPipeline
+from llmcost_collector.policy import IngestLimits, IngestPolicy
 from llmcost_collector.price.pricer import Pricer
 from llmcost_collector.receive.otlp_grpc import start_grpc_server
-from llmcost_collector.receive.otlp_http import IngestSettings, make_handler
-from llmcost_collector.web.api import make_api_handler
+from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
+from llmcost_collector.serving import BackgroundServer
+from llmcost_collector.settings import DEFAULT_LEDGER_URL, Settings
+from llmcost_collector.web.api import make_web_app
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEDGER_URL = "sqlite:///llmcost.db"
-
-
-@dataclass
-class Settings:
-    """Process-level settings (ports, ledger, config path); the YAML config holds the rest."""
-
-    host: str = "0.0.0.0"
-    otlp_grpc_port: int = 4317
-    otlp_http_port: int = 4318
-    http_port: int = 9464
-    ledger_url: str = DEFAULT_LEDGER_URL
-    config_path: str | None = None
-    enable_grpc: bool = True
-    session_idle_seconds: float = 300.0
-    watch_config: bool = True
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        env = os.environ
-        settings = cls(
-            host=env.get("LLMCOST_HOST", cls.host),
-            otlp_grpc_port=int(env.get("LLMCOST_OTLP_GRPC_PORT", cls.otlp_grpc_port)),
-            otlp_http_port=int(env.get("LLMCOST_OTLP_HTTP_PORT", cls.otlp_http_port)),
-            http_port=int(env.get("LLMCOST_HTTP_PORT", cls.http_port)),
-            ledger_url=env.get("LLMCOST_LEDGER_URL", cls.ledger_url),
-            config_path=env.get("LLMCOST_CONFIG") or None,
-        )
-        for key, value in overrides.items():
-            if value is not None:
-                setattr(settings, key, value)
-        return settings
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+__all__ = ["DEFAULT_LEDGER_URL", "CollectorApp", "Settings"]
 
 
 class CollectorApp:
@@ -83,7 +43,8 @@ class CollectorApp:
         self.config = config
         self.registry = CollectorRegistry()
         self.self_metrics = SelfMetrics(self.registry)
-        self.caps = self._label_caps(config)
+        labels = config.labels
+        self.caps = LabelCaps(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
         self.cost_metrics = CostMetrics(self.registry, self.caps)
         self.sessions = SessionCostTracker(
             self.cost_metrics.session_cost, self.caps, idle_seconds=settings.session_idle_seconds
@@ -92,20 +53,16 @@ class CollectorApp:
         self.pricer = Pricer(config.price_book)
         self.gauges = LedgerGauges(self._team_spend, self._budgets, self.caps)
         self.registry.register(self.gauges)
-        self.ingest_settings = [self._ingest_settings(config)]
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
-            resolve_attribution=AttributionRules(config.attribution).resolve,
-            chargeback=make_chargeback(config),
+            policy=IngestPolicy.from_config(config),
             cost_metrics=self.cost_metrics,
             sessions=self.sessions,
             self_metrics=self.self_metrics,
-            capacity_spans=config.ingest.queue_capacity_spans,
-            scrub_identifiers=make_scrubber(config.privacy),
         )
         self.ports: dict[str, int] = {}
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[BackgroundServer] = []
         self._grpc = None
         self._watcher: ConfigWatcher | None = None
         self._stopped = threading.Event()
@@ -113,31 +70,19 @@ class CollectorApp:
 
     # --- configuration ------------------------------------------------------------------
 
-    @staticmethod
-    def _label_caps(config: Config) -> LabelCaps:
-        labels = config.labels
-        return LabelCaps(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
-
-    @staticmethod
-    def _ingest_settings(config: Config) -> IngestSettings:
-        ingest = config.ingest
-        return IngestSettings(
-            tokens=frozenset(ingest.bearer_tokens),
-            max_body_bytes=ingest.max_body_bytes,
-            max_in_flight=ingest.max_in_flight,
-        )
+    @property
+    def limits(self) -> IngestLimits:
+        """The receivers' limits under the configuration in force (read per export)."""
+        return self.pipeline.policy.limits
 
     def apply_config(self, config: Config) -> None:
-        """Hot reload: swap rules, prices and limits; ledger, ports and counters stay."""
+        """Hot reload: one new policy swapped in whole; ledger, ports and counters stay."""
+        policy = IngestPolicy.from_config(config)
         self.pricer.reload(config.price_book)
-        self.pipeline.resolve_attribution = AttributionRules(config.attribution).resolve
-        self.pipeline.chargeback = make_chargeback(config)
-        self.pipeline.capacity = config.ingest.queue_capacity_spans
-        self.pipeline.scrub_identifiers = make_scrubber(config.privacy)
         labels = config.labels
         self.caps.reconfigure(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
         self.cost_metrics.forget_label_values()
-        self.ingest_settings[0] = self._ingest_settings(config)
+        self.pipeline.policy = policy
         self.config = config
         self.gauges.invalidate()
         self.self_metrics.config_reloads.labels("applied").inc()
@@ -163,19 +108,27 @@ class CollectorApp:
     def start(self) -> CollectorApp:
         settings = self.settings
         self.pipeline.start()
-        otlp = _Server(
-            (settings.host, settings.otlp_http_port), make_handler(self.pipeline, self.ingest_settings)
+        receiver = OtlpHttpReceiver(
+            self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds
         )
-        api = _Server(
-            (settings.host, settings.http_port), make_api_handler(self.registry, self.ledger, self.ready)
-        )
-        for name, server in (("otlp_http", otlp), ("http", api)):
-            self._servers.append(server)
-            self.ports[name] = server.server_address[1]
-            threading.Thread(target=server.serve_forever, name=f"llmcost-{name}", daemon=True).start()
+        web = make_web_app(self.registry, self.ledger, self.ready, self.gauges.refresh)
+        for name, asgi_app, port in (
+            ("otlp_http", receiver.app(), settings.otlp_http_port),
+            ("http", web, settings.http_port),
+        ):
+            server = BackgroundServer(
+                asgi_app,
+                settings.host,
+                port,
+                name=name,
+                header_timeout=settings.header_timeout_seconds,
+                max_connections=settings.max_connections,
+            )
+            self._servers.append(server.start())
+            self.ports[name] = server.port
         if settings.enable_grpc:
             self._grpc, self.ports["otlp_grpc"] = start_grpc_server(
-                self.pipeline, self.ingest_settings, settings.host, settings.otlp_grpc_port
+                self.pipeline, lambda: self.limits, settings.host, settings.otlp_grpc_port
             )
         if settings.config_path and settings.watch_config:
             self._watcher = ConfigWatcher(
@@ -199,7 +152,7 @@ class CollectorApp:
             self.ledger.ping()
         except Exception as exc:
             return False, f"ledger unavailable: {exc}"
-        if self.pipeline.queued_spans >= self.pipeline.capacity:
+        if self.pipeline.queued_spans >= self.limits.queue_capacity_spans:
             return False, "ingest queue full"
         return True, "ok"
 
@@ -223,13 +176,11 @@ class CollectorApp:
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait()
         for server in self._servers[:1]:  # OTLP first: no new exports
-            server.shutdown()
-            server.server_close()
+            server.stop()
         self.pipeline.stop()
         self.sessions.sweep()
         for server in self._servers[1:]:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         self.ledger.close()
 
     def serve_forever(self) -> None:

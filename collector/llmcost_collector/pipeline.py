@@ -6,7 +6,7 @@ single transaction (group commit). ``ingest`` returns only after the transaction
 has committed, so acknowledging an export means its money is durable: a client that never got
 the acknowledgement retries, and the (trace_id, span_id) key makes the retry a no-op.
 
-Memory is bounded by ``capacity_spans``: past it ``ingest`` raises ``Overloaded`` at once and the
+Memory is bounded by the policy's ``queue_capacity_spans``: past it ``ingest`` raises ``Overloaded`` at once and the
 receiver answers 503/UNAVAILABLE with Retry-After, which OTLP exporters retry.
 """
 
@@ -20,20 +20,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import compress
 
-from llmcost_collector.attribute.privacy import IdentifierScrubber
 from llmcost_collector.ledger import Ledger, LedgerEntry
 from llmcost_collector.metrics.collector_health import SelfMetrics
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
 from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.model import TEAM_FROM_SPAN, DecodedExport, LlmCall, SpanView
 from llmcost_collector.normalize.span import SpanRejected, normalize_span
+from llmcost_collector.policy import IngestPolicy
 from llmcost_collector.price.pricer import Pricer
 
 log = logging.getLogger(__name__)
 
 # (span attributes, resource attributes, asserted team, asserted feature) -> (team, source, feature)
 AttributionResolver = Callable[[Mapping[str, object], Mapping[str, object], str, str], tuple[str, str, str]]
-ChargebackRule = Callable[[LlmCall, "int | None"], "int | None"]
 
 
 class Overloaded(Exception):
@@ -81,27 +80,21 @@ class IngestPipeline:
         *,
         ledger: Ledger,
         pricer: Pricer,
-        resolve_attribution: AttributionResolver,
-        chargeback: ChargebackRule,
+        policy: IngestPolicy,
         cost_metrics: CostMetrics,
         sessions: SessionCostTracker,
         self_metrics: SelfMetrics,
-        capacity_spans: int = 200_000,
         max_commit_rows: int = 8192,
         commit_timeout: float = 30.0,
-        scrub_identifiers: IdentifierScrubber | None = None,
     ) -> None:
         self.ledger = ledger
         self.pricer = pricer
-        self.resolve_attribution = resolve_attribution
-        self.chargeback = chargeback
+        self.policy = policy  # swapped whole on reload; read once per export
         self.cost_metrics = cost_metrics
         self.sessions = sessions
         self.self_metrics = self_metrics
-        self.capacity = capacity_spans
         self.max_commit_rows = max_commit_rows
         self.commit_timeout = commit_timeout
-        self.scrub_identifiers = scrub_identifiers  # privacy: what the ledger keeps of user/session ids
         self._jobs: deque[_Job] = deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -142,7 +135,9 @@ class IngestPipeline:
         entries: list[LedgerEntry] = []
         billed: list[BilledCall] = []
         now_ns = time.time_ns()
-        scrub = self.scrub_identifiers
+        policy = self.policy
+        scrub = policy.scrub_identifiers
+        resolve = policy.rules.resolve
         for span in decoded.spans:
             try:
                 call = normalize_span(span)
@@ -150,7 +145,7 @@ class IngestPipeline:
                     result.skipped += 1
                     self.self_metrics.spans_skipped.inc()
                     continue
-                self._attribute(call, span)
+                self._attribute(call, span, resolve)
                 cost = self.pricer.price(call)
             except SpanRejected as exc:
                 self._reject(result, f"span {span.span_id}: {exc}", "invalid_usage")
@@ -171,7 +166,7 @@ class IngestPipeline:
                     list_nanos=None if cost.list_nanos is None else 0,
                     contracted_nanos=None if cost.contracted_nanos is None else 0,
                 )
-            chargeback = self.chargeback(call, cost.contracted_nanos)
+            chargeback = policy.chargeback(call, cost.contracted_nanos)
             entry = LedgerEntry.from_call(call, cost, chargeback, now_ns, savings)
             if scrub is not None:
                 user_id, session_id = scrub(entry.user_id, entry.session_id)
@@ -179,7 +174,7 @@ class IngestPipeline:
             entries.append(entry)
             billed.append(BilledCall(call, cost, chargeback, savings))
         if entries:
-            job = self._enqueue(entries, billed)
+            job = self._enqueue(entries, billed, policy.limits.queue_capacity_spans)
             if not job.done.wait(self.commit_timeout):
                 raise LedgerUnavailable("ledger commit timed out")
             if job.error is not None:
@@ -190,12 +185,11 @@ class IngestPipeline:
                 self.self_metrics.spans_duplicate.inc(result.duplicates)
         return result
 
-    def _attribute(self, call: LlmCall, span: SpanView) -> None:
+    @staticmethod
+    def _attribute(call: LlmCall, span: SpanView, resolve: AttributionResolver) -> None:
         """Team per rules and trust policy; a matching rule may also supply a missing feature."""
         attribution = call.attribution
-        team, source, feature = self.resolve_attribution(
-            span.attributes, span.resource, attribution.team, attribution.feature
-        )
+        team, source, feature = resolve(span.attributes, span.resource, attribution.team, attribution.feature)
         attribution.team = team
         attribution.team_source = source if team else TEAM_FROM_SPAN
         attribution.feature = feature
@@ -206,12 +200,12 @@ class IngestPipeline:
         result.errors.append(reason)
         self.self_metrics.spans_rejected.labels(kind).inc()
 
-    def _enqueue(self, entries: list[LedgerEntry], billed: list[BilledCall]) -> _Job:
+    def _enqueue(self, entries: list[LedgerEntry], billed: list[BilledCall], capacity: int) -> _Job:
         job = _Job(entries, billed)
         with self._cond:
             if not self._running:
                 raise LedgerUnavailable("collector is shutting down")
-            if self._queued + len(entries) > self.capacity and self._queued:
+            if self._queued + len(entries) > capacity and self._queued:
                 self.self_metrics.exports_refused.labels("overloaded").inc()
                 raise Overloaded(retry_after=max(1.0, self._queued / 20_000))
             self._jobs.append(job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 import urllib.error
@@ -155,6 +156,37 @@ def test_health_ready_page_and_bad_query(app: CollectorApp) -> None:
     status, body = get(base + "api/v1/spend?group_by=user_id;drop")
     assert status == 400 and "cannot group by" in json.loads(body)["error"]
     assert get(base + "api/v1/spend?from=yesterday")[0] == 400
+    status, body = get(base + "api/v1/spend?region=eu")  # not silently everyone's totals
+    assert status == 400 and "unknown parameter region" in json.loads(body)["error"]
+    assert get(base + "api/v1/spend?team=search&group_by=feature")[0] == 200
+    status, body = get(base + "no/such/page")
+    assert status == 404 and "no such path" in json.loads(body)["error"]
+
+
+def test_the_api_documents_itself(app: CollectorApp) -> None:
+    base = app.urls()["web"]
+    status, body = get(base + "openapi.json")
+    spec = json.loads(body)
+    spend = spec["paths"]["/api/v1/spend"]["get"]
+    names = {p["name"] for p in spend["parameters"]}
+    assert {"group_by", "from", "to", "team", "feature", "user_id", "model"} <= names
+    assert {"/healthz", "/readyz"} <= set(spec["paths"])
+    status, page = get(base + "docs")
+    assert status == 200 and "/openapi.json" in page
+    script = page.split('src="', 1)[1].split('"', 1)[0]  # the bundled Swagger UI, served locally
+    assert script.startswith("/static/") and get(base + script.lstrip("/"))[0] == 200
+
+
+def test_metrics_negotiate_openmetrics_and_gzip(app: CollectorApp) -> None:
+    url = app.urls()["metrics"]
+    request = urllib.request.Request(url, headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert response.read().decode().rstrip().endswith("# EOF")
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert b"llmcost_spend_usd" in gzip.decompress(response.read())
 
 
 def test_config_reload_applies_good_and_refuses_bad(app: CollectorApp, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -12,7 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from google.rpc import code_pb2, status_pb2
 from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.config.schema import load_config
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -87,9 +90,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, di
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read(), dict(response.headers)
+            return response.status, response.read(), {k.title(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as err:
-        return err.code, err.read(), dict(err.headers)
+        return err.code, err.read(), {k.title(): v for k, v in err.headers.items()}
 
 
 def test_http_protobuf_and_gzip_with_official_exporter(app: CollectorApp) -> None:
@@ -223,9 +226,7 @@ def test_malformed_bodies_are_400(app: CollectorApp) -> None:
 def test_oversized_body_is_413(tmp_path: Path) -> None:
     settings = Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
                         ledger_url=f"sqlite:///{tmp_path / 'l.db'}")  # fmt: skip
-    app = CollectorApp(settings)
-    app.ingest_settings[0].max_body_bytes = 1024
-    app.start()
+    app = CollectorApp(settings, load_config("c.yaml", text="ingest: {max_body_bytes: 1024}\n")).start()
     try:
         big = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode() * 20
         status, _, _ = post(app.urls()["otlp_http"], big, {"Content-Type": "application/json"})
@@ -240,8 +241,8 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
 
 
 def test_full_queue_answers_503_with_retry_after(app: CollectorApp) -> None:
-    app.pipeline.capacity = 1
-    app.pipeline._queued = 1  # as if an export were waiting for the writer
+    app.apply_config(load_config("c.yaml", text="ingest: {queue_capacity_spans: 512}\n"))
+    app.pipeline._queued = 512  # as if exports were waiting for the writer
     try:
         payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
         status, _, headers = post(app.urls()["otlp_http"], payload, {"Content-Type": "application/json"})
@@ -253,7 +254,7 @@ def test_full_queue_answers_503_with_retry_after(app: CollectorApp) -> None:
 
 
 def test_bearer_token_required_when_configured(app: CollectorApp) -> None:
-    app.ingest_settings[0].tokens = frozenset({"s3cret"})
+    app.apply_config(load_config("c.yaml", text="ingest: {bearer_tokens: [s3cret]}\n"))
     url = app.urls()["otlp_http"]
     payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
     assert post(url, payload, {"Content-Type": "application/json"})[0] == 401
@@ -278,8 +279,6 @@ def test_in_flight_limit_answers_429_and_a_reload_raises_it(app: CollectorApp) -
     """One export blocked in the ledger holds the only slot: the next gets 429 with Retry-After;
     after a config reload allows two, the same export goes through while the first still waits."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from llmcost_collector.config.schema import load_config
 
     app.apply_config(load_config("c.yaml", text="ingest: {max_in_flight: 1}\n"))
     url = app.urls()["otlp_http"]
@@ -309,3 +308,107 @@ def test_in_flight_limit_answers_429_and_a_reload_raises_it(app: CollectorApp) -
         if held:
             app.ledger._write_lock.release()
     assert app.ledger.count() == 2
+
+
+def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send raw bytes and read until the server answers and closes (or ``wait`` passes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        if data:
+            sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+                if b"\r\n\r\n" in b"".join(chunks):
+                    break
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+@pytest.fixture
+def strict_app(tmp_path: Path) -> Iterator[CollectorApp]:
+    """A collector with one-second header and body deadlines."""
+    settings = Settings(
+        host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", header_timeout_seconds=1, body_timeout_seconds=1,
+    )  # fmt: skip
+    collector = CollectorApp(settings, load_config("c.yaml", text="ingest: {max_body_bytes: 4096}\n")).start()
+    yield collector
+    collector.stop()
+
+
+def still_serving(app: CollectorApp) -> None:
+    body = encode_spans(llm_spans(1)).SerializeToString()
+    status, _, _ = post(app.urls()["otlp_http"], body, {"Content-Type": "application/x-protobuf"})
+    assert status == 200
+
+
+def test_hostile_framing_gets_an_answer_and_the_receiver_keeps_serving(strict_app: CollectorApp) -> None:
+    port = strict_app.ports["otlp_http"]
+    head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    # A negative length is a framing error: 400 at once, not a handler waiting for -1 bytes.
+    assert raw_exchange(port, head + b"Content-Length: -1\r\n\r\n{}").startswith(b"HTTP/1.1 400")
+    # An oversized length is refused from the header, before the body is sent.
+    started = time.monotonic()
+    answer = raw_exchange(port, head + b"Content-Length: 1000000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 1
+    # A chunked body is cut off as soon as it passes the cap.
+    chunk = b"1000\r\n" + b" " * 4096 + b"\r\n"
+    assert raw_exchange(port, head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 3).startswith(
+        b"HTTP/1.1 413"
+    )
+    still_serving(strict_app)
+
+
+def test_absurd_nesting_is_a_400_in_the_request_encoding(tmp_path: Path) -> None:
+    settings = Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
+                        ledger_url=f"sqlite:///{tmp_path / 'l.db'}")  # fmt: skip
+    app = CollectorApp(settings).start()
+    try:
+        url = app.urls()["otlp_http"]
+        status, body, headers = post(url, b"[" * 200_000, {"Content-Type": "application/json"})
+        assert status == 400 and headers["Content-Type"] == "application/json"
+        error = json.loads(body)
+        assert error["code"] == code_pb2.INVALID_ARGUMENT and "nested too deeply" in error["message"]
+        # A protobuf request gets a protobuf google.rpc.Status.
+        status, body, headers = post(url, b"\xff\x00garbage", {"Content-Type": "application/x-protobuf"})
+        assert status == 400 and headers["Content-Type"] == "application/x-protobuf"
+        rpc = status_pb2.Status()
+        rpc.ParseFromString(body)
+        assert rpc.code == code_pb2.INVALID_ARGUMENT and "invalid OTLP protobuf" in rpc.message
+        status, body, _ = post(
+            url.replace("/v1/traces", "/v1/logs"), b"{}", {"Content-Type": "application/json"}
+        )
+        assert status == 404 and json.loads(body)["code"] == code_pb2.NOT_FOUND
+        still_serving(app)
+    finally:
+        app.stop()
+
+
+def test_silent_and_trickling_clients_are_cut_off(strict_app: CollectorApp) -> None:
+    port = strict_app.ports["otlp_http"]
+    # Connects and says nothing: closed after the header deadline, not held forever.
+    started = time.monotonic()
+    assert raw_exchange(port, b"", wait=10) == b""
+    assert 0.5 < time.monotonic() - started < 5
+    # Trickles its headers one byte at a time: the deadline is not reset by each byte.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        closed = False
+        for byte in b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(0.05)
+            if time.monotonic() - started > 4:
+                break
+        closed = closed or sock.recv(100) == b""
+    assert closed and time.monotonic() - started < 4
+    # Sends headers, then too little of the body: 408 after the body deadline.
+    head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    answer = raw_exchange(port, head, wait=10)
+    assert answer.startswith(b"HTTP/1.1 408")
+    still_serving(strict_app)

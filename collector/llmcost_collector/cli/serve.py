@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLogFormatter())
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler], force=True)
-    settings = Settings.from_env(
+    settings = Settings.from_flags(
         config_path=args.config_path,
         ledger_url=args.ledger_url,
         host=args.host,
@@ -81,9 +81,8 @@ def run(args: argparse.Namespace) -> int:
         otlp_http_port=args.otlp_http_port,
         http_port=args.http_port,
         session_idle_seconds=args.session_idle_seconds,
+        enable_grpc=False if args.no_grpc else None,
     )
-    if args.no_grpc:
-        settings.enable_grpc = False
     try:
         app = CollectorApp(settings).start()
     except ConfigError as exc:

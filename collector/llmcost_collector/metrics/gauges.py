@@ -56,6 +56,10 @@ class LedgerGauges(Collector):
             self._cached = (time.monotonic(), rows)
             return rows
 
+    def refresh(self) -> None:
+        """Run the ledger query now if the cache is stale (the web port calls it off the event loop)."""
+        self._spend_rows()
+
     def invalidate(self) -> None:
         with self._lock:
             self._cached = None

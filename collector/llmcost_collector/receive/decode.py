@@ -173,6 +173,8 @@ def decode_json(body: bytes) -> DecodedExport:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError(f"invalid OTLP JSON: {exc}") from exc
+    except RecursionError as exc:  # e.g. 200,000 nested '[': an answer, not a dropped connection
+        raise DecodeError("invalid OTLP JSON: nested too deeply") from exc
     if not isinstance(doc, dict):
         raise DecodeError("invalid OTLP JSON: top level must be an object")
     out = DecodedExport()
@@ -188,6 +190,8 @@ def decode_json(body: bytes) -> DecodedExport:
         raise
     except (AttributeError, TypeError, ValueError) as exc:
         raise DecodeError(f"invalid OTLP JSON structure: {exc}") from exc
+    except RecursionError as exc:
+        raise DecodeError("invalid OTLP JSON: attribute values nested too deeply") from exc
     return out
 
 

@@ -7,7 +7,7 @@ exporters) when overloaded or when the ledger cannot commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import grpc
@@ -18,21 +18,21 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from llmcost_collector.pipeline import IngestPipeline, LedgerUnavailable, Overloaded
+from llmcost_collector.policy import IngestLimits
 from llmcost_collector.receive.decode import decode_request
-from llmcost_collector.receive.otlp_http import IngestSettings
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, pipeline: IngestPipeline, settings_ref: list[IngestSettings]) -> None:
+    def __init__(self, pipeline: IngestPipeline, limits: Callable[[], IngestLimits]) -> None:
         self._pipeline = pipeline
-        self._settings_ref = settings_ref
+        self._limits = limits
 
     def Export(
         self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
     ) -> ExportTraceServiceResponse:
         metadata: Sequence[tuple[str, str | bytes]] = context.invocation_metadata() or ()
         auth = next((str(value) for key, value in metadata if key == "authorization"), None)
-        if not self._settings_ref[0].authorized(auth):
+        if not self._limits().authorized(auth):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
         try:
             result = self._pipeline.ingest(decode_request(request), "grpc")
@@ -46,16 +46,18 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 def start_grpc_server(
-    pipeline: IngestPipeline, settings_ref: list[IngestSettings], host: str, port: int, workers: int = 8
+    pipeline: IngestPipeline, limits: Callable[[], IngestLimits], host: str, port: int, workers: int = 8
 ) -> tuple[grpc.Server, int]:
-    """Start the server; returns it and the bound port (``port=0`` picks a free one)."""
-    max_bytes = settings_ref[0].max_body_bytes
+    """Start the server; returns it and the bound port (``port=0`` picks a free one). The message
+    size and concurrency limits are fixed at start (grpcio cannot change them on a running server)."""
+    at_start = limits()
+    max_bytes = at_start.max_body_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llmcost-grpc"),
         options=[("grpc.max_receive_message_length", max_bytes)],
-        maximum_concurrent_rpcs=settings_ref[0].max_in_flight,
+        maximum_concurrent_rpcs=at_start.max_in_flight,
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(pipeline, settings_ref), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(pipeline, limits), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}")

@@ -1,59 +1,64 @@
 """OTLP/HTTP receiver: ``POST /v1/traces`` with protobuf or JSON bodies, optionally gzip.
 
-Answers follow the OTLP/HTTP spec so that standard exporters (and an OpenTelemetry Collector's
-``otlphttp`` exporter) retry exactly when they should:
+A Starlette application (served by uvicorn, see ``llmcost_collector.serving``). Answers follow
+the OTLP/HTTP specification so that standard exporters, and an OpenTelemetry Collector's
+``otlphttp`` exporter, retry exactly when they should:
 
 * 200 with ``partial_success`` (rejected span count and a message) when some spans were bad;
-* 400 for an undecodable body, 413 over the size cap, 415 for an unknown content type;
-* 401 when a bearer token is configured and missing or wrong;
-* 429 / 503 with ``Retry-After`` under overload or while the ledger cannot commit.
+* 400 for an undecodable body (including absurd nesting), 413 over the size cap (checked from
+  ``Content-Length`` before the body is read, and while reading a chunked one), 415 for an
+  unknown content type, 408 when the body does not arrive within the body deadline;
+* 401 when bearer tokens are configured and the request has none of them;
+* 429 (too many exports in flight) and 503 (queue full, ledger cannot commit) with ``Retry-After``.
+
+Error bodies are ``google.rpc.Status`` in the request's content type (protobuf or JSON), as the
+specification asks. Decompressing, decoding, pricing and waiting for the ledger commit run on a
+worker thread, never on the event loop, so one large export does not stall the others.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import threading
 import zlib
+from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 
+import anyio
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from llmcost_collector.pipeline import IngestPipeline, IngestResult, LedgerUnavailable, Overloaded
-from llmcost_collector.receive.decode import DecodedExport, DecodeError, decode_json, decode_protobuf
+from llmcost_collector.policy import IngestLimits
+from llmcost_collector.receive.decode import DecodeError, decode_json, decode_protobuf
 
 log = logging.getLogger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
+# HTTP status -> google.rpc.Code for the Status body.
+_RPC_CODES = {
+    HTTPStatus.BAD_REQUEST: code_pb2.INVALID_ARGUMENT,
+    HTTPStatus.UNAUTHORIZED: code_pb2.UNAUTHENTICATED,
+    HTTPStatus.NOT_FOUND: code_pb2.NOT_FOUND,
+    HTTPStatus.METHOD_NOT_ALLOWED: code_pb2.UNIMPLEMENTED,
+    HTTPStatus.REQUEST_TIMEOUT: code_pb2.DEADLINE_EXCEEDED,
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: code_pb2.RESOURCE_EXHAUSTED,
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: code_pb2.INVALID_ARGUMENT,
+    HTTPStatus.TOO_MANY_REQUESTS: code_pb2.RESOURCE_EXHAUSTED,
+    HTTPStatus.SERVICE_UNAVAILABLE: code_pb2.UNAVAILABLE,
+}
+
 
 class BodyTooLarge(Exception):
     pass
-
-
-class IngestSettings:
-    """What the receivers need besides the pipeline; swapped whole on config reload."""
-
-    def __init__(
-        self,
-        tokens: frozenset[str] = frozenset(),
-        max_body_bytes: int = 16 * 1024 * 1024,
-        max_in_flight: int = 64,
-    ) -> None:
-        self.tokens = tokens
-        self.max_body_bytes = max_body_bytes
-        self.max_in_flight = max_in_flight
-
-    def authorized(self, header: str | None) -> bool:
-        if not self.tokens:
-            return True
-        if not header or not header.lower().startswith("bearer "):
-            return False
-        presented = header[7:].strip().encode()
-        return any(hmac.compare_digest(presented, token.encode()) for token in self.tokens)
 
 
 def gunzip_capped(body: bytes, limit: int) -> bytes:
@@ -69,6 +74,7 @@ def gunzip_capped(body: bytes, limit: int) -> bytes:
 
 
 def response_body(result: IngestResult, content_type: str) -> bytes:
+    """``ExportTraceServiceResponse``, with ``partial_success`` when spans were rejected."""
     if content_type == JSON:
         doc: dict = {}
         if result.rejected:
@@ -84,165 +90,127 @@ def response_body(result: IngestResult, content_type: str) -> bytes:
     return response.SerializeToString()
 
 
-class InFlight:
-    """Exports being processed, against a limit read per request (so a config reload applies it
-    at once; a semaphore's size would be fixed at startup)."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._lock = threading.Lock()
-
-    def enter(self, limit: int) -> bool:
-        with self._lock:
-            if self._count >= max(1, limit):
-                return False
-            self._count += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self._count -= 1
+def status_response(
+    status: HTTPStatus, message: str, content_type: str = JSON, retry_after: float | None = None
+) -> Response:
+    """An error answer: ``google.rpc.Status`` encoded like the request (protobuf, else JSON)."""
+    rpc = status_pb2.Status(code=_RPC_CODES.get(status, code_pb2.UNKNOWN), message=message)
+    if content_type == PROTOBUF:
+        body, media_type = rpc.SerializeToString(), PROTOBUF
+    else:
+        body, media_type = json_format.MessageToJson(rpc, indent=None).encode(), JSON
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return Response(body, status_code=int(status), media_type=media_type, headers=headers)
 
 
-def make_handler(
-    pipeline: IngestPipeline, settings_ref: list[IngestSettings]
-) -> type[BaseHTTPRequestHandler]:
-    """A handler class bound to one pipeline; ``settings_ref[0]`` is read per request."""
-    in_flight = InFlight()
+class OtlpHttpReceiver:
+    """The ``/v1/traces`` endpoint bound to one pipeline; the limits are read per request, so a
+    configuration reload applies to the next export."""
 
-    class OtlpHttpHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "llmcost-otlp"
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        limits: Callable[[], IngestLimits],
+        *,
+        body_timeout: float = 30.0,
+    ) -> None:
+        self.pipeline = pipeline
+        self.limits = limits
+        self.body_timeout = body_timeout
+        self.in_flight = 0  # touched on the event loop only
+        self._workers: anyio.CapacityLimiter | None = None
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("otlp-http %s", format % args)
+    def app(self) -> Starlette:
+        async def not_found(request: Request, exc: Exception) -> Response:
+            code = exc.status_code if isinstance(exc, HTTPException) else 404
+            return status_response(
+                HTTPStatus(code), f"{request.method} {request.url.path}: only POST /v1/traces"
+            )
 
-        def do_POST(self) -> None:
-            if self.path.split("?", 1)[0] != "/v1/traces":
-                self._error(HTTPStatus.NOT_FOUND, "only /v1/traces is served here")
-                return
-            settings = settings_ref[0]
-            if not settings.authorized(self.headers.get("Authorization")):
-                self._error(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token", drain=True)
-                return
-            if not in_flight.enter(settings.max_in_flight):
-                pipeline.self_metrics.exports_refused.labels("too_many_requests").inc()
-                self._error(
-                    HTTPStatus.TOO_MANY_REQUESTS, "too many exports in flight", retry_after=1, drain=True
-                )
-                return
-            try:
-                self._export(settings)
-            finally:
-                in_flight.leave()
+        return Starlette(
+            routes=[Route("/v1/traces", self.export, methods=["POST"])],
+            exception_handlers={404: not_found, 405: not_found},
+        )
 
-        def _export(self, settings: IngestSettings) -> None:
-            content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-            if content_type not in (PROTOBUF, JSON):
-                self._error(
-                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                    f"unsupported content type {content_type!r}",
-                    drain=True,
-                )
-                return
-            try:
-                body = self._read_body(settings.max_body_bytes)
-                if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
-                    body = gunzip_capped(body, settings.max_body_bytes)
-                decoded: DecodedExport = decode_json(body) if content_type == JSON else decode_protobuf(body)
-            except BodyTooLarge:
-                pipeline.self_metrics.exports_refused.labels("too_large").inc()
-                self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {settings.max_body_bytes} bytes")
-                return
-            except DecodeError as exc:
-                pipeline.self_metrics.exports_refused.labels("undecodable").inc()
-                self._error(HTTPStatus.BAD_REQUEST, str(exc), content_type=content_type)
-                return
-            try:
-                result = pipeline.ingest(decoded, "http")
-            except Overloaded as exc:
-                self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), retry_after=exc.retry_after)
-                return
-            except LedgerUnavailable as exc:
-                pipeline.self_metrics.exports_refused.labels("ledger_unavailable").inc()
-                self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), retry_after=5)
-                return
-            self._send(HTTPStatus.OK, response_body(result, content_type), content_type)
+    def _refused(self, reason: str) -> None:
+        self.pipeline.self_metrics.exports_refused.labels(reason).inc()
 
-        def _read_body(self, limit: int) -> bytes:
-            length_header = self.headers.get("Content-Length")
-            if length_header is not None:
-                try:
-                    length = int(length_header)
-                except ValueError as exc:
-                    raise DecodeError("invalid Content-Length") from exc
-                if length > limit:
-                    self.close_connection = True  # do not read (or keep) an oversized body
-                    raise BodyTooLarge()
-                return self.rfile.read(length)
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked(limit)
-            raise DecodeError("missing Content-Length")
+    async def export(self, request: Request) -> Response:
+        limits = self.limits()
+        content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if not limits.authorized(request.headers.get("authorization")):
+            self._refused("unauthorized")
+            return status_response(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token", content_type)
+        if content_type not in (PROTOBUF, JSON):
+            self._refused("unsupported_media_type")
+            return status_response(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"unsupported content type {content_type!r}: send {PROTOBUF} or {JSON}",
+            )
+        if self.in_flight >= max(1, limits.max_in_flight):
+            self._refused("too_many_requests")
+            return status_response(
+                HTTPStatus.TOO_MANY_REQUESTS, "too many exports in flight", content_type, retry_after=1
+            )
+        self.in_flight += 1
+        try:
+            return await self._export(request, limits, content_type)
+        finally:
+            self.in_flight -= 1
 
-        def _read_chunked(self, limit: int) -> bytes:
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError as exc:
-                    raise DecodeError("invalid chunked encoding") from exc
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
+    async def _export(self, request: Request, limits: IngestLimits, content_type: str) -> Response:
+        too_large = f"body over {limits.max_body_bytes} bytes"
+        try:
+            body = await self._read_body(request, limits.max_body_bytes)
+        except BodyTooLarge:
+            self._refused("too_large")
+            return status_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large, content_type)
+        except TimeoutError:
+            self._refused("body_timeout")
+            return status_response(
+                HTTPStatus.REQUEST_TIMEOUT, f"body not received within {self.body_timeout:g}s", content_type
+            )
+        gzipped = (request.headers.get("content-encoding") or "").lower() == "gzip"
+        if self._workers is None:
+            self._workers = anyio.CapacityLimiter(max(1, limits.max_in_flight))
+        self._workers.total_tokens = max(1, limits.max_in_flight)
+        try:
+            result = await anyio.to_thread.run_sync(
+                self._ingest, body, content_type, gzipped, limits.max_body_bytes, limiter=self._workers
+            )
+        except BodyTooLarge:
+            self._refused("too_large")
+            return status_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large, content_type)
+        except DecodeError as exc:
+            self._refused("undecodable")
+            return status_response(HTTPStatus.BAD_REQUEST, str(exc), content_type)
+        except Overloaded as exc:
+            return status_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), content_type, exc.retry_after)
+        except LedgerUnavailable as exc:
+            self._refused("ledger_unavailable")
+            return status_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), content_type, retry_after=5)
+        return Response(response_body(result, content_type), media_type=content_type)
+
+    async def _read_body(self, request: Request, limit: int) -> bytes:
+        """The body, refused unread when ``Content-Length`` is over the cap, cut off as soon as a
+        chunked body passes it, and bounded in time as a whole (a trickling client is no better
+        than a silent one)."""
+        length = request.headers.get("content-length")
+        if length is not None and int(length) > limit:  # h11 has already checked it is a number
+            raise BodyTooLarge()
+        chunks: list[bytes] = []
+        total = 0
+        with anyio.fail_after(self.body_timeout):
+            async for chunk in request.stream():
+                total += len(chunk)
                 if total > limit:
-                    self.close_connection = True
                     raise BodyTooLarge()
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(3)
+                chunks.append(chunk)
+        return b"".join(chunks)
 
-        def _error(
-            self,
-            status: HTTPStatus,
-            message: str,
-            *,
-            retry_after: float | None = None,
-            content_type: str = JSON,
-            drain: bool = False,
-        ) -> None:
-            if drain:
-                self._discard_body()
-            headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
-            if content_type == PROTOBUF:
-                # OTLP/HTTP error bodies are google.rpc.Status; a JSON message is what people read.
-                content_type = JSON
-            body = json.dumps({"code": int(status), "message": message}).encode()
-            self._send(status, body, content_type, headers)
-
-        def _discard_body(self) -> None:
-            length = self.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) <= settings_ref[0].max_body_bytes:
-                self.rfile.read(int(length))
-            else:
-                self.close_connection = True
-
-        def _send(
-            self, status: HTTPStatus, body: bytes, content_type: str, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-
-    return OtlpHttpHandler
-
-
-__all__ = ["IngestSettings", "gunzip_capped", "make_handler", "response_body"]
+    def _ingest(self, body: bytes, content_type: str, gzipped: bool, limit: int) -> IngestResult:
+        """Worker thread: decompress, decode, then bill (returns after the ledger commit)."""
+        if gzipped:
+            body = gunzip_capped(body, limit)
+        decoded = decode_json(body) if content_type == JSON else decode_protobuf(body)
+        return self.pipeline.ingest(decoded, "http")

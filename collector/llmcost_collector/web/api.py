@@ -1,28 +1,40 @@
-"""The collector's own HTTP port (9464): ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/...``, ``/``.
+"""The collector's own HTTP port (9464): ``/metrics``, ``/healthz``, ``/readyz``, ``/api/v1/...``,
+the web page at ``/`` and the API's reference (``/openapi.json``, browsable at ``/docs``).
 
-The query API reads the ledger, so its dollars are exact: amounts are JSON strings holding
-decimal dollars (``"12.345678901"``), never floats.
+A FastAPI application: parameters are declared once, validated (a clear 400, never a silently
+ignored parameter) and documented from the same declarations. The query API reads the ledger,
+so its dollars are exact: amounts are JSON strings holding decimal dollars (``"12.345678901"``),
+never floats. Handlers that touch the ledger are plain functions, which FastAPI runs on its
+worker threads, off the event loop.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+import anyio
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CollectorRegistry, make_asgi_app
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
+from llmcost_collector import __version__
 from llmcost_collector.ledger import GROUPABLE, Ledger
 from llmcost_collector.money import format_usd
 from llmcost_collector.periods import epoch_ns, period_starts
 
 log = logging.getLogger(__name__)
+
+FILTERS = tuple(sorted(GROUPABLE))
 
 
 class BadQuery(ValueError):
@@ -47,19 +59,28 @@ def _usd(nanos: int | None) -> str | None:
     return None if nanos is None else format_usd(nanos)
 
 
-def spend_report(ledger: Ledger, query: dict[str, list[str]], now: datetime | None = None) -> dict[str, Any]:
-    """``GET /api/v1/spend``: ledger totals grouped by the requested attribution columns."""
+def spend_report(
+    ledger: Ledger,
+    *,
+    group_by: str = "team",
+    start: str | None = None,
+    end: str | None = None,
+    filters: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Ledger totals grouped by attribution columns, largest contracted cost first."""
     now = now or datetime.now(timezone.utc)
-    start = _parse_time(_one(query, "from"), period_starts(now)["monthly"])
-    end = _parse_time(_one(query, "to"), now) + (0 if _one(query, "to") else 1)
-    group_by = tuple(g for g in (_one(query, "group_by") or "team").split(",") if g)
-    unknown = [g for g in group_by if g not in GROUPABLE]
+    start_ns = _parse_time(start, period_starts(now)["monthly"])
+    end_ns = _parse_time(end, now) + (0 if end else 1)
+    columns = tuple(g for g in group_by.split(",") if g)
+    unknown = [g for g in columns if g not in GROUPABLE]
     if unknown:
-        raise BadQuery(f"cannot group by {', '.join(unknown)}; choose from {', '.join(sorted(GROUPABLE))}")
-    filters = {key: values[0] for key, values in query.items() if key in GROUPABLE and values}
+        raise BadQuery(f"cannot group by {', '.join(unknown)}; choose from {', '.join(FILTERS)}")
     rows = []
-    spend = ledger.spend(start, end, group_by=group_by, filters=filters)
-    for row in sorted(spend, key=lambda r: -(r.contracted_nanos or 0)):
+    for row in sorted(
+        ledger.spend(start_ns, end_ns, group_by=columns, filters=filters or {}),
+        key=lambda r: -(r.contracted_nanos or 0),
+    ):
         rows.append(
             {
                 **row.group,
@@ -72,65 +93,142 @@ def spend_report(ledger: Ledger, query: dict[str, list[str]], now: datetime | No
             }
         )
     return {
-        "from": datetime.fromtimestamp(start / 1e9, timezone.utc).isoformat(),
-        "to": datetime.fromtimestamp(end / 1e9, timezone.utc).isoformat(),
-        "group_by": list(group_by),
+        "from": datetime.fromtimestamp(start_ns // 10**9, timezone.utc).isoformat(),
+        "to": datetime.fromtimestamp(end_ns // 10**9, timezone.utc).isoformat(),
+        "group_by": list(columns),
         "rows": rows,
     }
 
 
-def _one(query: dict[str, list[str]], key: str) -> str | None:
-    values = query.get(key)
-    return values[0] if values else None
+class _Metrics:
+    """``/metrics`` through prometheus_client's ASGI app (gzip, OpenMetrics negotiation). The
+    ledger-derived gauges are refreshed on a worker thread first, so the ledger query behind a
+    scrape never blocks the event loop; the exposition then reads the fresh cache."""
+
+    def __init__(self, registry: CollectorRegistry, refresh: Callable[[], object]) -> None:
+        self._app = make_asgi_app(registry)
+        self._refresh = refresh
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await anyio.to_thread.run_sync(self._refresh)
+        await self._app(scope, receive, send)
 
 
-def make_api_handler(
+def make_web_app(
     registry: CollectorRegistry,
     ledger: Ledger,
     ready: Callable[[], tuple[bool, str]],
-) -> type[BaseHTTPRequestHandler]:
+    refresh_gauges: Callable[[], object] = lambda: None,
+) -> FastAPI:
     page = resources.files("llmcost_collector").joinpath("web/index.html").read_bytes()
+    app = FastAPI(
+        title="otel-llmcost collector",
+        version=__version__,
+        summary="Exact LLM spend from the ledger; metrics for trends and alerts.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.openapi_version = "3.0.3"  # what the bundled Swagger UI renders
+    # A Route whose endpoint is an ASGI callable (not a function) is served as a raw ASGI app.
+    app.router.routes.append(Route("/metrics", _Metrics(registry, refresh_gauges), methods=["GET"]))
 
-    class ApiHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "llmcost"
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or err['loc'][0]}: {err['msg']}"
+            for err in exc.errors()
+        )
+        return JSONResponse({"error": reasons}, status_code=400)
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("api %s", format % args)
+    @app.exception_handler(BadQuery)
+    async def bad_query(request: Request, exc: BadQuery) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
 
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            query = parse_qs(url.query)
-            try:
-                if url.path == "/metrics":
-                    self._send(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST)
-                elif url.path == "/healthz":
-                    self._json(HTTPStatus.OK, {"status": "ok"})
-                elif url.path == "/readyz":
-                    ok, why = ready()
-                    self._json(
-                        HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, {"ready": ok, "detail": why}
-                    )
-                elif url.path == "/api/v1/spend":
-                    self._json(HTTPStatus.OK, spend_report(ledger, query))
-                elif url.path in ("/", "/index.html"):
-                    self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
-                else:
-                    self._json(HTTPStatus.NOT_FOUND, {"error": f"no such path {url.path}"})
-            except BadQuery as exc:
-                self._json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            except Exception:  # a broken query must not take the port down
-                log.exception("api request failed: %s", self.path)
-                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error, see collector logs"})
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = f"no such path {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse({"error": message}, status_code=exc.status_code)
 
-        def _json(self, status: HTTPStatus, doc: object) -> None:
-            self._send(status, json.dumps(doc, indent=1).encode(), "application/json")
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:  # one bad query, not the port
+        log.exception("api request failed: %s", request.url)
+        return JSONResponse({"error": "internal error, see collector logs"}, status_code=500)
 
-        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    @app.get("/healthz", tags=["probes"], summary="Liveness: the process serves HTTP")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
 
-    return ApiHandler
+    @app.get("/readyz", tags=["probes"], summary="Readiness: the ledger answers and the queue has room")
+    def readyz() -> JSONResponse:
+        ok, why = ready()
+        return JSONResponse({"ready": ok, "detail": why}, status_code=200 if ok else 503)
+
+    @app.get(
+        "/api/v1/spend",
+        tags=["spend"],
+        summary="Exact ledger totals grouped by attribution columns",
+        description="Requests, tokens per class and list / contracted / chargeback cost (decimal "
+        "strings, exact) per group, largest cost first. Default: this month so far, by team. "
+        f"Filter by any of {', '.join(FILTERS)} (one value each).",
+    )
+    def spend(
+        request: Request,
+        group_by: str = Query("team", description=f"comma-separated columns from: {', '.join(FILTERS)}"),
+        from_: str | None = Query(
+            None, alias="from", description="start, ISO 8601 (default: start of month)"
+        ),
+        to: str | None = Query(None, description="end, ISO 8601, exclusive (default: now)"),
+    ) -> dict[str, Any]:
+        allowed = {"group_by", "from", "to", *FILTERS}
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise BadQuery(f"unknown parameter {', '.join(unknown)}; filters are {', '.join(FILTERS)}")
+        filters = {key: request.query_params[key] for key in FILTERS if key in request.query_params}
+        return spend_report(ledger, group_by=group_by, start=from_, end=to, filters=filters)
+
+    # Filters are declared in the OpenAPI document too: one optional query parameter each.
+    spend_route = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/spend")
+    _document_filters(app, spend_route)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    swagger = resources.files("swagger_ui_bundle").joinpath("vendor")
+    bundle = next(p for p in swagger.iterdir() if p.name.startswith("swagger-ui"))
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(bundle)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="otel-llmcost collector API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="",
+        )
+
+    return app
+
+
+def _document_filters(app: FastAPI, route: Any) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        params = schema["paths"][route.path]["get"].setdefault("parameters", [])
+        for name in FILTERS:
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": f"only rows whose {name} is this value",
+                    "schema": {"type": "string"},
+                }
+            )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,63 @@
+"""The ingest policy: what a configuration file means for each export, built once per load.
+
+A reload builds a whole new ``IngestPolicy`` (attribution rules, chargeback, privacy, limits) and
+swaps one reference, so an export is processed under one configuration from start to end, never
+half the old rules and half the new ones. Building can fail (an invalid file never gets here:
+the loader refuses it), and then the running policy stays.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llmcost_collector.attribute.privacy import IdentifierScrubber, make_scrubber
+from llmcost_collector.attribute.rules import AttributionRules
+from llmcost_collector.chargeback.per_call import make_chargeback
+from llmcost_collector.config.schema import Config
+from llmcost_collector.model import LlmCall
+
+ChargebackRule = Callable[[LlmCall, "int | None"], "int | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """What the receivers enforce before the pipeline sees an export."""
+
+    tokens: frozenset[str] = frozenset()
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_in_flight: int = 64
+    queue_capacity_spans: int = 200_000
+
+    def authorized(self, header: str | None) -> bool:
+        """Bearer-token check in constant time per token (no early exit on the first byte)."""
+        if not self.tokens:
+            return True
+        if not header or not header.lower().startswith("bearer "):
+            return False
+        presented = header[7:].strip().encode()
+        return any(hmac.compare_digest(presented, token.encode()) for token in self.tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPolicy:
+    rules: AttributionRules
+    chargeback: ChargebackRule
+    scrub_identifiers: IdentifierScrubber | None
+    limits: IngestLimits
+
+    @classmethod
+    def from_config(cls, config: Config) -> IngestPolicy:
+        ingest = config.ingest
+        return cls(
+            rules=AttributionRules(config.attribution),
+            chargeback=make_chargeback(config),
+            scrub_identifiers=make_scrubber(config.privacy),
+            limits=IngestLimits(
+                tokens=frozenset(ingest.bearer_tokens),
+                max_body_bytes=ingest.max_body_bytes,
+                max_in_flight=ingest.max_in_flight,
+                queue_capacity_spans=ingest.queue_capacity_spans,
+            ),
+        )
