@@ -23,14 +23,20 @@ log = logging.getLogger(__name__)
 IdentifierScrubber = Callable[[str, str], tuple[str, str]]  # (user_id, session_id) -> stored values
 
 
-def scrub_identifier(privacy: Privacy, field: str, value: str) -> str:
+def hash_key(privacy: Privacy) -> bytes:
+    """The HMAC key, from the environment variable the config names (read when a policy is built)."""
+    return os.environ.get(privacy.hash_key_env, "").encode()
+
+
+def scrub_identifier(privacy: Privacy, field: str, value: str, key: bytes | None = None) -> str:
     """``value`` as the ledger should store it under ``privacy``: itself, a keyed hash, or empty."""
     mode = getattr(privacy, field)
     if mode == "keep" or not value:
         return value
     if mode == "drop":
         return ""
-    key = os.environ.get(privacy.hash_key_env, "").encode()
+    if key is None:
+        key = hash_key(privacy)
     return "h:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -38,7 +44,8 @@ def make_scrubber(privacy: Privacy) -> IdentifierScrubber | None:
     """The scrubber for a config, or None when both ids are kept as they are (the default)."""
     if privacy.user_id == "keep" and privacy.session_id == "keep":
         return None
-    if "hash" in (privacy.user_id, privacy.session_id) and not os.environ.get(privacy.hash_key_env):
+    key = hash_key(privacy)
+    if "hash" in (privacy.user_id, privacy.session_id) and not key:
         log.warning(
             "privacy: %s is not set, so identifiers are hashed without a key (a dictionary of likely "
             "ids reverses such hashes); set it to a secret",
@@ -48,11 +55,11 @@ def make_scrubber(privacy: Privacy) -> IdentifierScrubber | None:
     # Hashing costs microseconds and the same few thousand users call all day: cache per value.
     @lru_cache(maxsize=65_536)
     def user(value: str) -> str:
-        return scrub_identifier(privacy, "user_id", value)
+        return scrub_identifier(privacy, "user_id", value, key)
 
     @lru_cache(maxsize=65_536)
     def session(value: str) -> str:
-        return scrub_identifier(privacy, "session_id", value)
+        return scrub_identifier(privacy, "session_id", value, key)
 
     def scrub(user_id: str, session_id: str) -> tuple[str, str]:
         return user(user_id), session(session_id)

@@ -42,13 +42,13 @@ import math
 
 from llmcost_collector.model import Attribution, LlmCall, SpanView, Usage
 from llmcost_collector.normalize import semconv as sc
+from llmcost_collector.providers import ALIASES, INPUT_EXCLUDES_CACHE
 
 MAX_TOKENS = 10**9
 OI_EMBEDDING_MODEL = "embedding.model_name"  # OpenInference EMBEDDING spans carry no llm.model_name
 # Operations that aggregate or orchestrate other calls: billing them would double count.
 NOT_CALLS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
 OPENINFERENCE_CALL_KINDS = frozenset({"LLM", "EMBEDDING"})
-ANTHROPIC_PROVIDERS = frozenset({"anthropic", "aws.bedrock", "gcp.vertex_ai"})
 
 INPUT_KEYS = (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS, sc.OI_PROMPT_TOKENS)
 OUTPUT_KEYS = (sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS, sc.OI_COMPLETION_TOKENS)
@@ -79,20 +79,6 @@ REASONING_KEYS = (
 AUDIO_INPUT_KEYS = ("gen_ai.usage.input_audio_tokens", "llm.token_count.prompt_details.audio")
 AUDIO_OUTPUT_KEYS = ("gen_ai.usage.output_audio_tokens", "llm.token_count.completion_details.audio")
 PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_PROVIDER, sc.OI_SYSTEM)
-# Provider names from older conventions and other dialects, mapped to the current registry.
-PROVIDER_ALIASES = {
-    "az.ai.openai": "azure.ai.openai",
-    "azure": "azure.ai.openai",
-    "azure_openai": "azure.ai.openai",
-    "bedrock": "aws.bedrock",
-    "aws_bedrock": "aws.bedrock",
-    "vertex_ai": "gcp.vertex_ai",
-    "vertexai": "gcp.vertex_ai",
-    "google": "gcp.gemini",
-    "gemini": "gcp.gemini",
-    "mistral": "mistral_ai",
-    "mistralai": "mistral_ai",
-}
 # Keys only OpenLLMetry sets (``llm.request.type`` is on every one of its LLM spans).
 OPENLLMETRY_MARKERS = (
     "llm.request.type",
@@ -141,7 +127,7 @@ def _provider(attrs: dict[str, object]) -> str:
         value = attrs.get(key)
         if isinstance(value, str) and value:
             value = value.lower()
-            return PROVIDER_ALIASES.get(value, value)
+            return ALIASES.get(value, value)
     return ""
 
 
@@ -196,7 +182,7 @@ def normalize_usage(
         uncached = reported_input
     elif reported_input >= cached:
         uncached = reported_input - cached
-    elif provider in ANTHROPIC_PROVIDERS:
+    elif provider in INPUT_EXCLUDES_CACHE:
         uncached = reported_input  # Anthropic's native usage: input excludes cache tokens
     else:
         raise SpanRejected(

@@ -24,6 +24,7 @@ from genai_prices import data_snapshot
 from genai_prices import types as gp
 
 from llmcost_collector.price.rates import Rate, Rates, Tiered
+from llmcost_collector.providers import ALIASES, PRICE_IDS, SELF_HOSTED
 
 NS_PER_DAY = 86_400 * 10**9
 NEVER = -(2**63)  # window bounds for "no change before / after"
@@ -31,32 +32,8 @@ FOREVER = 2**63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 EPOCH_DAY = date(1970, 1, 1)
 ANTHROPIC_1H_WRITE_FACTOR = Decimal(2)  # Anthropic: 1h cache writes cost 2x base input, every model
-
-# OTel `gen_ai.provider.name` (and aliases) -> genai-prices provider id.
-PROVIDER_IDS = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "azure.ai.openai": "azure",
-    "azure.ai.inference": "azure",
-    "aws.bedrock": "aws",
-    "gcp.vertex_ai": "google",
-    "gcp.gemini": "google",
-    "gcp.gen_ai": "google",
-    "mistral_ai": "mistral",
-    "x_ai": "x-ai",
-    "xai": "x-ai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "cohere": "cohere",
-    "perplexity": "perplexity",
-    "openrouter": "openrouter",
-    "together": "together",
-    "fireworks": "fireworks",
-}
-# Servers people run themselves: a model name that some cloud also sells is not billed at its price.
-SELF_HOSTED = frozenset(
-    {"ollama", "vllm", "llamacpp", "llama.cpp", "tgi", "lmstudio", "localai", "triton", "self-hosted"}
-)
+# OTel `gen_ai.provider.name` -> genai-prices provider id, with the aliases other conventions use.
+PROVIDER_IDS = {**{alias: PRICE_IDS[name] for alias, name in ALIASES.items()}, **PRICE_IDS}
 
 
 def instant(start_time_ns: int) -> datetime:
