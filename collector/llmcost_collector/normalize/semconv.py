@@ -1,26 +1,36 @@
 """Attribute names the collector reads: the public contract plus the other dialects in the field.
 
-Kept as plain string constants so the hot path compares interned strings, not enum members.
+OpenTelemetry's names come from opentelemetry-semantic-conventions; the rest are ours or the
+other dialects'. All are plain strings, so the hot path compares strings, not enum members.
 """
 
-# OpenTelemetry GenAI semantic conventions (current).
-GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
-GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
-GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
-GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
-GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
-GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
-GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
-GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
-ERROR_TYPE = "error.type"
-SERVER_ADDRESS = "server.address"
+from opentelemetry.semconv._incubating.attributes import deployment_attributes as _deployment
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import session_attributes as _session
+from opentelemetry.semconv._incubating.attributes import user_attributes as _user
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import server_attributes as _server
+from opentelemetry.semconv.attributes import service_attributes as _service
+
+# OpenTelemetry GenAI semantic conventions (current), from opentelemetry-semantic-conventions.
+GEN_AI_PROVIDER_NAME = _gen_ai.GEN_AI_PROVIDER_NAME
+GEN_AI_OPERATION_NAME = _gen_ai.GEN_AI_OPERATION_NAME
+GEN_AI_REQUEST_MODEL = _gen_ai.GEN_AI_REQUEST_MODEL
+GEN_AI_RESPONSE_MODEL = _gen_ai.GEN_AI_RESPONSE_MODEL
+GEN_AI_USAGE_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS
+GEN_AI_USAGE_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+# The pre-August-2026 name of the cache-write count (the package has no cache_write name yet).
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+GEN_AI_CONVERSATION_ID = _gen_ai.GEN_AI_CONVERSATION_ID
+ERROR_TYPE = _error.ERROR_TYPE
+SERVER_ADDRESS = _server.SERVER_ADDRESS
 
 # Deprecated GenAI names still emitted by older instrumentations.
-GEN_AI_SYSTEM = "gen_ai.system"
-GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
-GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+GEN_AI_SYSTEM = _gen_ai.GEN_AI_SYSTEM
+GEN_AI_USAGE_PROMPT_TOKENS = _gen_ai.GEN_AI_USAGE_PROMPT_TOKENS
+GEN_AI_USAGE_COMPLETION_TOKENS = _gen_ai.GEN_AI_USAGE_COMPLETION_TOKENS
 
 # Attribution (CONTRACT.md).
 LLMCOST_TEAM = "llmcost.team"
@@ -28,13 +38,13 @@ LLMCOST_FEATURE = "llmcost.feature"
 LLMCOST_USE_CASE = "llmcost.use_case"
 LLMCOST_USER_TIER = "llmcost.user_tier"
 LLMCOST_PROPERTY_PREFIX = "llmcost.property."
-USER_ID = "user.id"
-SESSION_ID = "session.id"
+USER_ID = _user.USER_ID
+SESSION_ID = _session.SESSION_ID
 LLMCOST_SESSION_NAME = "llmcost.session.name"
 LLMCOST_SESSION_PATH = "llmcost.session.path"
-DEPLOYMENT_ENVIRONMENT_NAME = "deployment.environment.name"
+DEPLOYMENT_ENVIRONMENT_NAME = _deployment.DEPLOYMENT_ENVIRONMENT_NAME
 DEPLOYMENT_ENVIRONMENT = "deployment.environment"  # deprecated resource attribute
-SERVICE_NAME = "service.name"
+SERVICE_NAME = _service.SERVICE_NAME
 LLMCOST_USAGE_ESTIMATED = "llmcost.usage.estimated"
 LLMCOST_CACHE_HIT = "llmcost.cache.hit"
 LLMCOST_OUTCOME = "llmcost.outcome"
@@ -59,8 +69,8 @@ OI_PROMPT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
 OI_PROMPT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
 OI_COMPLETION_REASONING = "llm.token_count.completion_details.reasoning"
 OI_SPAN_KIND = "openinference.span.kind"
-OI_SESSION_ID = "session.id"
-OI_USER_ID = "user.id"
+OI_SESSION_ID = _session.SESSION_ID
+OI_USER_ID = _user.USER_ID
 
 # OpenLIT.
 OPENLIT_COST = "gen_ai.usage.cost"
