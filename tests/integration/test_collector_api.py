@@ -170,6 +170,7 @@ def test_the_api_documents_itself(app: CollectorApp) -> None:
     spend = spec["paths"]["/api/v1/spend"]["get"]
     names = {p["name"] for p in spend["parameters"]}
     assert {"group_by", "from", "to", "team", "feature", "user_id", "model"} <= names
+    assert "400" in spend["responses"] and "422" not in spend["responses"]  # as answered
     assert {"/healthz", "/readyz"} <= set(spec["paths"])
     status, page = get(base + "docs")
     assert status == 200 and "/openapi.json" in page

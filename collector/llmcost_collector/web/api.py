@@ -218,6 +218,12 @@ def _document_filters(app: FastAPI, route: Any) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
+        for operations in schema["paths"].values():  # validation errors are answered 400, not 422
+            for operation in operations.values():
+                if "422" in operation.get("responses", {}):
+                    invalid = operation["responses"].pop("422")
+                    invalid["description"] = "Invalid or unknown parameter (the message says which)"
+                    operation["responses"]["400"] = invalid
         params = schema["paths"][route.path]["get"].setdefault("parameters", [])
         for name in FILTERS:
             params.append(
