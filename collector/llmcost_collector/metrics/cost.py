@@ -1,11 +1,9 @@
-"""Prometheus metrics of the collector (names and labels fixed by CONTRACT.md).
+"""Prometheus metrics of the collector (names and labels listed in docs/reference.md).
 
 Counters move only for rows the ledger newly inserted, so a retried export never inflates them.
 Per batch, increments are first summed per label set and then applied once each: a batch of
 512 calls from a handful of teams touches a handful of children, not 512 x 8.
-
-Ledger-derived gauges (period-to-date spend, budgets) come from a custom ``Collector`` that asks
-the ledger at scrape time: the ledger, not the process's memory, is the source of truth.
+Ledger-derived gauges (period-to-date spend, budgets) are in ``metrics.gauges``.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ GEN_AI_SYSTEM = _gen_ai.GEN_AI_SYSTEM
 GEN_AI_USAGE_PROMPT_TOKENS = _gen_ai.GEN_AI_USAGE_PROMPT_TOKENS
 GEN_AI_USAGE_COMPLETION_TOKENS = _gen_ai.GEN_AI_USAGE_COMPLETION_TOKENS
 
-# Attribution (CONTRACT.md).
+# Attribution (docs/reference.md).
 LLMCOST_TEAM = "llmcost.team"
 LLMCOST_FEATURE = "llmcost.feature"
 LLMCOST_USE_CASE = "llmcost.use_case"

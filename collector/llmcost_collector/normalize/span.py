@@ -26,7 +26,7 @@ Dialects read (first match wins per field):
 The rule against double counting cached tokens, per dialect and provider:
 
 1. OpenLIT + Anthropic: input excludes cache, so uncached = reported input.
-2. Every other dialect: input includes cache (CONTRACT.md), so uncached = input - read - write.
+2. Every other dialect: input includes cache (docs/reference.md), so uncached = input - read - write.
 3. Safety net for unknown emitters of Anthropic-native usage: if an Anthropic-family provider
    (anthropic, aws.bedrock, gcp.vertex_ai) reports input *smaller* than its cache tokens, input
    cannot include them and is taken as uncached. For any other provider that is invalid.
