@@ -92,3 +92,18 @@ def test_reprice_prices_what_was_unpriced_once(tmp_path: Path) -> None:
         assert entry.price_id == "price-book:acme" and entry.repriced_at_ns is not None
     finally:
         ledger.close()
+
+
+def test_models_into_a_closed_pipe_ends_quietly() -> None:
+    """`llmcost models | head -1`: the reader leaves early; no traceback, a clean exit."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmcost_collector", "models"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().split()[:2] == [b"provider", b"model"]
+    proc.stdout.close()  # as head does after its line
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr, stderr
