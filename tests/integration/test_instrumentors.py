@@ -65,7 +65,7 @@ ANTHROPIC_SCENARIO = Scenario(
 ANTHROPIC_USAGE = {
     "gen_ai.usage.input_tokens": 1900,  # 500 uncached + 1000 cache read + 400 cache written
     "gen_ai.usage.cache_read.input_tokens": 1000,
-    "gen_ai.usage.cache_creation.input_tokens": 400,  # 300 (5m) + 100 (1h)
+    "gen_ai.usage.cache_write.input_tokens": 400,  # 300 (5m) + 100 (1h)
     "llmcost.usage.cache_creation.5m.input_tokens": 300,
     "llmcost.usage.cache_creation.1h.input_tokens": 100,
     "gen_ai.usage.output_tokens": 80,

@@ -274,7 +274,7 @@ async def test_anthropic_messages_create(
     assert usage_of(span) == {
         "gen_ai.usage.input_tokens": ANTHROPIC_INPUT,
         "gen_ai.usage.cache_read.input_tokens": 1000,
-        "gen_ai.usage.cache_creation.input_tokens": 400,
+        "gen_ai.usage.cache_write.input_tokens": 400,
         "llmcost.usage.cache_creation.5m.input_tokens": 300,
         "llmcost.usage.cache_creation.1h.input_tokens": 100,
         "gen_ai.usage.output_tokens": 80,

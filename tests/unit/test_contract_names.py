@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmcost_collector.normalize import semconv
+from llmcost_collector.normalize.span import CACHE_WRITE_KEYS
 
 from otel_llmcost import attributes
 
@@ -28,10 +29,15 @@ def test_emitted_names_are_the_names_the_collector_reads() -> None:
         attributes.GEN_AI_USAGE_INPUT_TOKENS: semconv.GEN_AI_USAGE_INPUT_TOKENS,
         attributes.GEN_AI_USAGE_OUTPUT_TOKENS: semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
         attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-        attributes.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
         attributes.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
         attributes.GEN_AI_PROVIDER_NAME: semconv.GEN_AI_PROVIDER_NAME,
         attributes.GEN_AI_REQUEST_MODEL: semconv.GEN_AI_REQUEST_MODEL,
         attributes.GEN_AI_RESPONSE_MODEL: semconv.GEN_AI_RESPONSE_MODEL,
     }
     assert [emitted for emitted, read in pairs.items() if emitted != read] == []
+
+
+def test_cache_writes_go_out_under_a_name_the_collector_reads() -> None:
+    """The in-service side emits the renamed ``gen_ai.usage.cache_write.input_tokens``."""
+    assert attributes.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS == "gen_ai.usage.cache_write.input_tokens"
+    assert attributes.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS in CACHE_WRITE_KEYS
