@@ -192,6 +192,7 @@ def test_a_client_that_traces_itself_gets_no_second_span(
     """The SDK's own span per call is attributed by our processor; ours stands aside for that client."""
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(otel_llmcost.AttributionSpanProcessor(defaults={}))
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", tracer_provider)
     AnthropicInstrumentor().instrument(tracer_provider=tracer_provider)
