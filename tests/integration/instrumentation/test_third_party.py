@@ -3,8 +3,8 @@
 Each third-party instrumentation (the official opentelemetry-instrumentation-openai-v2,
 OpenInference, OpenLLMetry's opentelemetry-instrumentation-anthropic) instruments a real SDK client
 against the fake provider on a provider set up as ``configure()`` does (our processor, no
-instrumentor of ours); the span then goes through the
-collector's normalizer, proving the collector prices it without double counting cached tokens.
+instrumentor of ours); the span then goes through the collector's normalizer, proving the
+collector prices it without double counting cached tokens.
 """
 
 from __future__ import annotations
