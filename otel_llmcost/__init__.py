@@ -10,9 +10,10 @@ Importing this package is cheap: the SDKs are imported only when instrumented.
 """
 
 from .context import attribute, current_attribution
+from .instrumentation import instrument, uninstrument
 from .outcome import record_outcome
 from .processor import AttributionSpanProcessor
-from .setup import configure, ensure_processor, instrument, uninstrument
+from .setup import configure, ensure_processor
 
 __all__ = [
     "AttributionSpanProcessor",

@@ -1,27 +1,44 @@
 """Span attribute names emitted by otel_llmcost (the public names, docs/reference.md).
 
-The attribution names double as W3C Baggage keys, so a downstream service sees the same names.
+The OpenTelemetry names come from ``opentelemetry-semantic-conventions``, so a rename there is a
+version bump here, not a hunt through string literals; only what it does not define yet is spelled
+out below. The attribution names double as W3C Baggage keys, so a downstream service sees the same
+names.
 """
 
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import session_attributes as _session
+from opentelemetry.semconv._incubating.attributes import user_attributes as _user
+from opentelemetry.semconv.attributes import deployment_attributes as _deployment
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import server_attributes as _server
+
 # OpenTelemetry GenAI semantic conventions.
-GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
-GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
-GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
-GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
-GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
-GEN_AI_RESPONSE_ID = "gen_ai.response.id"
-GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
-GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # includes cache reads and writes
-GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"  # includes reasoning
-GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
-GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
-GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
-GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
-GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
-SERVER_ADDRESS = "server.address"
-SERVER_PORT = "server.port"
-ERROR_TYPE = "error.type"
+GEN_AI_PROVIDER_NAME = _gen_ai.GEN_AI_PROVIDER_NAME
+GEN_AI_OPERATION_NAME = _gen_ai.GEN_AI_OPERATION_NAME
+GEN_AI_REQUEST_MODEL = _gen_ai.GEN_AI_REQUEST_MODEL
+GEN_AI_REQUEST_MAX_TOKENS = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
+GEN_AI_RESPONSE_MODEL = _gen_ai.GEN_AI_RESPONSE_MODEL
+GEN_AI_RESPONSE_ID = _gen_ai.GEN_AI_RESPONSE_ID
+GEN_AI_RESPONSE_FINISH_REASONS = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
+GEN_AI_USAGE_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS  # includes cache reads and writes
+GEN_AI_USAGE_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS  # includes reasoning
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+GEN_AI_CONVERSATION_ID = _gen_ai.GEN_AI_CONVERSATION_ID
+GEN_AI_INPUT_MESSAGES = _gen_ai.GEN_AI_INPUT_MESSAGES
+GEN_AI_OUTPUT_MESSAGES = _gen_ai.GEN_AI_OUTPUT_MESSAGES
+SERVER_ADDRESS = _server.SERVER_ADDRESS
+SERVER_PORT = _server.SERVER_PORT
+ERROR_TYPE = _error.ERROR_TYPE
+USER_ID = _user.USER_ID
+SESSION_ID = _session.SESSION_ID
+ENVIRONMENT = _deployment.DEPLOYMENT_ENVIRONMENT_NAME
+
+# Cache writes under the GenAI conventions' August 2026 name (formerly
+# ``gen_ai.usage.cache_creation.input_tokens``). opentelemetry-semantic-conventions 0.66b2 does not
+# define it yet: replace with its constant once a release does.
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
 
 # Attribution.
 TEAM = "llmcost.team"
@@ -29,17 +46,15 @@ FEATURE = "llmcost.feature"
 USE_CASE = "llmcost.use_case"
 USER_TIER = "llmcost.user_tier"
 PROPERTY_PREFIX = "llmcost.property."
-USER_ID = "user.id"
-SESSION_ID = "session.id"
 SESSION_NAME = "llmcost.session.name"
 SESSION_PATH = "llmcost.session.path"
-ENVIRONMENT = "deployment.environment.name"
 
 # Usage provenance and value-based chargeback.
 USAGE_ESTIMATED = "llmcost.usage.estimated"
 CACHE_HIT = "llmcost.cache.hit"
 OUTCOME = "llmcost.outcome"
 OUTCOME_COUNT = "llmcost.outcome.count"
+# Anthropic's split of cache writes by TTL (priced differently); no convention has it.
 CACHE_CREATION_5M = "llmcost.usage.cache_creation.5m.input_tokens"
 CACHE_CREATION_1H = "llmcost.usage.cache_creation.1h.input_tokens"
 

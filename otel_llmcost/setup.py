@@ -1,10 +1,15 @@
-"""One-call setup: tracing to the collector, our attribution processor, and the instrumentors."""
+"""Tracing set up in code: an SDK TracerProvider exporting to the collector, with attribution.
+
+The instrumentors never add span processors (OpenTelemetry's own do not either); this module is
+where the :class:`AttributionSpanProcessor` and the OTLP exporter are put on a provider. Under
+``opentelemetry-instrument`` the ``llmcost`` configurator (``otel_llmcost.distro``) does the same
+from the standard environment variables.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -16,7 +21,6 @@ from .processor import AttributionSpanProcessor
 
 log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
-_instrumentors: list[Any] = []
 _exporting: set[tuple[int, str]] = set()  # (provider, endpoint) pairs already exporting
 
 
@@ -92,27 +96,3 @@ def _exporter(endpoint: str, headers: dict[str, str] | None, interval: float) ->
 
     return BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, headers=headers),
                               schedule_delay_millis=int(interval * 1000))  # fmt: skip
-
-
-def instrument(tracer_provider: object | None = None) -> list[str]:
-    """Instrument every supported SDK that is installed; returns their names."""
-    from .instrumentation.anthropic import AnthropicInstrumentor
-    from .instrumentation.openai import OpenAIInstrumentor
-
-    done = []
-    for cls, module in ((OpenAIInstrumentor, "openai"), (AnthropicInstrumentor, "anthropic")):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
-        instrumentor = cls()
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=tracer_provider)
-            _instrumentors.append(instrumentor)
-        done.append(module)
-    return done
-
-
-def uninstrument() -> None:
-    while _instrumentors:
-        _instrumentors.pop().uninstrument()

@@ -52,7 +52,7 @@ class TokenUsage:
         if self.cache_read:
             out[a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
         if self.cache_creation:
-            out[a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation
+            out[a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_creation
         if self.cache_creation_5m:
             out[a.CACHE_CREATION_5M] = self.cache_creation_5m
         if self.cache_creation_1h:

@@ -28,7 +28,6 @@ from wrapt import wrap_function_wrapper
 
 from .. import attributes as a
 from ..estimate import estimate_tokens
-from ..setup import ensure_processor
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
@@ -256,15 +255,16 @@ def _stream_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
 
 
 class AnthropicInstrumentor(BaseInstrumentor):
-    """Spans with token usage (cache reads, 5m/1h cache writes) for every Anthropic SDK call."""
+    """Spans with token usage (cache reads, 5m/1h cache writes) for every Anthropic SDK call.
+
+    It only wraps the SDK's methods: the provider it is given (or the global one) is left as it is.
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("anthropic >= 0.40",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
-        ensure_processor(provider)
-        tracer = trace.get_tracer("otel_llmcost.instrumentation.anthropic", tracer_provider=provider)
+        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
         wrap_function_wrapper(MODULE, "Messages.create", _create_wrapper(tracer))
         wrap_function_wrapper(MODULE, "AsyncMessages.create", _async_create_wrapper(tracer))
         wrap_function_wrapper(MODULE, "Messages.stream", _stream_wrapper(tracer))

@@ -18,7 +18,6 @@ from wrapt import wrap_function_wrapper
 
 from .. import attributes as a
 from ..estimate import estimate_tokens
-from ..setup import ensure_processor
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
@@ -218,15 +217,16 @@ def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
 
 
 class OpenAIInstrumentor(BaseInstrumentor):
-    """Spans with token usage and attribution for every OpenAI SDK call."""
+    """Spans with token usage and attribution for every OpenAI SDK call.
+
+    It only wraps the SDK's methods: the provider it is given (or the global one) is left as it is.
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("openai >= 1.40",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
-        ensure_processor(provider)
-        tracer = trace.get_tracer("otel_llmcost.instrumentation.openai", tracer_provider=provider)
+        tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
         for module, sync_cls, async_cls, operation in TARGETS:
             wrap_function_wrapper(module, f"{sync_cls}.create", _wrapper(tracer, operation))
             wrap_function_wrapper(module, f"{async_cls}.create", _async_wrapper(tracer, operation))

@@ -14,6 +14,7 @@ from llmcost_collector.app import CollectorApp, Settings
 from llmcost_collector.cli.main import SUBCOMMANDS
 from llmcost_collector.config.schema import Config
 from llmcost_collector.normalize import semconv
+from llmcost_collector.normalize.span import CACHE_WRITE_KEYS
 from pydantic import BaseModel
 
 from otel_llmcost import attributes
@@ -41,7 +42,6 @@ def test_emitted_names_are_the_names_the_collector_reads() -> None:
         attributes.GEN_AI_USAGE_INPUT_TOKENS: semconv.GEN_AI_USAGE_INPUT_TOKENS,
         attributes.GEN_AI_USAGE_OUTPUT_TOKENS: semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
         attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-        attributes.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
         attributes.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
         attributes.GEN_AI_PROVIDER_NAME: semconv.GEN_AI_PROVIDER_NAME,
         attributes.GEN_AI_REQUEST_MODEL: semconv.GEN_AI_REQUEST_MODEL,
@@ -160,3 +160,9 @@ def test_the_check_catches_an_unlisted_name() -> None:
     """The scans above compare real sets: a name the page does not list is reported."""
     assert "LLMCOST_NOT_A_SETTING" not in reference_names("Environment variables")
     assert "llmcost_not_a_metric_total" not in reference_metrics()
+
+
+def test_cache_writes_go_out_under_a_name_the_collector_reads() -> None:
+    """The in-service side emits the renamed ``gen_ai.usage.cache_write.input_tokens``."""
+    assert attributes.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS == "gen_ai.usage.cache_write.input_tokens"
+    assert attributes.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS in CACHE_WRITE_KEYS

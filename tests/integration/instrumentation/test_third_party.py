@@ -2,13 +2,14 @@
 
 Each third-party instrumentation (the official opentelemetry-instrumentation-openai-v2,
 OpenInference, OpenLLMetry's opentelemetry-instrumentation-anthropic) instruments a real SDK client
-against the fake provider with only our processor added; the span then goes through the
-collector's normalizer, proving the collector prices it without double counting cached tokens.
+against the fake provider on a provider set up as ``configure()`` does (our processor, no
+instrumentor of ours); the span then goes through the collector's normalizer, proving the
+collector prices it without double counting cached tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -17,28 +18,13 @@ import pytest
 from llmcost_collector.model import SpanView
 from llmcost_collector.normalize.span import normalize_span
 from llmcost_demo.fake_provider import FakeProvider, Scenario
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 
 import otel_llmcost
 
+from .helpers import Otel
+
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider() as provider:
-        yield provider
-
-
-@pytest.fixture
-def traced() -> tuple[TracerProvider, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(otel_llmcost.AttributionSpanProcessor(defaults={}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
 
 
 def to_view(span: ReadableSpan) -> SpanView:
@@ -104,18 +90,17 @@ def test_third_party_spans_are_attributed_and_priced_once(
     call: Callable[[FakeProvider], None],
     model: str,
     fake: FakeProvider,
-    traced: tuple[TracerProvider, InMemorySpanExporter],
+    otel: Otel,
 ) -> None:
-    provider, exporter = traced
     instrumentor = make_instrumentor()
-    instrumentor.instrument(tracer_provider=provider)
+    instrumentor.instrument(tracer_provider=otel.provider)
     try:
         with otel_llmcost.attribute(team="marketing", feature="chat", user_id="u-7", session_path="/draft"):
             call(fake)
     finally:
         instrumentor.uninstrument()
-    llm_spans = [s for s in exporter.get_finished_spans() if normalize_span(to_view(s)) is not None]
-    assert len(llm_spans) == 1, [(s.name, dict(s.attributes or {})) for s in exporter.get_finished_spans()]
+    llm_spans = [s for s in otel.spans() if normalize_span(to_view(s)) is not None]
+    assert len(llm_spans) == 1, [(s.name, dict(s.attributes or {})) for s in otel.spans()]
     attrs = llm_spans[0].attributes or {}
     assert (attrs["llmcost.team"], attrs["llmcost.feature"], attrs["user.id"], attrs["llmcost.session.path"]) == (
         "marketing", "chat", "u-7", "/draft",
