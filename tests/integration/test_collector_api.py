@@ -7,18 +7,18 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.integration.conftest import Collectors, export
 
 pytestmark = pytest.mark.integration
 
@@ -60,17 +60,9 @@ CALL_NANOS = 750_000
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[CollectorApp]:
-    config_file = tmp_path / "llmcost.yaml"
-    config_file.write_text(CONFIG)
-    settings = Settings(
-        host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", config_path=str(config_file),
-        session_idle_seconds=0.2,
-    )  # fmt: skip
-    collector = CollectorApp(settings).start()
-    yield collector
-    collector.stop()
+def app(collector: Collectors) -> CollectorApp:
+    """A collector with the support team's rules and budgets; sessions close after 0.2 s idle."""
+    return collector(CONFIG, session_idle_seconds=0.2)
 
 
 def get(url: str) -> tuple[int, str]:
@@ -79,10 +71,6 @@ def get(url: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
-
-
-def export(app: CollectorApp, batch: list[ReadableSpan]) -> None:
-    assert OTLPSpanExporter(endpoint=app.urls()["otlp_http"]).export(batch) is SpanExportResult.SUCCESS
 
 
 def test_rules_attribute_and_cost_plus_charges(app: CollectorApp) -> None:
@@ -190,21 +178,6 @@ def test_metrics_negotiate_openmetrics_and_gzip(app: CollectorApp) -> None:
         assert b"llmcost_spend_usd" in gzip.decompress(response.read())
 
 
-def test_config_reload_applies_good_and_refuses_bad(app: CollectorApp, tmp_path: Path) -> None:
-    config_file = Path(app.settings.config_path or "")
-    config_file.write_text(CONFIG.replace("monthly: 100", "monthly: 250"))
-    deadline = time.monotonic() + 10
-    while app.config.budget_for("support", "monthly") != Decimal(250) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert app.config.budget_for("support", "monthly") == Decimal(250)
-    config_file.write_text(CONFIG + "\nbogus: [unclosed\n")
-    time.sleep(2.5)
-    assert app.config.budget_for("support", "monthly") == Decimal(250)  # the old config keeps running
-    assert app._watcher is not None and app._watcher.reload_failures >= 1
-    assert "llmcost.yaml:" in str(app._watcher.last_error)
-    assert load_config(tmp_path / "llmcost.yaml", text=CONFIG).budget_for("support", "daily") == Decimal(10)
-
-
 def test_an_internal_error_costs_one_span_not_the_export(
     app: CollectorApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -224,3 +197,32 @@ def test_an_internal_error_costs_one_span_not_the_export(
     assert (
         app.registry.get_sample_value("llmcost_collector_spans_rejected_total", {"reason": "internal"}) == 1
     )
+
+
+def test_a_rule_feature_fills_spans_without_one(collector: Collectors) -> None:
+    """A rule matching a resource attribute charges its team and, the span naming no feature, its
+    feature; the ledger records that both came from the rule."""
+    app = collector(
+        config=load_config(
+            "c.yaml",
+            text="attribution:\n  rules:\n    - match: {k8s.namespace.name: 'support-*'}\n"
+            "      team: support\n      feature: ticket-triage\n",
+        )
+    )
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"k8s.namespace.name": "support-eu"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("t").start_as_current_span("chat gpt-4o") as span:
+        span.set_attributes(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 10,
+                "gen_ai.usage.output_tokens": 5,
+            }
+        )
+    provider.shutdown()
+    export(app, list(memory.get_finished_spans()))
+    (row,) = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team", "team_source", "feature"))
+    assert row.group == {"team": "support", "team_source": "rule", "feature": "ticket-triage"}

@@ -6,15 +6,11 @@ import gzip
 import json
 import socket
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from google.rpc import code_pb2, status_pb2
-from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -25,6 +21,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.integration.conftest import Collectors, metric, post, team_cost
 
 pytestmark = pytest.mark.integration
 
@@ -63,36 +61,9 @@ def llm_spans(count: int, team: str = "search", model: str = "gpt-4o") -> list[R
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[CollectorApp]:
-    settings = Settings(
-        host="127.0.0.1",
-        otlp_grpc_port=0,
-        otlp_http_port=0,
-        http_port=0,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-    )
-    collector = CollectorApp(settings).start()
-    yield collector
-    collector.stop()
-
-
-def team_cost(app: CollectorApp, team: str) -> Decimal:
-    rows = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team",), filters={"team": team})
-    return sum((Decimal(r.contracted_nanos or 0) for r in rows), Decimal(0)).scaleb(-9)
-
-
-def metric(app: CollectorApp, name: str, **labels: str) -> float:
-    value = app.registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
-
-
-def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read(), {k.title(): v for k, v in response.headers.items()}
-    except urllib.error.HTTPError as err:
-        return err.code, err.read(), {k.title(): v for k, v in err.headers.items()}
+def app(collector: Collectors) -> CollectorApp:
+    """A collector with both receivers, OTLP/gRPC and OTLP/HTTP."""
+    return collector(enable_grpc=True, otlp_grpc_port=0)
 
 
 def test_http_protobuf_and_gzip_with_official_exporter(app: CollectorApp) -> None:
@@ -223,21 +194,16 @@ def test_malformed_bodies_are_400(app: CollectorApp) -> None:
     assert post(url, b"{}", {"Content-Type": "text/plain"})[0] == 415
 
 
-def test_oversized_body_is_413(tmp_path: Path) -> None:
-    settings = Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
-                        ledger_url=f"sqlite:///{tmp_path / 'l.db'}")  # fmt: skip
-    app = CollectorApp(settings, load_config("c.yaml", text="ingest: {max_body_bytes: 1024}\n")).start()
-    try:
-        big = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode() * 20
-        status, _, _ = post(app.urls()["otlp_http"], big, {"Content-Type": "application/json"})
-        assert status == 413
-        bomb = gzip.compress(b"{" + b" " * 100_000 + b"}")
-        status, _, _ = post(
-            app.urls()["otlp_http"], bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-        )
-        assert status == 413
-    finally:
-        app.stop()
+def test_oversized_body_is_413(collector: Collectors) -> None:
+    app = collector("ingest: {max_body_bytes: 1024}\n")
+    big = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode() * 20
+    status, _, _ = post(app.urls()["otlp_http"], big, {"Content-Type": "application/json"})
+    assert status == 413
+    bomb = gzip.compress(b"{" + b" " * 100_000 + b"}")
+    status, _, _ = post(
+        app.urls()["otlp_http"], bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    )
+    assert status == 413
 
 
 def test_full_queue_answers_503_with_retry_after(app: CollectorApp) -> None:
@@ -327,15 +293,9 @@ def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
 
 
 @pytest.fixture
-def strict_app(tmp_path: Path) -> Iterator[CollectorApp]:
+def strict_app(collector: Collectors) -> CollectorApp:
     """A collector with one-second header and body deadlines."""
-    settings = Settings(
-        host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", header_timeout_seconds=1, body_timeout_seconds=1,
-    )  # fmt: skip
-    collector = CollectorApp(settings, load_config("c.yaml", text="ingest: {max_body_bytes: 4096}\n")).start()
-    yield collector
-    collector.stop()
+    return collector("ingest: {max_body_bytes: 4096}\n", header_timeout_seconds=1, body_timeout_seconds=1)
 
 
 def still_serving(app: CollectorApp) -> None:
@@ -361,29 +321,22 @@ def test_hostile_framing_gets_an_answer_and_the_receiver_keeps_serving(strict_ap
     still_serving(strict_app)
 
 
-def test_absurd_nesting_is_a_400_in_the_request_encoding(tmp_path: Path) -> None:
-    settings = Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
-                        ledger_url=f"sqlite:///{tmp_path / 'l.db'}")  # fmt: skip
-    app = CollectorApp(settings).start()
-    try:
-        url = app.urls()["otlp_http"]
-        status, body, headers = post(url, b"[" * 200_000, {"Content-Type": "application/json"})
-        assert status == 400 and headers["Content-Type"] == "application/json"
-        error = json.loads(body)
-        assert error["code"] == code_pb2.INVALID_ARGUMENT and "nested too deeply" in error["message"]
-        # A protobuf request gets a protobuf google.rpc.Status.
-        status, body, headers = post(url, b"\xff\x00garbage", {"Content-Type": "application/x-protobuf"})
-        assert status == 400 and headers["Content-Type"] == "application/x-protobuf"
-        rpc = status_pb2.Status()
-        rpc.ParseFromString(body)
-        assert rpc.code == code_pb2.INVALID_ARGUMENT and "invalid OTLP protobuf" in rpc.message
-        status, body, _ = post(
-            url.replace("/v1/traces", "/v1/logs"), b"{}", {"Content-Type": "application/json"}
-        )
-        assert status == 404 and json.loads(body)["code"] == code_pb2.NOT_FOUND
-        still_serving(app)
-    finally:
-        app.stop()
+def test_absurd_nesting_is_a_400_in_the_request_encoding(collector: Collectors) -> None:
+    app = collector()
+    url = app.urls()["otlp_http"]
+    status, body, headers = post(url, b"[" * 200_000, {"Content-Type": "application/json"})
+    assert status == 400 and headers["Content-Type"] == "application/json"
+    error = json.loads(body)
+    assert error["code"] == code_pb2.INVALID_ARGUMENT and "nested too deeply" in error["message"]
+    # A protobuf request gets a protobuf google.rpc.Status.
+    status, body, headers = post(url, b"\xff\x00garbage", {"Content-Type": "application/x-protobuf"})
+    assert status == 400 and headers["Content-Type"] == "application/x-protobuf"
+    rpc = status_pb2.Status()
+    rpc.ParseFromString(body)
+    assert rpc.code == code_pb2.INVALID_ARGUMENT and "invalid OTLP protobuf" in rpc.message
+    status, body, _ = post(url.replace("/v1/traces", "/v1/logs"), b"{}", {"Content-Type": "application/json"})
+    assert status == 404 and json.loads(body)["code"] == code_pb2.NOT_FOUND
+    still_serving(app)
 
 
 def test_silent_and_trickling_clients_are_cut_off(strict_app: CollectorApp) -> None:

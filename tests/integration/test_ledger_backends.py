@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
 from llmcost_collector.ledger import LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.integration.conftest import Collectors, export
 from tests.pg import pg_cluster, pg_url, postgres_url  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -446,18 +447,11 @@ def clean_postgres_url(postgres_url: str) -> str:  # noqa: F811
     return postgres_url
 
 
-def start_collector(ledger_url: str) -> CollectorApp:
-    settings = Settings(
-        host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False, ledger_url=ledger_url
-    )
-    return CollectorApp(settings, config=load_config("collector.yaml", text=COLLECTOR_CONFIG)).start()
-
-
 @pytest.fixture
-def pg_collector(clean_postgres_url: str) -> Iterator[CollectorApp]:
-    app = start_collector(clean_postgres_url)
-    yield app
-    app.stop()
+def pg_collector(collector: Collectors, clean_postgres_url: str) -> CollectorApp:
+    return collector(
+        config=load_config("collector.yaml", text=COLLECTOR_CONFIG), ledger_url=clean_postgres_url
+    )
 
 
 def pg_totals(url: str) -> tuple[int, int, int]:
@@ -492,19 +486,14 @@ def test_collector_on_postgres_bills_an_export_once(
     exporter.shutdown()
 
 
-def test_collector_restart_on_postgres_keeps_totals(clean_postgres_url: str) -> None:
+def test_collector_restart_on_postgres_keeps_totals(collector: Collectors, clean_postgres_url: str) -> None:
+    config = load_config("collector.yaml", text=COLLECTOR_CONFIG)
     spans = onprem_spans(4, team="platform")
-    first = start_collector(clean_postgres_url)
-    try:
-        assert OTLPSpanExporter(endpoint=first.urls()["otlp_http"]).export(spans) is SpanExportResult.SUCCESS
-    finally:
-        first.stop()
-    restarted = start_collector(clean_postgres_url)
-    try:
-        (total,) = restarted.ledger.spend(0, time.time_ns() + HOUR, group_by=())
-        assert (total.requests, total.contracted_nanos) == (4, 4 * CALL_NANOS)  # 1_720_000
-        exporter = OTLPSpanExporter(endpoint=restarted.urls()["otlp_http"])
-        assert exporter.export(spans) is SpanExportResult.SUCCESS  # retried against the new process
-        assert pg_totals(clean_postgres_url) == (4, 4 * CALL_NANOS, 4 * CALL_CHARGEBACK_NANOS)
-    finally:
-        restarted.stop()
+    first = collector(config=config, ledger_url=clean_postgres_url)
+    export(first, spans)
+    collector.stop(first)
+    restarted = collector(config=config, ledger_url=clean_postgres_url)
+    (total,) = restarted.ledger.spend(0, time.time_ns() + HOUR, group_by=())
+    assert (total.requests, total.contracted_nanos) == (4, 4 * CALL_NANOS)  # 1_720_000
+    export(restarted, spans)  # retried against the new process
+    assert pg_totals(clean_postgres_url) == (4, 4 * CALL_NANOS, 4 * CALL_CHARGEBACK_NANOS)

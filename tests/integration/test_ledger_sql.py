@@ -172,25 +172,3 @@ def test_concurrent_migrations_on_postgres(pg_url: str) -> None:  # noqa: F811
     ledger = open_ledger(pg_url)
     assert ledger.schema_versions() == list(range(1, LATEST_VERSION + 1))
     ledger.close()
-
-
-def test_collector_on_postgres_bills_a_retry_once(pg_url: str) -> None:  # noqa: F811
-    from llmcost_collector.app import CollectorApp, Settings
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace.export import SpanExportResult
-
-    from tests.integration.test_collector_receivers import GPT4O_CALL_USD, llm_spans
-
-    app = CollectorApp(
-        Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False, ledger_url=pg_url)
-    ).start()
-    try:
-        spans = llm_spans(3, team="support")
-        exporter = OTLPSpanExporter(endpoint=app.urls()["otlp_http"])
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-        (row,) = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team",))
-        assert (row.group["team"], row.requests) == ("support", 3)
-        assert row.contracted_nanos == int(3 * GPT4O_CALL_USD * 10**9)
-    finally:
-        app.stop()

@@ -3,19 +3,18 @@ hashes or not at all, while the session histogram (in memory, by session name) s
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from llmcost_collector.app import CollectorApp, Settings
+from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-FAR_FUTURE = time.time_ns() + 10**15
+from tests.integration.conftest import FAR_FUTURE, Collectors, export
+
+pytestmark = pytest.mark.integration
 
 
 def send_call(app: CollectorApp, user_id: str, session_id: str) -> None:
@@ -37,43 +36,28 @@ def send_call(app: CollectorApp, user_id: str, session_id: str) -> None:
             }
         )
     provider.shutdown()
-    exporter = OTLPSpanExporter(endpoint=app.urls()["otlp_http"])
-    assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
+    export(app, list(memory.get_finished_spans()))
 
 
 @pytest.fixture
-def collector_with(tmp_path: Path) -> Iterator:
-    apps: list[CollectorApp] = []
-
-    def start(privacy_yaml: str) -> CollectorApp:
-        settings = Settings(
-            host="127.0.0.1",
-            otlp_http_port=0,
-            http_port=0,
-            enable_grpc=False,
-            ledger_url=f"sqlite:///{tmp_path / f'ledger{len(apps)}.db'}",
-            session_idle_seconds=0.0,
-        )
-        app = CollectorApp(settings, config=load_config("c.yaml", text=privacy_yaml)).start()
-        apps.append(app)
-        return app
-
-    yield start
-    for app in apps:
-        app.stop()
+def collector_with(collector: Collectors) -> Callable[[str], CollectorApp]:
+    """Start a collector with the given config; sessions go idle at once."""
+    return lambda config_yaml: collector(config_yaml, session_idle_seconds=0.0)
 
 
 def stored_ids(app: CollectorApp) -> list[tuple[str, str]]:
     return [(entry.user_id, entry.session_id) for entry in app.ledger.entries(0, FAR_FUTURE)]
 
 
-def test_default_keeps_identifiers(collector_with) -> None:
+def test_default_keeps_identifiers(collector_with: Callable[[str], CollectorApp]) -> None:
     app = collector_with("version: 1\n")
     send_call(app, "alice", "s-1")
     assert stored_ids(app) == [("alice", "s-1")]
 
 
-def test_hash_and_drop(collector_with, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hash_and_drop(
+    collector_with: Callable[[str], CollectorApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LLMCOST_PRIVACY_KEY", "k1")
     app = collector_with("privacy: {user_id: hash, session_id: drop}\n")
     send_call(app, "alice", "s-1")
@@ -95,7 +79,9 @@ def test_hash_and_drop(collector_with, monkeypatch: pytest.MonkeyPatch) -> None:
     assert count == 3
 
 
-def test_hash_depends_on_the_key(collector_with, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hash_depends_on_the_key(
+    collector_with: Callable[[str], CollectorApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LLMCOST_PRIVACY_KEY", "k1")
     first = collector_with("privacy: {user_id: hash}\n")
     send_call(first, "alice", "s-1")
@@ -106,7 +92,7 @@ def test_hash_depends_on_the_key(collector_with, monkeypatch: pytest.MonkeyPatch
     assert a[0] != b[0] and a[1] == b[1] == "s-1"
 
 
-def test_reload_switches_privacy_for_new_rows(collector_with) -> None:
+def test_reload_switches_privacy_for_new_rows(collector_with: Callable[[str], CollectorApp]) -> None:
     app = collector_with("version: 1\n")
     send_call(app, "alice", "s-1")
     app.apply_config(load_config("c.yaml", text="privacy: {user_id: drop}\n"))
