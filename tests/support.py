@@ -11,6 +11,9 @@ import glob
 import os
 import re
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,35 @@ def reference_metrics() -> dict[str, tuple[str, ...]]:
 
 def reference_alerts() -> set[str]:
     return {name for name in reference_names("Alerts") if name.startswith("LLMCost")}
+
+
+def start_process(
+    args: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start a server process and wait (30 s at most) for the line ``ready`` matches; returns the
+    process and the pattern's first group (the URL it printed)."""
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
+    deadline = time.monotonic() + 30
+    seen = []
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = ready.search(line)
+        if match:
+            return proc, match.group(1)
+    proc.kill()
+    raise AssertionError(f"{args[:3]} did not become ready:\n{''.join(seen)}")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

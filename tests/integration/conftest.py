@@ -3,6 +3,8 @@ ports (always stopped after the test), and the helpers that talk to it."""
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +19,8 @@ from llmcost_collector.config.schema import Config
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
+
+from tests.support import start_process, stop_process
 
 FAR_FUTURE = time.time_ns() + 10**15
 
@@ -107,3 +111,14 @@ def team_cost(app: CollectorApp, team: str) -> Decimal:
     """The team's contracted cost in USD, read back from the ledger."""
     rows = app.ledger.spend(0, FAR_FUTURE, group_by=("team",), filters={"team": team})
     return sum((Decimal(r.contracted_nanos or 0) for r in rows), Decimal(0)).scaleb(-9)
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[str]:
+    """The fake LLM provider as its own process (as in production, the SDK talks HTTP to it)."""
+    proc, url = start_process(
+        [sys.executable, "-m", "llmcost_demo.fake_provider", "--host", "127.0.0.1", "--port", "0"],
+        re.compile(r"listening on (http://\S+)"),
+    )
+    yield url
+    stop_process(proc)

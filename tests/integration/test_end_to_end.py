@@ -9,19 +9,18 @@ fake provider process  <-  client process (real openai SDK, otel_llmcost, OTLP/H
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
 import time
 import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.support import start_process, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -56,48 +55,8 @@ CLIENT = textwrap.dedent(
 )
 
 
-def _start(
-    args: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
-    )
-    deadline = time.monotonic() + 30
-    seen = []
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = ready.search(line)
-        if match:
-            return proc, match.group(1)
-    proc.kill()
-    raise AssertionError(f"{args[:3]} did not become ready:\n{''.join(seen)}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture
-def fake_provider() -> Iterator[str]:
-    proc, url = _start(
-        [sys.executable, "-m", "llmcost_demo.fake_provider", "--host", "127.0.0.1", "--port", "0"],
-        re.compile(r"listening on (http://\S+)"),
-    )
-    yield url
-    _stop(proc)
-
-
 def _serve(ledger: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    proc, urls = _start(
+    proc, urls = start_process(
         [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--no-grpc",
          "--otlp-http-port", "0", "--http-port", "0", "--ledger-url", f"sqlite:///{ledger}"],
         re.compile(r"llmcost collector ready: (\{.*\})"),
@@ -153,7 +112,7 @@ def test_openai_call_is_priced_into_ledger_and_metrics(fake_provider: str, tmp_p
         assert Decimal(row["cost_usd"]) == EXPECTED_USD  # exact, from the ledger
         assert row["requests"] == 1
     finally:
-        _stop(collector)
+        stop_process(collector)
 
     # A restart keeps the ledger: the same total is served by a new process.
     collector, urls = _serve(ledger)
@@ -161,4 +120,4 @@ def test_openai_call_is_priced_into_ledger_and_metrics(fake_provider: str, tmp_p
         spend = json.loads(_get(urls["api"] + "?group_by=team"))
         assert [Decimal(r["cost_usd"]) for r in spend["rows"]] == [EXPECTED_USD]
     finally:
-        _stop(collector)
+        stop_process(collector)

@@ -14,21 +14,18 @@ is installed from a copy of its sources, so nothing is built inside the reposito
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llmcost_collector.app import CollectorApp, Settings
 from llmcost_collector.ledger.entry import LedgerEntry
 
 from otel_llmcost.distro import NO_EXPORTER_MESSAGE
+from tests.integration.conftest import Collectors
 
 pytestmark = pytest.mark.integration
 
@@ -87,37 +84,6 @@ def _base_env(env_dir: Path) -> dict[str, str]:
     return {**keep, "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-@pytest.fixture
-def fake_provider_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmcost_demo.fake_provider", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"listening on (http://\S+)", line)
-    try:
-        assert match, line
-        yield match.group(1)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorApp]:
-    settings = Settings(
-        host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", watch_config=False,
-    )  # fmt: skip
-    app = CollectorApp(settings).start()
-    yield app
-    app.stop()
-
-
 def run_app(venv: Path, workdir: Path, provider_url: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``opentelemetry-instrument python app.py`` in the venv (cwd outside the repository, so the
     installed package is the one imported)."""
@@ -162,20 +128,21 @@ def test_the_venv_has_no_distro_but_ours(venv: Path) -> None:
 def test_zero_code_exports_attributed_spans_to_the_collector(
     venv: Path,
     tmp_path: Path,
-    fake_provider_url: str,
-    collector: CollectorApp,
+    fake_provider: str,
+    collector: Collectors,
     env: dict[str, str],
     team: str,
 ) -> None:
-    traces = collector.urls()["otlp_http"]
+    app = collector(watch_config=False)
+    traces = app.urls()["otlp_http"]
     urls = {"base": traces.removesuffix("/v1/traces"), "traces": traces}
     env = {name: value.format(**urls) for name, value in env.items()}
-    done = run_app(venv, tmp_path, fake_provider_url, OTEL_SERVICE_NAME="checkout", **env)
+    done = run_app(venv, tmp_path, fake_provider, OTEL_SERVICE_NAME="checkout", **env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "app done 1000"  # the caller got the SDK's own answer
     assert "Traceback" not in done.stderr and NO_EXPORTER_MESSAGE not in done.stderr, done.stderr
     # The exporter flushed at exit and the collector acknowledges only after the ledger commit.
-    rows: list[LedgerEntry] = list(collector.ledger.entries(0, FAR_FUTURE))
+    rows: list[LedgerEntry] = list(app.ledger.entries(0, FAR_FUTURE))
     assert len(rows) == 1, rows
     (row,) = rows
     assert (row.team, row.service_name, row.provider, row.request_model) == (
@@ -190,9 +157,9 @@ def test_zero_code_exports_attributed_spans_to_the_collector(
 
 
 def test_without_an_exporter_it_says_so_once_on_stderr(
-    venv: Path, tmp_path: Path, fake_provider_url: str
+    venv: Path, tmp_path: Path, fake_provider: str
 ) -> None:
-    done = run_app(venv, tmp_path, fake_provider_url, OTEL_LLMCOST_TEAM="platform")
+    done = run_app(venv, tmp_path, fake_provider, OTEL_LLMCOST_TEAM="platform")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "app done 1000"  # the app works the same
     assert done.stderr.count(NO_EXPORTER_MESSAGE) == 1, done.stderr
