@@ -364,4 +364,12 @@ def test_silent_and_trickling_clients_are_cut_off(strict_app: CollectorApp) -> N
     head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
     answer = raw_exchange(port, head, wait=10)
     assert answer.startswith(b"HTTP/1.1 408")
+    # Hangs up halfway through its body: counted, nothing billed, and the port still serves.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head)
+    deadline = time.monotonic() + 5
+    while not metric(strict_app, "llmcost_collector_exports_refused_total", reason="client_disconnected"):
+        assert time.monotonic() < deadline, "the disconnect was not counted"
+        time.sleep(0.05)
+    assert strict_app.ledger.count() == 0
     still_serving(strict_app)

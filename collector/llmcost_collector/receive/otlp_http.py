@@ -30,7 +30,7 @@ from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -165,6 +165,9 @@ class OtlpHttpReceiver:
         except BodyTooLarge:
             self._refused("too_large")
             return status_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large, content_type)
+        except ClientDisconnect:  # gone before its body arrived: nothing to bill, nobody to answer
+            self._refused("client_disconnected")
+            return Response(status_code=int(HTTPStatus.BAD_REQUEST))
         except TimeoutError:
             self._refused("body_timeout")
             return status_response(
