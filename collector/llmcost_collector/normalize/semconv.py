@@ -1,6 +1,8 @@
-"""Attribute names the collector reads: the public contract plus the other dialects in the field.
+"""Attribute names the collector reads: the public names (docs/reference.md) plus the other dialects.
 
-Kept as plain string constants so the hot path compares interned strings, not enum members.
+Every attribute name the normalizer reads is a constant here, so that the reference test can
+check each one is documented. Kept as plain string constants so the hot path compares interned
+strings, not enum members.
 """
 
 # OpenTelemetry GenAI semantic conventions (current).
@@ -11,18 +13,21 @@ GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"  # renamed Aug 2026
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"  # the new name
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 ERROR_TYPE = "error.type"
 SERVER_ADDRESS = "server.address"
+TELEMETRY_SDK_NAME = "telemetry.sdk.name"  # resource attribute; "openlit" marks OpenLIT
 
 # Deprecated GenAI names still emitted by older instrumentations.
 GEN_AI_SYSTEM = "gen_ai.system"
 GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+ENDUSER_ID = "enduser.id"  # deprecated for user.id
 
-# Attribution (CONTRACT.md).
+# Attribution (docs/reference.md).
 LLMCOST_TEAM = "llmcost.team"
 LLMCOST_FEATURE = "llmcost.feature"
 LLMCOST_USE_CASE = "llmcost.use_case"
@@ -48,6 +53,17 @@ TRACELOOP_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read_input_tokens"
 TRACELOOP_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
 TRACELOOP_ASSOCIATION_PREFIX = "traceloop.association.properties."
 LLM_USAGE_TOTAL_TOKENS = "llm.usage.total_tokens"
+TRACELOOP_REASONING_TOKENS = "gen_ai.usage.reasoning_tokens"
+TRACELOOP_INPUT_AUDIO_TOKENS = "gen_ai.usage.input_audio_tokens"
+TRACELOOP_OUTPUT_AUDIO_TOKENS = "gen_ai.usage.output_audio_tokens"
+# Keys only OpenLLMetry sets (``llm.request.type`` is on every one of its LLM spans).
+TRACELOOP_REQUEST_TYPE = "llm.request.type"
+TRACELOOP_SPAN_KIND = "traceloop.span.kind"
+TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
+
+# The anthropic SDK's own tracing (besides the OTel names): the cache-write split by TTL.
+ANTHROPIC_CACHE_CREATION_EPHEMERAL_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+ANTHROPIC_CACHE_CREATION_EPHEMERAL_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 
 # OpenInference (Arize).
 OI_MODEL_NAME = "llm.model_name"
@@ -58,6 +74,9 @@ OI_COMPLETION_TOKENS = "llm.token_count.completion"
 OI_PROMPT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
 OI_PROMPT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
 OI_COMPLETION_REASONING = "llm.token_count.completion_details.reasoning"
+OI_PROMPT_AUDIO = "llm.token_count.prompt_details.audio"
+OI_COMPLETION_AUDIO = "llm.token_count.completion_details.audio"
+OI_EMBEDDING_MODEL_NAME = "embedding.model_name"  # EMBEDDING spans carry no llm.model_name
 OI_SPAN_KIND = "openinference.span.kind"
 OI_SESSION_ID = "session.id"
 OI_USER_ID = "user.id"
