@@ -1,4 +1,4 @@
-"""Span attribute names emitted by otel_llmcost (the public contract, CONTRACT.md).
+"""Span attribute names emitted by otel_llmcost (public names: docs/reference.md).
 
 The attribution names double as W3C Baggage keys, so a downstream service sees the same names.
 """

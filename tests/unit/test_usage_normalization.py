@@ -1,4 +1,4 @@
-"""Usage normalization: every dialect in CONTRACT.md gives one canonical usage; bad usage is rejected.
+"""Usage normalization: every dialect in docs/reference.md gives one canonical usage; bad usage is rejected.
 
 One call throughout: 2000 prompt tokens in total, of which 500 read from the prompt cache and 250
 written to it; 700 output tokens, of which 300 reasoning. Canonical (uncached) input is

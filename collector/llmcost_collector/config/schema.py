@@ -27,7 +27,7 @@ from llmcost_collector.price.pricebook import PriceBook
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 PERIODS = ("daily", "monthly")
 DEFAULT_THRESHOLDS = (50, 80, 95, 100)
-# Metric labels whose values come from spans (see CONTRACT.md); only these can be capped.
+# Metric labels whose values come from spans (see docs/reference.md); only these can be capped.
 CAPPED_LABELS = frozenset(
     {"team", "feature", "environment", "provider", "model", "session_name", "outcome", "period"}
 )

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the collector (names and labels fixed by CONTRACT.md).
+"""Prometheus metrics of the collector (names and labels fixed by docs/reference.md).
 
 Counters move only for rows the ledger newly inserted, so a retried export never inflates them.
 Per batch, increments are first summed per label set and then applied once each: a batch of
