@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -38,54 +37,6 @@ def require_binary(name: str) -> str:
         pytest.fail(f"{name} is required in CI but is not installed (make test installs it)")
     pytest.skip(f"{name} not installed")
     raise AssertionError("unreachable")
-
-
-REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference.md"
-
-
-def reference_text() -> str:
-    """docs/reference.md, the project's list of public names."""
-    return REFERENCE.read_text()
-
-
-def reference_section(title: str) -> str:
-    """The text of one ``## title`` section of docs/reference.md."""
-    text = reference_text()
-    start = text.index(f"\n## {title}")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else None]
-
-
-def reference_names(section: str | None = None) -> set[str]:
-    """Every name in backticks (in one section, or the whole page); ``a.<name>`` counts as ``a.``."""
-    text = reference_section(section) if section else reference_text()
-    names = set()
-    for name in re.findall(r"`([^`\s]+)`", text):
-        names.add(name.split("<", 1)[0].rstrip("*"))
-    return names
-
-
-def reference_metrics() -> dict[str, tuple[str, ...]]:
-    """The metrics table: series name -> label names (histograms expand to their three series)."""
-    metrics: dict[str, tuple[str, ...]] = {}
-    for line in reference_section("Prometheus metrics").splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        found = re.match(r"`(llmcost_\w+)`", cells[0]) if len(cells) == 2 else None
-        if not found:
-            continue
-        name = found.group(1)
-        labels = tuple(label.strip() for label in cells[1].split(",") if label.strip())
-        if "(histogram)" in cells[0]:
-            metrics[f"{name}_bucket"] = (*labels, "le")
-            metrics[f"{name}_sum"] = labels
-            metrics[f"{name}_count"] = labels
-        else:
-            metrics[name] = labels
-    return metrics
-
-
-def reference_alerts() -> set[str]:
-    return {name for name in reference_names("Alerts") if name.startswith("LLMCost")}
 
 
 def start_process(

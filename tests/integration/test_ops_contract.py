@@ -1,9 +1,11 @@
-"""Rules, alerts and dashboards speak only the public names of docs/reference.md.
+"""Rules, alerts and dashboards speak only the public names of ``docs/reference.md``.
 
-Dashboards and alert rules are what users depend on; they must use exactly the collector's
-contract metric names and the contract's alert names and labels, so a renamed metric or a typo
-shows up here rather than as an empty panel or an alert that can never fire. The dashboard's
-queries are also parsed by the real PromQL parser (``promtool check rules``).
+Dashboards and alert rules are what users depend on; they must use exactly the metric names and
+labels the reference lists (which the unit tests hold to the collector's real registry), its
+recording-rule series, and its alert names and labels, so a renamed metric or a typo shows up here
+rather than as an empty panel or an alert that can never fire. Every name is read from the rule
+files, the dashboards, ``alertmanager.yml`` and the reference itself. The dashboard's queries are
+also parsed by the real PromQL parser (``promtool check rules``).
 """
 
 from __future__ import annotations
@@ -17,17 +19,33 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import reference_alerts, reference_metrics, require_binary
+from tests import reference
+from tests.support import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 RULES = ROOT / "prometheus" / "rules" / "llmcost.rules.yml"
 ALERTS = ROOT / "prometheus" / "rules" / "llmcost.alerts.yml"
+ALERTMANAGER = ROOT / "alertmanager" / "alertmanager.yml"
 
-# docs/reference.md, "Prometheus metrics" and "Alerts": the names users depend on.
-CONTRACT_METRICS: dict[str, tuple[str, ...]] = reference_metrics()
-CONTRACT_ALERTS = reference_alerts() - {"LLMCostCaptureGap"}  # comes with reconciliation
-THRESHOLD_SEVERITY = {"50": "info", "80": "warning", "95": "critical", "100": "critical"}
+
+def documented_series() -> dict[str, set[str]]:
+    """Series a scrape yields for each built metric the reference lists -> their label names.
+
+    Planned metrics are left out: a rule or panel on a metric nothing exports yet is always empty.
+    """
+    series: dict[str, set[str]] = {}
+    for name, metric in reference.metrics().items():
+        if metric.planned:
+            continue
+        if metric.type == "histogram":
+            series[f"{name}_bucket"] = {*metric.labels, "le"}
+            series[f"{name}_sum"] = set(metric.labels)
+            series[f"{name}_count"] = set(metric.labels)
+        else:
+            series[name] = set(metric.labels)
+    return series
+
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
@@ -74,6 +92,11 @@ def rule_entries() -> Iterator[dict]:
             yield from group["rules"]
 
 
+def recorded_series() -> dict[str, set[str]]:
+    """Recording rules -> the labels they keep (their expression's ``by`` clause)."""
+    return {rule["record"]: selector_labels(rule["expr"])[""] for rule in rule_entries() if "record" in rule}
+
+
 def test_metric_name_extraction() -> None:
     expr = (
         'sum by (team, period) (max_over_time(llmcost_spend_usd{period="daily",team=~"a|b"}[1h]))'
@@ -82,60 +105,88 @@ def test_metric_name_extraction() -> None:
     assert metric_names(expr) == {"llmcost_spend_usd", "llmcost_budget_usd"}
     assert metric_names("team:llmcost_cost_usd:rate5m * 3600") == {"team:llmcost_cost_usd:rate5m"}
     assert selector_labels(expr)["llmcost_spend_usd"] == {"period", "team"}
-    # a counter without its _total suffix is not the contract's name
-    assert not metric_names("sum(rate(llmcost_cost_usd[5m]))") <= set(CONTRACT_METRICS)
+    # a counter without its _total suffix is not the documented name
+    assert not metric_names("sum(rate(llmcost_cost_usd[5m]))") <= set(documented_series())
 
 
-def test_rules_and_alerts_use_only_contract_metrics() -> None:
-    recorded = set()
+def check_expr(where: str, expr: str, known: dict[str, set[str]]) -> set[str]:
+    """The series ``expr`` uses, asserting each is documented and only documented labels are used."""
+    used = metric_names(expr)
+    unknown = used - set(known)
+    assert not unknown, f"{where}: not in docs/reference.md: {unknown}"
+    for metric, labels in selector_labels(expr).items():
+        allowed = known[metric] if metric else set().union(*(known[m] for m in used))
+        assert labels <= allowed, f"{where}: labels {labels - allowed} not on {metric or used}"
+    return used
+
+
+def test_rules_and_alerts_use_only_documented_metrics() -> None:
+    known = documented_series()
+    recorded = recorded_series()
     for rule in rule_entries():
-        used = metric_names(rule["expr"])
-        unknown = used - set(CONTRACT_METRICS)
-        assert not unknown, f"{rule.get('record') or rule.get('alert')}: not in docs/reference.md: {unknown}"
-        for metric, labels in selector_labels(rule["expr"]).items():
-            allowed = set().union(*(CONTRACT_METRICS[m] for m in used)) if used else set()
-            assert labels <= (set(CONTRACT_METRICS[metric]) if metric else allowed), (rule, labels)
+        name = str(rule.get("record") or rule["alert"])
+        check_expr(name, rule["expr"], {**known, **recorded})
         if "record" in rule:
             level, metric, operation = rule["record"].split(":")
             assert level and operation and metric.startswith("llmcost_"), rule["record"]
-            recorded.add(rule["record"])
     assert len(recorded) >= 10
+    listed = reference.recording_rules()
+    assert not set(recorded) - listed, f"recording rules not in docs/reference.md: {set(recorded) - listed}"
+    assert not listed - set(recorded), (
+        f"docs/reference.md lists recording rules not in the rules: {listed - set(recorded)}"
+    )
 
 
-def test_alerts_match_the_contract() -> None:
+def alertmanager_alert_names() -> set[str]:
+    """Alert names Alertmanager routes or inhibits on (``alertname="X"`` or ``alertname=~"X|Y"``)."""
+    text = ALERTMANAGER.read_text()
+    return {name for names in re.findall(r'alertname\s*=~?\s*"([^"]+)"', text) for name in names.split("|")}
+
+
+def test_alerts_match_the_reference() -> None:
+    documented = reference.alerts()
     alerts = [rule for rule in rule_entries() if "alert" in rule]
-    assert {rule["alert"] for rule in alerts} == CONTRACT_ALERTS
-    thresholds = {
-        rule["labels"]["threshold"]: rule["labels"]["severity"]
-        for rule in alerts
-        if rule["alert"] == "LLMCostBudgetThreshold"
-    }
-    assert thresholds == THRESHOLD_SEVERITY
+    built = {name for name, (_, planned) in documented.items() if not planned}
+    assert {rule["alert"] for rule in alerts} == built
+    routed = alertmanager_alert_names()
+    assert {"LLMCostBudgetThreshold", "LLMCostUnpricedModel"} <= routed
+    assert routed <= set(documented), (
+        f"alertmanager.yml: not in docs/reference.md: {routed - set(documented)}"
+    )
     for rule in alerts:
+        labels = (
+            set(rule["labels"])
+            | selector_labels(rule["expr"])[""]
+            | set(re.findall(r"\$labels\.(\w+)", json.dumps(rule["annotations"])))
+        )
+        listed = documented[rule["alert"]][0]
+        assert labels <= listed, f"{rule['alert']}: labels {labels - listed} not in docs/reference.md"
         assert rule["labels"]["severity"] in {"info", "warning", "critical"}
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
         assert "$value" in rule["annotations"]["summary"] + rule["annotations"]["description"]
         anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
         assert anchor == rule["alert"].lower()
+    severities = {
+        next(iter(reference.backticked(row["threshold"]))): next(iter(reference.backticked(row["severity"])))
+        for row in reference.rows_with(reference.section("Alerts"), "threshold", "severity")
+    }
+    thresholds = {
+        rule["labels"]["threshold"]: rule["labels"]["severity"]
+        for rule in alerts
+        if rule["alert"] == "LLMCostBudgetThreshold"
+    }
+    assert len(thresholds) >= 4
+    assert thresholds == severities
 
 
-def test_dashboards_use_only_contract_metrics() -> None:
+def test_dashboards_use_only_documented_metrics() -> None:
     assert [p.name for p in DASHBOARDS] == ["llmcost-overview.json"]
+    known = {**documented_series(), **recorded_series()}
     for path in DASHBOARDS:
         seen: set[str] = set()
         for title, expr in dashboard_exprs(path):
-            used = metric_names(expr)
+            used = check_expr(title, expr, known)
             assert used, f"{title}: no metric in {expr!r}"
-            assert used <= set(CONTRACT_METRICS), (
-                f"{title}: not in docs/reference.md: {used - set(CONTRACT_METRICS)}"
-            )
-            for metric, labels in selector_labels(expr).items():
-                allowed = (
-                    set(CONTRACT_METRICS[metric])
-                    if metric
-                    else set().union(*(CONTRACT_METRICS[m] for m in used))
-                )
-                assert labels <= allowed, f"{title}: labels {labels - allowed} not on {metric or used}"
             seen |= used
         # the overview covers spend, tokens, requests, unpriced calls and budgets
         assert {
@@ -152,7 +203,8 @@ def test_dashboards_use_only_contract_metrics() -> None:
                 query = variable["query"]["query"]
                 inner = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
                 assert inner, query
-                assert metric_names(inner.group(1)) <= set(CONTRACT_METRICS)
+                used = check_expr(variable["name"], inner.group(1), known)
+                assert inner.group(2) in set().union(*(known[m] for m in used)), query
 
 
 @pytest.mark.needs_prometheus

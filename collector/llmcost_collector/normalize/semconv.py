@@ -1,7 +1,8 @@
-"""Attribute names the collector reads: the public contract plus the other dialects in the field.
+"""Attribute names the collector reads: the public names (docs/reference.md) plus the other dialects.
 
 OpenTelemetry's names come from opentelemetry-semantic-conventions; the rest are ours or the
-other dialects'. All are plain strings, so the hot path compares strings, not enum members.
+other dialects'. Every name the normalizer reads is a constant here, so the reference test can
+check each is documented. All are plain strings, so the hot path compares strings, not enum members.
 """
 
 from opentelemetry.semconv._incubating.attributes import deployment_attributes as _deployment
@@ -22,15 +23,18 @@ GEN_AI_USAGE_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 # The pre-August-2026 name of the cache-write count (the package has no cache_write name yet).
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"  # the new name
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
 GEN_AI_CONVERSATION_ID = _gen_ai.GEN_AI_CONVERSATION_ID
 ERROR_TYPE = _error.ERROR_TYPE
 SERVER_ADDRESS = _server.SERVER_ADDRESS
+TELEMETRY_SDK_NAME = "telemetry.sdk.name"  # resource attribute; "openlit" marks OpenLIT
 
 # Deprecated GenAI names still emitted by older instrumentations.
 GEN_AI_SYSTEM = _gen_ai.GEN_AI_SYSTEM
 GEN_AI_USAGE_PROMPT_TOKENS = _gen_ai.GEN_AI_USAGE_PROMPT_TOKENS
 GEN_AI_USAGE_COMPLETION_TOKENS = _gen_ai.GEN_AI_USAGE_COMPLETION_TOKENS
+ENDUSER_ID = "enduser.id"  # deprecated for user.id
 
 # Attribution (docs/reference.md).
 LLMCOST_TEAM = "llmcost.team"
@@ -58,6 +62,17 @@ TRACELOOP_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read_input_tokens"
 TRACELOOP_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
 TRACELOOP_ASSOCIATION_PREFIX = "traceloop.association.properties."
 LLM_USAGE_TOTAL_TOKENS = "llm.usage.total_tokens"
+TRACELOOP_REASONING_TOKENS = "gen_ai.usage.reasoning_tokens"
+TRACELOOP_INPUT_AUDIO_TOKENS = "gen_ai.usage.input_audio_tokens"
+TRACELOOP_OUTPUT_AUDIO_TOKENS = "gen_ai.usage.output_audio_tokens"
+# Keys only OpenLLMetry sets (``llm.request.type`` is on every one of its LLM spans).
+TRACELOOP_REQUEST_TYPE = "llm.request.type"
+TRACELOOP_SPAN_KIND = "traceloop.span.kind"
+TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
+
+# The anthropic SDK's own tracing (besides the OTel names): the cache-write split by TTL.
+ANTHROPIC_CACHE_CREATION_EPHEMERAL_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+ANTHROPIC_CACHE_CREATION_EPHEMERAL_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 
 # OpenInference (Arize).
 OI_MODEL_NAME = "llm.model_name"
@@ -68,6 +83,9 @@ OI_COMPLETION_TOKENS = "llm.token_count.completion"
 OI_PROMPT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
 OI_PROMPT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
 OI_COMPLETION_REASONING = "llm.token_count.completion_details.reasoning"
+OI_PROMPT_AUDIO = "llm.token_count.prompt_details.audio"
+OI_COMPLETION_AUDIO = "llm.token_count.completion_details.audio"
+OI_EMBEDDING_MODEL_NAME = "embedding.model_name"  # EMBEDDING spans carry no llm.model_name
 OI_SPAN_KIND = "openinference.span.kind"
 OI_SESSION_ID = _session.SESSION_ID
 OI_USER_ID = _user.USER_ID

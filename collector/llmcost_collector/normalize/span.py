@@ -3,7 +3,8 @@
 Dialects read (first match wins per field):
 
 * OTel GenAI (current): ``gen_ai.usage.input_tokens`` *includes* cache reads and writes, which
-  are reported in ``gen_ai.usage.cache_read.input_tokens`` / ``cache_creation.input_tokens``;
+  are reported in ``gen_ai.usage.cache_read.input_tokens`` / ``cache_write.input_tokens`` (named
+  ``cache_creation.input_tokens`` before Aug 2026: both are read, the first found wins, never added);
   ``gen_ai.usage.output_tokens`` includes ``gen_ai.usage.reasoning.output_tokens``. Our own
   5m/1h split is ``llmcost.usage.cache_creation.{5m,1h}.input_tokens``.
 * The anthropic SDK's own tracing: OTel names, writes as ``gen_ai.usage.cache_write.input_tokens``
@@ -45,7 +46,6 @@ from llmcost_collector.normalize import semconv as sc
 from llmcost_collector.providers import ALIASES, INPUT_EXCLUDES_CACHE
 
 MAX_TOKENS = 10**9
-OI_EMBEDDING_MODEL = "embedding.model_name"  # OpenInference EMBEDDING spans carry no llm.model_name
 # Operations that aggregate or orchestrate other calls: billing them would double count.
 NOT_CALLS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
 OPENINFERENCE_CALL_KINDS = frozenset({"LLM", "EMBEDDING"})
@@ -59,31 +59,31 @@ CACHE_READ_KEYS = (
 )
 CACHE_WRITE_KEYS = (
     sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-    "gen_ai.usage.cache_write.input_tokens",  # the anthropic SDK's own tracing
+    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,  # the new name; also the anthropic SDK's own tracing
     sc.TRACELOOP_CACHE_CREATION_INPUT_TOKENS,
     sc.OI_PROMPT_CACHE_WRITE,
 )
 CACHE_WRITE_1H_KEYS = (
     sc.LLMCOST_USAGE_CACHE_CREATION_1H,
-    "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+    sc.ANTHROPIC_CACHE_CREATION_EPHEMERAL_1H,
 )
 CACHE_WRITE_5M_KEYS = (
     sc.LLMCOST_USAGE_CACHE_CREATION_5M,
-    "anthropic.usage.cache_creation.ephemeral_5m_input_tokens",
+    sc.ANTHROPIC_CACHE_CREATION_EPHEMERAL_5M,
 )
 REASONING_KEYS = (
     sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-    "gen_ai.usage.reasoning_tokens",
+    sc.TRACELOOP_REASONING_TOKENS,
     sc.OI_COMPLETION_REASONING,
 )
-AUDIO_INPUT_KEYS = ("gen_ai.usage.input_audio_tokens", "llm.token_count.prompt_details.audio")
-AUDIO_OUTPUT_KEYS = ("gen_ai.usage.output_audio_tokens", "llm.token_count.completion_details.audio")
+AUDIO_INPUT_KEYS = (sc.TRACELOOP_INPUT_AUDIO_TOKENS, sc.OI_PROMPT_AUDIO)
+AUDIO_OUTPUT_KEYS = (sc.TRACELOOP_OUTPUT_AUDIO_TOKENS, sc.OI_COMPLETION_AUDIO)
 PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_PROVIDER, sc.OI_SYSTEM)
 # Keys only OpenLLMetry sets (``llm.request.type`` is on every one of its LLM spans).
 OPENLLMETRY_MARKERS = (
-    "llm.request.type",
-    "traceloop.span.kind",
-    "traceloop.entity.name",
+    sc.TRACELOOP_REQUEST_TYPE,
+    sc.TRACELOOP_SPAN_KIND,
+    sc.TRACELOOP_ENTITY_NAME,
     sc.TRACELOOP_CACHE_READ_INPUT_TOKENS,
 )
 TRACELOOP_ATTRIBUTION = {
@@ -136,7 +136,7 @@ def _dialect(attrs: dict[str, object], resource: dict[str, object]) -> str:
         return "openinference"
     if any(key in attrs for key in OPENLLMETRY_MARKERS):
         return "openllmetry"
-    if sc.OPENLIT_COST in attrs or resource.get("telemetry.sdk.name") == "openlit":
+    if sc.OPENLIT_COST in attrs or resource.get(sc.TELEMETRY_SDK_NAME) == "openlit":
         return "openlit"
     if sc.GEN_AI_PROVIDER_NAME in attrs:
         return "otel"
@@ -156,7 +156,7 @@ def is_llm_call(attrs: dict[str, object]) -> bool:
         attrs.get(sc.GEN_AI_REQUEST_MODEL)
         or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
         or attrs.get(sc.OI_MODEL_NAME)
-        or attrs.get(OI_EMBEDDING_MODEL)
+        or attrs.get(sc.OI_EMBEDDING_MODEL_NAME)
     )
 
 
@@ -231,7 +231,7 @@ def normalize_attribution(attrs: dict[str, object], resource: dict[str, object])
         team=_text(get(sc.LLMCOST_TEAM)),
         feature=_text(get(sc.LLMCOST_FEATURE)),
         use_case=_text(get(sc.LLMCOST_USE_CASE)),
-        user_id=_text(get(sc.USER_ID), get("enduser.id")),
+        user_id=_text(get(sc.USER_ID), get(sc.ENDUSER_ID)),
         user_tier=_text(get(sc.LLMCOST_USER_TIER)),
         session_id=_text(get(sc.SESSION_ID), get(sc.GEN_AI_CONVERSATION_ID)),
         session_name=_text(get(sc.LLMCOST_SESSION_NAME)),
@@ -310,7 +310,7 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         request_model=str(
             attrs.get(sc.GEN_AI_REQUEST_MODEL)
             or attrs.get(sc.OI_MODEL_NAME)
-            or attrs.get(OI_EMBEDDING_MODEL)
+            or attrs.get(sc.OI_EMBEDDING_MODEL_NAME)
             or ""
         ),
         response_model=str(attrs.get(sc.GEN_AI_RESPONSE_MODEL) or ""),
