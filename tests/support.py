@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 
 import pytest
@@ -33,3 +34,13 @@ def require_binary(name: str) -> str:
         pytest.fail(f"{name} is required in CI but is not installed (make test installs it)")
     pytest.skip(f"{name} not installed")
     raise AssertionError("unreachable")
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The lines ``llmcost`` printed, each split into its cells; a table's header rule is dropped.
+
+    Table columns are separated by at least two spaces and cells never contain two in a row, so
+    a row splits back into exactly its cells; a line of prose stays one cell.
+    """
+    lines = (line.strip() for line in text.splitlines())
+    return [re.split(r" {2,}", line) for line in lines if line and set(line) != {"─"}]

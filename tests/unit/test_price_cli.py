@@ -1,109 +1,140 @@
-"""`llmcost price`, `llmcost models` and `llmcost reprice`, run as real processes the way a user runs them."""
+"""`llmcost price`, `llmcost models` and `llmcost reprice`, run in process through the click group
+(the real processes are in tests/integration/test_reprice_and_price_cli.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from click.testing import Result
 from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
 
+from tests.support import table_rows
 
-def llmcost(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCOST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "llmcost_collector", *args],
-        capture_output=True, text=True, timeout=60, cwd=cwd, env=env, check=False,
-    )  # fmt: skip
+Llmcost = Callable[..., Result]
 
 
-def test_help_lists_the_pricing_commands(tmp_path: Path) -> None:
-    done = llmcost("--help", cwd=tmp_path)
-    assert done.returncode == 0
-    for name in ("price", "models", "reprice"):
-        assert name in done.stdout
+def cells(result: Result) -> dict[str, list[str]]:
+    """The rows of the printed tables by their first cell (a price layer, a reprice outcome)."""
+    return {row[0]: row[1:] for row in table_rows(result.stdout) if len(row) > 1}
 
 
-def test_price_every_token_class(tmp_path: Path) -> None:
+def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
+    done = llmcost("--help")
+    assert done.exit_code == 0
+    listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
+    assert listed == ["serve", "demo", "price", "models", "reprice", "config"]
+
+
+def test_price_every_token_class(llmcost: Llmcost) -> None:
     done = llmcost("price", "gpt-4o-mini", "--provider", "openai", "--input", "800", "--cache-read", "200",
-                   "--output", "500", "--at", "2026-11-01", cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    # 800*0.15 + 200*0.075 + 500*0.60 = 120 + 15 + 300 = 435 per 1e6 = $0.000435
-    assert "list cost        $0.000435000" in done.stdout
-    assert "contracted cost  $0.000435000  (source genai-prices" in done.stdout
-    assert "price id openai/gpt-4o-mini" in done.stdout
+                   "--output", "500", "--at", "2026-11-01")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    # 800*0.15 + 200*0.075 + 500*0.60 = 120 + 15 + 300 = 435 per 1e6 = $0.000435000
+    layers = cells(done)
+    assert layers["list"][:3] == ["$0.000435000", "genai-prices", "openai/gpt-4o-mini"]
+    assert layers["contracted"][:2] == ["$0.000435000", "genai-prices"]
+    assert layers["list"][-1] == "input 0.15, cache read 0.075, output 0.6"
+    assert done.stdout.startswith("gpt-4o-mini on 2026-11-01: price id openai/gpt-4o-mini\n")
 
 
-def test_price_anthropic_cache_writes_5m_and_1h(tmp_path: Path) -> None:
+def test_price_anthropic_cache_writes_5m_and_1h(llmcost: Llmcost) -> None:
     done = llmcost("price", "claude-opus-4-1", "--provider", "anthropic", "--input", "2100", "--cache-read", "30000",
-                   "--cache-write", "3000", "--cache-write-1h", "2000", "--output", "1200", "--at", "2026-11-01",
-                   cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stdout
+                   "--cache-write", "3000", "--cache-write-1h", "2000", "--output", "1200", "--at", "2026-11-01")  # fmt: skip
+    assert done.exit_code == 0, done.output
     # 2100*15 + 30000*1.5 + 3000*18.75 + 2000*30 + 1200*75 = 282750 per 1e6 = $0.28275
-    assert "list cost        $0.282750000" in done.stdout
+    assert cells(done)["list"][0] == "$0.282750000"
     assert "cache write 3,000 (5m) + 2,000 (1h)" in done.stdout
 
 
-def test_price_at_a_date_before_and_after_a_price_change(tmp_path: Path) -> None:
+def test_price_at_a_date_before_and_after_a_price_change(llmcost: Llmcost) -> None:
+    # o3 cost $10 / $40 per 1M before 2025-06-10 and $2 / $8 from then on (genai-prices).
     args = ("price", "o3", "--provider", "openai", "--input", "1000000", "--output", "1000000")
-    before = llmcost(*args, "--at", "2025-06-09", cwd=tmp_path)
-    after = llmcost(*args, "--at", "2025-06-10T00:00:01+00:00", cwd=tmp_path)
-    assert before.returncode == after.returncode == 0
-    assert "list cost        $50.000000000" in before.stdout  # 1M*10 + 1M*40 per 1e6
-    assert "list cost        $10.000000000" in after.stdout  # 1M*2 + 1M*8 per 1e6
-    assert "effective from 2025-06-10" in after.stdout
+    before = cells(llmcost(*args, "--at", "2025-06-09"))
+    after = cells(llmcost(*args, "--at", "2025-06-10T00:00:01+00:00"))
+    assert before["list"][0] == before["contracted"][0] == "$50.000000000"  # 1M*10 + 1M*40 per 1e6
+    assert after["list"][0] == after["contracted"][0] == "$10.000000000"  # 1M*2 + 1M*8 per 1e6
+    assert after["contracted"][2:4] == ["openai/o3", "2025-06-10"]
 
 
-def test_price_with_a_price_book(tmp_path: Path) -> None:
+def test_price_with_a_price_book(llmcost: Llmcost, tmp_path: Path) -> None:
     config = tmp_path / "llmcost.yaml"
     config.write_text("price_book:\n  entries:\n    - {name: acme, provider: openai, model: gpt-4o-mini, "
                       "input: 0.1, cache_read: 0.05, output: 0.4}\n")  # fmt: skip
     done = llmcost("price", "gpt-4o-mini", "--provider", "openai", "--input", "800", "--cache-read", "200",
-                   "--output", "500", "--config", str(config), cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stdout
+                   "--output", "500", "--config", str(config))  # fmt: skip
+    assert done.exit_code == 0, done.output
     # contracted: 800*0.1 + 200*0.05 + 500*0.4 = 80 + 10 + 200 = 290 per 1e6; list stays 435 per 1e6
-    assert "contracted cost  $0.000290000  (source price-book" in done.stdout
-    assert "list cost        $0.000435000" in done.stdout
+    layers = cells(done)
+    assert layers["contracted"][:3] == ["$0.000290000", "price-book", "price-book:acme"]
+    assert layers["list"][0] == "$0.000435000"
 
 
-def test_price_unknown_model_is_unpriced_not_zero(tmp_path: Path) -> None:
-    done = llmcost("price", "no-such-model-xyz", "--input", "10", cwd=tmp_path)
-    assert done.returncode == 1
-    assert "unpriced:" in done.stdout and "$0" not in done.stdout
+def test_price_unknown_model_is_unpriced_not_zero(llmcost: Llmcost) -> None:
+    done = llmcost("price", "no-such-model-xyz", "--input", "10")
+    assert done.exit_code == 1 and done.stdout == ""
+    assert done.stderr.startswith("Error: unpriced: ") and "$0" not in done.stderr
 
 
-def test_price_refuses_reasoning_above_output(tmp_path: Path) -> None:
-    done = llmcost("price", "o3", "--output", "10", "--reasoning", "11", cwd=tmp_path)
-    assert done.returncode == 2 and "--reasoning" in done.stdout
+def test_price_refuses_impossible_counts_and_dates_as_usage_errors(llmcost: Llmcost, tmp_path: Path) -> None:
+    for args, named in [
+        (("--output", "10", "--reasoning", "11"), "'--reasoning'"),
+        (("--input", "-1"), "'--input'"),
+        (("--at", "last tuesday"), "'--at'"),
+        (("--config", "a.yaml", "--price-book", "b.yaml"), "--price-book and --config"),
+    ]:
+        done = llmcost("price", "o3", *args)
+        assert (done.exit_code, done.stdout) == (2, ""), args
+        assert named in done.stderr and "Usage: llmcost price" in done.stderr
 
 
-def test_price_bad_config_reports_the_line(tmp_path: Path) -> None:
+def test_price_bad_config_reports_the_line(llmcost: Llmcost, tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("price_book:\n  entries:\n    - model: a\n      input: -1\n")
-    done = llmcost("price", "a", "--input", "1", "--config", str(config), cwd=tmp_path)
-    assert done.returncode == 2
-    assert f"{config}:4:" in done.stdout
+    done = llmcost("price", "a", "--input", "1", "--config", str(config))
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"{config}:4:")
 
 
-def test_models_search(tmp_path: Path) -> None:
-    done = llmcost("models", "--search", "gpt-4o-mini", "--provider", "openai", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout
-    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("openai ")]
+def test_models_search(llmcost: Llmcost) -> None:
+    done = llmcost("models", "--search", "gpt-4o-mini", "--provider", "openai")
+    assert done.exit_code == 0, done.output
+    rows = [row for row in table_rows(done.stdout) if row[0] == "openai"]
     assert ["openai", "gpt-4o-mini", "0.15", "0.6", "0.075", "-"] in rows
     assert all("gpt-4o-mini" in row[1] for row in rows)
+    assert f"{len(rows)} models; USD per million tokens" in done.stdout
 
 
-def test_models_shows_tiers_and_nothing_for_no_match(tmp_path: Path) -> None:
-    tiered = llmcost("models", "--search", "gemini-2.5-pro", "--provider", "gcp.vertex_ai", cwd=tmp_path)
-    assert tiered.returncode == 0
-    assert any(
-        line.split()[:3] == ["google", "gemini-2.5-pro", "1.25+tiers"] for line in tiered.stdout.splitlines()
+def test_models_shows_tiers_and_nothing_for_no_match(llmcost: Llmcost) -> None:
+    tiered = llmcost("models", "--search", "gemini-2.5-pro", "--provider", "gcp.vertex_ai")
+    assert tiered.exit_code == 0
+    assert any(row[:3] == ["google", "gemini-2.5-pro", "1.25+tiers"] for row in table_rows(tiered.stdout))
+    none = llmcost("models", "--search", "zz-no-such-model-zz")
+    assert (none.exit_code, none.stdout, none.stderr) == (1, "", "Error: no models match\n")
+
+
+def test_models_lists_the_price_book_after_the_public_prices(llmcost: Llmcost, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "entries:\n"
+        "  - {name: onprem, model: acme-llama-70b, input: 0.35, output: 0.4, effective_from: 2026-01-01}\n"
+        "  - {name: deal, provider: openai, model: gpt-4o, api_key_id: key-7, discount_percent: 12.5}\n"
     )
-    none = llmcost("models", "--search", "zz-no-such-model-zz", cwd=tmp_path)
-    assert none.returncode == 1 and "no models match" in none.stdout
+    done = llmcost("models", "--search", "acme-llama", "--price-book", str(book))
+    assert done.exit_code == 0, done.output
+    rows = table_rows(done.stdout)
+    assert ["0 models; USD per million tokens, list prices in force today (genai-prices)"] in rows
+    assert ["price-book:onprem", "*", "acme-llama-70b", "-",
+            "input 0.35, output 0.4, cache rd -, cache wr -", "2026-01-01", "..."] in rows  # fmt: skip
+    assert not any("gpt-4o" in cell for row in rows for cell in row)  # filtered by --search
+    discounted = table_rows(llmcost("models", "--search", "zz-none", "--price-book", str(book)).stdout)
+    assert not any(row[0] == "price-book:deal" for row in discounted)
+    deal = table_rows(
+        llmcost("models", "--search", "gpt-4o", "--provider", "openai", "--price-book", str(book)).stdout
+    )
+    assert ["price-book:deal", "openai", "gpt-4o", "key-7", "12.5% off list", "...", "..."] in deal
 
 
 def unpriced_entry(model: str, span_id: str, usage: Usage) -> LedgerEntry:
@@ -116,7 +147,7 @@ def unpriced_entry(model: str, span_id: str, usage: Usage) -> LedgerEntry:
     return LedgerEntry.from_call(call, Cost.unpriced(f"no price for {model}"), None, start + 2 * 10**9)
 
 
-def test_reprice_prices_unpriced_rows_once(tmp_path: Path) -> None:
+def test_reprice_prices_unpriced_rows_once(llmcost: Llmcost, tmp_path: Path) -> None:
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     ledger = open_ledger(ledger_url)
     try:
@@ -132,15 +163,16 @@ def test_reprice_prices_unpriced_rows_once(tmp_path: Path) -> None:
         "price_book:\n  entries:\n    - name: onprem\n      model: acme-llama-70b\n"
         "      input: 0.35\n      cache_read: 0.035\n      output: 0.4\n"
     )
-    dry = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config), "--dry-run", cwd=tmp_path)
-    assert dry.returncode == 0 and "would price 1 calls" in dry.stdout
+    dry = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config), "--dry-run")
+    assert dry.exit_code == 0 and dry.stdout.startswith("dry run: the ledger is unchanged\n")
     # 3000*0.35 + 1000*0.035 + 700*0.4 = 1050 + 35 + 280 = 1365 per 1e6 = $0.001365 = 1,365,000 nanos
-    first = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config), cwd=tmp_path)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "priced 1 calls ($0.001365000 contracted); 1 still unpriced" in first.stdout
-    again = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config), cwd=tmp_path)
-    assert again.returncode == 0 and again.stdout.startswith("priced 0 calls ("), again.stdout
-    assert "0 still unpriced" not in again.stdout and "1 still unpriced" in again.stdout
+    assert cells(dry)["would be priced"] == ["1", "$0.001365000"]
+    first = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config))
+    assert first.exit_code == 0, first.output
+    assert cells(first)["priced"] == ["1", "$0.001365000"]
+    assert cells(first)["still unpriced"] == ["1", "-"]
+    again = cells(llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config)))
+    assert (again["priced"], again["still unpriced"]) == (["0", "$0.000000000"], ["1", "-"])
 
     ledger = open_ledger(ledger_url)
     try:
@@ -161,18 +193,30 @@ def test_reprice_prices_unpriced_rows_once(tmp_path: Path) -> None:
         ledger.close()
 
 
-def test_small_amounts_print_as_plain_decimals(tmp_path: Path) -> None:
+def test_small_amounts_print_as_plain_decimals(llmcost: Llmcost) -> None:
     # 1 input token of gpt-4o-mini: 1 * 0.15 per 1e6 = $0.00000015 = 150 nanos
-    done = llmcost(
-        "price", "gpt-4o-mini", "--provider", "openai", "--input", "1", "--at", "2026-11-01", cwd=tmp_path
-    )
-    assert done.returncode == 0
-    assert "list cost        $0.000000150" in done.stdout, done.stdout
+    done = llmcost("price", "gpt-4o-mini", "--provider", "openai", "--input", "1", "--at", "2026-11-01")
+    assert done.exit_code == 0
+    assert cells(done)["list"][0] == "$0.000000150", done.stdout
 
 
-def test_reprice_of_an_empty_ledger_prints_zero_dollars(tmp_path: Path) -> None:
+def test_reprice_of_an_empty_ledger_prints_zero_dollars(llmcost: Llmcost, tmp_path: Path) -> None:
     ledger_url = f"sqlite:///{tmp_path / 'empty.db'}"
     open_ledger(ledger_url).close()
-    done = llmcost("reprice", "--ledger-url", ledger_url, cwd=tmp_path)
-    assert done.returncode == 0
-    assert "priced 0 calls ($0.000000000 contracted); 0 still unpriced" in done.stdout, done.stdout
+    done = llmcost("reprice", "--ledger-url", ledger_url)
+    assert done.exit_code == 0
+    assert (cells(done)["priced"], cells(done)["still unpriced"]) == (["0", "$0.000000000"], ["0", "-"])
+
+
+def test_a_ledger_that_cannot_be_opened_fails_in_one_line(llmcost: Llmcost, tmp_path: Path) -> None:
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("not a database, and not a directory either\n" * 100)
+    for url, reason in [
+        ("mysql://db/ledger", "unsupported ledger URL 'mysql://db/ledger'"),  # the URL
+        (f"sqlite:///{not_a_db / 'ledger.db'}", "File exists"),  # the file system
+        (f"sqlite:///{not_a_db}", "file is not a database"),  # the database driver
+    ]:
+        done = llmcost("reprice", "--ledger-url", url)
+        assert (done.exit_code, done.stdout) == (1, ""), url
+        assert done.stderr.startswith("Error: ledger: ") and reason in done.stderr
+        assert len(done.stderr.splitlines()) == 1
