@@ -1,12 +1,16 @@
-"""`llmcost price`, `llmcost models` and `llmcost reprice`, run in process through the click group
-(the real processes are in tests/integration/test_reprice_and_price_cli.py)."""
+"""The `llmcost` commands run in process through the click group, as the console script runs them
+(the real processes are in tests/integration: test_reprice_and_price_cli.py, test_demo.py and
+test_end_to_end.py). `llmcost config check` is tested with the config file, in test_config_reload.py
+and test_configuration.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
@@ -220,3 +224,31 @@ def test_a_ledger_that_cannot_be_opened_fails_in_one_line(llmcost: Llmcost, tmp_
         assert (done.exit_code, done.stdout) == (1, ""), url
         assert done.stderr.startswith("Error: ledger: ") and reason in done.stderr
         assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """`llmcost serve` sets up the process's root logger; give the next test the one it had."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_serve_that_cannot_start_says_why(llmcost: Llmcost, tmp_path: Path) -> None:
+    ports = ("--host", "127.0.0.1", "--no-grpc", "--http-port", "0", "--otlp-http-port", "0")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teams: [\n")
+    done = llmcost("serve", "--config", str(bad), *ports)
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"{bad}:2:1: YAML syntax error")
+    done = llmcost("serve", "--ledger-url", "mysql://db/ledger", *ports)
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert (
+        done.stderr
+        == "Error: cannot start: unsupported ledger URL 'mysql://db/ledger': use sqlite:///path.db or postgresql://...\n"
+    )
+    done = llmcost("serve", "--log-level", "loud", *ports)
+    assert done.exit_code == 2 and "Invalid value for '--log-level'" in done.stderr
