@@ -69,3 +69,13 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The lines ``llmcost`` printed, each split into its cells; a table's header rule is dropped.
+
+    Table columns are separated by at least two spaces and cells never contain two in a row, so
+    a row splits back into exactly its cells; a line of prose stays one cell.
+    """
+    lines = (line.strip() for line in text.splitlines())
+    return [re.split(r" {2,}", line) for line in lines if line and set(line) != {"─"}]

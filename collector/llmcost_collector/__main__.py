@@ -1,5 +1,3 @@
-import sys
-
 from llmcost_collector.cli.main import main
 
-sys.exit(main())
+main()

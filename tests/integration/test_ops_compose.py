@@ -9,7 +9,6 @@ of the compose network listening on that port.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -266,7 +265,7 @@ def check_dashboard(dashboard: dict[str, Any], datasource_uids: set[str]) -> Non
 
 def test_container_command_is_accepted_by_llmcost_serve(compose: dict[str, Any]) -> None:
     """The compose command and the image's default CMD parse with the real ``serve`` arguments."""
-    from llmcost_collector.cli import serve
+    from llmcost_collector.cli.serve import serve
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     entrypoint = json.loads(re.findall(r"^ENTRYPOINT\s+(\[.*\])$", dockerfile, flags=re.MULTILINE)[-1])
@@ -274,10 +273,8 @@ def test_container_command_is_accepted_by_llmcost_serve(compose: dict[str, Any])
     assert entrypoint == ["llmcost"]
     for command in (cmd, compose["services"]["llmcost"]["command"]):
         assert command[0] == "serve"
-        parser = argparse.ArgumentParser(prog="llmcost serve")
-        serve.add_arguments(parser)
-        args = parser.parse_args(command[1:])
+        args = serve.make_context("llmcost serve", command[1:]).params
         # inside a container, loopback is unreachable from the other services
-        assert args.host == "0.0.0.0"
+        assert args["host"] == "0.0.0.0"
         # ports stay the contract's defaults that the compose file publishes and Prometheus scrapes
-        assert args.otlp_grpc_port is None and args.otlp_http_port is None and args.http_port is None
+        assert args["otlp_grpc_port"] is None and args["otlp_http_port"] is None and args["http_port"] is None

@@ -1,4 +1,5 @@
-"""`llmcost price`, `llmcost models` and `llmcost reprice`, run as a user runs them."""
+"""`llmcost price`, `llmcost models` and `llmcost reprice` as real processes: the entry point,
+stdout and stderr apart, exit codes, a pipe (the details are tested in process, in tests/unit)."""
 
 from __future__ import annotations
 
@@ -11,57 +12,51 @@ import pytest
 from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.model import Attribution, Cost, LlmCall, Usage
 
+from tests.support import table_rows
+
 pytestmark = pytest.mark.integration
 
 
+LLMCOST = [sys.executable, "-m", "llmcost_collector"]
+
+
 def llmcost(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmcost_collector", *args], capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([*LLMCOST, *args], capture_output=True, text=True, timeout=60)
 
 
-def test_price_shows_layers_and_the_dated_price() -> None:
-    # o3 cost $10 / $40 per 1M before 2025-06-10 and $2 / $8 from then on (genai-prices).
-    before = llmcost(
-        "price",
-        "o3",
-        "--provider",
-        "openai",
-        "--input",
-        "1000000",
-        "--output",
-        "1000000",
-        "--at",
-        "2025-06-01",
-    )
-    after = llmcost(
-        "price",
-        "o3",
-        "--provider",
-        "openai",
-        "--input",
-        "1000000",
-        "--output",
-        "1000000",
-        "--at",
-        "2025-07-01",
-    )
-    assert before.returncode == after.returncode == 0
-    assert "contracted cost  $50.000000000" in before.stdout
-    assert "contracted cost  $10.000000000" in after.stdout
-    assert "price id openai/o3" in after.stdout
+def test_price_prints_its_table_on_stdout() -> None:
+    # o3 costs $2 / $8 per 1M from 2025-06-10 on (genai-prices); the dates are tested in process.
+    result = llmcost("price", "o3", "--provider", "openai", "--input", "1000000", "--output", "1000000",
+                     "--at", "2025-07-01")  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
+    layers = {row[0]: row[1:] for row in table_rows(result.stdout)}
+    assert layers["contracted"][:3] == ["$10.000000000", "genai-prices", "openai/o3"]
 
 
 def test_price_unknown_model_fails_clearly() -> None:
     result = llmcost("price", "no-such-model-xyz", "--input", "10")
-    assert result.returncode == 1 and "unpriced" in result.stdout
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith("Error: unpriced: ") and len(result.stderr.splitlines()) == 1
 
 
 def test_models_lists_rates() -> None:
     result = llmcost("models", "--search", "gpt-4o-mini", "--provider", "openai")
     assert result.returncode == 0
-    line = next(line for line in result.stdout.splitlines() if line.split()[1:2] == ["gpt-4o-mini"])
-    assert line.split()[2:4] == ["0.15", "0.6"]
+    row = next(row for row in table_rows(result.stdout) if row[1:2] == ["gpt-4o-mini"])
+    assert row[2:4] == ["0.15", "0.6"]
+
+
+def test_models_into_a_pipe_closed_early_ends_quietly() -> None:
+    # `llmcost models | head -n 3`: head exits after three lines while the table is still printing.
+    models = subprocess.Popen([*LLMCOST, "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert models.stdout is not None
+    head = subprocess.Popen(["head", "-n", "3"], stdin=models.stdout, stdout=subprocess.PIPE)
+    models.stdout.close()  # head alone holds the read end, as in a shell pipeline
+    shown, _ = head.communicate(timeout=60)
+    _, stderr = models.communicate(timeout=60)
+    assert models.returncode == 141, stderr  # 128 + SIGPIPE, what a shell reports
+    assert stderr == b""
+    assert shown.decode().splitlines()[0].split()[:2] == ["provider", "model"]
 
 
 def test_reprice_prices_what_was_unpriced_once(tmp_path: Path) -> None:
@@ -81,9 +76,10 @@ def test_reprice_prices_what_was_unpriced_once(tmp_path: Path) -> None:
     )
     first = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config))
     # 2M * $0.25 + 1M * $0.50 per 1M = $1.00, charged at +10%.
-    assert first.returncode == 0 and first.stdout.startswith("priced 1 calls ($1.000000000 contracted)")
+    assert first.returncode == 0
+    assert ["priced", "1", "$1.000000000"] in table_rows(first.stdout)
     again = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config))
-    assert again.stdout.startswith("priced 0 calls")
+    assert ["priced", "0", "$0.000000000"] in table_rows(again.stdout)
     ledger = open_ledger(ledger_url)
     try:
         (row,) = ledger.spend(0, now + 1, group_by=("team",))
@@ -92,18 +88,3 @@ def test_reprice_prices_what_was_unpriced_once(tmp_path: Path) -> None:
         assert entry.price_id == "price-book:acme" and entry.repriced_at_ns is not None
     finally:
         ledger.close()
-
-
-def test_models_into_a_closed_pipe_ends_quietly() -> None:
-    """`llmcost models | head -1`: the reader leaves early; no traceback, a clean exit."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmcost_collector", "models"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline().split()[:2] == [b"provider", b"model"]
-    proc.stdout.close()  # as head does after its line
-    stderr = proc.stderr.read()
-    assert proc.wait(timeout=60) == 0
-    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr, stderr

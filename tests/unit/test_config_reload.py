@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from llmcost_collector.cli import config as config_command
+from click.testing import Result
 from llmcost_collector.config.schema import Config
 from llmcost_collector.config.watch import ConfigWatcher
+
+from tests.support import table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,38 +97,30 @@ def test_an_emptied_file_is_refused_as_a_partial_write(tmp_path: Path) -> None:
         watcher.stop()
 
 
-def check(file: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    parser = argparse.ArgumentParser(prog="llmcost config")
-    config_command.add_arguments(parser)
-    code = config_command.run(parser.parse_args(["check", str(file)]))
-    return code, capsys.readouterr().out
-
-
-def test_config_check_ok_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = check(ROOT / "examples" / "llmcost.yaml", capsys)
-    assert code == 0
-    assert out.startswith("OK: 4 teams, 2 price-book entries, 7 budgets, 4 attribution rules (trust: accept)")
+def test_config_check_ok_and_errors(tmp_path: Path, llmcost: Callable[..., Result]) -> None:
+    example = ROOT / "examples" / "llmcost.yaml"
+    good = llmcost("config", "check", str(example))
+    assert good.exit_code == 0 and good.stdout.startswith(f"OK: {example} is valid\n")
+    summary = {row[0]: row[1:] for row in table_rows(good.stdout)}
+    assert summary["teams"][0] == "4" and summary["price-book entries"][0] == "2"
+    assert summary["budgets"][0] == "7" and summary["attribution rules"] == ["4", "trust: accept"]
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "version: 1\nteams:\n  - name: a\n    budgets: {monthly: -3}\n  - name: a\n    colour: red\n"
     )
-    code, out = check(bad, capsys)
-    assert code == 1
-    assert out.splitlines() == [
+    result = llmcost("config", "check", str(bad))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
         f"{bad}:4:24: teams[0].budgets.monthly: Input should be greater than or equal to 0",
         f"{bad}:6:5: teams[1].colour: unknown key 'colour'",
     ]
-    code, out = check(tmp_path / "absent.yaml", capsys)
-    assert code == 1 and "cannot read file" in out
+    result = llmcost("config", "check", str(tmp_path / "absent.yaml"))
+    assert result.exit_code == 1 and "cannot read file" in result.stderr
 
 
-def test_config_check_through_the_llmcost_entrypoint(tmp_path: Path) -> None:
+def test_config_check_reports_a_duplicate_key(tmp_path: Path, llmcost: Callable[..., Result]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("chargeback:\n  model: cost_plus\n  model: at_cost\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "llmcost_collector", "config", "check", str(bad)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 1
-    assert result.stdout.strip() == f"{bad}:3:3: chargeback.model: duplicate key 'model'"
+    result = llmcost("config", "check", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"{bad}:3:3: chargeback.model: duplicate key 'model'"

@@ -1,4 +1,4 @@
-"""``llmcost config check`` as a real process. The config file itself is tested in
+"""``llmcost config check`` through click's in-process runner. The config file itself is tested in
 ``test_config_file.py``, attribution rules in ``test_attribution_rules.py``, chargeback in
 ``test_chargeback.py`` and reloads in ``test_config_reload.py``.
 
@@ -7,29 +7,20 @@ Line and column numbers in the expectations are counted by hand from the YAML te
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from click.testing import Result
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "llmcost.yaml"
+DEMO = ROOT / "collector" / "llmcost_demo" / "demo-config.yaml"
 
 
-def config_check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmcost_collector", "config", "check", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+def test_config_check_cli(tmp_path: Path, llmcost: Callable[..., Result]) -> None:
+    def config_check(path: Path) -> Result:
+        return llmcost("config", "check", str(path))
 
-
-def test_config_check_cli(tmp_path: Path) -> None:
-    good = config_check(EXAMPLE)
-    assert good.returncode == 0, good.stderr
-    (line,) = good.stdout.strip().splitlines()
-    assert line.startswith("OK: 4 teams,")
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "version: 1\n"
@@ -41,19 +32,22 @@ def test_config_check_cli(tmp_path: Path) -> None:
         "  modle: cost_plus\n"  # unknown key at column 3
     )
     result = config_check(bad)
-    assert result.returncode == 1
-    assert result.stdout.strip().splitlines() == [
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
         f"{bad}:4:24: teams[0].budgets.monthly: Input should be greater than or equal to 0",
         f"{bad}:7:3: chargeback.modle: unknown key 'modle'",
     ]
     # the duplicate team is a cross-field check, run once the fields themselves are valid
     bad.write_text("version: 1\nteams:\n  - name: search\n  - name: search\n")
     result = config_check(bad)
-    assert (result.returncode, result.stdout.strip()) == (
+    assert (result.exit_code, result.stderr.strip()) == (
         1,
         f"{bad}:4:11: teams[1].name: duplicate team 'search' (also teams[0])",
     )
     syntax = tmp_path / "syntax.yaml"
     syntax.write_text("teams: [\n")
     result = config_check(syntax)
-    assert result.returncode == 1 and result.stdout.startswith(f"{syntax}:2:1: YAML syntax error")
+    assert result.exit_code == 1 and result.stderr.startswith(f"{syntax}:2:1: YAML syntax error")
+
+
+# --- the running collector --------------------------------------------------------------------

@@ -16,16 +16,16 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-from argparse import ArgumentParser, _SubParsersAction
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import click
 import pytest
 from llmcost_collector.app import CollectorApp, Settings
-from llmcost_collector.cli.main import build_parser
+from llmcost_collector.cli.main import cli
 from llmcost_collector.config.schema import Config
 from llmcost_collector.normalize import semconv
 
@@ -324,16 +324,16 @@ def test_config_keys_are_documented() -> None:
 # --- commands, ports, HTTP paths, layout ------------------------------------------------------
 
 
-def subcommands(parser: ArgumentParser, prefix: str = "llmcost") -> Iterator[str]:
-    for action in parser._actions:
-        if isinstance(action, _SubParsersAction):
-            for name, sub in action.choices.items():
-                yield f"{prefix} {name}"
-                yield from subcommands(sub, f"{prefix} {name}")
+def subcommands(group: click.Group, prefix: str = "llmcost") -> Iterator[str]:
+    """Every command and subcommand of the click application, as typed (``llmcost config check``)."""
+    for name, command in group.commands.items():
+        yield f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            yield from subcommands(command, f"{prefix} {name}")
 
 
 def test_commands_are_documented() -> None:
-    commands = set(subcommands(build_parser()))
+    commands = set(subcommands(cli))
     assert {"llmcost serve", "llmcost config check"} <= commands
     rows = reference.rows_with(section("Commands"), "command", "status")
     available = {name for row in rows if row["status"] == "available" for name in backticked(row["command"])}

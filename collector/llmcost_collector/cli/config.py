@@ -1,37 +1,47 @@
 """`llmcost config check FILE`: validate a config file, with line-precise errors.
 
-Prints a one-line summary and exits 0 when the file is valid; otherwise prints every problem as
-``file:line:col: path: message`` (the format editors and CI annotate) and exits 1.
+Prints what the file configures and exits 0 when it is valid; otherwise prints every problem on
+stderr as ``file:line:col: path: message`` (the format editors and CI annotate) and exits 1.
 """
 
 from __future__ import annotations
 
-import argparse
+import click
 
-HELP = "Work with the configuration file (check: validate it, with line-precise errors)."
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = sub.add_parser("check", help="validate a config file and summarize it")
-    check.add_argument("file", help="the YAML (or JSON) config file, e.g. $LLMCOST_CONFIG")
+from llmcost_collector.cli.output import ConfigInvalid
 
 
-def run(args: argparse.Namespace) -> int:
+@click.group()
+def config() -> None:
+    """Work with the configuration file (check: validate it)."""
+
+
+@config.command()
+@click.argument("file")
+def check(file: str) -> None:
+    """Validate a config file and summarize what it configures.
+
+    FILE is the YAML (or JSON) config file, e.g. $LLMCOST_CONFIG.
+    """
+    from llmcost_collector.cli.tables import console, table
     from llmcost_collector.config.schema import PERIODS, load_config
     from llmcost_collector.config.yaml_loader import ConfigError
 
     try:
-        config = load_config(args.file)
+        loaded = load_config(file)
     except ConfigError as exc:
-        print(exc)
-        return 1
-    teams = config.team_names()
-    budgets = sum(1 for t in teams for p in PERIODS if config.budget_for(t, p) is not None)
-    charge = config.chargeback
-    print(
-        f"OK: {len(teams)} teams, {len(config.price_book.entries)} price-book entries, {budgets} budgets, "
-        f"{len(config.attribution.rules)} attribution rules (trust: {config.attribution.trust}), "
-        f"chargeback {charge.model} ({len(charge.volume_tiers)} volume tiers, {len(charge.outcomes)} outcomes)"
-    )
-    return 0
+        raise ConfigInvalid(exc) from None
+    teams = loaded.team_names()
+    budgets = sum(1 for t in teams for p in PERIODS if loaded.budget_for(t, p) is not None)
+    rules, charge = loaded.attribution, loaded.chargeback
+    summary = table("section", "count", "details", right=("count",))
+    summary.add_row("teams", str(len(teams)), ", ".join(teams) or "-")
+    entries = loaded.price_book.entries
+    summary.add_row("price-book entries", str(len(entries)), ", ".join(e.label for e in entries) or "-")
+    summary.add_row("budgets", str(budgets), "-")
+    summary.add_row("attribution rules", str(len(rules.rules)), f"trust: {rules.trust}")
+    summary.add_row("chargeback volume tiers", str(len(charge.volume_tiers)), f"model: {charge.model}")
+    summary.add_row("chargeback outcomes", str(len(charge.outcomes)), "-")
+    out = console()
+    out.print(f"OK: {file} is valid")
+    out.print(summary)

@@ -1,38 +1,53 @@
-"""`llmcost demo`: collector + fake provider + traffic through the real SDKs, with a live summary."""
+"""`llmcost demo`: collector + fake provider + traffic through the real SDKs, with a live summary.
+
+The demo lives in ``llmcost_demo``, which the service never imports (a layer contract); this
+command is the one allowed edge, imported inside the command so ``llmcost --help`` does not pay
+for the SDKs.
+"""
 
 from __future__ import annotations
 
-import argparse
-
-HELP = "Run the demo: collector, fake LLM provider and synthetic traffic through the real SDKs."
+import click
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address for the collector's ports")
-    parser.add_argument("--otlp-http-port", type=int, default=4318)
-    parser.add_argument("--otlp-grpc-port", type=int, default=4317)
-    parser.add_argument("--http-port", type=int, default=9464, help="metrics/API/web port")
-    parser.add_argument("--ledger-url", help="default: a fresh SQLite file in a temp directory")
-    parser.add_argument("--rate", type=float, default=20.0, help="calls per second per traffic thread")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--summary-every", type=float, default=5.0, help="seconds between summaries")
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address for the collector's ports")
+@click.option("--otlp-http-port", type=int, default=4318, show_default=True)
+@click.option("--otlp-grpc-port", type=int, default=4317, show_default=True)
+@click.option("--http-port", type=int, default=9464, show_default=True, help="metrics/API/web port")
+@click.option("--ledger-url", help="default: a fresh SQLite file in a temp directory")
+@click.option(
+    "--rate", type=float, default=20.0, show_default=True, help="calls per second per traffic thread"
+)
+@click.option("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+@click.option("--summary-every", type=float, default=5.0, show_default=True, help="seconds between summaries")
+def demo(
+    host: str,
+    otlp_http_port: int,
+    otlp_grpc_port: int,
+    http_port: int,
+    ledger_url: str | None,
+    rate: float,
+    duration: float | None,
+    summary_every: float,
+) -> None:
+    """Run the demo: collector, fake provider and traffic via real SDKs.
 
-
-def run(args: argparse.Namespace) -> int:
+    The collector, a fake LLM provider and synthetic traffic through the real openai and
+    anthropic SDKs, with a spend summary every few seconds.
+    """
     from llmcost_demo.demo import demo_settings, run_demo
 
     try:
         run_demo(
-            demo_settings(
-                args.host, args.otlp_http_port, args.otlp_grpc_port, args.http_port, args.ledger_url
-            ),
-            rate=args.rate,
-            duration=args.duration,
-            summary_every=args.summary_every,
-            out=lambda text: print(text, flush=True),
+            demo_settings(host, otlp_http_port, otlp_grpc_port, http_port, ledger_url),
+            rate=rate,
+            duration=duration,
+            summary_every=summary_every,
+            out=click.echo,
         )
     except OSError as exc:
-        print(f"llmcost demo: cannot start ({exc}); is another collector using the ports? "
-              "Try --otlp-http-port/--otlp-grpc-port/--http-port.")  # fmt: skip
-        return 1
-    return 0
+        raise click.ClickException(
+            f"cannot start the demo ({exc}); is another collector using the ports? "
+            "Try --otlp-http-port/--otlp-grpc-port/--http-port."
+        ) from None

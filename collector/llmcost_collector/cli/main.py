@@ -1,55 +1,74 @@
 """`llmcost`: a thin command line over the collector's app objects, one subcommand per job.
 
-Each subcommand lives in ``llmcost_collector.cli.<name>`` and exposes ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``. Command modules keep their heavy imports
-inside ``run`` so that ``llmcost --help`` stays instant.
+Each subcommand is a click command in ``llmcost_collector.cli.<name>``. The modules import only
+click at module level and keep their heavy imports (the pricer and its price data, the ledger,
+pydantic, rich) inside the command, so that ``llmcost --help`` stays instant.
+
+Results (tables, summaries) go to stdout; errors go to stderr, never as a traceback for an
+expected error. Exit codes, the same for every subcommand:
+
+* 0: done.
+* 1: the operation failed: an unknown (unpriced) model, no model matching a search, a ledger
+  that cannot be opened or used, ports already in use. stderr says why in one ``Error: ...``
+  line. An invalid or unreadable config file or price book is a failure too: stderr then has
+  one ``file:line:col: path: message`` line per problem, the format editors and CI annotate.
+* 2: usage error, reported by click with the usage line: an unknown option, a missing argument,
+  a value click or the command refuses (a negative token count, a date that is not ISO 8601).
+* 141 (128 + SIGPIPE): whoever read stdout went away (``llmcost models | head``), which a shell
+  reports the same way for ``yes | head``; nothing more is printed.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import os
 import sys
-from collections.abc import Sequence
+from typing import Any
+
+import click
 
 from llmcost_collector import __version__
+from llmcost_collector.cli.config import config
+from llmcost_collector.cli.demo import demo
+from llmcost_collector.cli.models import models
+from llmcost_collector.cli.output import exit_broken_pipe
+from llmcost_collector.cli.price import price
+from llmcost_collector.cli.reprice import reprice
+from llmcost_collector.cli.serve import serve
+
+
+class Llmcost(click.Group):
+    """The command group: commands listed in the order added, and the broken-pipe exit above.
+
+    Output still buffered when a command returns is flushed here, inside the guard, rather than
+    at interpreter shutdown, where a broken pipe would be reported as an ignored exception.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            exit_broken_pipe()
+        return result
+
+
+@click.group(cls=Llmcost, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmcost", message="%(prog)s %(version)s")
+def cli() -> None:
+    """otel-llmcost: LLM cost attribution and chargeback on OpenTelemetry."""
+
 
 # Order is the order shown by --help.
-SUBCOMMANDS = ("serve", "demo", "price", "models", "reprice", "config")
+for command in (serve, demo, price, models, reprice, config):
+    cli.add_command(command)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="llmcost",
-        description="otel-llmcost: LLM cost attribution and chargeback on OpenTelemetry.",
-    )
-    parser.add_argument("--version", action="version", version=f"llmcost {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        module = importlib.import_module(f"llmcost_collector.cli.{name}")
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
-    try:
-        code = int(args._run(args) or 0)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader went away (`llmcost models | head`): stop quietly, as a Unix filter does,
-        # and keep the interpreter from complaining again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    return code
+def main() -> None:
+    """The ``llmcost`` console script and ``python -m llmcost_collector``: exits with the code."""
+    cli()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,65 +6,70 @@ listed after the public ones, so both layers can be checked side by side.
 
 from __future__ import annotations
 
-import argparse
+import click
 
-HELP = "List known models with their list prices per million tokens."
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--search", default="", help="substring of the model id or name")
-    parser.add_argument("--provider", default="", help="provider (openai, anthropic, aws.bedrock, ...)")
-    parser.add_argument("--price-book", help="also list this price book's entries (YAML/JSON)")
+from llmcost_collector.cli.output import ConfigInvalid
 
 
-def _fmt(rate: object) -> str:
+def rate_text(rate: object) -> str:
+    """A rate as its exact decimal text; ``-`` for none, ``BASE+tiers`` for a tiered price."""
+    from decimal import Decimal
+
     from llmcost_collector.price.rates import Tiered
 
     if rate is None:
         return "-"
     if isinstance(rate, Tiered):
-        return f"{rate.base}+tiers"
-    return str(rate)
+        return f"{rate_text(rate.base)}+tiers"
+    return format(rate, "f") if isinstance(rate, Decimal) else str(rate)
 
 
-def run(args: argparse.Namespace) -> int:
+@click.command()
+@click.option("--search", default="", help="substring of the model id or name")
+@click.option("--provider", default="", help="provider (openai, anthropic, aws.bedrock, ...)")
+@click.option("--price-book", help="also list this price book's entries (YAML/JSON)")
+def models(search: str, provider: str, price_book: str | None) -> None:
+    """List known models with their list prices per million tokens."""
+    from llmcost_collector.cli.tables import console, table
     from llmcost_collector.price.catalog import ListPrices
 
-    book_path = getattr(args, "price_book", None)
     entries = []
-    if book_path:
+    if price_book:
         from llmcost_collector.config.yaml_loader import ConfigError, load_model
         from llmcost_collector.price.pricer import PriceBook
 
         try:
-            book = load_model(book_path, PriceBook)
-        except (ConfigError, OSError) as exc:
-            print(exc)
-            return 2
-        needle = args.search.lower()
+            book = load_model(price_book, PriceBook)
+        except ConfigError as exc:
+            raise ConfigInvalid(exc) from None
+        needle = search.lower()
         entries = [
             e for e in book.entries
             if (not needle or needle in e.model.lower() or needle in e.name.lower())
-            and (not args.provider or e.provider in ("*", args.provider))
+            and (not provider or e.provider in ("*", provider))
         ]  # fmt: skip
-    rows = ListPrices().models(search=args.search, provider=args.provider)
+    rows = ListPrices().models(search=search, provider=provider)
     if not rows and not entries:
-        print("no models match")
-        return 1
-    print(f"{'provider':<12} {'model':<44} {'input':>9} {'output':>9} {'cache rd':>9} {'cache wr':>9}")
-    for provider, model, rates in sorted(rows):
-        print(f"{provider:<12} {model:<44} {_fmt(rates.input):>9} {_fmt(rates.output):>9} "
-              f"{_fmt(rates.cache_read):>9} {_fmt(rates.cache_write):>9}")  # fmt: skip
-    print(f"{len(rows)} models; USD per million tokens, list prices in force today (genai-prices)")
+        raise click.ClickException("no models match")
+    out = console()
+    listed = table("provider", "model", "input", "output", "cache rd", "cache wr",
+                   right=("input", "output", "cache rd", "cache wr"))  # fmt: skip
+    for prov, model, rates in sorted(rows):
+        listed.add_row(
+            prov, model, *map(rate_text, (rates.input, rates.output, rates.cache_read, rates.cache_write))
+        )
+    out.print(listed)
+    out.print(f"{len(rows)} models; USD per million tokens, list prices in force today (genai-prices)")
     if entries:
-        print(f"\nprice book {book_path}: first matching entry in force wins")
+        book_table = table("entry", "provider", "model", "api key", "terms", "from", "to")
         for e in entries:
             if e.discount_percent is not None:
-                terms = f"{e.discount_percent}% off list"
+                terms = f"{rate_text(e.discount_percent)}% off list"
             else:
-                terms = f"input {_fmt(e.input)} output {_fmt(e.output)} cache rd {_fmt(e.cache_read)} " \
-                        f"cache wr {_fmt(e.cache_write)}"  # fmt: skip
-            window = f"{e.effective_from or '...'} to {e.effective_to or '...'}"
-            key = f" key {e.api_key_id}" if e.api_key_id else ""
-            print(f"  {e.label:<40} {e.provider}/{e.model}{key}: {terms} ({window})")
-    return 0
+                terms = (f"input {rate_text(e.input)}, output {rate_text(e.output)}, "
+                         f"cache rd {rate_text(e.cache_read)}, cache wr {rate_text(e.cache_write)}")  # fmt: skip
+            book_table.add_row(e.label, e.provider, e.model, e.api_key_id or "-", terms,
+                               str(e.effective_from or "..."), str(e.effective_to or "..."))  # fmt: skip
+        out.print()
+        out.print(f"price book {price_book}: the first matching entry in force wins")
+        out.print(book_table)

@@ -1,24 +1,31 @@
-"""`llmcost reprice`: price the ledger's unpriced calls with today's price data and price book."""
+"""`llmcost reprice`: price the ledger's unpriced calls with today's price data and price book.
+
+Calls are stored unpriced, never at zero, when their model has no price; once the price book
+has it, this command prices them (and their chargeback) in place, each call once.
+"""
 
 from __future__ import annotations
 
-import argparse
+import click
 
-HELP = "Re-price unpriced calls in the ledger (after adding their model to the price book)."
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ledger-url", help="default: $LLMCOST_LEDGER_URL or sqlite:///llmcost.db")
-    parser.add_argument("--config", help="config file (price book, chargeback); default: $LLMCOST_CONFIG")
-    parser.add_argument("--dry-run", action="store_true", help="show what would be priced, change nothing")
-    parser.add_argument("--batch", type=int, default=10_000, help="rows per pass")
+from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
 
 
-def run(args: argparse.Namespace) -> int:
+@click.command()
+@click.option("--ledger-url", help="default: $LLMCOST_LEDGER_URL or sqlite:///llmcost.db")
+@click.option("--config", help="config file (price book, chargeback); default: $LLMCOST_CONFIG")
+@click.option("--dry-run", is_flag=True, help="show what would be priced, change nothing")
+@click.option("--batch", type=click.IntRange(min=1), default=10_000, show_default=True, help="rows per pass")
+def reprice(ledger_url: str | None, config: str | None, dry_run: bool, batch: int) -> None:
+    """Price the ledger's unpriced calls with today's price book.
+
+    Run it after adding their model to the price book; each call is priced once.
+    """
     import os
 
     from llmcost_collector.app import DEFAULT_LEDGER_URL
     from llmcost_collector.chargeback.per_call import make_chargeback
+    from llmcost_collector.cli.tables import console, table
     from llmcost_collector.config.schema import Config, load_config
     from llmcost_collector.config.yaml_loader import ConfigError
     from llmcost_collector.ledger import open_ledger
@@ -26,40 +33,48 @@ def run(args: argparse.Namespace) -> int:
     from llmcost_collector.money import format_usd
     from llmcost_collector.price.pricer import Pricer
 
-    config_path = args.config or os.environ.get("LLMCOST_CONFIG")
+    config_path = config or os.environ.get("LLMCOST_CONFIG")
     try:
-        config = load_config(config_path) if config_path else Config.default()
+        loaded = load_config(config_path) if config_path else Config.default()
     except ConfigError as exc:
-        print(exc)
-        return 2
-    ledger = open_ledger(args.ledger_url or os.environ.get("LLMCOST_LEDGER_URL", DEFAULT_LEDGER_URL))
-    pricer = Pricer(config.price_book)
-    chargeback = make_chargeback(config)
-    priced = still = 0
-    total = 0
+        raise ConfigInvalid(exc) from None
+    pricer = Pricer(loaded.price_book)
+    chargeback = make_chargeback(loaded)
+    url = ledger_url or os.environ.get("LLMCOST_LEDGER_URL", DEFAULT_LEDGER_URL)
+    priced = still = total = 0
     try:
-        seen: set[tuple[str, str]] = set()
-        while True:
-            entries = [e for e in ledger.unpriced(args.batch) if (e.trace_id, e.span_id) not in seen]
-            if not entries:
-                break
-            updates = []
-            for entry in entries:
-                seen.add((entry.trace_id, entry.span_id))
-                call = entry.to_call()
-                cost = pricer.price(call)
-                if cost.status != PRICED:
-                    still += 1
-                    continue
-                updates.append((entry.trace_id, entry.span_id, cost, chargeback(call, cost.contracted_nanos)))
-                total += cost.contracted_nanos or 0
-            priced += len(updates)
-            if updates and not args.dry_run:
-                ledger.update_costs(updates)
-            if len(entries) < args.batch:
-                break
-    finally:
-        ledger.close()
-    verb = "would price" if args.dry_run else "priced"
-    print(f"{verb} {priced} calls (${format_usd(total)} contracted); {still} still unpriced")
-    return 0
+        ledger = open_ledger(url)
+        try:
+            seen: set[tuple[str, str]] = set()
+            while True:
+                entries = [e for e in ledger.unpriced(batch) if (e.trace_id, e.span_id) not in seen]
+                if not entries:
+                    break
+                updates = []
+                for entry in entries:
+                    seen.add((entry.trace_id, entry.span_id))
+                    call = entry.to_call()
+                    cost = pricer.price(call)
+                    if cost.status != PRICED:
+                        still += 1
+                        continue
+                    updates.append(
+                        (entry.trace_id, entry.span_id, cost, chargeback(call, cost.contracted_nanos))
+                    )
+                    total += cost.contracted_nanos or 0
+                priced += len(updates)
+                if updates and not dry_run:
+                    ledger.update_costs(updates)
+                if len(entries) < batch:
+                    break
+        finally:
+            ledger.close()
+    except ledger_errors() as exc:
+        raise click.ClickException(f"ledger: {exc}") from None
+    summary = table("calls", "count", "contracted", right=("count", "contracted"))
+    summary.add_row("would be priced" if dry_run else "priced", str(priced), f"${format_usd(total)}")
+    summary.add_row("still unpriced", str(still), "-")
+    out = console()
+    if dry_run:
+        out.print("dry run: the ledger is unchanged")
+    out.print(summary)

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import logging
 
-HELP = "Run the collector: OTLP on 4317/4318, metrics, API and web page on 9464."
+import click
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", dest="config_path", help="YAML config file (default: $LLMCOST_CONFIG)")
-    parser.add_argument(
-        "--ledger-url", help="sqlite:///path.db (default) or postgresql://... ($LLMCOST_LEDGER_URL)"
-    )
-    parser.add_argument("--host", help="address to bind (default 0.0.0.0; $LLMCOST_HOST)")
-    parser.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
-    parser.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
-    parser.add_argument("--http-port", type=int, help="metrics/API/web port (default 9464)")
-    parser.add_argument("--no-grpc", action="store_true", help="do not start the OTLP/gRPC receiver")
-    parser.add_argument(
-        "--session-idle-seconds", type=float, help="a session ends after this idle time (300)"
-    )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
-
+from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD_RECORD_KEYS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -66,32 +50,59 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def run(args: argparse.Namespace) -> int:
+@click.command()
+@click.option("--config", "config_path", help="YAML config file (default: $LLMCOST_CONFIG)")
+@click.option("--ledger-url", help="sqlite:///path.db (default) or postgresql://... ($LLMCOST_LEDGER_URL)")
+@click.option("--host", help="address to bind (default 0.0.0.0; $LLMCOST_HOST)")
+@click.option("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
+@click.option("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
+@click.option("--http-port", type=int, help="metrics/API/web port (default 9464)")
+@click.option("--no-grpc", is_flag=True, help="do not start the OTLP/gRPC receiver")
+@click.option("--session-idle-seconds", type=float, help="a session ends after this idle time (300)")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
+def serve(
+    config_path: str | None,
+    ledger_url: str | None,
+    host: str | None,
+    otlp_grpc_port: int | None,
+    otlp_http_port: int | None,
+    http_port: int | None,
+    no_grpc: bool,
+    session_idle_seconds: float | None,
+    log_level: str,
+) -> None:
+    """Run the collector: OTLP in; priced ledger, metrics, API out.
+
+    OTLP/gRPC on 4317, OTLP/HTTP on 4318; metrics, API and web page on 9464. Each option
+    overrides its environment variable, which overrides the default.
+    """
     from llmcost_collector.app import CollectorApp, Settings
     from llmcost_collector.config.schema import ConfigError
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLogFormatter())
-    logging.basicConfig(level=args.log_level.upper(), handlers=[handler], force=True)
+    logging.basicConfig(level=log_level.upper(), handlers=[handler], force=True)
     settings = Settings.from_flags(
-        config_path=args.config_path,
-        ledger_url=args.ledger_url,
-        host=args.host,
-        otlp_grpc_port=args.otlp_grpc_port,
-        otlp_http_port=args.otlp_http_port,
-        http_port=args.http_port,
-        session_idle_seconds=args.session_idle_seconds,
-        enable_grpc=False if args.no_grpc else None,
+        config_path=config_path,
+        ledger_url=ledger_url,
+        host=host,
+        otlp_grpc_port=otlp_grpc_port,
+        otlp_http_port=otlp_http_port,
+        http_port=http_port,
+        session_idle_seconds=session_idle_seconds,
+        enable_grpc=False if no_grpc else None,
     )
     try:
         app = CollectorApp(settings).start()
     except ConfigError as exc:
-        print(f"llmcost serve: invalid configuration:\n{exc}")
-        return 2
-    except OSError as exc:
-        print(f"llmcost serve: cannot start: {exc}")
-        return 1
+        raise ConfigInvalid(exc) from None
+    except ledger_errors() as exc:  # ports in use (OSError), a ledger that cannot be opened
+        raise click.ClickException(f"cannot start: {exc}") from None
     tune_garbage_collector()
-    print("llmcost collector ready: " + json.dumps(app.urls()), flush=True)
+    click.echo("llmcost collector ready: " + json.dumps(app.urls()))
     app.serve_forever()
-    return 0

@@ -1,0 +1,254 @@
+"""The `llmcost` commands run in process through the click group, as the console script runs them
+(the real processes are in tests/integration: test_reprice_and_price_cli.py, test_demo.py and
+test_end_to_end.py). `llmcost config check` is tested with the config file, in test_config_reload.py
+and test_configuration.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from llmcost_collector.ledger import LedgerEntry, open_ledger
+from llmcost_collector.model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
+
+from tests.support import table_rows
+
+Llmcost = Callable[..., Result]
+
+
+def cells(result: Result) -> dict[str, list[str]]:
+    """The rows of the printed tables by their first cell (a price layer, a reprice outcome)."""
+    return {row[0]: row[1:] for row in table_rows(result.stdout) if len(row) > 1}
+
+
+def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
+    done = llmcost("--help")
+    assert done.exit_code == 0
+    listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
+    assert listed == ["serve", "demo", "price", "models", "reprice", "config"]
+
+
+def test_price_every_token_class(llmcost: Llmcost) -> None:
+    done = llmcost("price", "gpt-4o-mini", "--provider", "openai", "--input", "800", "--cache-read", "200",
+                   "--output", "500", "--at", "2026-11-01")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    # 800*0.15 + 200*0.075 + 500*0.60 = 120 + 15 + 300 = 435 per 1e6 = $0.000435000
+    layers = cells(done)
+    assert layers["list"][:3] == ["$0.000435000", "genai-prices", "openai/gpt-4o-mini"]
+    assert layers["contracted"][:2] == ["$0.000435000", "genai-prices"]
+    assert layers["list"][-1] == "input 0.15, cache read 0.075, output 0.6"
+    assert done.stdout.startswith("gpt-4o-mini on 2026-11-01: price id openai/gpt-4o-mini\n")
+
+
+def test_price_anthropic_cache_writes_5m_and_1h(llmcost: Llmcost) -> None:
+    done = llmcost("price", "claude-opus-4-1", "--provider", "anthropic", "--input", "2100", "--cache-read", "30000",
+                   "--cache-write", "3000", "--cache-write-1h", "2000", "--output", "1200", "--at", "2026-11-01")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    # 2100*15 + 30000*1.5 + 3000*18.75 + 2000*30 + 1200*75 = 282750 per 1e6 = $0.28275
+    assert cells(done)["list"][0] == "$0.282750000"
+    assert "cache write 3,000 (5m) + 2,000 (1h)" in done.stdout
+
+
+def test_price_at_a_date_before_and_after_a_price_change(llmcost: Llmcost) -> None:
+    # o3 cost $10 / $40 per 1M before 2025-06-10 and $2 / $8 from then on (genai-prices).
+    args = ("price", "o3", "--provider", "openai", "--input", "1000000", "--output", "1000000")
+    before = cells(llmcost(*args, "--at", "2025-06-09"))
+    after = cells(llmcost(*args, "--at", "2025-06-10T00:00:01+00:00"))
+    assert before["list"][0] == before["contracted"][0] == "$50.000000000"  # 1M*10 + 1M*40 per 1e6
+    assert after["list"][0] == after["contracted"][0] == "$10.000000000"  # 1M*2 + 1M*8 per 1e6
+    assert after["contracted"][2:4] == ["openai/o3", "2025-06-10"]
+
+
+def test_price_with_a_price_book(llmcost: Llmcost, tmp_path: Path) -> None:
+    config = tmp_path / "llmcost.yaml"
+    config.write_text("price_book:\n  entries:\n    - {name: acme, provider: openai, model: gpt-4o-mini, "
+                      "input: 0.1, cache_read: 0.05, output: 0.4}\n")  # fmt: skip
+    done = llmcost("price", "gpt-4o-mini", "--provider", "openai", "--input", "800", "--cache-read", "200",
+                   "--output", "500", "--config", str(config))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    # contracted: 800*0.1 + 200*0.05 + 500*0.4 = 80 + 10 + 200 = 290 per 1e6; list stays 435 per 1e6
+    layers = cells(done)
+    assert layers["contracted"][:3] == ["$0.000290000", "price-book", "price-book:acme"]
+    assert layers["list"][0] == "$0.000435000"
+
+
+def test_price_unknown_model_is_unpriced_not_zero(llmcost: Llmcost) -> None:
+    done = llmcost("price", "no-such-model-xyz", "--input", "10")
+    assert done.exit_code == 1 and done.stdout == ""
+    assert done.stderr.startswith("Error: unpriced: ") and "$0" not in done.stderr
+
+
+def test_price_refuses_impossible_counts_and_dates_as_usage_errors(llmcost: Llmcost, tmp_path: Path) -> None:
+    for args, named in [
+        (("--output", "10", "--reasoning", "11"), "'--reasoning'"),
+        (("--input", "-1"), "'--input'"),
+        (("--at", "last tuesday"), "'--at'"),
+        (("--config", "a.yaml", "--price-book", "b.yaml"), "--price-book and --config"),
+    ]:
+        done = llmcost("price", "o3", *args)
+        assert (done.exit_code, done.stdout) == (2, ""), args
+        assert named in done.stderr and "Usage: llmcost price" in done.stderr
+
+
+def test_price_bad_config_reports_the_line(llmcost: Llmcost, tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("price_book:\n  entries:\n    - model: a\n      input: -1\n")
+    done = llmcost("price", "a", "--input", "1", "--config", str(config))
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"{config}:4:")
+
+
+def test_models_search(llmcost: Llmcost) -> None:
+    done = llmcost("models", "--search", "gpt-4o-mini", "--provider", "openai")
+    assert done.exit_code == 0, done.output
+    rows = [row for row in table_rows(done.stdout) if row[0] == "openai"]
+    assert ["openai", "gpt-4o-mini", "0.15", "0.6", "0.075", "-"] in rows
+    assert all("gpt-4o-mini" in row[1] for row in rows)
+    assert f"{len(rows)} models; USD per million tokens" in done.stdout
+
+
+def test_models_shows_tiers_and_nothing_for_no_match(llmcost: Llmcost) -> None:
+    tiered = llmcost("models", "--search", "gemini-2.5-pro", "--provider", "gcp.vertex_ai")
+    assert tiered.exit_code == 0
+    assert any(row[:3] == ["google", "gemini-2.5-pro", "1.25+tiers"] for row in table_rows(tiered.stdout))
+    none = llmcost("models", "--search", "zz-no-such-model-zz")
+    assert (none.exit_code, none.stdout, none.stderr) == (1, "", "Error: no models match\n")
+
+
+def test_models_lists_the_price_book_after_the_public_prices(llmcost: Llmcost, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text(
+        "entries:\n"
+        "  - {name: onprem, model: acme-llama-70b, input: 0.35, output: 0.4, effective_from: 2026-01-01}\n"
+        "  - {name: deal, provider: openai, model: gpt-4o, api_key_id: key-7, discount_percent: 12.5}\n"
+    )
+    done = llmcost("models", "--search", "acme-llama", "--price-book", str(book))
+    assert done.exit_code == 0, done.output
+    rows = table_rows(done.stdout)
+    assert ["0 models; USD per million tokens, list prices in force today (genai-prices)"] in rows
+    assert ["price-book:onprem", "*", "acme-llama-70b", "-",
+            "input 0.35, output 0.4, cache rd -, cache wr -", "2026-01-01", "..."] in rows  # fmt: skip
+    assert not any("gpt-4o" in cell for row in rows for cell in row)  # filtered by --search
+    discounted = table_rows(llmcost("models", "--search", "zz-none", "--price-book", str(book)).stdout)
+    assert not any(row[0] == "price-book:deal" for row in discounted)
+    deal = table_rows(
+        llmcost("models", "--search", "gpt-4o", "--provider", "openai", "--price-book", str(book)).stdout
+    )
+    assert ["price-book:deal", "openai", "gpt-4o", "key-7", "12.5% off list", "...", "..."] in deal
+
+
+def unpriced_entry(model: str, span_id: str, usage: Usage) -> LedgerEntry:
+    start = int(datetime(2026, 11, 2, 9, tzinfo=timezone.utc).timestamp()) * 10**9
+    call = LlmCall(
+        trace_id="e" * 32, span_id=span_id, start_time_ns=start, end_time_ns=start + 10**9, provider="vllm",
+        operation="chat", request_model=model, response_model="", usage=usage,
+        attribution=Attribution(team="research", feature="rag"),
+    )  # fmt: skip
+    return LedgerEntry.from_call(call, Cost.unpriced(f"no price for {model}"), None, start + 2 * 10**9)
+
+
+def test_reprice_prices_unpriced_rows_once(llmcost: Llmcost, tmp_path: Path) -> None:
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:
+        ledger.insert([
+            unpriced_entry("acme-llama-70b", "1" * 16, Usage(input_tokens=3000, cache_read_tokens=1000, output_tokens=700)),
+            unpriced_entry("still-unknown", "2" * 16, Usage(input_tokens=5)),
+        ])  # fmt: skip
+        assert [e.price_status for e in ledger.unpriced()] == [UNPRICED, UNPRICED]
+    finally:
+        ledger.close()
+    config = tmp_path / "llmcost.yaml"
+    config.write_text(
+        "price_book:\n  entries:\n    - name: onprem\n      model: acme-llama-70b\n"
+        "      input: 0.35\n      cache_read: 0.035\n      output: 0.4\n"
+    )
+    dry = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config), "--dry-run")
+    assert dry.exit_code == 0 and dry.stdout.startswith("dry run: the ledger is unchanged\n")
+    # 3000*0.35 + 1000*0.035 + 700*0.4 = 1050 + 35 + 280 = 1365 per 1e6 = $0.001365 = 1,365,000 nanos
+    assert cells(dry)["would be priced"] == ["1", "$0.001365000"]
+    first = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config))
+    assert first.exit_code == 0, first.output
+    assert cells(first)["priced"] == ["1", "$0.001365000"]
+    assert cells(first)["still unpriced"] == ["1", "-"]
+    again = cells(llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config)))
+    assert (again["priced"], again["still unpriced"]) == (["0", "$0.000000000"], ["1", "-"])
+
+    ledger = open_ledger(ledger_url)
+    try:
+        rows = {e.span_id: e for e in ledger.entries(0, 2**62)}
+        priced = rows["1" * 16]
+        assert (priced.price_status, priced.contracted_cost_nanos, priced.list_cost_nanos) == (
+            PRICED,
+            1_365_000,
+            1_365_000,
+        )
+        assert (priced.price_source, priced.price_id) == ("price-book", "price-book:onprem")
+        assert priced.repriced_at_ns is not None and priced.unpriced_reason == ""
+        assert (priced.input_tokens, priced.cache_read_tokens, priced.output_tokens) == (3000, 1000, 700)
+        assert rows["2" * 16].price_status == UNPRICED and rows["2" * 16].contracted_cost_nanos is None
+        (spend,) = ledger.spend(0, 2**62, group_by=("team",))
+        assert (spend.requests, spend.unpriced, spend.contracted_nanos) == (2, 1, 1_365_000)
+    finally:
+        ledger.close()
+
+
+def test_small_amounts_print_as_plain_decimals(llmcost: Llmcost) -> None:
+    # 1 input token of gpt-4o-mini: 1 * 0.15 per 1e6 = $0.00000015 = 150 nanos
+    done = llmcost("price", "gpt-4o-mini", "--provider", "openai", "--input", "1", "--at", "2026-11-01")
+    assert done.exit_code == 0
+    assert cells(done)["list"][0] == "$0.000000150", done.stdout
+
+
+def test_reprice_of_an_empty_ledger_prints_zero_dollars(llmcost: Llmcost, tmp_path: Path) -> None:
+    ledger_url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_ledger(ledger_url).close()
+    done = llmcost("reprice", "--ledger-url", ledger_url)
+    assert done.exit_code == 0
+    assert (cells(done)["priced"], cells(done)["still unpriced"]) == (["0", "$0.000000000"], ["0", "-"])
+
+
+def test_a_ledger_that_cannot_be_opened_fails_in_one_line(llmcost: Llmcost, tmp_path: Path) -> None:
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("not a database, and not a directory either\n" * 100)
+    for url, reason in [
+        ("mysql://db/ledger", "unsupported ledger URL 'mysql://db/ledger'"),  # the URL
+        (f"sqlite:///{not_a_db / 'ledger.db'}", "File exists"),  # the file system
+        (f"sqlite:///{not_a_db}", "file is not a database"),  # the database driver
+    ]:
+        done = llmcost("reprice", "--ledger-url", url)
+        assert (done.exit_code, done.stdout) == (1, ""), url
+        assert done.stderr.startswith("Error: ledger: ") and reason in done.stderr
+        assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """`llmcost serve` sets up the process's root logger; give the next test the one it had."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_serve_that_cannot_start_says_why(llmcost: Llmcost, tmp_path: Path) -> None:
+    ports = ("--host", "127.0.0.1", "--no-grpc", "--http-port", "0", "--otlp-http-port", "0")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teams: [\n")
+    done = llmcost("serve", "--config", str(bad), *ports)
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"{bad}:2:1: YAML syntax error")
+    done = llmcost("serve", "--ledger-url", "mysql://db/ledger", *ports)
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert (
+        done.stderr
+        == "Error: cannot start: unsupported ledger URL 'mysql://db/ledger': use sqlite:///path.db or postgresql://...\n"
+    )
+    done = llmcost("serve", "--log-level", "loud", *ports)
+    assert done.exit_code == 2 and "Invalid value for '--log-level'" in done.stderr
