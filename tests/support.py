@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -79,3 +80,12 @@ def table_rows(text: str) -> list[list[str]]:
     """
     lines = (line.strip() for line in text.splitlines())
     return [re.split(r" {2,}", line) for line in lines if line and set(line) != {"─"}]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)

@@ -7,8 +7,6 @@ import logging
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from llmcost_collector.config.schema import Config
 from llmcost_collector.config.watch import ConfigWatcher
 
 from tests.integration.conftest import Collectors, config_file, metric
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +24,6 @@ GOOD_2 = "version: 1\nteams:\n  - {name: search, budgets: {daily: 7.25}}\n"
 GOOD_3 = "version: 1\nteams:\n  - {name: search, budgets: {daily: 9}}\n  - {name: web}\n"
 # line 3: "  - {name: search, budgets: {daily: -1}}": '-1' at index 36 -> column 37
 BROKEN = "version: 1\nteams:\n  - {name: search, budgets: {daily: -1}}\n"
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.02)
 
 
 def test_sighup_reloads_even_when_the_file_looks_unchanged(tmp_path: Path) -> None:

@@ -13,17 +13,9 @@ from click.testing import Result
 from llmcost_collector.config.schema import Config
 from llmcost_collector.config.watch import ConfigWatcher
 
-from tests.support import table_rows
+from tests.support import table_rows, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 def test_good_change_applies_bad_change_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
