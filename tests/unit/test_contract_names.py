@@ -272,6 +272,19 @@ def _module_name(path: Path) -> str:
     return ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
 
 
+def settings_variables() -> set[str]:
+    """The variables ``Settings`` reads: its prefix plus each field's name, or the field's aliases."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    names = set()
+    for field, info in Settings.model_fields.items():
+        aliases = getattr(info.validation_alias, "choices", None)
+        if aliases:
+            names |= {alias for alias in aliases if isinstance(alias, str) and ENV_NAME.fullmatch(alias)}
+        else:
+            names.add(f"{prefix}{field}".upper())
+    return names
+
+
 def test_environment_variables_are_documented() -> None:
     listed = backticked(section("Environment variables"))
     found: dict[str, str] = {}
@@ -279,6 +292,7 @@ def test_environment_variables_are_documented() -> None:
         load = partial(importlib.import_module, _module_name(path))
         for name, line in environment_variables(path.read_text(), load).items():
             found.setdefault(name, f"{path.relative_to(ROOT)}:{line}")
+    found.update({name: "collector/llmcost_collector/settings.py" for name in settings_variables()})
     assert {"LLMCOST_CONFIG", "LLMCOST_LEDGER_URL", "OTEL_LLMCOST_TEAM"} <= set(found)
     missing = {name: where for name, where in found.items() if name not in listed}
     assert not missing, f"environment variables not in docs/reference.md: {missing}"

@@ -30,9 +30,9 @@ def start_ns(ctx: click.Context, param: click.Parameter, at: str | None) -> int:
         raise click.BadParameter(
             f"{at!r} is not an ISO 8601 date or time (e.g. 2025-06-10 or 2025-06-10T12:00Z)"
         ) from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    from llmcost_collector.periods import epoch_ns
+
+    return epoch_ns(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
 
 
 def rates_text(rates: object) -> str:

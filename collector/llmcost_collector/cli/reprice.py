@@ -21,9 +21,7 @@ def reprice(ledger_url: str | None, config: str | None, dry_run: bool, batch: in
 
     Run it after adding their model to the price book; each call is priced once.
     """
-    import os
 
-    from llmcost_collector.app import DEFAULT_LEDGER_URL
     from llmcost_collector.chargeback.per_call import make_chargeback
     from llmcost_collector.cli.tables import console, table
     from llmcost_collector.config.schema import Config, load_config
@@ -32,15 +30,17 @@ def reprice(ledger_url: str | None, config: str | None, dry_run: bool, batch: in
     from llmcost_collector.model import PRICED
     from llmcost_collector.money import format_usd
     from llmcost_collector.price.pricer import Pricer
+    from llmcost_collector.settings import Settings
 
-    config_path = config or os.environ.get("LLMCOST_CONFIG")
+    settings = Settings.from_flags(config_path=config, ledger_url=ledger_url)  # flags over LLMCOST_*
+    config_path = settings.config_path
     try:
         loaded = load_config(config_path) if config_path else Config.default()
     except ConfigError as exc:
         raise ConfigInvalid(exc) from None
     pricer = Pricer(loaded.price_book)
     chargeback = make_chargeback(loaded)
-    url = ledger_url or os.environ.get("LLMCOST_LEDGER_URL", DEFAULT_LEDGER_URL)
+    url = settings.ledger_url
     priced = still = total = 0
     try:
         ledger = open_ledger(url)
