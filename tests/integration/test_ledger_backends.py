@@ -256,6 +256,61 @@ def test_unpriced_rows_are_repriced_by_update_costs(ledger: SqlLedger) -> None:
     assert rows[f"{2:032x}"].repriced_at_ns is None
 
 
+def test_usage_lines_sum_a_day_per_money_dimensions_with_disjoint_token_classes(ledger: SqlLedger) -> None:
+    outcome = entry(9)._replace(operation="outcome", request_model="", outcome="ticket_resolved", outcome_count=3,
+                                input_tokens=0, cache_read_tokens=0, output_tokens=0, reasoning_tokens=0,
+                                list_cost_nanos=0, contracted_cost_nanos=0, chargeback_nanos=0)  # fmt: skip
+    ledger.insert(
+        [
+            entry(1, contracted=1_000),
+            entry(2, contracted=2_000),
+            entry(3, contracted=None),  # unpriced: 0 in the sums, 1 in `unpriced`
+            entry(4, contracted=500, start_ns=T0 + DAY + 5),  # the next UTC day
+            entry(5, contracted=700, team="support")._replace(status="error", error_type="Timeout"),
+            outcome,
+        ]
+    )
+    lines = ledger.usage_lines(T0, T0 + 2 * DAY)
+    by_key = {
+        (line.day.isoformat(), line.team, line.status, line.price_status, line.outcome): line
+        for line in lines
+    }
+    assert sorted(by_key) == [
+        ("2026-01-01", "search", "ok", "priced", ""),
+        ("2026-01-01", "search", "ok", "priced", "ticket_resolved"),
+        ("2026-01-01", "search", "ok", "unpriced", ""),
+        ("2026-01-01", "support", "error", "priced", ""),
+        ("2026-01-02", "search", "ok", "priced", ""),
+    ]
+    day1 = by_key[("2026-01-01", "search", "ok", "priced", "")]
+    # two calls: contracted 1000 + 2000, list +100 each, chargeback 1500 + 3000
+    assert (day1.requests, day1.contracted_nanos, day1.list_nanos, day1.chargeback_nanos) == (
+        2,
+        3000,
+        3200,
+        4500,
+    )
+    # per call: input 10 uncached, cache_read 2, output 5 of which reasoning 1 -> output 4 excluding reasoning
+    assert (day1.input_tokens, day1.cache_read_tokens, day1.output_tokens, day1.reasoning_tokens) == (
+        20,
+        4,
+        8,
+        2,
+    )
+    assert (day1.total_input_tokens, day1.total_output_tokens) == (24, 10)
+    unpriced = by_key[("2026-01-01", "search", "ok", "unpriced", "")]
+    assert (unpriced.requests, unpriced.unpriced, unpriced.contracted_nanos) == (1, 1, 0)
+    failed = by_key[("2026-01-01", "support", "error", "priced", "")]
+    assert (failed.requests, failed.errors, failed.contracted_nanos) == (1, 1, 700)
+    record = by_key[("2026-01-01", "search", "ok", "priced", "ticket_resolved")]
+    assert (record.requests, record.outcome_count) == (0, 3)
+    # search: u1, u2, u3 (u4 is the next day, u9 only recorded an outcome); support: u5
+    assert ledger.active_users(T0, T0 + DAY) == {"search": 3, "support": 1}
+    assert ledger.usage_lines(T0 + DAY, T0 + 2 * DAY) == [
+        by_key[("2026-01-02", "search", "ok", "priced", "")]
+    ]
+
+
 # --- schema -----------------------------------------------------------------------------------
 
 

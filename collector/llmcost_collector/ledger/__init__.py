@@ -18,6 +18,7 @@ from llmcost_collector.ledger.sql import (
     postgres_dialect,
     sqlite_dialect,
 )
+from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES, UsageLine
 
 Ledger = SqlLedger
 
@@ -52,13 +53,16 @@ def open_ledger(url: str) -> SqlLedger:
 
 __all__ = [
     "COLUMNS",
+    "DIMENSIONS",
     "GROUPABLE",
     "LATEST_VERSION",
+    "MEASURES",
     "TABLE",
     "TOKEN_SUMS",
     "Ledger",
     "LedgerEntry",
     "SpendRow",
     "SqlLedger",
+    "UsageLine",
     "open_ledger",
 ]

@@ -20,11 +20,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any
 
 from llmcost_collector.ledger.entry import COLUMNS, INT_COLUMNS, LedgerEntry
 from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
+from llmcost_collector.ledger.usage import DIMENSIONS, UsageLine
 from llmcost_collector.model import UNPRICED, Cost
 
 TOKEN_SUMS = {
@@ -46,6 +48,8 @@ GROUPABLE = frozenset(
 )  # fmt: skip
 # "model" is the billed model: the response model when the provider reported one.
 MODEL_EXPR = "CASE WHEN response_model <> '' THEN response_model ELSE request_model END"
+DAY_NS = 86_400 * 10**9
+_EPOCH_DAY = date(1970, 1, 1)
 MONEY_COLUMNS = ("list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "savings_nanos")
 
 
@@ -339,6 +343,49 @@ class SqlLedger:
                 )
             )
         return rows
+
+    def usage_lines(self, start_ns: int, end_ns: int) -> list[UsageLine]:
+        """Daily usage lines for calls that started in ``[start_ns, end_ns)`` (UTC days), ordered
+        by day then dimensions: what invoices and exports read."""
+        dims = [MODEL_EXPR if d == "model" else d for d in DIMENSIONS]
+        request = "operation <> 'outcome'"
+        sums = [
+            f"SUM(CASE WHEN {request} THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {request} AND status = 'error' THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {request} AND price_status = '{UNPRICED}' THEN 1 ELSE 0 END)",
+            "SUM(outcome_count)",
+            "SUM(cache_hit)",
+            "SUM(usage_estimated)",
+            "SUM(input_tokens)", "SUM(cache_read_tokens)", "SUM(cache_write_tokens)",
+            "SUM(cache_write_1h_tokens)", "SUM(output_tokens - reasoning_tokens)", "SUM(reasoning_tokens)",
+            "SUM(input_audio_tokens)", "SUM(output_audio_tokens)",
+            *(f"SUM(COALESCE({column}, 0))" for column in MONEY_COLUMNS),
+        ]  # fmt: skip
+        day = f"start_time_ns / {DAY_NS}"
+        sql = (
+            f"SELECT {day} AS day, {', '.join(f'{d} AS d{i}' for i, d in enumerate(dims))}, {', '.join(sums)} "
+            f"FROM {TABLE} WHERE start_time_ns >= ? AND start_time_ns < ? "
+            f"GROUP BY day, {', '.join(f'd{i}' for i in range(len(dims)))} "
+            f"ORDER BY day, {', '.join(f'd{i}' for i in range(len(dims)))}"
+        )
+        lines = []
+        for record in self._read(sql, [int(start_ns), int(end_ns)]):
+            lines.append(
+                UsageLine(
+                    _EPOCH_DAY + timedelta(days=int(record[0])),
+                    *record[1 : 1 + len(dims)],
+                    *(int(value or 0) for value in record[1 + len(dims) :]),
+                )
+            )
+        return lines
+
+    def active_users(self, start_ns: int, end_ns: int) -> dict[str, int]:
+        """Distinct non-empty user ids per team among calls in ``[start_ns, end_ns)`` (seats)."""
+        sql = (
+            f"SELECT team, COUNT(DISTINCT user_id) FROM {TABLE} WHERE start_time_ns >= ? AND start_time_ns < ? "
+            "AND user_id <> '' AND operation <> 'outcome' GROUP BY team ORDER BY team"
+        )
+        return {team: int(n) for team, n in self._read(sql, [int(start_ns), int(end_ns)])}
 
     def unpriced(self, limit: int = 10_000) -> list[LedgerEntry]:
         """The oldest unpriced calls, to re-price once their model has a price."""
