@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.integration.conftest import Collectors, export
 from tests.pg import pg_cluster, pg_url, postgres_url  # noqa: F401  (fixtures)
+from tests.unit.test_ledger import make_entry
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +168,7 @@ def test_spend_groups_and_filters_are_exact_nanos(ledger: SqlLedger) -> None:
     # chargeback = contracted * 3 / 2: 1_851_851_835 + 3 + 600_000_000_000 = 601_851_851_838
     assert search.chargeback_nanos == 601_851_851_838
     # tokens per call: input 10, cache_read 2, output 5, reasoning 1 (x3 calls)
-    assert search.tokens == {"input": 30, "cache_read": 6, "cache_write": 0, "output": 15, "reasoning": 3}
+    assert search.tokens == {"input": 30, "cache_read": 6, "cache_write": 0, "output": 12, "reasoning": 3}
     # support: 10 + 20 = 30 contracted; the unpriced call counts as a request, not as zero money
     assert (support.requests, support.unpriced, support.contracted_nanos) == (3, 1, 30)
     assert (support.list_nanos, support.chargeback_nanos) == (230, 45)  # 110 + 120; 15 + 30
@@ -309,6 +310,20 @@ def test_usage_lines_sum_a_day_per_money_dimensions_with_disjoint_token_classes(
     assert ledger.usage_lines(T0 + DAY, T0 + 2 * DAY) == [
         by_key[("2026-01-02", "search", "ok", "priced", "")]
     ]
+
+
+def test_top_ranks_by_charge_then_requests(ledger: SqlLedger) -> None:
+    entries = [make_entry(n, nanos=10, user_id="light") for n in range(1, 4)]  # 3 calls, 60 chargeback
+    entries += [make_entry(n, nanos=100, user_id="heavy") for n in range(4, 6)]  # 2 calls, 400
+    entries += [make_entry(n, nanos=30, user_id="tie") for n in range(6, 7)]  # 1 call, 60
+    entries += [make_entry(7, nanos=None, user_id="unpriced")]
+    ledger.insert(entries)
+    top = ledger.top("user_id", T0, T0 + DAY, limit=3)
+    assert [(r.group["user_id"], r.chargeback_nanos, r.requests) for r in top] == [
+        ("heavy", 400, 2), ("light", 60, 3), ("tie", 60, 1),
+    ]  # fmt: skip
+    assert [r.group["user_id"] for r in ledger.top("user_id", T0, T0 + DAY, limit=10)][-1] == "unpriced"
+    assert ledger.top("team", T0, T0 + DAY, limit=5, filters={"user_id": "tie"})[0].requests == 1
 
 
 # --- schema -----------------------------------------------------------------------------------
@@ -492,13 +507,15 @@ def onprem_spans(count: int, team: str) -> list[ReadableSpan]:
 
 @pytest.fixture
 def clean_postgres_url(postgres_url: str) -> str:  # noqa: F811
-    """The session database, emptied (TRUNCATE) for this test."""
+    """The session database, emptied (TRUNCATE) for this test: the calls and their rollups."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass('llm_calls')").fetchone()
-        if exists and exists[0]:
-            conn.execute("TRUNCATE llm_calls")
+        tables = [
+            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'llm_%'")
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)}")
     return postgres_url
 
 
@@ -552,3 +569,28 @@ def test_collector_restart_on_postgres_keeps_totals(collector: Collectors, clean
     assert (total.requests, total.contracted_nanos) == (4, 4 * CALL_NANOS)  # 1_720_000
     export(restarted, spans)  # retried against the new process
     assert pg_totals(clean_postgres_url) == (4, 4 * CALL_NANOS, 4 * CALL_CHARGEBACK_NANOS)
+
+
+def test_postgres_start_time_is_an_indexed_utc_timestamp(pg_url: str) -> None:  # noqa: F811
+    import psycopg
+
+    ledger = open_ledger(pg_url)
+    jan31_last = T0 + 31 * DAY - 1_000  # 2026-01-31T23:59:59.999999Z
+    ledger.insert([make_entry(1, start_ns=jan31_last), make_entry(2, start_ns=jan31_last + 1_000)])
+    ledger.close()
+    with psycopg.connect(pg_url) as conn:
+        february = conn.execute("SELECT COUNT(*) FROM llm_calls WHERE start_time >= '2026-02-01T00:00:00Z'")
+        assert february.fetchone() == (1,)
+        months = conn.execute(
+            "SELECT to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+            "date_trunc('month', start_time AT TIME ZONE 'UTC')::date::text FROM llm_calls ORDER BY start_time_ns"
+        ).fetchall()
+        assert months == [
+            ("2026-01-31 23:59:59.999999", "2026-01-01"),
+            ("2026-02-01 00:00:00.000000", "2026-02-01"),
+        ]
+        indexes = {
+            row[0] for row in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'llm_calls'")
+        }
+    assert any("(start_time)" in ddl for ddl in indexes)
+    assert any("(team, start_time_ns)" in ddl for ddl in indexes)

@@ -20,15 +20,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from operator import itemgetter
 from typing import Any
 
 from llmcost_collector.ledger.entry import COLUMNS, INT_COLUMNS, LedgerEntry
+from llmcost_collector.ledger.query import CostQuery, CostRow, Filter, tiles
+from llmcost_collector.ledger.query import run as run_query
+from llmcost_collector.ledger.rollups import USERS_TABLE, RollupWriter
 from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
-from llmcost_collector.ledger.usage import DIMENSIONS, UsageLine
+from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES, UsageLine
 from llmcost_collector.model import UNPRICED, Cost
 
+# Token classes as the API and the metrics name them: disjoint (output excludes reasoning).
 TOKEN_SUMS = {
     "input": "input_tokens",
     "cache_read": "cache_read_tokens",
@@ -114,11 +118,12 @@ class SqlLedger:
             "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
         )
         self._rows_per_statement = max(1, min(1000, dialect.max_params // len(COLUMNS)))
+        self._rollups = RollupWriter(dialect.name, self._sql)
         self.migrate()
 
     # --- schema -------------------------------------------------------------------------
 
-    def migrate(self) -> list[int]:
+    def migrate(self, progress: Callable[[int, int], None] | None = None) -> list[int]:
         """Apply missing migrations in one transaction; returns the versions applied now.
 
         Idempotent, and safe when several replicas start at once: PostgreSQL takes a
@@ -135,8 +140,11 @@ class SqlLedger:
             for version, description, statements in migrations(self.dialect.name):
                 if version in done:
                     continue
-                for statement in statements:
-                    cur.execute(statement)
+                for step in statements:
+                    if callable(step):
+                        step(cur, self._sql, progress)
+                    else:
+                        cur.execute(step)
                 cur.execute(
                     self._sql("INSERT INTO schema_migrations VALUES (?, ?, ?)"),
                     (version, description, time.time_ns()),
@@ -157,27 +165,38 @@ class SqlLedger:
         """Insert in one transaction, committed before returning; per entry, True when it was new.
 
         A call already in the ledger, or repeated earlier in the same batch, gets False, so the
-        caller updates metrics for new rows only.
+        caller updates metrics for new rows only. The rollups take exactly the new rows, in the
+        same transaction.
         """
         keys = list(map(_KEY, entries))
         if not keys:
             return []
-        if len(set(keys)) == len(keys):  # the common case: every key once in this batch
-            with self._write_lock, self._transaction(write=True) as cur:
-                if self.dialect.name == "sqlite" and self._insert_all_new(cur, entries):
-                    return [True] * len(entries)
-                inserted = set(self._insert_returning(cur, entries))
-            return [key in inserted for key in keys]
-        # Duplicates inside the batch: only the first occurrence of a key can be new.
-        first_index: dict[tuple[str, str], int] = {}
-        for index, key in enumerate(keys):
-            first_index.setdefault(key, index)
-        unique = [entries[i] for i in first_index.values()]
-        with self._write_lock, self._transaction(write=True) as cur:
-            new_keys = self._insert_returning(cur, unique)
+        unique: Sequence[LedgerEntry] = entries
+        first_index: dict[tuple[str, str], int] | None = None
+        if len(set(keys)) != len(keys):  # duplicates inside the batch: only a first occurrence can be new
+            first_index = {}
+            for index, key in enumerate(keys):
+                first_index.setdefault(key, index)
+            unique = [entries[i] for i in first_index.values()]
+        with self._write_lock:
+            try:
+                with self._transaction(write=True) as cur:
+                    if self.dialect.name == "sqlite" and self._insert_all_new(cur, unique):
+                        new_keys = None  # every unique entry was new
+                        new = unique
+                    else:
+                        new_keys = set(self._insert_returning(cur, unique))
+                        new = [e for e in unique if _key(e) in new_keys]
+                    self._rollups.apply(cur, new)
+            except BaseException:
+                self._rollups.rolled_back()
+                raise
+            self._rollups.committed()
+        if first_index is None:
+            return [True] * len(entries) if new_keys is None else [key in new_keys for key in keys]
         flags = [False] * len(entries)
-        for key in new_keys:
-            flags[first_index[key]] = True
+        for key, index in first_index.items():
+            flags[index] = new_keys is None or key in new_keys
         return flags
 
     def _insert_all_new(self, cur: Any, unique: Sequence[LedgerEntry]) -> bool:
@@ -228,23 +247,46 @@ class SqlLedger:
 
     def update_costs(self, updates: Sequence[tuple[str, str, Cost, int | None]]) -> int:
         """Re-price rows (``llmcost reprice``): new cost layers and provenance, stamped with
-        ``repriced_at_ns``; one transaction. Returns the number of rows changed."""
+        ``repriced_at_ns``; the rollups move from the old row to the new one in the same
+        transaction. Returns the number of rows changed."""
         now = time.time_ns()
+        select = self._sql(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE trace_id = ? AND span_id = ?")
         sql = self._sql(
             f"UPDATE {TABLE} SET price_status = ?, list_cost_nanos = ?, contracted_cost_nanos = ?, "
             "chargeback_nanos = ?, price_source = ?, price_id = ?, price_effective_from = ?, "
             "unpriced_reason = ?, repriced_at_ns = ? WHERE trace_id = ? AND span_id = ?"
         )
-        changed = 0
-        with self._write_lock, self._transaction(write=True) as cur:
-            for trace_id, span_id, cost, chargeback in updates:
-                cur.execute(
-                    sql,
-                    (cost.status, cost.list_nanos, cost.contracted_nanos, chargeback, cost.price_source,
-                     cost.price_id, cost.price_effective_from, cost.reason, now, trace_id, span_id),
-                )  # fmt: skip
-                changed += cur.rowcount
-        return changed
+        old: list[LedgerEntry] = []
+        new: list[LedgerEntry] = []
+        with self._write_lock:
+            try:
+                with self._transaction(write=True) as cur:
+                    for trace_id, span_id, cost, chargeback in updates:
+                        cur.execute(select, (trace_id, span_id))
+                        row = cur.fetchone()
+                        if row is None:
+                            continue
+                        before = LedgerEntry(*row)
+                        after = before._replace(
+                            price_status=cost.status, list_cost_nanos=cost.list_nanos,
+                            contracted_cost_nanos=cost.contracted_nanos, chargeback_nanos=chargeback,
+                            price_source=cost.price_source, price_id=cost.price_id,
+                            price_effective_from=cost.price_effective_from, unpriced_reason=cost.reason,
+                            repriced_at_ns=now,
+                        )  # fmt: skip
+                        cur.execute(
+                            sql,
+                            (cost.status, cost.list_nanos, cost.contracted_nanos, chargeback, cost.price_source,
+                             cost.price_id, cost.price_effective_from, cost.reason, now, trace_id, span_id),
+                        )  # fmt: skip
+                        old.append(before)
+                        new.append(after)
+                    self._rollups.apply(cur, new, removed=old)
+            except BaseException:
+                self._rollups.rolled_back()
+                raise
+            self._rollups.committed()
+        return len(new)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -255,6 +297,10 @@ class SqlLedger:
     def ping(self) -> None:
         """Raise if the database cannot be read; cheap at any ledger size (for ``/readyz``)."""
         self._read(f"SELECT 1 FROM {TABLE} LIMIT 1")
+
+    def costs(self, query: CostQuery) -> list[CostRow]:
+        """Answer a cost question from the rollups (see ``ledger/query.py`` for which table)."""
+        return run_query(query, self._read, self.dialect.name)
 
     def spend(
         self,
@@ -267,7 +313,8 @@ class SqlLedger:
 
         ``group_by`` and the ``filters`` keys must be in ``GROUPABLE`` (ValueError otherwise).
         """
-        return self._aggregate(start_ns, end_ns, group_by, filters, order="groups", limit=None)
+        rows = self._spend_rows(start_ns, end_ns, group_by, filters)
+        return sorted(rows, key=lambda r: tuple(r.group.values()))
 
     def top(
         self,
@@ -279,16 +326,14 @@ class SqlLedger:
     ) -> list[SpendRow]:
         """The ``limit`` values of ``column`` charged most in ``[start_ns, end_ns)``: by
         chargeback (contracted cost where no chargeback), then requests, then value."""
-        return self._aggregate(start_ns, end_ns, (column,), filters, order="cost", limit=limit)
+        rows = self._spend_rows(start_ns, end_ns, (column,), filters)
+        rows.sort(
+            key=lambda r: (-(r.chargeback_nanos or r.contracted_nanos or 0), -r.requests, r.group[column])
+        )
+        return rows[:limit]
 
-    def _aggregate(
-        self,
-        start_ns: int,
-        end_ns: int,
-        group_by: Sequence[str],
-        filters: Mapping[str, str] | None,
-        order: str,
-        limit: int | None,
+    def _spend_rows(
+        self, start_ns: int, end_ns: int, group_by: Sequence[str], filters: Mapping[str, str] | None
     ) -> list[SpendRow]:
         filters = filters or {}
         for name in (*group_by, *filters):
@@ -296,95 +341,53 @@ class SqlLedger:
                 raise ValueError(
                     f"cannot group or filter by {name!r}; choose from {', '.join(sorted(GROUPABLE))}"
                 )
-        exprs = [MODEL_EXPR if g == "model" else g for g in group_by]
-        where = ["start_time_ns >= ?", "start_time_ns < ?"]
-        params: list[object] = [int(start_ns), int(end_ns)]
-        for name, value in filters.items():
-            where.append(f"{MODEL_EXPR if name == 'model' else name} = ?")
-            params.append(str(value))
-        select = [f"{e} AS g{i}" for i, e in enumerate(exprs)]
-        select += [
-            "COUNT(*)",
-            f"SUM(CASE WHEN price_status = '{UNPRICED}' THEN 1 ELSE 0 END)",
-            *(f"SUM({column})" for column in TOKEN_SUMS.values()),
-            *(f"SUM({column})" for column in MONEY_COLUMNS),
-        ]
-        sql = f"SELECT {', '.join(select)} FROM {TABLE} WHERE {' AND '.join(where)}"
-        groups = [f"g{i}" for i in range(len(exprs))]
-        if groups:
-            sql += " GROUP BY " + ", ".join(groups)
-        if order == "cost":
-            sql += " ORDER BY SUM(COALESCE(chargeback_nanos, contracted_cost_nanos, 0)) DESC, COUNT(*) DESC"
-            sql += "".join(f", {g}" for g in groups)
-        elif groups:
-            sql += " ORDER BY " + ", ".join(groups)
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        n = len(exprs)
-        tokens_end = n + 2 + len(TOKEN_SUMS)
-        rows = []
-        for record in self._read(sql, params):
-            if not record[n]:
-                continue  # the one row an ungrouped aggregate returns over no calls
-            list_nanos, contracted, chargeback, savings = record[tokens_end:]
-            rows.append(
+        query = CostQuery(
+            int(start_ns), int(end_ns), tuple(group_by),
+            tuple(Filter(name, (str(value),)) for name, value in filters.items()),
+        )  # fmt: skip
+        out = []
+        for row in self.costs(query):
+            if not row["requests"]:
+                continue  # outcome records only: not requests
+            all_unpriced = row["unpriced"] == row["requests"]
+            out.append(
                 SpendRow(
-                    group={g: record[i] for i, g in enumerate(group_by)},
-                    requests=int(record[n]),
-                    unpriced=int(record[n + 1] or 0),
-                    tokens={
-                        k: int(v or 0) for k, v in zip(TOKEN_SUMS, record[n + 2 : tokens_end], strict=True)
-                    },
-                    list_nanos=_int(list_nanos),
-                    contracted_nanos=_int(contracted),
-                    chargeback_nanos=_int(chargeback),
-                    savings_nanos=_int(savings) or 0,
+                    group=row.group,
+                    requests=row["requests"],
+                    unpriced=row["unpriced"],
+                    tokens={name: row[measure] for name, measure in TOKEN_SUMS.items()},
+                    list_nanos=None if all_unpriced else row["list_nanos"],
+                    contracted_nanos=None if all_unpriced else row["contracted_nanos"],
+                    chargeback_nanos=None if all_unpriced else row["chargeback_nanos"],
+                    savings_nanos=row["savings_nanos"],
                 )
             )
-        return rows
+        return out
 
     def usage_lines(self, start_ns: int, end_ns: int) -> list[UsageLine]:
         """Daily usage lines for calls that started in ``[start_ns, end_ns)`` (UTC days), ordered
         by day then dimensions: what invoices and exports read."""
-        dims = [MODEL_EXPR if d == "model" else d for d in DIMENSIONS]
-        request = "operation <> 'outcome'"
-        sums = [
-            f"SUM(CASE WHEN {request} THEN 1 ELSE 0 END)",
-            f"SUM(CASE WHEN {request} AND status = 'error' THEN 1 ELSE 0 END)",
-            f"SUM(CASE WHEN {request} AND price_status = '{UNPRICED}' THEN 1 ELSE 0 END)",
-            "SUM(outcome_count)",
-            "SUM(cache_hit)",
-            "SUM(usage_estimated)",
-            "SUM(input_tokens)", "SUM(cache_read_tokens)", "SUM(cache_write_tokens)",
-            "SUM(cache_write_1h_tokens)", "SUM(output_tokens - reasoning_tokens)", "SUM(reasoning_tokens)",
-            "SUM(input_audio_tokens)", "SUM(output_audio_tokens)",
-            *(f"SUM(COALESCE({column}, 0))" for column in MONEY_COLUMNS),
-        ]  # fmt: skip
-        day = f"start_time_ns / {DAY_NS}"
-        sql = (
-            f"SELECT {day} AS day, {', '.join(f'{d} AS d{i}' for i, d in enumerate(dims))}, {', '.join(sums)} "
-            f"FROM {TABLE} WHERE start_time_ns >= ? AND start_time_ns < ? "
-            f"GROUP BY day, {', '.join(f'd{i}' for i in range(len(dims)))} "
-            f"ORDER BY day, {', '.join(f'd{i}' for i in range(len(dims)))}"
-        )
+        query = CostQuery(int(start_ns), int(end_ns), DIMENSIONS, bucket="day")
         lines = []
-        for record in self._read(sql, [int(start_ns), int(end_ns)]):
-            lines.append(
-                UsageLine(
-                    _EPOCH_DAY + timedelta(days=int(record[0])),
-                    *record[1 : 1 + len(dims)],
-                    *(int(value or 0) for value in record[1 + len(dims) :]),
-                )
-            )
-        return lines
+        for row in self.costs(query):
+            fields: dict[str, Any] = {**row.group, **dict(zip(MEASURES, row.values, strict=True))}
+            assert row.bucket is not None  # bucketed by day
+            lines.append(UsageLine(day=row.bucket.date(), **fields))
+        return sorted(lines, key=lambda line: (line.day, *(getattr(line, d) for d in DIMENSIONS)))
 
     def active_users(self, start_ns: int, end_ns: int) -> dict[str, int]:
-        """Distinct non-empty user ids per team among calls in ``[start_ns, end_ns)`` (seats)."""
-        sql = (
-            f"SELECT team, COUNT(DISTINCT user_id) FROM {TABLE} WHERE start_time_ns >= ? AND start_time_ns < ? "
-            "AND user_id <> '' AND operation <> 'outcome' GROUP BY team ORDER BY team"
-        )
+        """Distinct non-empty user ids per team among calls in ``[start_ns, end_ns)`` (seats):
+        from the per-user rollup for whole calendar months, else from the calls."""
+        if all(kind == "month" for kind, _, _ in tiles(int(start_ns), int(end_ns))):
+            sql = (
+                f"SELECT team, COUNT(DISTINCT user_id) FROM {USERS_TABLE} WHERE month_ns >= ? AND month_ns < ? "
+                "AND requests > 0 GROUP BY team ORDER BY team"
+            )
+        else:
+            sql = (
+                f"SELECT team, COUNT(DISTINCT user_id) FROM {TABLE} WHERE start_time_ns >= ? AND start_time_ns < ? "
+                "AND user_id <> '' AND operation <> 'outcome' GROUP BY team ORDER BY team"
+            )
         return {team: int(n) for team, n in self._read(sql, [int(start_ns), int(end_ns)])}
 
     def unpriced(self, limit: int = 10_000) -> list[LedgerEntry]:
