@@ -90,7 +90,7 @@ class Pricer:
         return self._book
 
     def price(self, call: LlmCall) -> Cost:
-        if call.operation == "outcome":  # an outcome record, not a provider call: costs nothing
+        if call.is_outcome_record:  # an outcome record, not a provider call: costs nothing
             return Cost(
                 status=PRICED, list_nanos=0, contracted_nanos=0, price_source="none", price_id="outcome"
             )
