@@ -179,4 +179,6 @@ def test_an_outcome_record_is_not_a_request() -> None:
     names = {sample.name for metric in registry.collect() for sample in metric.samples}
     assert "llmcost_outcomes_total" in names
     assert not names & {"llmcost_requests_total", "llmcost_tokens_total", "llmcost_cost_usd_total"}
-    assert registry.get_sample_value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 1
+    assert (
+        registry.get_sample_value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 1
+    )

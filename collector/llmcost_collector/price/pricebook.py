@@ -70,9 +70,7 @@ class PriceBookEntry(BaseModel):
         return self
 
     def matches(self, provider: str, provider_id: str, model: str, api_key_id: str, day: date) -> bool:
-        if self.effective_from and day < self.effective_from:
-            return False
-        if self.effective_to and day >= self.effective_to:
+        if not self.in_force(day):
             return False
         if self.api_key_id is not None and self.api_key_id != api_key_id:
             return False
@@ -80,6 +78,16 @@ class PriceBookEntry(BaseModel):
             fnmatch.fnmatchcase(provider, self.provider) or fnmatch.fnmatchcase(provider_id, self.provider)
         ):
             return False
+        return self.covers_model(model)
+
+    def in_force(self, day: date) -> bool:
+        """Whether the entry applies to calls made on this UTC day."""
+        if self.effective_from and day < self.effective_from:
+            return False
+        return not (self.effective_to and day >= self.effective_to)
+
+    def covers_model(self, model: str) -> bool:
+        """Whether ``model`` is the entry's model (its glob, case-insensitive)."""
         return fnmatch.fnmatchcase(model.lower(), self.model.lower())
 
     @property
