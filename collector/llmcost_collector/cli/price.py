@@ -109,9 +109,9 @@ def price(
     book: PriceBook | None = None
     try:
         if price_book:
-            from llmcost_collector.config.yaml_loader import load_model
+            from llmcost_collector.config.includes import load_price_book
 
-            book = load_model(price_book, PriceBook)
+            book = load_price_book(price_book)
         elif config:
             from llmcost_collector.config.schema import load_config
 

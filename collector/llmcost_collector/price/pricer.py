@@ -181,6 +181,10 @@ class Pricer:
             list_rates, list_lo, list_hi = self.list_prices.rates_window(provider, model, start_time_ns)
             lo, hi = max(lo, list_lo), min(hi, list_hi)
             entry = self._book.find(provider, provider_id, model, api_key_id, day)
+            alias = entry.catalogue_alias if entry is not None and list_rates is None else None
+            if alias:  # a name no catalogue knows, aliased to one it does: that model's list price
+                list_rates, list_lo, list_hi = self.list_prices.rates_window(provider, alias, start_time_ns)
+                lo, hi = max(lo, list_lo), min(hi, list_hi)
             contracted = _contracted(entry, list_rates)
             if contracted is not None:
                 return _Layers(list_rates, contracted, lo, hi, "")
@@ -190,7 +194,7 @@ class Pricer:
 
 
 def _contracted(entry: PriceBookEntry | None, list_rates: Rates | None) -> Rates | None:
-    if entry is None:
+    if entry is None or entry.is_pure_alias:
         return list_rates
     if entry.discount_percent is None:
         return entry.rates(list_rates)
