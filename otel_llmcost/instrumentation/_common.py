@@ -98,8 +98,48 @@ def client_endpoint(client: Any, provider_of: Callable[[Any], str]) -> tuple[str
     return found
 
 
+# Transport errors raised before the request reached the provider (no connection, no free pooled
+# connection): nothing was sent, so nothing was consumed. By class name, in the exception and the
+# errors it was raised from, since the SDKs wrap them (httpx for openai, httpx2 for anthropic).
+NOT_SENT_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol"})
+# Errors of a request that was sent and then given up on: a read that timed out, a connection the
+# server cut mid-answer. The provider went on to process the prompt and bills it.
+SENT_ERRORS = frozenset({"APITimeoutError", "APIConnectionError", "ReadTimeout", "WriteTimeout",
+                         "RemoteProtocolError", "ReadError", "WriteError", "TimeoutException"})  # fmt: skip
+
+
+def _causes(error: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def abandoned_after_sending(error: BaseException) -> bool:
+    """Whether a failed call was given up on by the client after its request went out.
+
+    Such a call (a timeout, a cancelled task, a connection cut mid-answer) is billed by the
+    provider for what it consumed, though no usage came back, so it gets an estimate. A provider
+    error answer (``APIStatusError``: 4xx/5xx with a body) consumed nothing and reports no usage:
+    $0. A connection that never opened sent nothing: $0. Cancellation (``CancelledError``,
+    ``KeyboardInterrupt``, which are no ``Exception``) is taken as abandoning a request in flight.
+    """
+    if not isinstance(error, Exception):
+        return True
+    names = {cls.__name__ for cause in _causes(error) for cls in type(cause).__mro__}
+    if "APIStatusError" in names or names & NOT_SENT_ERRORS:
+        return False
+    return bool(names & SENT_ERRORS)
+
+
 class CallSpan:
-    """One LLM call's span; ``finish`` is idempotent so every exit path may call it."""
+    """One LLM call's span; ``finish`` is idempotent so every exit path may call it.
+
+    ``estimate_input`` counts the request's input tokens offline; it is called only when the call
+    is abandoned after sending with no usage reported (see ``abandoned_after_sending``).
+    """
 
     def __init__(
         self,
@@ -109,6 +149,7 @@ class CallSpan:
         model: str,
         endpoint: tuple[str, int | None],
         extra: dict[str, Any] | None = None,
+        estimate_input: Callable[[], int] | None = None,
     ) -> None:
         host, port = endpoint
         attrs: dict[str, Any] = {
@@ -130,6 +171,7 @@ class CallSpan:
         self.span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
         self._done = False
         self._pending: dict[str, Any] = {}  # set in one call when the span ends (one lock, not many)
+        self.estimate_input = estimate_input
 
     def __enter__(self) -> CallSpan:
         """Make the span current while the SDK sends the request (HTTP spans and traceparent nest
@@ -166,6 +208,14 @@ class CallSpan:
         if error is not None:
             self._pending[a.ERROR_TYPE] = type(error).__qualname__
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+            if (
+                self.estimate_input is not None
+                and a.GEN_AI_USAGE_INPUT_TOKENS not in self._pending
+                and abandoned_after_sending(error)
+            ):
+                # Sent, then given up on before any answer: the prompt was consumed and is billed;
+                # nothing was received, so no output is counted.
+                self.usage(TokenUsage(input_tokens=self.estimate_input(), estimated=True))
         if self._pending:
             self.span.set_attributes(self._pending)
         self.span.end()
@@ -188,6 +238,7 @@ class StreamState:
         self.response_id: Any = None
         self.finish_reasons: list[Any] = []
         self.text_parts: list[str] = []
+        self.final_usage = False  # the provider's final usage arrived (observe functions set it)
         self.finished = False
 
     def observe(self, item: Any) -> None:
@@ -210,6 +261,13 @@ class StreamState:
                 output_tokens=estimate_tokens("".join(self.text_parts)),
                 estimated=True,
             )
+        elif not self.final_usage and self.text_parts:
+            # Usage came at the start (Anthropic's message_start: exact input, output so far ~1) and
+            # the stream ended before the final counts: the output received is estimated.
+            received = estimate_tokens("".join(self.text_parts))
+            if received > usage.output_tokens:
+                usage.output_tokens = received
+                usage.estimated = True
         self.call.response(self.model, self.response_id, self.finish_reasons)
         self.call.usage(usage)
         self.call.finish(error)

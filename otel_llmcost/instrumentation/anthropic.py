@@ -94,6 +94,7 @@ def _observe(event: Any, state: StreamState) -> None:
         state.response_id = get(message, "id")
         state.usage = anthropic_usage(get(message, "usage"))
     elif kind == "message_delta":
+        state.final_usage = True  # the final, cumulative counts
         reason = get(event, "delta", "stop_reason")
         if reason:
             state.finish_reasons = [reason]
@@ -124,14 +125,24 @@ def _start(tracer: trace.Tracer, instance: Any, kwargs: dict[str, Any]) -> CallS
     provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
     call = CallSpan(
         tracer, "chat", provider, str(kwargs.get("model", "")), (host, port),
-        {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens")},
+        {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens")}, estimate_input=_estimator(kwargs),
     )  # fmt: skip
     call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages"))
     return call
 
 
+def _request_text(kwargs: dict[str, Any]) -> str:
+    """The text the request sends the model: the system prompt, then the messages."""
+    system = kwargs.get("system")
+    if isinstance(system, str):
+        system_text = system
+    else:
+        system_text = "\n".join(str(get(block, "text") or "") for block in system or ())
+    return "\n".join(part for part in (system_text, messages_text(kwargs.get("messages"))) if part)
+
+
 def _estimator(kwargs: dict[str, Any]) -> Callable[[], int]:
-    return lambda: estimate_tokens(messages_text(kwargs.get("messages")))
+    return lambda: estimate_tokens(_request_text(kwargs))
 
 
 def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
