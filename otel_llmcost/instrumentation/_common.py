@@ -22,6 +22,7 @@ from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import attributes as a
+from ..abandoned import abandoned_after_sending, estimated_prompt
 from ..estimate import estimate_tokens
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -98,47 +99,11 @@ def client_endpoint(client: Any, provider_of: Callable[[Any], str]) -> tuple[str
     return found
 
 
-# Transport errors raised before the request reached the provider (no connection, no free pooled
-# connection): nothing was sent, so nothing was consumed. By class name, in the exception and the
-# errors it was raised from, since the SDKs wrap them (httpx for openai, httpx2 for anthropic).
-NOT_SENT_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol"})
-# Errors of a request that was sent and then given up on: a read that timed out, a connection the
-# server cut mid-answer. The provider went on to process the prompt and bills it.
-SENT_ERRORS = frozenset({"APITimeoutError", "APIConnectionError", "ReadTimeout", "WriteTimeout",
-                         "RemoteProtocolError", "ReadError", "WriteError", "TimeoutException"})  # fmt: skip
-
-
-def _causes(error: BaseException) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def abandoned_after_sending(error: BaseException) -> bool:
-    """Whether a failed call was given up on by the client after its request went out.
-
-    Such a call (a timeout, a cancelled task, a connection cut mid-answer) is billed by the
-    provider for what it consumed, though no usage came back, so it gets an estimate. A provider
-    error answer (``APIStatusError``: 4xx/5xx with a body) consumed nothing and reports no usage:
-    $0. A connection that never opened sent nothing: $0. Cancellation (``CancelledError``,
-    ``KeyboardInterrupt``, which are no ``Exception``) is taken as abandoning a request in flight.
-    """
-    if not isinstance(error, Exception):
-        return True
-    names = {cls.__name__ for cause in _causes(error) for cls in type(cause).__mro__}
-    if "APIStatusError" in names or names & NOT_SENT_ERRORS:
-        return False
-    return bool(names & SENT_ERRORS)
-
-
 class CallSpan:
     """One LLM call's span; ``finish`` is idempotent so every exit path may call it.
 
     ``estimate_input`` counts the request's input tokens offline; it is called only when the call
-    is abandoned after sending with no usage reported (see ``abandoned_after_sending``).
+    is abandoned after sending with no usage reported (``otel_llmcost.abandoned``).
     """
 
     def __init__(
@@ -215,7 +180,7 @@ class CallSpan:
             ):
                 # Sent, then given up on before any answer: the prompt was consumed and is billed;
                 # nothing was received, so no output is counted.
-                self.usage(TokenUsage(input_tokens=self.estimate_input(), estimated=True))
+                self._pending.update(estimated_prompt(self.estimate_input()))
         if self._pending:
             self.span.set_attributes(self._pending)
         self.span.end()

@@ -11,7 +11,9 @@ Recent ``anthropic`` releases trace themselves: a client whose own OpenTelemetry
 gives every call a GenAI CLIENT span (scope ``com.anthropic.sdk.python``) with the usage, input
 including cache tokens. A second span per call would bill it twice, so for such a client this
 instrumentor stands aside, decided per call from the client itself; the attribution processor
-stamps team/feature/user on the SDK's spans and the collector reads their attribute names.
+stamps team/feature/user on the SDK's spans and the collector reads their attribute names. It
+still offers the SDK's span an estimate of the request, taken if the call is abandoned after
+sending (``otel_llmcost.abandoned``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from .. import attributes as a
+from ..abandoned import request_estimate
 from ..estimate import estimate_tokens
 from ._common import (
     AsyncStreamProxy,
@@ -148,7 +151,8 @@ def _estimator(kwargs: dict[str, Any]) -> Callable[[], int]:
 def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         if traces_itself(get(instance, "_client")):
-            return wrapped(*args, **kwargs)
+            with request_estimate(_estimator(kwargs)):  # for the SDK's span, if the call is abandoned
+                return wrapped(*args, **kwargs)
         call = _start(tracer, instance, kwargs)
         with call:
             try:
@@ -173,7 +177,8 @@ def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
 def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         if traces_itself(get(instance, "_client")):
-            return await wrapped(*args, **kwargs)
+            with request_estimate(_estimator(kwargs)):  # for the SDK's span, if the call is abandoned
+                return await wrapped(*args, **kwargs)
         call = _start(tracer, instance, kwargs)
         with call:
             try:

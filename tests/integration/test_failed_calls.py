@@ -54,6 +54,7 @@ TIMEOUT = 0.3  # the client's; the fake provider waits 3 s (delay) or for ever (
 class Wire:
     app: CollectorApp
     fake: FakeProvider
+    provider: TracerProvider
 
     def openai(self, **options: Any) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.fake.openai_base_url, api_key="t", max_retries=0, **options)
@@ -66,6 +67,13 @@ class Wire:
         return anthropic.Anthropic(
             base_url=self.fake.anthropic_base_url, api_key="t", max_retries=0, open_telemetry=False, **options
         )
+
+    def traced_claude(self, **options: Any) -> anthropic.Anthropic:
+        """A client with the anthropic SDK's own tracing (its default): the SDK's span is the one."""
+        return anthropic.Anthropic(
+            base_url=self.fake.anthropic_base_url, api_key="t", max_retries=0,
+            open_telemetry={"tracer_provider": self.provider}, **options,
+        )  # fmt: skip
 
     def row(self) -> LedgerEntry:
         """The ledger's one row (the exporter is synchronous and acknowledged after the commit)."""
@@ -90,7 +98,7 @@ def wire(collector: Collectors, fake: FakeProvider) -> Iterator[Wire]:
     AnthropicInstrumentor().instrument(tracer_provider=provider)
     try:
         with otel_llmcost.attribute(team="finance", feature="disputes"):
-            yield Wire(app, fake)
+            yield Wire(app, fake, provider)
     finally:
         OpenAIInstrumentor().uninstrument()
         AnthropicInstrumentor().uninstrument()
@@ -232,3 +240,39 @@ def test_anthropic_stream_that_stalls_keeps_the_reported_input_and_estimates_the
     assert (row.status, tokens(row)) == ("error", (900, 100, 0, output))
     cost = 900 * 1_000 + 100 * 100 + output * 5_000  # cache reads are $0.10 per million: 100 nano-$
     assert billed(row) == ("priced", cost, cost, 1)
+
+
+# --- the anthropic SDK's own spans: the same rules ------------------------------------------------
+
+
+def test_sdk_traced_anthropic_error_answer_is_zero_dollars(wire: Wire) -> None:
+    wire.fake.push(Scenario(error_status=529))
+    with pytest.raises(anthropic.InternalServerError):
+        wire.traced_claude().messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES)
+    row = wire.row()
+    assert (row.status, row.error_type, row.team) == (
+        "error",
+        "overloaded_error",
+        "finance",
+    )  # the SDK's name
+    assert (tokens(row), billed(row)) == ((0, 0, 0, 0), ("priced", 0, 0, 0))
+
+
+def test_sdk_traced_anthropic_timeout_bills_the_estimated_prompt(wire: Wire) -> None:
+    wire.fake.push(Scenario(delay_s=3))
+    with pytest.raises(anthropic.APITimeoutError):
+        wire.traced_claude(timeout=TIMEOUT).messages.create(
+            model=CLAUDE, max_tokens=64, system=SYSTEM, messages=MESSAGES
+        )
+    row = wire.row()
+    prompt = estimate_tokens(f"{SYSTEM}\n{PROMPT}")
+    assert (row.status, row.error_type, tokens(row)) == ("error", "client_timeout_error", (prompt, 0, 0, 0))
+    assert billed(row) == ("priced", prompt * 1_000, prompt * 1_000, 1)
+
+
+def test_sdk_traced_anthropic_call_that_succeeds_is_not_estimated(wire: Wire) -> None:
+    wire.fake.push(Scenario(input_tokens=40, output_tokens=9))
+    wire.traced_claude().messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES)
+    row = wire.row()
+    assert (row.status, tokens(row)) == ("ok", (40, 0, 0, 9))
+    assert billed(row) == ("priced", 40 * 1_000 + 9 * 5_000, 40 * 1_000 + 9 * 5_000, 0)
