@@ -89,6 +89,21 @@ def _record(message: Any, call: CallSpan) -> None:
     call.usage(anthropic_usage(get(message, "usage")))
 
 
+def _record_snapshot(message: Any, call: CallSpan) -> None:
+    """The stream helper's message so far. Before ``message_delta`` (no ``stop_reason``) its usage
+    is ``message_start``'s: exact input, output ~1; the output received is then estimated."""
+    usage = anthropic_usage(get(message, "usage"))
+    if usage is not None and get(message, "stop_reason") is None:
+        received = estimate_tokens(
+            "".join(str(get(block, "text") or "") for block in get(message, "content", default=()))
+        )
+        if received > usage.output_tokens:
+            usage.output_tokens = received
+            usage.estimated = True
+    call.response(get(message, "model"), get(message, "id"), [get(message, "stop_reason")])
+    call.usage(usage)
+
+
 def _observe(event: Any, state: StreamState) -> None:
     kind = get(event, "type")
     if kind == "message_start":
@@ -225,7 +240,7 @@ class _StreamManagerProxy(wrapt.ObjectProxy):
             snapshot_of = getattr(self._self_stream, "_current_snapshot_or_none", None)
             snapshot = snapshot_of() if snapshot_of else None
         if snapshot is not None:
-            _record(snapshot, call)
+            _record_snapshot(snapshot, call)
         call.finish(error)
 
     def __enter__(self) -> Any:

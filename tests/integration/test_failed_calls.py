@@ -221,18 +221,24 @@ def test_openai_stream_cut_by_the_network_bills_what_was_consumed(wire: Wire) ->
     assert (row.error_type, billed(row)) == ("APIConnectionError", ("priced", cost, cost, 1))
 
 
-def test_anthropic_stream_that_stalls_keeps_the_reported_input_and_estimates_the_output(wire: Wire) -> None:
+@pytest.mark.parametrize("helper", [False, True], ids=["create-stream", "stream-helper"])
+def test_anthropic_stream_that_stalls_keeps_the_reported_input_and_estimates_the_output(
+    wire: Wire, helper: bool
+) -> None:
     # Anthropic's message_start reports the input exactly (and 1 output token so far); the final
     # output count would come in message_delta, which never arrives.
     wire.fake.push(Scenario(input_tokens=900, cached_tokens=100, stall_stream_after=6, text=TEXT))
     received: list[str] = []
-    stream = wire.claude(timeout=TIMEOUT).messages.create(
-        model=CLAUDE, max_tokens=64, messages=MESSAGES, stream=True
-    )
+    client = wire.claude(timeout=TIMEOUT)
+    request: dict[str, Any] = {"model": CLAUDE, "max_tokens": 64, "messages": MESSAGES}
     with pytest.raises(Exception) as stalled:  # this SDK surfaces the transport's own timeout mid-stream
-        for event in stream:
-            if event.type == "content_block_delta":
-                received.append(event.delta.text)
+        if helper:
+            with client.messages.stream(**request) as stream:
+                received.extend(stream.text_stream)
+        else:
+            for event in client.messages.create(**request, stream=True):
+                if event.type == "content_block_delta":
+                    received.append(event.delta.text)
     assert "timed out" in str(stalled.value).lower() or "timeout" in type(stalled.value).__name__.lower()
     assert "".join(received) == "alpha beta gamma "
     row = wire.row()
