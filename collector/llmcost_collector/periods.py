@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
 def period_starts(now: datetime) -> dict[str, datetime]:
     """Start of the current UTC day and month: budgets are calendar periods, not rolling windows."""
     day = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     return {"daily": day, "monthly": day.replace(day=1)}
+
+
+def period_bounds(now: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """``(start, end)`` of the current UTC day and month: the whole period, so that a
+    period-to-date total is one rollup tile, whatever the time of day."""
+    starts = period_starts(now)
+    day, month = starts["daily"], starts["monthly"]
+    following = (
+        month.replace(year=month.year + 1, month=1)
+        if month.month == 12
+        else month.replace(month=month.month + 1)
+    )
+    return {"daily": (day, day + timedelta(days=1)), "monthly": (month, following)}
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

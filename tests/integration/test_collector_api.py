@@ -7,18 +7,27 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
+from llmcost_collector.ledger import SqlLedger, open_ledger
+from llmcost_collector.web import costs
+from llmcost_collector.web.api import make_web_app
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
 
 from tests.integration.conftest import Collectors, export
+from tests.unit.test_ledger import make_entry
 
 pytestmark = pytest.mark.integration
 
@@ -226,3 +235,144 @@ def test_a_rule_feature_fills_spans_without_one(collector: Collectors) -> None:
     export(app, list(memory.get_finished_spans()))
     (row,) = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team", "team_source", "feature"))
     assert row.group == {"team": "support", "team_source": "rule", "feature": "ticket-triage"}
+
+
+# --- /api/v1/costs ----------------------------------------------------------------------------
+
+NOV = 1_793_491_200 * 10**9  # 2026-11-01T00:00:00Z
+
+
+@pytest.fixture
+def costs_client(tmp_path: Path) -> Iterator[tuple[TestClient, SqlLedger]]:
+    """The web app in process over a SQLite ledger seeded with calls at known times."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    web = make_web_app(CollectorRegistry(), ledger, lambda: (True, "ok"))
+    with TestClient(web) as client:
+        yield client, ledger
+    ledger.close()
+
+
+def seed(ledger: SqlLedger) -> None:
+    """November 2026: search 3 calls (1 in staging, region eu/us), support 2 calls, ads 1 call at
+    23:30 UTC on Nov 2 (Nov 3 in Berlin); each call contracted 1,000,001 nano-dollars."""
+    hour = 3_600 * 10**9
+    rows = [
+        make_entry(
+            1, team="search", start_ns=NOV + hour, environment="production", properties={"region": "eu"}
+        ),
+        make_entry(
+            2, team="search", start_ns=NOV + 2 * hour, environment="production", properties={"region": "us"}
+        ),
+        make_entry(
+            3, team="search", start_ns=NOV + 3 * hour, environment="staging", properties={"region": "eu"}
+        ),
+        make_entry(4, team="support", start_ns=NOV + 4 * hour, environment="production"),
+        make_entry(5, team="support", start_ns=NOV + 5 * hour, environment="production"),
+        make_entry(6, team="ads", start_ns=NOV + 47 * hour + 30 * 60 * 10**9, environment="production"),
+    ]
+    assert all(ledger.insert(rows))
+
+
+def ask(client: TestClient, **params: str) -> dict:
+    response = client.get("/api/v1/costs", params={"from": "2026-11-01", "to": "2026-12-01", **params})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_costs_group_filter_and_negate_by_columns_and_properties(
+    costs_client: tuple[TestClient, SqlLedger],
+) -> None:
+    client, ledger = costs_client
+    seed(ledger)
+    body = ask(client, group_by="team")
+    assert [(r["team"], r["requests"], r["contracted_cost_usd"]) for r in body["rows"]] == [
+        ("search", 3, "0.003000003"), ("support", 2, "0.002000002"), ("ads", 1, "0.001000001"),
+    ]  # fmt: skip
+    # per call: input 100, cache_read 20, cache_write 4, output 50 of which reasoning 10
+    assert body["totals"]["tokens"] == {"input": 600, "cache_read": 120, "cache_write": 24, "output": 240,
+                                        "reasoning": 60}  # fmt: skip
+    assert body["totals"]["charged_usd"] == "0.012000012"  # chargeback 2 x 1,000,001 x 6
+    several = ask(client, group_by="team", team="search,ads")
+    assert {r["team"] for r in several["rows"]} == {"search", "ads"}
+    negated = ask(client, group_by="environment", **{"team!": "support,ads"})
+    assert {(r["environment"], r["requests"]) for r in negated["rows"]} == {("production", 2), ("staging", 1)}
+    regions = ask(client, group_by="property.region", team="search")
+    assert {(r["property.region"], r["requests"]) for r in regions["rows"]} == {("eu", 2), ("us", 1)}
+    eu = ask(client, group_by="team", **{"property.region": "eu"})
+    assert [(r["team"], r["requests"]) for r in eu["rows"]] == [("search", 2)]
+
+
+def test_costs_buckets_follow_the_time_zone(costs_client: tuple[TestClient, SqlLedger]) -> None:
+    client, ledger = costs_client
+    seed(ledger)
+    utc = ask(client, group_by="team", bucket="day", team="ads")
+    assert [(r["bucket"], r["requests"]) for r in utc["rows"]] == [("2026-11-02T00:00:00+00:00", 1)]
+    # 23:30 UTC on Nov 2 is 00:30 on Nov 3 in Berlin (UTC+1 in November)
+    berlin = ask(client, group_by="team", bucket="day", tz="Europe/Berlin", team="ads")
+    assert [(r["bucket"], r["requests"]) for r in berlin["rows"]] == [("2026-11-03T00:00:00+01:00", 1)]
+    hourly = ask(client, group_by="team", bucket="hour", team="search", order_by="requests")
+    assert [r["bucket"][11:16] for r in hourly["rows"]] == ["01:00", "02:00", "03:00"]
+    month = ask(client, group_by="", bucket="month")
+    assert [(r["bucket"], r["requests"]) for r in month["rows"]] == [("2026-11-01T00:00:00+00:00", 6)]
+
+
+def test_costs_order_and_limit_fold_the_rest_into_others(costs_client: tuple[TestClient, SqlLedger]) -> None:
+    client, ledger = costs_client
+    seed(ledger)
+    body = ask(client, group_by="team", limit="1")
+    assert [(r["team"], r["others"], r["requests"]) for r in body["rows"]] == [
+        ("search", False, 3), ("__others__", True, 3),
+    ]  # fmt: skip
+    by_name = ask(client, group_by="team", order_by="team")
+    assert [r["team"] for r in by_name["rows"]] == ["ads", "search", "support"]
+    descending = ask(client, group_by="team", order_by="-team")
+    assert [r["team"] for r in descending["rows"]] == ["support", "search", "ads"]
+
+
+def test_costs_presets_are_calendar_periods_in_the_time_zone() -> None:
+    now = datetime(2026, 12, 2, 23, 30, tzinfo=timezone.utc)  # Dec 3, 00:30 in Berlin
+
+    def bounds(**params: str) -> tuple[str, str]:
+        query = costs.parse(params, now=now).query
+        return (datetime.fromtimestamp(query.start_ns // 10**9, timezone.utc).isoformat(),
+                datetime.fromtimestamp(query.end_ns // 10**9, timezone.utc).isoformat())  # fmt: skip
+
+    assert bounds(period="last_month") == ("2026-11-01T00:00:00+00:00", "2026-12-01T00:00:00+00:00")
+    assert bounds(period="this_month") == ("2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00")
+    assert bounds(period="today") == ("2026-12-02T00:00:00+00:00", "2026-12-03T00:00:00+00:00")
+    assert bounds(period="today", tz="Europe/Berlin") == (
+        "2026-12-02T23:00:00+00:00",
+        "2026-12-03T23:00:00+00:00",
+    )
+    assert bounds(period="this_week") == (
+        "2026-11-30T00:00:00+00:00",
+        "2026-12-07T00:00:00+00:00",
+    )  # a Monday
+    assert bounds() == bounds(period="this_month")
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"region": "eu"}, "'region'"),
+        ({"group_by": "team,colour"}, "'colour'"),
+        ({"group_by": "property.a b"}, "'property.a b'"),
+        ({"bucket": "fortnight"}, "bucket"),
+        ({"tz": "Mars/Olympus"}, "tz"),
+        ({"period": "someday"}, "period"),
+        ({"period": "today", "from": "2026-11-01"}, "period"),
+        ({"from": "yesterday-ish"}, "from"),
+        ({"from": "2026-11-02", "to": "2026-11-01"}, "to"),
+        ({"from": "1500-01-01"}, "from"),
+        ({"order_by": "colour"}, "order_by"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+    ],
+)
+def test_costs_refuse_unknown_or_malformed_parameters_by_name(
+    costs_client: tuple[TestClient, SqlLedger], params: dict[str, str], named: str
+) -> None:
+    client, _ = costs_client
+    response = client.get("/api/v1/costs", params=params)
+    assert response.status_code == 400
+    assert named in response.json()["error"]

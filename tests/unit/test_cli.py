@@ -5,6 +5,7 @@ and test_configuration.py."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
     done = llmcost("--help")
     assert done.exit_code == 0
     listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
-    assert listed == ["serve", "demo", "price", "models", "reprice", "config"]
+    assert listed == ["serve", "demo", "price", "models", "query", "reprice", "config"]
 
 
 def test_price_every_token_class(llmcost: Llmcost) -> None:
@@ -293,3 +294,35 @@ def test_serve_that_cannot_start_says_why(llmcost: Llmcost, tmp_path: Path) -> N
     )
     done = llmcost("serve", "--log-level", "loud", *ports)
     assert done.exit_code == 2 and "Invalid value for '--log-level'" in done.stderr
+
+
+def test_query_answers_like_the_api_in_table_csv_and_json(llmcost: Llmcost, tmp_path: Path) -> None:
+    from tests.unit.test_ledger import make_entry
+
+    nov = 1_793_491_200 * 10**9  # 2026-11-01T00:00:00Z
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:
+        ledger.insert([make_entry(1, team="search", start_ns=nov + 10**9), make_entry(2, team="search", start_ns=nov + 2 * 10**9),
+                       make_entry(3, team="ads", start_ns=nov + 3 * 10**9, environment="staging")])  # fmt: skip
+    finally:
+        ledger.close()
+    month = ("--ledger-url", ledger_url, "--from", "2026-11-01", "--to", "2026-12-01")
+    shown = llmcost("query", *month, "-g", "team")
+    assert shown.exit_code == 0, shown.output
+    rows = cells(shown)
+    # contracted 1,000,001 and chargeback 2,000,002 nano-dollars per call
+    assert rows["search"][0] == "2" and rows["search"][-2:] == ["0.004000004", "0.000000000"]
+    assert rows["ads"][0] == "1" and rows["total"][0] == "3"
+    csv_out = llmcost("query", *month, "-g", "team", "-w", "environment!=staging", "--format", "csv")
+    assert csv_out.exit_code == 0, csv_out.output
+    header, *lines = csv_out.stdout.splitlines()
+    assert header.startswith("team,requests,errors,unpriced,input_tokens,")
+    assert [line.split(",")[:2] for line in lines] == [["search", "2"]]
+    as_json = json.loads(llmcost("query", *month, "-g", "team", "--format", "json", "-n", "1").stdout)
+    assert [(r["team"], r["others"], r["requests"]) for r in as_json["rows"]] == [
+        ("search", False, 2),
+        ("__others__", True, 1),
+    ]
+    refused = llmcost("query", *month, "-w", "region=eu")
+    assert refused.exit_code == 2 and "unknown parameter 'region'" in refused.stderr
