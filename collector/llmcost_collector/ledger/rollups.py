@@ -21,6 +21,7 @@ Tables (which question reads which is in docs/reference.md, "Ledger tables"):
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -104,10 +105,10 @@ def month_start_ns(start_ns: int) -> int:
     return int(first.timestamp()) * 10**9
 
 
-def measures(e: LedgerEntry) -> list[int]:
+def measures(e: LedgerEntry) -> tuple[int, ...]:
     """The ``MEASURES`` of one call, in order (the Python twin of ``MEASURE_SQL``)."""
     request = 0 if e.operation == "outcome" else 1
-    return [
+    return (
         request,
         request if e.status == "error" else 0,
         request if e.price_status == UNPRICED else 0,
@@ -126,7 +127,7 @@ def measures(e: LedgerEntry) -> list[int]:
         e.contracted_cost_nanos or 0,
         e.chargeback_nanos or 0,
         e.savings_nanos,
-    ]
+    )
 
 
 def dimensions(e: LedgerEntry) -> tuple[str, ...]:
@@ -137,9 +138,17 @@ def dimensions(e: LedgerEntry) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def _add(total: list[int], values: list[int], sign: int) -> None:
+def _sum_parts(parts: dict[Any, list[tuple[int, ...]]]) -> dict[Any, list[int]]:
+    """Per key, the column sums of its measure tuples."""
+    return {
+        key: list(rows[0]) if len(rows) == 1 else [sum(col) for col in zip(*rows, strict=True)]
+        for key, rows in parts.items()
+    }
+
+
+def _add(total: list[int], values: list[int]) -> None:
     for i, value in enumerate(values):
-        total[i] += sign * value
+        total[i] += value
 
 
 class RollupWriter:
@@ -204,47 +213,45 @@ class RollupWriter:
         )
 
     def apply(self, cur: Any, added: Sequence[LedgerEntry], removed: Sequence[LedgerEntry] = ()) -> None:
-        """Add ``added`` and subtract ``removed`` from every rollup, in ``cur``'s transaction."""
-        hourly: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-        users: dict[tuple[int, str, str, str], list[int]] = {}
-        sessions: dict[tuple[int, str], list[Any]] = {}
-        steps: dict[tuple[int, str, str], list[int]] = {}
-        width = len(MEASURES)
+        """Add ``added`` and subtract ``removed`` from every rollup, in ``cur``'s transaction.
+
+        Each call's measures are appended to its keys' lists and every list is summed once at
+        the end, column by column in C (``zip`` and ``sum``): the per-call work stays a few
+        dictionary lookups whatever the number of measures.
+        """
+        hourly_parts: dict[tuple[int, tuple[str, ...]], list[tuple[int, ...]]] = defaultdict(list)
+        user_parts: dict[tuple[int, str, str, str], list[tuple[int, ...]]] = defaultdict(list)
+        session_parts: dict[tuple[int, str], list[tuple[int, ...]]] = defaultdict(list)
+        step_parts: dict[tuple[int, str, str], list[tuple[int, ...]]] = defaultdict(list)
+        session_meta: dict[tuple[int, str], list[Any]] = {}
         for sign, entries in ((1, added), (-1, removed)):
             for e in entries:
-                values = measures(e)
-                hour = e.start_time_ns - e.start_time_ns % HOUR_NS
-                key = (hour, dimensions(e))
-                total = hourly.get(key)
-                if total is None:
-                    total = hourly[key] = [0] * width
-                _add(total, values, sign)
+                values = measures(e) if sign > 0 else tuple(-v for v in measures(e))
+                start = e.start_time_ns
+                hour = start - start % HOUR_NS
+                hourly_parts[(hour, dimensions(e))].append(values)
+                if not (e.user_id or e.session_id):
+                    continue
                 month = self._month(hour)
                 if e.user_id:
-                    ukey = (month, e.user_id, e.team, e.user_tier)
-                    utotal = users.get(ukey)
-                    if utotal is None:
-                        utotal = users[ukey] = [0] * width
-                    _add(utotal, values, sign)
+                    user_parts[(month, e.user_id, e.team, e.user_tier)].append(values)
                 if e.session_id:
                     skey = (month, e.session_id)
-                    session = sessions.get(skey)
-                    if session is None:
-                        session = sessions[skey] = [
-                            e.session_name, e.user_id, e.team, e.start_time_ns, e.end_time_ns, [0] * width,
-                        ]  # fmt: skip
+                    session_parts[skey].append(values)
+                    step_parts[(month, e.session_name, e.session_path)].append(values)
+                    meta = session_meta.get(skey)
+                    if meta is None:
+                        session_meta[skey] = [e.session_name, e.user_id, e.team, start, e.end_time_ns]
                     else:  # the greatest name, user and team: the same whatever the arrival order
-                        session[0] = max(session[0], e.session_name)
-                        session[1] = max(session[1], e.user_id)
-                        session[2] = max(session[2], e.team)
-                        session[3] = min(session[3], e.start_time_ns)
-                        session[4] = max(session[4], e.end_time_ns)
-                    _add(session[5], values, sign)
-                    pkey = (month, e.session_name, e.session_path)
-                    ptotal = steps.get(pkey)
-                    if ptotal is None:
-                        ptotal = steps[pkey] = [0] * width
-                    _add(ptotal, values, sign)
+                        meta[0] = max(meta[0], e.session_name)
+                        meta[1] = max(meta[1], e.user_id)
+                        meta[2] = max(meta[2], e.team)
+                        meta[3] = min(meta[3], start)
+                        meta[4] = max(meta[4], e.end_time_ns)
+        hourly = _sum_parts(hourly_parts)
+        users = _sum_parts(user_parts)
+        steps = _sum_parts(step_parts)
+        sessions = {key: [*session_meta[key], total] for key, total in _sum_parts(session_parts).items()}
         if not hourly:
             return
         ids = self._dims_ids(cur, {dims for _, dims in hourly})
@@ -259,7 +266,7 @@ class RollupWriter:
                 if bucket is None:
                     table[(start, dims_id)] = list(total)
                 else:
-                    _add(bucket, total, 1)
+                    _add(bucket, total)
         cur.executemany(self._time_upsert[TIME_TABLES["hour"]], hour_rows)
         cur.executemany(self._time_upsert[TIME_TABLES["day"]], [(*k, *v) for k, v in daily.items()])
         cur.executemany(self._time_upsert[TIME_TABLES["month"]], [(*k, *v) for k, v in monthly.items()])
