@@ -31,6 +31,8 @@ from llmcost_collector import __version__
 from llmcost_collector.ledger import GROUPABLE, Ledger
 from llmcost_collector.money import format_usd
 from llmcost_collector.periods import epoch_ns, period_starts
+from llmcost_collector.web.reports import reports_router
+from llmcost_collector.web.sessions import sessions_router
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +191,9 @@ def make_web_app(
     # Filters are declared in the OpenAPI document too: one optional query parameter each.
     spend_route = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/spend")
     _document_filters(app, spend_route)
+
+    for router in (sessions_router(ledger), reports_router(ledger)):
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
