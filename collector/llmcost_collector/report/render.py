@@ -172,6 +172,11 @@ def _name(value: str) -> str:
     return value or "(none)"
 
 
+def _tiers(tiers: tuple[str, ...]) -> str:
+    named = "/".join(t for t in tiers if t)
+    return f"{named} tier" if named else "no tier"
+
+
 def _tree_lines(nodes: tuple[Node, ...], whole: int, prefix: str) -> list[str]:
     lines = []
     for i, node in enumerate(nodes):
@@ -209,7 +214,7 @@ def to_markdown(report: Report) -> str:
     ]
     for rank, u in enumerate(report.top_users, 1):
         lines.append(
-            f"{rank}. {u.user_id}: {dollars(u.cost_nanos)} ({'/'.join(_name(t) for t in u.tiers)} tier), "
+            f"{rank}. {u.user_id}: {dollars(u.cost_nanos)} ({_tiers(u.tiers)}), "
             f"{u.requests:,} calls, cache hit rate {percent(u.cache_hits, u.requests)}, "
             f"savings {dollars(u.savings_nanos)}"
         )
