@@ -190,6 +190,8 @@ def _tree_lines(nodes: tuple[Node, ...], whole: int, prefix: str) -> list[str]:
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    if not rows:
+        return ["(none)"]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
