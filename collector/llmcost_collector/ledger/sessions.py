@@ -13,10 +13,10 @@ list and chargeback sums travel alongside.
 
 Percentiles are **nearest-rank** over the sessions' exact integer costs: the p-th percentile of n
 sessions is the cost of the ``ceil(p * n / 100)``-th cheapest, so it is always the cost of a
-real session and never an interpolated (or float) amount. The database ranks the sessions with a
-window function (``ROW_NUMBER() OVER (PARTITION BY session_name ORDER BY cost)``); only one row
-per workflow type comes back, so a summary costs one pass over the period's session rows plus a
-sort per type inside the database, and nothing proportional to the calls.
+real session and never an interpolated (or float) amount. Exact percentiles need every session
+of the period once: a summary reads one narrow row per session (PostgreSQL aggregates them in
+place with ``percentile_disc``, SQLite streams name and cost to a sort per type), never a call.
+Its cost grows with the sessions of the period, not with their calls.
 
 Column names only ever come from the fixed sets below; every value travels as a parameter.
 """
@@ -124,16 +124,12 @@ def _months(start_ns: int, end_ns: int) -> tuple[int, int]:
 
 
 def _merged(query: SessionQuery, params: list[object]) -> str:
-    """SQL for the relation ``s``: one row per session of the period, months merged."""
+    """SQL for the relation of the period's sessions, one row each with ``_SESSION_COLUMNS``.
+
+    A period within one calendar month (the common case: a month, this week, today) reads that
+    month's rows as they are, one per session; a longer one merges each session's months first.
+    """
     first, last = _months(query.start_ns, query.end_ns)
-    params.extend((first, last, query.start_ns, query.end_ns))
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
-    merged = (
-        "SELECT session_id, MAX(session_name) AS session_name, MAX(user_id) AS user_id, MAX(team) AS team, "
-        f"MIN(first_start_ns) AS first_start_ns, MAX(last_end_ns) AS last_end_ns, {sums} "
-        f"FROM {SESSIONS_TABLE} WHERE month_ns >= ? AND month_ns <= ? GROUP BY session_id "
-        "HAVING MIN(first_start_ns) >= ? AND MIN(first_start_ns) < ? AND SUM(requests) > 0"
-    )
     where = []
     for f in query.filters:
         params.extend(f.values)
@@ -141,6 +137,20 @@ def _merged(query: SessionQuery, params: list[object]) -> str:
     if query.min_cost_nanos is not None:
         params.append(query.min_cost_nanos)
         where.append("contracted_nanos > ?")
+    if first == last:
+        params[:0] = [first, query.start_ns, query.end_ns]
+        rows = "month_ns = ? AND first_start_ns >= ? AND first_start_ns < ? AND requests > 0"
+        return (
+            f"SELECT {', '.join(_SESSION_COLUMNS)} FROM {SESSIONS_TABLE} WHERE {' AND '.join([rows, *where])}"
+        )
+    params[:0] = [first, last, query.start_ns, query.end_ns]
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
+    merged = (
+        "SELECT session_id, MAX(session_name) AS session_name, MAX(user_id) AS user_id, MAX(team) AS team, "
+        f"MIN(first_start_ns) AS first_start_ns, MAX(last_end_ns) AS last_end_ns, {sums} "
+        f"FROM {SESSIONS_TABLE} WHERE month_ns >= ? AND month_ns <= ? GROUP BY session_id "
+        "HAVING MIN(first_start_ns) >= ? AND MIN(first_start_ns) < ? AND SUM(requests) > 0"
+    )
     if not where:
         return merged
     return f"SELECT * FROM ({merged}) m WHERE {' AND '.join(where)}"
@@ -177,51 +187,83 @@ def list_sessions(query: SessionQuery, read: Read) -> list[Session]:
     return [_session(r) for r in read(sql, params)]
 
 
-def _ranked(query: SessionQuery, params: list[object]) -> str:
-    """The period's sessions with their rank by cost within their workflow type."""
-    return (
-        f"SELECT s.*, ROW_NUMBER() OVER (PARTITION BY session_name ORDER BY contracted_nanos, session_id) AS rn, "
-        f"COUNT(*) OVER (PARTITION BY session_name) AS n FROM ({_merged(query, params)}) s"
-    )
+def _nearest_rank(costs: list[int], p: int) -> int:
+    """The cost of rank ``ceil(p * n / 100)`` among ``costs`` sorted ascending."""
+    return costs[max(0, -(-p * len(costs) // 100) - 1)]
 
 
-def _nearest_rank(p: int) -> str:
-    # The smallest cost whose rank r satisfies r >= p * n / 100, i.e. rank ceil(p * n / 100).
-    return f"MIN(CASE WHEN rn * 100 >= n * {int(p)} THEN contracted_nanos END)"
+def summarize_types(query: SessionQuery, read: Read, dialect: str) -> list[SessionTypeSummary]:
+    """Runs, steps, total, nearest-rank percentiles and max per session name, costliest total first.
 
-
-def summarize_types(query: SessionQuery, read: Read) -> list[SessionTypeSummary]:
-    """Runs, steps, total, nearest-rank percentiles and max per session name, costliest total first."""
+    PostgreSQL computes everything in one aggregate pass: ``percentile_disc(p)`` is the first cost
+    whose cumulative share reaches p, which is the nearest rank. SQLite has no ordered-set
+    aggregate (and its window functions cost about five times a plain read), so it streams each
+    session's name and cost once and the ranks are taken from a sort per type in Python.
+    """
     params: list[object] = []
-    pcts = ", ".join(_nearest_rank(p) for p in PERCENTILES)
-    sql = (
-        f"SELECT session_name, COUNT(*), SUM(requests), SUM(contracted_nanos), MAX(contracted_nanos), "
-        f"SUM(unpriced), {pcts} FROM ({_ranked(query, params)}) r GROUP BY session_name"
-    )
-    out = []
-    for name, runs, steps, total, largest, unpriced, *pct in read(sql, params):
-        percentiles = {p: int(v) for p, v in zip(PERCENTILES, pct, strict=True)}
-        out.append(
-            SessionTypeSummary(
-                str(name), int(runs), int(steps), int(total), int(largest), percentiles, int(unpriced)
-            )
+    relation = _merged(query, params)
+    if dialect == "postgresql":
+        pcts = ", ".join(
+            f"percentile_disc({p / 100}) WITHIN GROUP (ORDER BY contracted_nanos)" for p in PERCENTILES
         )
+        sql = (
+            "SELECT session_name, COUNT(*), SUM(requests), SUM(contracted_nanos), MAX(contracted_nanos), "
+            f"SUM(unpriced), {pcts} FROM ({relation}) s GROUP BY session_name"
+        )
+        rows = [
+            (str(name), int(runs), int(steps), int(total), int(largest), int(unpriced), [int(v) for v in pct])
+            for name, runs, steps, total, largest, unpriced, *pct in read(sql, params)
+        ]
+    else:
+        costs: dict[str, list[int]] = {}
+        counts: dict[str, list[int]] = {}
+        for name, requests, cost, unpriced in read(
+            f"SELECT session_name, requests, contracted_nanos, unpriced FROM ({relation}) s", params
+        ):
+            costs.setdefault(name, []).append(cost)
+            tally = counts.setdefault(name, [0, 0])
+            tally[0] += requests
+            tally[1] += unpriced
+        rows = []
+        for name, values in costs.items():
+            values.sort()
+            pct = [_nearest_rank(values, p) for p in PERCENTILES]
+            rows.append(
+                (str(name), len(values), counts[name][0], sum(values), values[-1], counts[name][1], pct)
+            )
+    out = [
+        SessionTypeSummary(
+            name, runs, steps, total, largest, dict(zip(PERCENTILES, pct, strict=True)), unpriced
+        )
+        for name, runs, steps, total, largest, unpriced, pct in rows
+    ]
     return sorted(out, key=lambda t: (-t.total_nanos, t.session_name))
 
 
-def outliers_above_p95(query: SessionQuery, read: Read) -> list[tuple[Session, int]]:
+def outliers_above_p95(query: SessionQuery, read: Read, dialect: str) -> list[tuple[Session, int]]:
     """Sessions costing more than the p95 of their own type in the period, with that p95,
-    costliest first (at most ``query.limit``). One ranking, read twice as a common table."""
-    params: list[object] = []
-    columns = ", ".join(f"r.{c}" for c in _SESSION_COLUMNS)
-    sql = (
-        f"WITH r AS ({_ranked(query, params)}), "
-        f"p AS (SELECT session_name, {_nearest_rank(95)} AS p95 FROM r GROUP BY session_name) "
-        f"SELECT {columns}, p.p95 FROM r JOIN p ON p.session_name = r.session_name "
-        "WHERE r.contracted_nanos > p.p95 ORDER BY r.contracted_nanos DESC, r.session_id LIMIT ?"
-    )
-    params.append(query.limit)
-    return [(_session(r[:-1]), int(r[-1])) for r in read(sql, params)]
+    costliest first (at most ``query.limit``): the summary's p95 per type, then one ordered read
+    of the sessions above their type's threshold."""
+    thresholds = {t.session_name: t.percentiles[95] for t in summarize_types(query, read, dialect)}
+    out: list[tuple[Session, int]] = []
+    names = sorted(thresholds)
+    for i in range(0, len(names), 500):  # bounded statement size, whatever the number of types
+        chunk = names[i : i + 500]
+        params: list[object] = []
+        relation = _merged(query, params)
+        params += chunk
+        for name in chunk:
+            params += (name, thresholds[name])
+        params.append(query.limit)
+        cases = " ".join("WHEN ? THEN ?" for _ in chunk)
+        sql = (
+            f"SELECT {', '.join(_SESSION_COLUMNS)} FROM ({relation}) s WHERE session_name IN "
+            f"({', '.join('?' * len(chunk))}) AND contracted_nanos > CASE session_name {cases} END "
+            "ORDER BY contracted_nanos DESC, session_id LIMIT ?"
+        )
+        out += [(session, thresholds[session.session_name]) for session in map(_session, read(sql, params))]
+    out.sort(key=lambda found: (-found[0].cost_nanos, found[0].session_id))
+    return out[: query.limit]
 
 
 def summarize_steps(query: SessionQuery, read: Read) -> list[StepSummary]:

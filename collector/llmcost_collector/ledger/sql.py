@@ -410,11 +410,11 @@ class SqlLedger:
 
     def session_summary(self, query: SessionQuery) -> list[SessionTypeSummary]:
         """Runs, nearest-rank p50/p95 and max cost per session name."""
-        return summarize_types(query, self._read)
+        return summarize_types(query, self._read, self.dialect.name)
 
     def session_outliers(self, query: SessionQuery) -> list[tuple[Session, int]]:
         """Sessions above the p95 of their own type, each with that p95."""
-        return outliers_above_p95(query, self._read)
+        return outliers_above_p95(query, self._read, self.dialect.name)
 
     def session_steps(self, query: SessionQuery) -> list[StepSummary]:
         """Calls and cost per session name and path: from ``llm_rollup_steps`` for whole months,
