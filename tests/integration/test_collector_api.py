@@ -162,6 +162,9 @@ def test_the_api_documents_itself(app: CollectorApp) -> None:
     assert {"group_by", "from", "to", "team", "feature", "user_id", "model"} <= names
     assert "400" in spend["responses"] and "422" not in spend["responses"]  # as answered
     assert {"/healthz", "/readyz"} <= set(spec["paths"])
+    sessions = {p["name"] for p in spec["paths"]["/api/v1/sessions"]["get"]["parameters"]}
+    assert {"period", "from", "to", "order_by", "order", "limit", "team", "team!", "session_name"} <= sessions
+    assert "400" in spec["paths"]["/api/v1/reports/summary"]["get"]["responses"]
     status, page = get(base + "docs")
     assert status == 200 and "/openapi.json" in page
     script = page.split('src="', 1)[1].split('"', 1)[0]  # the bundled Swagger UI, served locally

@@ -30,6 +30,15 @@ from llmcost_collector.web.params import (
 
 FILTER_HELP = f"filters: {', '.join(SESSION_FILTERS)} (a,b for any of them; name!=a for none)"
 PERIOD_HELP = "period: today, this_week, this_month, last_month or YYYY-MM (default this_month)"
+# The filters are read from the query string (``name!`` keys cannot be Python parameters), so the
+# OpenAPI document lists them here.
+FILTER_DOCS = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+         "description": f"{'exclude' if name.endswith('!') else 'only'} sessions whose {name.rstrip('!')} is one of a,b"}
+        for name in filter_names(SESSION_FILTERS)
+    ]
+}  # fmt: skip
 LIMIT = Query(100, ge=1, le=10_000, description="at most this many sessions")
 PERIOD = Query(None, description=PERIOD_HELP)
 FROM = Query(None, alias="from", description="start, ISO 8601 (instead of period)")
@@ -70,6 +79,7 @@ def sessions_router(ledger: Ledger) -> APIRouter:
 
     @router.get(
         "/api/v1/sessions",
+        openapi_extra=FILTER_DOCS,
         summary="Sessions (workflows) of a period, from the ledger",
         description="One row per session whose first call started in the period: name, steps (LLM "
         "calls), cost, duration, first and last call, user, team. " + FILTER_HELP + ".",
@@ -100,6 +110,7 @@ def sessions_router(ledger: Ledger) -> APIRouter:
 
     @router.get(
         "/api/v1/sessions/summary",
+        openapi_extra=FILTER_DOCS,
         summary="Cost per workflow type: runs, average, p50, p95, max, and per step",
         description="Per session name: runs, steps, total, average (rounded to whole nano-dollars, "
         "half to even), nearest-rank p50 and p95, max; and per session path (step) its calls, "
@@ -117,6 +128,7 @@ def sessions_router(ledger: Ledger) -> APIRouter:
 
     @router.get(
         "/api/v1/sessions/outliers",
+        openapi_extra=FILTER_DOCS,
         summary="Expensive sessions: above the p95 of their type, or above an amount",
         description="above=p95 (default): sessions costing more than the nearest-rank p95 of their "
         "own session name in the period; above=0.45: sessions costing more than $0.45. " + FILTER_HELP + ".",
