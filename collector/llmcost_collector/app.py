@@ -181,6 +181,8 @@ class CollectorApp:
         for server in self._servers[:1]:  # OTLP first: no new exports
             server.stop()
         self.pipeline.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)  # it reads the ledger, which closes below
         self.sessions.sweep()
         for server in self._servers[1:]:
             server.stop()

@@ -133,6 +133,21 @@ def test_the_replica_with_the_last_call_observes_the_ledgers_total() -> None:
     ledger.close()
 
 
+def test_an_unreachable_ledger_skips_the_observation_and_keeps_the_sweeper_alive() -> None:
+    ledger = open_ledger("sqlite:///:memory:")
+    ledger.close()  # every read now fails
+    registry = CollectorRegistry()
+    tracker = SessionCostTracker(
+        CostMetrics(registry, LabelCaps()).session_cost,
+        LabelCaps(),
+        idle_seconds=0,
+        session_total=ledger.session_total,
+    )
+    tracker.add([call("s1", 2_000_000)])
+    assert tracker.sweep() == 1
+    assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) is None
+
+
 def test_reconfigured_caps_keep_admitted_values_and_apply_to_new_ones() -> None:
     caps = LabelCaps(caps={"team": 5})
     assert [caps.value("team", t) for t in ("a", "b")] == ["a", "b"]

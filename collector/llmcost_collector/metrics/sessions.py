@@ -21,6 +21,7 @@ call; one that resumes later is observed again with its new total. Memory is bou
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -32,6 +33,8 @@ from prometheus_client import Histogram
 from llmcost_collector.metrics.cost import BilledCall
 from llmcost_collector.metrics.labels import LabelCaps
 from llmcost_collector.money import nanos_to_float_usd
+
+log = logging.getLogger(__name__)
 
 # (ledger session id, first call start ns, last call start ns) -> (contracted nanos, unpriced
 # calls, last call end ns) from the ledger, or None when it holds no such session.
@@ -116,7 +119,11 @@ class SessionCostTracker:
     def _observe(self, entry: _Open) -> None:
         nanos, unpriced = entry.nanos, entry.unpriced
         if self._session_total is not None and entry.ledger_id:
-            found = self._session_total(entry.ledger_id, entry.first_start_ns, entry.last_start_ns)
+            try:
+                found = self._session_total(entry.ledger_id, entry.first_start_ns, entry.last_start_ns)
+            except Exception:  # the ledger is unreachable: skip this one rather than guess its total
+                log.warning("session total unavailable from the ledger; not observed", exc_info=True)
+                return
             if found is not None:
                 nanos, unpriced, last_end_ns = found
                 if last_end_ns > entry.last_end_ns:
