@@ -24,6 +24,10 @@ TEAM_FROM_DEFAULT = "default"
 TEAM_OVERRIDDEN = "overridden"
 UNATTRIBUTED_TEAM = "unattributed"
 
+# The operation of a business-outcome record (``record_outcome``): it is counted as an outcome,
+# never as a provider call, so it moves no request, token or cost counter.
+OUTCOME_OPERATION = "outcome"
+
 
 @dataclass(slots=True)
 class Usage:
@@ -97,6 +101,11 @@ class LlmCall:
     outcome_count: int = 0
     server_address: str = ""
     dialect: str = "otel"  # otel | otel-deprecated | openllmetry | openinference | openlit
+
+    @property
+    def is_outcome_record(self) -> bool:
+        """A business outcome (``record_outcome``), not an LLM call."""
+        return self.operation == OUTCOME_OPERATION
 
     @property
     def model(self) -> str:

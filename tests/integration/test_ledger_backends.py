@@ -11,13 +11,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
-from llmcost_collector.ledger import LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
-from llmcost_collector.ledger.query import Filter
+from llmcost_collector.ledger import DIMENSIONS, LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
+from llmcost_collector.ledger.query import CostQuery, Filter
+from llmcost_collector.ledger.rollups import TIME_TABLES
 from llmcost_collector.ledger.sessions import SessionQuery
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 from llmcost_collector.report.render import to_json, to_markdown
@@ -73,9 +79,14 @@ def entry(
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A new, empty ledger location per test on each backend."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'l.db'}"
     return str(request.getfixturevalue("pg_url"))  # a fresh database on the session's cluster
 
@@ -99,6 +110,21 @@ def raw_query(url: str, sql: str) -> list[tuple]:
 
     with psycopg.connect(url) as pg:
         return pg.execute(sql).fetchall()
+
+
+def raw_execute(url: str, sql: str) -> None:
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        try:
+            conn.execute(sql)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(sql)
 
 
 def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
@@ -557,6 +583,139 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
     assert "- Hit rate: 12% of calls answered from a response cache" in text  # 12.5% half to even
     assert "| Chat | 2 | $35.00 | $70.00 |" in text
     assert "| ticket_resolved | 4 | $73.00 | $18.25 |" in text
+
+
+# --- rollups ----------------------------------------------------------------------------------
+
+ZONES = ("UTC", "Europe/Berlin", "Asia/Kolkata")  # whole-hour and half-hour offsets from UTC
+
+
+def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerEntry:
+    """Call ``n`` with drawn attribution, time (two days either side of a month boundary, at any
+    second), price and kind (an outcome record one time in eight)."""
+    start = T0 + draw(st.integers(-2 * DAY, 2 * DAY - 1)) // 10**9 * 10**9
+    made = entry(
+        n,
+        team=draw(st.sampled_from(["search", "support", "ads"])),
+        feature=draw(st.sampled_from(["chat", "triage"])),
+        contracted=draw(st.one_of(st.none(), st.integers(0, 10**12))),
+        start_ns=start,
+        request_model=draw(st.sampled_from(["gpt-4o", "gpt-4o-mini"])),
+    )
+    made = made._replace(
+        user_id=draw(st.sampled_from(["", "u1", "u2"])),
+        session_id=draw(st.sampled_from(["", "s1", "s2"])),
+        session_name="triage-run",
+        output_tokens=draw(st.integers(0, 10**6)),
+        reasoning_tokens=0,
+        status=draw(st.sampled_from(["ok", "ok", "error"])),
+    )
+    if draw(st.integers(0, 7)) == 0:
+        made = made._replace(
+            operation="outcome", request_model="", outcome="ticket_resolved", outcome_count=2
+        )
+    return made
+
+
+def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tuple[int, ...]]:
+    """The question answered from the calls alone, with the calendar in zoneinfo: per (bucket
+    label, team, model), (requests, unpriced, outcomes, output excluding reasoning, contracted, chargeback)."""
+    zone = ZoneInfo(query.tz)
+    out: dict[tuple, list[int]] = {}
+    for row in rows:
+        if not query.start_ns <= row.start_time_ns < query.end_ns:
+            continue
+        local = datetime.fromtimestamp(row.start_time_ns // 10**9, timezone.utc).astimezone(zone)
+        label = datetime.combine(local.date(), datetime.min.time(), zone).isoformat()
+        request = row.operation != "outcome"
+        key = (label, row.team, row.response_model or row.request_model)
+        sums = out.setdefault(key, [0] * 6)
+        for i, value in enumerate(
+            (request, request and row.price_status == "unpriced", row.outcome_count,
+             row.output_tokens - row.reasoning_tokens, row.contracted_cost_nanos or 0, row.chargeback_nanos or 0)
+        ):  # fmt: skip
+            sums[i] += int(value)
+    return {key: tuple(v) for key, v in out.items()}
+
+
+def answered(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]]:
+    measures = (
+        "requests",
+        "unpriced",
+        "outcome_count",
+        "output_tokens",
+        "contracted_nanos",
+        "chargeback_nanos",
+    )
+    return {
+        (row.bucket.isoformat() if row.bucket else "", row.group["team"], row.group["model"]): tuple(
+            row[m] for m in measures
+        )
+        for row in ledger.costs(query)
+    }
+
+
+def rollup_tables(url: str) -> dict[str, list[tuple]]:
+    """Every rollup row with its dimension id replaced by the dimensions (ids differ by history)."""
+    dims = ", ".join(DIMENSIONS)
+    tables = {
+        kind: raw_query(url, f"SELECT r.*, {dims} FROM {table} r JOIN llm_rollup_dims d USING (dims_id)")
+        for kind, table in TIME_TABLES.items()
+    }
+    for table in ("llm_rollup_users", "llm_rollup_sessions", "llm_rollup_steps"):
+        tables[table] = raw_query(url, f"SELECT * FROM {table}")
+    return {
+        kind: sorted(
+            tuple(v for i, v in enumerate(row) if not (kind in TIME_TABLES and i == 1)) for row in rows
+        )
+        for kind, rows in tables.items()
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_rollups_equal_a_recomputation_from_the_calls(
+    data: st.DataObject,
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Random ingest with retries, in-batch duplicates and re-prices, on both backends: every
+    question answered from the rollups equals the same question answered from the calls, and a
+    ledger migrated from calls alone (the backfill) holds exactly the same rollups."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('rollups') / 'l.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").create_database()
+    pool = [pool_entry(n, data.draw) for n in range(12)]
+    ledger = open_ledger(url)
+    try:
+        for _ in range(data.draw(st.integers(1, 4))):
+            ledger.insert([pool[i] for i in data.draw(st.lists(st.integers(0, 11), max_size=10))])
+        repriced = data.draw(st.lists(st.integers(0, 11), max_size=4, unique=True))
+        ledger.update_costs(
+            [(pool[i].trace_id, pool[i].span_id, Cost(PRICED, 90 + i, 80 + i, "price-book", "p"), 100 + i)
+             for i in repriced]
+        )  # fmt: skip
+        rows = list(ledger.entries(0, T0 + 10 * DAY))
+        lo = T0 + data.draw(st.integers(-2 * DAY, 2 * DAY)) // 10**9 * 10**9
+        hi = lo + data.draw(st.integers(1, 4 * DAY)) // 10**9 * 10**9 + 10**9
+        query = CostQuery(lo, hi, ("team", "model"), bucket="day", tz=data.draw(st.sampled_from(ZONES)))
+        assert answered(ledger, query) == expected_costs(rows, query)
+        incremental = rollup_tables(url)
+    finally:
+        ledger.close()
+    # Rebuild the rollups from the calls alone, as migration 3 does on an existing ledger.
+    for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
+                  "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
+        raw_execute(url, f"DROP TABLE {table}")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version = 3")
+    reopened = open_ledger(url)
+    try:
+        assert rollup_tables(url) == incremental
+        assert answered(reopened, query) == expected_costs(rows, query)
+    finally:
+        reopened.close()
 
 
 # --- schema -----------------------------------------------------------------------------------

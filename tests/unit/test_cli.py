@@ -76,6 +76,47 @@ def test_price_with_a_price_book(llmcost: Llmcost, tmp_path: Path) -> None:
     assert layers["list"][0] == "$0.000435000"
 
 
+EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "examples" / "model-catalog.json"
+
+
+def test_price_book_entries_scoped_to_a_provider_apply_without_provider(llmcost: Llmcost) -> None:
+    # examples/model-catalog.json prices claude-3-5-haiku* for provider anthropic at $1.25 / $5.00
+    # per 1M (the seed's haiku-3.5); without --provider the call is taken to be anthropic's.
+    done = llmcost("price", "claude-3-5-haiku-20241022", "--input", "1000000", "--output", "1000000",
+                   "--at", "2025-01-01", "--price-book", str(EXAMPLE_CATALOG))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert cells(done)["contracted"][:3] == [
+        "$6.250000000",
+        "price-book",
+        "price-book:seed-catalog/haiku-3.5",
+    ]
+    assert "provider: anthropic (inferred from the price book; --provider to choose)" in done.stdout
+
+
+def test_price_infers_the_provider_from_the_catalogue(llmcost: Llmcost, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"  # a contract for openai's models only: gpt-4o-mini is openai's
+    book.write_text("entries:\n  - {name: deal, provider: openai, model: '*', discount_percent: 10}\n")
+    done = llmcost(
+        "price", "gpt-4o-mini", "--input", "1000000", "--at", "2026-11-01", "--price-book", str(book)
+    )
+    assert done.exit_code == 0, done.output
+    assert cells(done)["contracted"][:3] == ["$0.135000000", "price-book", "price-book:deal"]  # 0.15 - 10%
+    assert "provider: openai (inferred from the genai-prices catalogue; --provider to choose)" in done.stdout
+
+
+def test_price_book_naming_two_providers_for_a_model_needs_provider(llmcost: Llmcost, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text("entries:\n  - {provider: acme, model: llama-70b, input: 1}\n"
+                    "  - {provider: other, model: 'llama-*', input: 2}\n")  # fmt: skip
+    done = llmcost("price", "llama-70b", "--input", "10", "--price-book", str(book))
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert "name several providers: acme, other: give --provider" in done.stderr
+    chosen = llmcost(
+        "price", "llama-70b", "--input", "1000000", "--provider", "other", "--price-book", str(book)
+    )
+    assert cells(chosen)["contracted"][:3] == ["$2.000000000", "price-book", "price-book:other/llama-*"]
+
+
 def test_price_unknown_model_is_unpriced_not_zero(llmcost: Llmcost) -> None:
     done = llmcost("price", "no-such-model-xyz", "--input", "10")
     assert done.exit_code == 1 and done.stdout == ""

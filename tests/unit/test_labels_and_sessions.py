@@ -172,9 +172,11 @@ def test_metrics_follow_a_new_allow_list_after_forgetting_the_memo() -> None:
 
 def billed(team: str, *, status: str = "ok", cost: int | None = 1_000_000, cache_hit: bool = False,
            savings: int = 0, outcome: str = "", outcome_count: int = 0, **usage: int) -> BilledCall:  # fmt: skip
+    # An outcome record is what normalize_span makes of record_outcome(): no provider, no model.
     llm = LlmCall(
-        trace_id="0" * 32, span_id="1" * 16, start_time_ns=0, end_time_ns=0, provider="openai",
-        operation="chat", request_model="gpt-4o", response_model="", usage=Usage(**usage),
+        trace_id="0" * 32, span_id="1" * 16, start_time_ns=0, end_time_ns=0,
+        provider="" if outcome else "openai", operation="outcome" if outcome else "chat",
+        request_model="" if outcome else "gpt-4o", response_model="", usage=Usage(**usage),
         attribution=Attribution(team=team, feature="f"), status=status, cache_hit=cache_hit,
         outcome=outcome, outcome_count=outcome_count,
     )  # fmt: skip
@@ -203,7 +205,7 @@ def test_one_batch_of_mixed_calls_moves_every_counter_once_per_label_set() -> No
     def value(name: str, labels: dict[str, str]) -> float | None:
         return registry.get_sample_value(name, labels)
 
-    assert value("llmcost_requests_total", {**t, "status": "ok"}) == 4
+    assert value("llmcost_requests_total", {**t, "status": "ok"}) == 3
     assert value("llmcost_requests_total", {**t, "status": "error"}) == 1
     assert value("llmcost_requests_total", {**other, "status": "ok"}) == 2
     assert value("llmcost_cost_usd_total", t) == 0.002
@@ -220,3 +222,15 @@ def test_one_batch_of_mixed_calls_moves_every_counter_once_per_label_set() -> No
     assert value("llmcost_cache_hits_total", {**hits, "kind": "response"}) == 1
     assert value("llmcost_cache_savings_usd_total", {**hits, "kind": "response"}) == 0.003
     assert value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 3
+
+
+def test_an_outcome_record_is_not_a_request() -> None:
+    """record_outcome() spans count as outcomes only: no request, token or cost series (model "")."""
+    registry = CollectorRegistry()
+    CostMetrics(registry, LabelCaps()).record([billed("t", cost=0, outcome="ticket_resolved")])
+    names = {sample.name for metric in registry.collect() for sample in metric.samples}
+    assert "llmcost_outcomes_total" in names
+    assert not names & {"llmcost_requests_total", "llmcost_tokens_total", "llmcost_cost_usd_total"}
+    assert (
+        registry.get_sample_value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 1
+    )

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from llmcost_collector.config.includes import with_includes
 from llmcost_collector.config.yaml_loader import ConfigError, ModelProblems, Problem, load_model
 from llmcost_collector.model import (
     UNATTRIBUTED_TEAM,
@@ -289,5 +290,13 @@ class Config(_Strict):
 
 
 def load_config(path: str | Path, *, text: str | None = None) -> Config:
-    """Load and validate a config file; raises ``ConfigError`` with file:line:col reasons."""
-    return load_model(path, Config, text=text)
+    """Load and validate a config file and the price-book files it includes; raises
+    ``ConfigError`` with file:line:col reasons (in the file where the problem is)."""
+    config = load_model(path, Config, text=text)
+    if not config.price_book.include:
+        return config
+    source = Path(path)
+    if text is None:
+        text = source.read_text(encoding="utf-8")
+    book = with_includes(config.price_book, source, text, ("price_book",))
+    return config.model_copy(update={"price_book": book})

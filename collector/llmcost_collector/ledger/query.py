@@ -97,8 +97,14 @@ def _valid_property(key: str) -> bool:
 
 def bucket_edges(query: CostQuery) -> list[int]:
     """Bucket start instants (ns) covering ``[start, end)``: the first is ``start`` itself."""
+    return [ns for ns, _ in _buckets(query)]
+
+
+def _buckets(query: CostQuery) -> list[tuple[int, datetime | None]]:
+    """``(start_ns, label)`` per bucket: a bucket starts at its calendar start in the query's
+    time zone, clipped to the range; its label is the calendar start (midnight, Monday, the 1st)."""
     if query.bucket is None:
-        return [query.start_ns]
+        return [(query.start_ns, None)]
     zone = ZoneInfo(query.tz)
     start = datetime.fromtimestamp(query.start_ns // 10**9, timezone.utc).astimezone(zone)
     if query.bucket == "hour":
@@ -109,15 +115,15 @@ def bucket_edges(query: CostQuery) -> list[int]:
         first = (start - timedelta(days=start.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     else:
         first = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    edges = [query.start_ns]
+    out: list[tuple[int, datetime | None]] = [(query.start_ns, first)]
     moment = first
     while True:
         moment = _next_bucket(moment, query.bucket, zone)
         ns = int(moment.timestamp()) * 10**9
         if ns >= query.end_ns:
-            return edges
+            return out
         if ns > query.start_ns:
-            edges.append(ns)
+            out.append((ns, moment))
 
 
 def _next_bucket(moment: datetime, bucket: str, zone: ZoneInfo) -> datetime:
@@ -174,13 +180,15 @@ def _merge(parts: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
 
 def run(query: CostQuery, read: Read, dialect: str) -> list[CostRow]:
     """Answer ``query``: one ``CostRow`` per (bucket, group) with any call or outcome."""
-    edges = bucket_edges(query)
+    buckets = _buckets(query)
+    edges = [ns for ns, _ in buckets]
+    labels = [label for _, label in buckets]
     needs_calls = any(c not in DIMENSIONS for c in (*query.group_by, *(f.column for f in query.filters)))
     parts: list[tuple[str, int, int]] = []
     for i, lo in enumerate(edges):
         hi = edges[i + 1] if i + 1 < len(edges) else query.end_ns
         parts.extend([("calls", lo, hi)] if needs_calls else tiles(lo, hi))
-    users = _users_answer(query, edges, read)
+    users = _users_answer(query, edges, labels, read)
     if users is not None:
         return users
     rows: dict[tuple, CostRow] = {}
@@ -188,10 +196,13 @@ def run(query: CostQuery, read: Read, dialect: str) -> list[CostRow]:
     for kind, lo, hi in parts:
         by_kind.setdefault(kind, []).append((lo, hi))
     for kind, ranges in by_kind.items():
-        for chunk in _chunks(_merge([(kind, lo, hi) for lo, hi in ranges]), 200):
+        # Rollup rows carry their own start; a calls range is labelled by its start, so calls
+        # ranges of different buckets must stay apart.
+        parts_of_kind = [(kind, lo, hi) for lo, hi in ranges]
+        for chunk in _chunks(parts_of_kind if kind == "calls" else _merge(parts_of_kind), 200):
             sql, params = (_calls_sql if kind == "calls" else _rollup_sql)(query, kind, chunk, dialect)
             for record in read(sql, params):
-                _accumulate(rows, query, edges, record)
+                _accumulate(rows, query, edges, labels, record)
     return [row for row in rows.values() if row["requests"] or row["outcome_count"]]
 
 
@@ -200,7 +211,13 @@ def _chunks(parts: list[tuple[str, int, int]], size: int) -> list[list[tuple[int
     return [ranges[i : i + size] for i in range(0, len(ranges), size)]
 
 
-def _accumulate(rows: dict[tuple, CostRow], query: CostQuery, edges: list[int], record: tuple) -> None:
+def _accumulate(
+    rows: dict[tuple, CostRow],
+    query: CostQuery,
+    edges: list[int],
+    labels: list[datetime | None],
+    record: tuple,
+) -> None:
     start_ns, groups, values = (
         record[0],
         record[1 : 1 + len(query.group_by)],
@@ -212,14 +229,9 @@ def _accumulate(rows: dict[tuple, CostRow], query: CostQuery, edges: list[int], 
     key = (index, *groups)
     row = rows.get(key)
     if row is None:
-        bucket = None
-        if query.bucket is not None:
-            bucket = datetime.fromtimestamp(edges[index] // 10**9, timezone.utc).astimezone(
-                ZoneInfo(query.tz)
-            )
         row = rows[key] = CostRow(
             group={g: "" if v is None else str(v) for g, v in zip(query.group_by, groups, strict=True)},
-            bucket=bucket,
+            bucket=labels[index],
         )
     for i, value in enumerate(values):
         row.values[i] += int(value or 0)
@@ -297,7 +309,9 @@ def _calls_sql(
     return sql, params
 
 
-def _users_answer(query: CostQuery, edges: list[int], read: Read) -> list[CostRow] | None:
+def _users_answer(
+    query: CostQuery, edges: list[int], labels: list[datetime | None], read: Read
+) -> list[CostRow] | None:
     """Per-user questions over whole calendar months read the per-user rollup; None otherwise."""
     allowed = {"user_id", "team", "user_tier"}
     columns = {*query.group_by, *(f.column for f in query.filters)}
@@ -317,7 +331,7 @@ def _users_answer(query: CostQuery, edges: list[int], read: Read) -> list[CostRo
     )
     rows: dict[tuple, CostRow] = {}
     for record in read(sql, params):
-        _accumulate(rows, query, edges, record)
+        _accumulate(rows, query, edges, labels, record)
     return [row for row in rows.values() if row["requests"] or row["outcome_count"]]
 
 

@@ -184,6 +184,16 @@ class RollupWriter:
             f"VALUES (?, ?, ?, {marks}) ON CONFLICT (month_ns, session_name, session_path) "
             f"DO UPDATE SET {_ADD_MEASURES}"
         )
+        empty = " AND ".join(f"{m} = 0" for m in MEASURES)
+        self._delete_empty = {
+            table: sql(f"DELETE FROM {table} WHERE {' AND '.join(f'{k} = ?' for k in key)} AND {empty}")
+            for table, key in (
+                *((t, ("start_ns", "dims_id")) for t in TIME_TABLES.values()),
+                (USERS_TABLE, ("month_ns", "user_id", "team", "user_tier")),
+                (SESSIONS_TABLE, ("month_ns", "session_id")),
+                (STEPS_TABLE, ("month_ns", "session_name", "session_path")),
+            )
+        }
         dims = ", ".join(DIMENSIONS)
         self._dims_insert = sql(
             f"INSERT INTO {DIMS_TABLE} ({dims}) VALUES ({', '.join('?' * len(DIMENSIONS))}) "
@@ -258,6 +268,17 @@ class RollupWriter:
         if sessions:
             cur.executemany(self._session_upsert, [(*k, *s[:5], *s[5]) for k, s in sessions.items()])
             cur.executemany(self._step_upsert, [(*k, *v) for k, v in steps.items()])
+        if removed:  # a row whose calls all moved elsewhere (a re-price) is dropped, not kept at zero
+            for name, keys in (
+                (TIME_TABLES["hour"], [row[:2] for row in hour_rows]),
+                (TIME_TABLES["day"], list(daily)),
+                (TIME_TABLES["month"], list(monthly)),
+                (USERS_TABLE, list(users)),
+                (SESSIONS_TABLE, list(sessions)),
+                (STEPS_TABLE, list(steps)),
+            ):
+                if keys:
+                    cur.executemany(self._delete_empty[name], keys)
 
     def committed(self) -> None:
         """The caller's transaction committed: remember the dimension ids it created."""
@@ -310,20 +331,26 @@ def backfill(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int],
     dims_exprs = ", ".join(DIMENSION_SQL[d] for d in DIMENSIONS)
     sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in MEASURES)
     cols = ", ".join(MEASURES)
-    join = " AND ".join(f"d.{d} = {DIMENSION_SQL[d]}" for d in DIMENSIONS)
-    window = "c.start_time_ns >= ? AND c.start_time_ns < ?"
+    join = " AND ".join(f"d.{d} = x.{d}" for d in DIMENSIONS)
+    window = "start_time_ns >= ? AND start_time_ns < ?"
     for done, (first, end) in enumerate(months):
         cur.execute(
-            sql(f"INSERT INTO {DIMS_TABLE} ({dims_cols}) SELECT DISTINCT {dims_exprs} FROM llm_calls c "
+            sql(f"INSERT INTO {DIMS_TABLE} ({dims_cols}) SELECT DISTINCT {dims_exprs} FROM llm_calls "
                 f"WHERE {window} ON CONFLICT ({dims_cols}) DO NOTHING"),
             (first, end),
         )  # fmt: skip
         for size, table in ((HOUR_NS, TIME_TABLES["hour"]), (DAY_NS, TIME_TABLES["day"])):
-            bucket = f"c.start_time_ns - c.start_time_ns % {size}"
+            # Sum the calls per bucket and dimensions first, then look the few groups up.
+            bucket = f"start_time_ns / {size} * {size}"  # integer division: the bucket start
+            named = ", ".join(f"{DIMENSION_SQL[d]} AS {d}" for d in DIMENSIONS)
+            inner = (
+                f"SELECT {bucket} AS bucket, {named}, "
+                + ", ".join(f"SUM({MEASURE_SQL[m]}) AS {m}" for m in MEASURES)
+                + f" FROM llm_calls WHERE start_time_ns >= ? AND start_time_ns < ? GROUP BY bucket, {dims_cols}"
+            )
             cur.execute(
-                sql(f"INSERT INTO {table} (start_ns, dims_id, {cols}) SELECT {bucket}, d.dims_id, {sums} "
-                    f"FROM llm_calls c JOIN {DIMS_TABLE} d ON {join} WHERE {window} "
-                    f"GROUP BY {bucket}, d.dims_id"),
+                sql(f"INSERT INTO {table} (start_ns, dims_id, {cols}) SELECT x.bucket, d.dims_id, "
+                    f"{', '.join(f'x.{m}' for m in MEASURES)} FROM ({inner}) x JOIN {DIMS_TABLE} d ON {join}"),
                 (first, end),
             )  # fmt: skip
         cur.execute(
@@ -334,20 +361,20 @@ def backfill(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int],
         )  # fmt: skip
         cur.execute(
             sql(f"INSERT INTO {USERS_TABLE} (month_ns, user_id, team, user_tier, {cols}) "
-                f"SELECT ?, user_id, team, user_tier, {sums} FROM llm_calls c WHERE {window} AND user_id <> '' "
+                f"SELECT ?, user_id, team, user_tier, {sums} FROM llm_calls WHERE {window} AND user_id <> '' "
                 "GROUP BY user_id, team, user_tier"),
             (first, first, end),
         )  # fmt: skip
         cur.execute(
             sql(f"INSERT INTO {SESSIONS_TABLE} (month_ns, session_id, session_name, user_id, team, "
                 f"first_start_ns, last_end_ns, {cols}) SELECT ?, session_id, MAX(session_name), MAX(user_id), "
-                f"MAX(team), MIN(start_time_ns), MAX(end_time_ns), {sums} FROM llm_calls c "
+                f"MAX(team), MIN(start_time_ns), MAX(end_time_ns), {sums} FROM llm_calls "
                 f"WHERE {window} AND session_id <> '' GROUP BY session_id"),
             (first, first, end),
         )  # fmt: skip
         cur.execute(
             sql(f"INSERT INTO {STEPS_TABLE} (month_ns, session_name, session_path, {cols}) "
-                f"SELECT ?, session_name, session_path, {sums} FROM llm_calls c "
+                f"SELECT ?, session_name, session_path, {sums} FROM llm_calls "
                 f"WHERE {window} AND session_id <> '' GROUP BY session_name, session_path"),
             (first, first, end),
         )  # fmt: skip
