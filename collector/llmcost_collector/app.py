@@ -46,10 +46,13 @@ class CollectorApp:
         labels = config.labels
         self.caps = LabelCaps(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
         self.cost_metrics = CostMetrics(self.registry, self.caps)
-        self.sessions = SessionCostTracker(
-            self.cost_metrics.session_cost, self.caps, idle_seconds=settings.session_idle_seconds
-        )
         self.ledger: Ledger = open_ledger(settings.ledger_url)
+        self.sessions = SessionCostTracker(
+            self.cost_metrics.session_cost,
+            self.caps,
+            idle_seconds=settings.session_idle_seconds,
+            session_total=self.ledger.session_total,  # the histogram observes the ledger's totals
+        )
         self.pricer = Pricer(config.price_book)
         self.gauges = LedgerGauges(self._team_spend, self._budgets, self.caps)
         self.registry.register(self.gauges)
@@ -178,6 +181,8 @@ class CollectorApp:
         for server in self._servers[:1]:  # OTLP first: no new exports
             server.stop()
         self.pipeline.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)  # it reads the ledger, which closes below
         self.sessions.sweep()
         for server in self._servers[1:]:
             server.stop()

@@ -31,3 +31,38 @@ def epoch_ns(moment: datetime) -> int:
     """Exact nanoseconds since the epoch (``timestamp() * 1e9`` goes through a float and drifts)."""
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+# Named periods, as the query API, sessions and reports take them (``period=this_month``):
+# whole calendar units in UTC, so that a month is always a whole month of the ledger's rollups.
+PRESETS = ("today", "this_week", "this_month", "last_month")
+
+
+def _next_month(first: datetime) -> datetime:
+    return (
+        first.replace(year=first.year + 1, month=1)
+        if first.month == 12
+        else first.replace(month=first.month + 1)
+    )
+
+
+def named_period(name: str, now: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a preset (``today``, ``this_week`` from Monday, ``this_month``,
+    ``last_month``) or of a calendar month written ``YYYY-MM``; ValueError for anything else."""
+    day = period_starts(now)["daily"]
+    month = day.replace(day=1)
+    if name == "today":
+        return day, day + timedelta(days=1)
+    if name == "this_week":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=7)
+    if name == "this_month":
+        return month, _next_month(month)
+    if name == "last_month":
+        previous = (month - timedelta(days=1)).replace(day=1)
+        return previous, month
+    try:
+        first = datetime.strptime(name, "%Y-%m").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ValueError(f"unknown period {name!r}: use {', '.join(PRESETS)} or a month as YYYY-MM") from None
+    return first, _next_month(first)

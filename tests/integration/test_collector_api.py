@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 from tests.integration.conftest import Collectors, export
+from tests.support import wait_for
 from tests.unit.test_ledger import make_entry
 
 pytestmark = pytest.mark.integration
@@ -169,6 +170,9 @@ def test_the_api_documents_itself(app: CollectorApp) -> None:
     assert {"group_by", "from", "to", "team", "feature", "user_id", "model"} <= names
     assert "400" in spend["responses"] and "422" not in spend["responses"]  # as answered
     assert {"/healthz", "/readyz"} <= set(spec["paths"])
+    sessions = {p["name"] for p in spec["paths"]["/api/v1/sessions"]["get"]["parameters"]}
+    assert {"period", "from", "to", "order_by", "order", "limit", "team", "team!", "session_name"} <= sessions
+    assert "400" in spec["paths"]["/api/v1/reports/summary"]["get"]["responses"]
     status, page = get(base + "docs")
     assert status == 200 and "/openapi.json" in page
     script = page.split('src="', 1)[1].split('"', 1)[0]  # the bundled Swagger UI, served locally
@@ -376,3 +380,114 @@ def test_costs_refuse_unknown_or_malformed_parameters_by_name(
     response = client.get("/api/v1/costs", params=params)
     assert response.status_code == 400
     assert named in response.json()["error"]
+
+
+# --- sessions and reports ---------------------------------------------------------------------
+
+STEP = {**CALL, "llmcost.session.path": "/triage"}
+
+
+def get_json(url: str) -> dict:
+    status, body = get(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def session_histogram(app: CollectorApp) -> tuple[float | None, float | None]:
+    labels = {"session_name": "Ticket"}
+    sample = app.registry.get_sample_value
+    return sample("llmcost_session_cost_usd_count", labels), sample("llmcost_session_cost_usd_sum", labels)
+
+
+def test_sessions_survive_a_restart_and_the_histogram_observes_the_ledger_total(
+    collector: Collectors, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = collector(CONFIG, ledger_url=url, session_idle_seconds=3600)  # never idle before the stop
+    export(first, spans(STEP, STEP))
+    collector.stop(first)
+    restarted = collector(CONFIG, ledger_url=url, session_idle_seconds=0.2)
+    export(restarted, spans(STEP))  # the same session continues after the restart
+    (session,) = get_json(restarted.urls()["web"] + "api/v1/sessions")["sessions"]
+    assert (session["session_id"], session["session_name"], session["team"], session["steps"]) == (
+        "s-1", "Ticket", "support", 3,
+    )  # fmt: skip
+    assert session["cost_usd"] == "0.002250000"  # 3 x 750,000 nano-dollars
+    assert session["first_call"] < session["last_call"] and Decimal(session["duration_seconds"]) > 0
+    # Observed once idle, with all three calls: the ledger's total, not the one call seen since the restart.
+    wait_for(lambda: session_histogram(restarted)[0])
+    assert session_histogram(restarted) == (1, pytest.approx(3 * CALL_NANOS / 1e9))
+
+
+def test_replicas_agree_and_only_the_one_with_the_last_call_observes(
+    collector: Collectors, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a, b = (collector(CONFIG, ledger_url=url, session_idle_seconds=0.2) for _ in range(2))
+    export(a, spans(STEP))
+    export(b, spans(STEP))  # the session's later call reaches the other replica
+    paths = ("api/v1/sessions", "api/v1/sessions/summary", "api/v1/reports/summary")
+    for path in paths:
+        assert get_json(a.urls()["web"] + path) == get_json(b.urls()["web"] + path), path
+    wait_for(lambda: session_histogram(b)[0])
+    a.sessions.sweep()
+    assert session_histogram(b) == (1, pytest.approx(2 * CALL_NANOS / 1e9))
+    assert session_histogram(a) == (None, None)  # a saw the first call only: b observes the session
+
+
+def test_session_summary_and_outliers_over_http(app: CollectorApp) -> None:
+    export(app, spans(STEP, STEP, {**STEP, "session.id": "s-2"}))
+    base = app.urls()["web"] + "api/v1/sessions/"
+    (ticket,) = get_json(base + "summary?group_by=session_name&period=this_month")["types"]
+    # runs of 1,500,000 and 750,000 nanos: nearest-rank p50 = the 1st, p95 = the 2nd
+    assert ticket == {
+        "session_name": "Ticket", "runs": 2, "steps": 3, "unpriced_requests": 0, "total_usd": "0.002250000",
+        "average_usd": "0.001125000", "p50_usd": "0.000750000", "p95_usd": "0.001500000", "max_usd": "0.001500000",
+        "steps_by_path": [{"session_path": "/triage", "calls": 3, "unpriced_requests": 0, "cost_usd": "0.002250000",
+                           "cost_per_run_usd": "0.001125000"}],
+    }  # fmt: skip
+    assert get_json(base + "outliers")["sessions"] == []  # nothing above the p95 of two runs
+    above = get_json(base + "outliers?above=0.001")["sessions"]
+    assert [(s["session_id"], s["threshold_usd"]) for s in above] == [("s-1", "0.001000000")]
+    listed = get_json(app.urls()["web"] + "api/v1/sessions?order_by=steps&order=asc&limit=1&team=support")
+    assert [s["session_id"] for s in listed["sessions"]] == ["s-2"]
+    assert get_json(app.urls()["web"] + "api/v1/sessions?session_id!=s-1,s-2")["sessions"] == []
+    report = get_json(app.urls()["web"] + "api/v1/reports/summary?period=this_month&top=1")
+    assert (
+        report["total"]["cost_usd"] == "0.002250000" and report["sessions"][0]["average_usd"] == "0.001125000"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("sessions?region=eu", "region"),
+        ("sessions?limit=0", "limit"),
+        ("sessions?limit=ten", "limit"),
+        ("sessions?limit=1&limit=2", "limit"),
+        ("sessions?order_by=price", "order_by"),
+        ("sessions?order=up", "order"),
+        ("sessions?period=2026-13", "period"),
+        ("sessions?period=soon", "period"),
+        ("sessions?period=this_month&from=2026-01-01", "period"),
+        ("sessions?from=yesterday", "from"),
+        ("sessions?to=noon", "to"),
+        ("sessions?from=2026-02-01&to=2026-01-01", "to"),
+        ("sessions?team=", "team"),
+        ("sessions?user_id!=", "user_id!"),
+        ("sessions/summary?group_by=team", "group_by"),
+        ("sessions/summary?limit=5", "limit"),
+        ("sessions/outliers?above=cheap", "above"),
+        ("sessions/outliers?above=-1", "above"),
+        ("sessions/outliers?above=NaN", "above"),
+        ("sessions/outliers?order=asc", "order"),
+        ("reports/summary?top=0", "top"),
+        ("reports/summary?top=101", "top"),
+        ("reports/summary?team=search", "team"),
+        ("reports/summary?period=next_year", "period"),
+    ],
+)
+def test_every_sessions_and_reports_parameter_is_checked(app: CollectorApp, query: str, named: str) -> None:
+    status, body = get(app.urls()["web"] + "api/v1/" + query)
+    assert status == 400, body
+    assert named in json.loads(body)["error"], body

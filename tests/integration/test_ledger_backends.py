@@ -22,9 +22,12 @@ from hypothesis import strategies as st
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
 from llmcost_collector.ledger import DIMENSIONS, LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
-from llmcost_collector.ledger.query import CostQuery
+from llmcost_collector.ledger.query import CostQuery, Filter
 from llmcost_collector.ledger.rollups import TIME_TABLES
+from llmcost_collector.ledger.sessions import SessionQuery
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
+from llmcost_collector.report.render import to_json, to_markdown
+from llmcost_collector.report.summary import build_report
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -33,7 +36,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.integration.conftest import Collectors, export
 from tests.pg import pg_cluster, pg_url, postgres_url  # noqa: F401  (fixtures)
-from tests.unit.test_ledger import make_entry
+from tests.unit.test_ledger import make_call, make_entry
 
 pytestmark = pytest.mark.integration
 
@@ -351,6 +354,235 @@ def test_top_ranks_by_charge_then_requests(ledger: SqlLedger) -> None:
     ]  # fmt: skip
     assert [r.group["user_id"] for r in ledger.top("user_id", T0, T0 + DAY, limit=10)][-1] == "unpriced"
     assert ledger.top("team", T0, T0 + DAY, limit=5, filters={"user_id": "tie"})[0].requests == 1
+
+
+# --- sessions and the report ------------------------------------------------------------------
+
+FEB = T0 + 31 * DAY  # 2026-02-01T00:00:00Z
+MAR = FEB + 28 * DAY
+HALF_HOUR = HOUR // 2
+
+
+def row(n: int, nanos: int, start_ns: int, *, savings: int = 0, **attribution: object) -> LedgerEntry:
+    """Call ``n`` costing exactly ``nanos`` (list and contracted; chargeback twice that); the
+    call lasts 1 ms (``make_call``)."""
+    call = make_call(n, start_ns=start_ns, **attribution)
+    return LedgerEntry.from_call(
+        call, Cost(PRICED, nanos, nanos, "book", "p", "2024"), 2 * nanos, T0, savings
+    )
+
+
+def workflows() -> list[LedgerEntry]:
+    """20 "Doc" runs: run k starts at T0 + k h, /analyze costs 600k and /analyze/extract (1 s
+    later) 400k nanos; 3 "Chat" runs of one step at 5, 7 and 7 nanos (T0 + i h + 30 min); one
+    "Span" run of 50 + 70 nanos across midnight at the end of January."""
+    rows = []
+    for k in range(1, 21):
+        doc = {"session_id": f"d{k:02d}", "session_name": "Doc", "user_id": f"u{k % 2}", "team": "support"}
+        rows.append(row(100 + 2 * k, 600 * k, T0 + k * HOUR, session_path="/analyze", **doc))
+        rows.append(row(101 + 2 * k, 400 * k, T0 + k * HOUR + 10**9, session_path="/analyze/extract", **doc))
+    for i, nanos in enumerate((5, 7, 7)):
+        chat = {"session_id": f"c{i}", "session_name": "Chat", "session_path": "/chat"}
+        rows.append(row(200 + i, nanos, T0 + i * HOUR + HALF_HOUR, **chat))
+    span = {"session_id": "s1", "session_name": "Span", "session_path": "/x"}
+    rows += [row(300, 50, FEB - 60 * 10**9, **span), row(301, 70, FEB + 60 * 10**9, **span)]
+    return rows
+
+
+def test_sessions_list_steps_cost_duration_and_order(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    top = ledger.sessions(SessionQuery(T0, FEB, limit=3))
+    assert [(s.session_id, s.steps, s.cost_nanos) for s in top] == [
+        ("d20", 2, 20_000), ("d19", 2, 19_000), ("d18", 2, 18_000),
+    ]  # fmt: skip
+    d20 = top[0]
+    assert (d20.session_name, d20.user_id, d20.team, d20["chargeback_nanos"]) == (
+        "Doc",
+        "u0",
+        "support",
+        40_000,
+    )
+    assert (d20.first_start_ns, d20.duration_ns) == (T0 + 20 * HOUR, 10**9 + 1_000_000)  # 1 s + the 1 ms call
+    cheapest = ledger.sessions(SessionQuery(T0, FEB, descending=False, limit=4))
+    assert [s.session_id for s in cheapest] == ["c0", "c1", "c2", "s1"]  # 5, 7, 7 (tie by id), 50
+    first = ledger.sessions(SessionQuery(T0, FEB, order_by="first_call", descending=False, limit=3))
+    assert [s.session_id for s in first] == ["c0", "d01", "c1"]  # 0:30, 1:00, 1:30
+    assert [s.session_id for s in ledger.sessions(SessionQuery(T0, FEB, order_by="steps", limit=1))] == [
+        "d01"
+    ]
+    picked = SessionQuery(
+        T0, FEB, (Filter("session_name", ("Chat", "Span")), Filter("session_id", ("c0",), negate=True))
+    )
+    assert sorted(s.session_id for s in ledger.sessions(picked)) == ["c1", "c2", "s1"]
+
+
+def test_session_summary_nearest_rank_percentiles_and_steps(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    doc, span, chat = ledger.session_summary(SessionQuery(T0, FEB))  # by total: 210k, 50, 19
+    # Doc: 20 runs of 1000k nanos each k = 1..20: total 1000 * 210; nearest rank p50 = the
+    # ceil(0.5 * 20) = 10th cheapest, p95 = the ceil(0.95 * 20) = 19th.
+    assert (doc.session_name, doc.runs, doc.steps, doc.total_nanos) == ("Doc", 20, 40, 210_000)
+    assert (doc.percentiles, doc.max_nanos) == ({50: 10_000, 95: 19_000}, 20_000)
+    # Chat: 5, 7, 7: p50 = 2nd (7), p95 = 3rd (7)
+    assert (chat.runs, chat.total_nanos, chat.percentiles, chat.max_nanos) == (3, 19, {50: 7, 95: 7}, 7)
+    assert (span.runs, span.total_nanos) == (1, 50)  # January's half only: split at the month
+    steps = {
+        (s.session_name, s.session_path): (s.calls, s.cost_nanos)
+        for s in ledger.session_steps(SessionQuery(T0, FEB))
+    }
+    assert steps == {
+        ("Doc", "/analyze"): (20, 600 * 210), ("Doc", "/analyze/extract"): (20, 400 * 210),
+        ("Chat", "/chat"): (3, 19), ("Span", "/x"): (1, 50),
+    }  # fmt: skip
+    # Part of a month (the first day) reads the steps from the calls: Doc runs 1..23 h -> k <= 20
+    day = {
+        (s.session_name, s.session_path): s.calls
+        for s in ledger.session_steps(SessionQuery(T0, T0 + 2 * HOUR))
+    }
+    assert day == {("Doc", "/analyze"): 1, ("Doc", "/analyze/extract"): 1, ("Chat", "/chat"): 2}
+
+
+def test_a_session_across_months_is_one_when_both_are_read(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    (both,) = ledger.sessions(SessionQuery(T0, MAR, (Filter("session_name", ("Span",)),)))
+    assert (both.steps, both.cost_nanos, both.first_start_ns) == (2, 120, FEB - 60 * 10**9)
+    (february,) = ledger.sessions(SessionQuery(FEB, MAR))
+    assert (february.session_id, february.cost_nanos) == ("s1", 70)
+
+
+def test_session_outliers_above_their_types_p95_or_an_amount(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    # Doc's p95 is 19k: only d20 (20k) is above; Chat's p95 is its max, Span has one run.
+    assert [(s.session_id, p95) for s, p95 in ledger.session_outliers(SessionQuery(T0, FEB))] == [
+        ("d20", 19_000)
+    ]
+    above = ledger.sessions(SessionQuery(T0, FEB, min_cost_nanos=16_000, limit=10))
+    assert [s.session_id for s in above] == ["d20", "d19", "d18", "d17"]  # strictly above 16k
+
+
+def test_session_total_is_the_ledgers_sum_over_its_months(ledger: SqlLedger) -> None:
+    ledger.insert([*workflows(), make_entry(400, nanos=None, start_ns=T0 + 3 * HOUR + 5, session_id="d03")])
+    assert ledger.session_total("s1", FEB - 60 * 10**9, FEB + 60 * 10**9) == (
+        120,
+        0,
+        FEB + 60 * 10**9 + 1_000_000,
+    )
+    # d03: 1800 + 1200 nanos and one unpriced call (which adds no cost, but is counted)
+    assert ledger.session_total("d03", T0 + 3 * HOUR, T0 + 3 * HOUR) == (
+        3_000,
+        1,
+        T0 + 3 * HOUR + 10**9 + 1_000_000,
+    )
+    assert ledger.session_total("nope", T0, T0) is None
+
+
+USD = 10**9
+
+
+def report_ledger() -> list[LedgerEntry]:
+    """January 2026, contracted cost (all team search unless said):
+
+    production / chat: user-789 (premium) 2 x $20 in session s3 (Chat), plus a response-cache
+    hit ($0, saved $5); user-123 (free) 3 x $10 in session s2 (Chat).
+    production / document-analysis (team support): user-456 (premium) 1 x $27 in s1 (Document Analysis).
+    development / chat: user-123 (free) 1 x $3.
+    An outcome record: ticket_resolved x 4 by user-123 (free), team search, feature chat.
+    Every call has 100 uncached input, 20 cache-read and 4 cache-write tokens (make_call).
+    """
+    prod = {"environment": "production", "feature": "chat"}
+    p789 = {**prod, "user_id": "user-789", "user_tier": "premium", "session_id": "s3", "session_name": "Chat"}
+    f123 = {**prod, "user_id": "user-123", "user_tier": "free", "session_id": "s2", "session_name": "Chat"}
+    doc = {"environment": "production", "feature": "document-analysis", "team": "support", "user_id": "user-456",
+           "user_tier": "premium", "session_id": "s1", "session_name": "Document Analysis"}  # fmt: skip
+    dev = {"environment": "development", "feature": "chat", "user_id": "user-123", "user_tier": "free"}
+    return [
+        row(1, 20 * USD, T0 + HOUR, **p789),
+        row(2, 20 * USD, T0 + 2 * HOUR, **p789),
+        row(3, 0, T0 + 3 * HOUR, savings=5 * USD, cache_hit=True, **p789),
+        *(row(4 + i, 10 * USD, T0 + (4 + i) * HOUR, **f123) for i in range(3)),
+        row(7, 27 * USD, T0 + DAY, **doc),
+        row(8, 3 * USD, T0 + 2 * DAY, **dev),
+        row(9, 0, T0 + 3 * DAY, operation="outcome", outcome="ticket_resolved", outcome_count=4, usage=Usage(),
+            **{**prod, "user_id": "user-123", "user_tier": "free"}),
+    ]  # fmt: skip
+
+
+def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
+    ledger.insert(report_ledger())
+    report = build_report(ledger, T0, FEB, label="2026-01", top=2)
+    data = to_json(report)
+    assert data["total"] == {
+        "requests": 8, "errors": 0, "unpriced_requests": 0, "cost_usd": "100.000000000",
+        "list_cost_usd": "100.000000000", "chargeback_usd": "200.000000000",
+    }  # fmt: skip
+    production, development = data["environments"]
+    # 97 / 100; chat 70 / 97 = 0.7216494...; document-analysis 27 / 97 = 0.2783505...
+    assert (production["environment"], production["cost_usd"], production["share"]) == (
+        "production",
+        "97.000000000",
+        "0.970000",
+    )
+    assert [(f["feature"], f["share"]) for f in production["features"]] == [
+        ("chat", "0.721649"),
+        ("document-analysis", "0.278351"),
+    ]
+    assert (development["cost_usd"], development["share"], development["features"][0]["share"]) == (
+        "3.000000000",
+        "0.030000",
+        "1.000000",
+    )
+    assert data["top_users"] == [
+        {"user_id": "user-789", "user_tier": "premium", "requests": 3, "cost_usd": "40.000000000",
+         "cache_hits": 1, "cache_hit_rate": "0.333333", "savings_usd": "5.000000000"},
+        {"user_id": "user-123", "user_tier": "free", "requests": 4, "cost_usd": "33.000000000",
+         "cache_hits": 0, "cache_hit_rate": "0.000000", "savings_usd": "0.000000000"},
+    ]  # fmt: skip
+    # 1 hit in 8 calls; 8 x 20 cache-read of 8 x 124 input tokens
+    assert data["cache"] == {"requests": 8, "hits": 1, "hit_rate": "0.125000", "savings_usd": "5.000000000",
+                             "prompt_cache_read_share": "0.161290"}  # fmt: skip
+    assert data["sessions"] == [
+        {"session_name": "Chat", "runs": 2, "total_usd": "70.000000000", "average_usd": "35.000000000"},
+        {
+            "session_name": "Document Analysis",
+            "runs": 1,
+            "total_usd": "27.000000000",
+            "average_usd": "27.000000000",
+        },
+    ]
+    # ticket_resolved was recorded by (search, chat): its calls cost 40 + 30 + 3 = $73, / 4 = $18.25
+    assert data["outcomes"] == [
+        {
+            "outcome": "ticket_resolved",
+            "count": 4,
+            "cost_usd": "73.000000000",
+            "cost_per_outcome_usd": "18.250000000",
+        }
+    ]
+    premium, free = data["user_tiers"]
+    assert premium == {"user_tier": "premium", "users": 2, "requests": 4, "outcomes": 0, "cost_usd": "67.000000000",
+                       "cost_per_user_usd": "33.500000000", "cost_per_request_usd": "16.750000000",
+                       "cost_per_outcome_usd": None}  # fmt: skip
+    assert (free["users"], free["requests"], free["outcomes"], free["cost_per_outcome_usd"]) == (
+        1,
+        4,
+        4,
+        "8.250000000",
+    )
+    text = to_markdown(report)
+    assert text.startswith("# LLM spend 2026-01: 2026-01-01 00:00 to 2026-02-01 00:00 UTC\n")
+    tree = text.split("```\n")[1]
+    assert tree.splitlines() == [
+        "Total costs: $100.00 (8 calls, 0 errors, 0 unpriced)",
+        "├── production: $97.00 (97%)",
+        "│   ├── chat: $70.00 (72%)",
+        "│   └── document-analysis: $27.00 (28%)",
+        "└── development: $3.00 (3%)",
+        "    └── chat: $3.00 (100%)",
+    ]
+    assert "1. user-789: $40.00 (premium tier), 3 calls, cache hit rate 33%, savings $5.00" in text
+    assert "- Hit rate: 12% of calls answered from a response cache" in text  # 12.5% half to even
+    assert "| Chat | 2 | $35.00 | $70.00 |" in text
+    assert "| ticket_resolved | 4 | $73.00 | $18.25 |" in text
 
 
 # --- rollups ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
     done = llmcost("--help")
     assert done.exit_code == 0
     listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
-    assert listed == ["serve", "demo", "price", "models", "query", "reprice", "config"]
+    assert listed == ["serve", "demo", "price", "models", "query", "report", "reprice", "config"]
 
 
 def test_price_every_token_class(llmcost: Llmcost) -> None:
@@ -237,6 +237,42 @@ def test_reprice_prices_unpriced_rows_once(llmcost: Llmcost, tmp_path: Path) -> 
         assert (spend.requests, spend.unpriced, spend.contracted_nanos) == (2, 1, 1_365_000)
     finally:
         ledger.close()
+
+
+def test_report_for_a_month_as_markdown_and_json(llmcost: Llmcost, tmp_path: Path) -> None:
+    import json
+
+    nov = int(datetime(2026, 11, 3, tzinfo=timezone.utc).timestamp()) * 10**9
+    dec = int(datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()) * 10**9
+
+    def entry(n: int, start: int, nanos: int, environment: str) -> LedgerEntry:
+        call = LlmCall(
+            trace_id=f"{n:032x}", span_id=f"{n:016x}", start_time_ns=start, end_time_ns=start + 1, provider="openai",
+            operation="chat", request_model="gpt-4o", response_model="", usage=Usage(input_tokens=10),
+            attribution=Attribution(team="search", feature="chat", environment=environment, user_id="user-1"),
+        )  # fmt: skip
+        return LedgerEntry.from_call(call, Cost(PRICED, nanos, nanos), nanos, start)
+
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:  # $1.50 production and $0.50 development in November; December's call is not in it
+        ledger.insert([entry(1, nov, 1_500_000_000, "production"), entry(2, nov + 1, 500_000_000, "development"),
+                       entry(3, dec, 9_000_000_000, "production")])  # fmt: skip
+    finally:
+        ledger.close()
+    md = llmcost("report", "--period", "2026-11", "--ledger-url", ledger_url)
+    assert md.exit_code == 0, md.output
+    assert "Total costs: $2.00 (2 calls, 0 errors, 0 unpriced)\n├── production: $1.50 (75%)\n" in md.stdout
+    assert "└── development: $0.50 (25%)\n" in md.stdout and "1. user-1: $2.00 (no tier)" in md.stdout
+    js = llmcost("report", "--period", "2026-11", "--format", "json", "--ledger-url", ledger_url)
+    data = json.loads(js.stdout)
+    assert (data["period"], data["from"], data["total"]["cost_usd"]) == (
+        "2026-11",
+        "2026-11-01T00:00:00+00:00",
+        "2.000000000",
+    )
+    bad = llmcost("report", "--period", "November", "--ledger-url", ledger_url)
+    assert bad.exit_code == 2 and "--period" in bad.stderr and "YYYY-MM" in bad.stderr
 
 
 def test_small_amounts_print_as_plain_decimals(llmcost: Llmcost) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
 from llmcost_collector.metrics.labels import OTHER, LabelCaps
 from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 from prometheus_client import CollectorRegistry
+
+from tests.unit.test_ledger import make_call
 
 
 def test_cap_keeps_first_values_and_collapses_the_rest() -> None:
@@ -94,6 +97,55 @@ def test_session_tracker_memory_is_bounded() -> None:
     tracker.add([call(f"s{n}") for n in range(5)])
     assert tracker.open_sessions == 3
     assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) == 2
+
+
+def test_a_session_with_an_unpriced_call_is_not_observed_too_low() -> None:
+    registry = CollectorRegistry()
+    metrics = CostMetrics(registry, LabelCaps())
+    tracker = SessionCostTracker(metrics.session_cost, LabelCaps(), idle_seconds=0)
+    tracker.add([call("s1", 2_000_000), call("s1", None)])
+    assert tracker.sweep() == 1
+    assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) is None
+
+
+def test_the_replica_with_the_last_call_observes_the_ledgers_total() -> None:
+    """Two replicas share a ledger; each saw one call of session s1. The histogram observes the
+    ledger's total once, on the replica whose call ended last."""
+    ledger = open_ledger("sqlite:///:memory:")
+    cost = Cost(PRICED, 2_000_000, 2_000_000)
+    first, second = (
+        make_call(n, session_id="s1", session_name="Doc") for n in (1, 2)
+    )  # second ends 1 ns later
+    ledger.insert([LedgerEntry.from_call(c, cost, None, 0) for c in (first, second)])
+    registries = [CollectorRegistry(), CollectorRegistry()]
+    trackers = [
+        SessionCostTracker(CostMetrics(r, LabelCaps()).session_cost, LabelCaps(), idle_seconds=0,
+                           session_total=ledger.session_total)
+        for r in registries
+    ]  # fmt: skip
+    for tracker, seen in zip(trackers, (first, second), strict=True):
+        tracker.add([BilledCall(seen, cost, None)], ["s1"])
+        assert tracker.sweep() == 1
+    doc = {"session_name": "Doc"}
+    assert registries[0].get_sample_value("llmcost_session_cost_usd_count", doc) is None
+    assert registries[1].get_sample_value("llmcost_session_cost_usd_count", doc) == 1
+    assert registries[1].get_sample_value("llmcost_session_cost_usd_sum", doc) == 0.004
+    ledger.close()
+
+
+def test_an_unreachable_ledger_skips_the_observation_and_keeps_the_sweeper_alive() -> None:
+    ledger = open_ledger("sqlite:///:memory:")
+    ledger.close()  # every read now fails
+    registry = CollectorRegistry()
+    tracker = SessionCostTracker(
+        CostMetrics(registry, LabelCaps()).session_cost,
+        LabelCaps(),
+        idle_seconds=0,
+        session_total=ledger.session_total,
+    )
+    tracker.add([call("s1", 2_000_000)])
+    assert tracker.sweep() == 1
+    assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) is None
 
 
 def test_reconfigured_caps_keep_admitted_values_and_apply_to_new_ones() -> None:

@@ -32,6 +32,7 @@ from llmcost_collector.cli.models import models
 from llmcost_collector.cli.output import exit_broken_pipe
 from llmcost_collector.cli.price import price
 from llmcost_collector.cli.query import query
+from llmcost_collector.cli.report import report
 from llmcost_collector.cli.reprice import reprice
 from llmcost_collector.cli.serve import serve
 
@@ -62,7 +63,7 @@ def cli() -> None:
 
 
 # Order is the order shown by --help.
-for command in (serve, demo, price, models, query, reprice, config):
+for command in (serve, demo, price, models, query, report, reprice, config):
     cli.add_command(command)
 
 

@@ -29,6 +29,18 @@ from llmcost_collector.ledger.query import CostQuery, CostRow, Filter, tiles
 from llmcost_collector.ledger.query import run as run_query
 from llmcost_collector.ledger.rollups import USERS_TABLE, RollupWriter
 from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
+from llmcost_collector.ledger.sessions import (
+    Session,
+    SessionQuery,
+    SessionTypeSummary,
+    StepSummary,
+    list_sessions,
+    outliers_above_p95,
+    session_total,
+    summarize_steps,
+    summarize_types,
+    whole_months,
+)
 from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES, UsageLine
 from llmcost_collector.model import UNPRICED, Cost
 
@@ -389,6 +401,44 @@ class SqlLedger:
                 "AND user_id <> '' AND operation <> 'outcome' GROUP BY team ORDER BY team"
             )
         return {team: int(n) for team, n in self._read(sql, [int(start_ns), int(end_ns)])}
+
+    # Sessions: thin calls into ledger/sessions.py, which reads the session and step rollups.
+
+    def sessions(self, query: SessionQuery) -> list[Session]:
+        """The sessions whose first call started in the query's period."""
+        return list_sessions(query, self._read)
+
+    def session_summary(self, query: SessionQuery) -> list[SessionTypeSummary]:
+        """Runs, nearest-rank p50/p95 and max cost per session name."""
+        return summarize_types(query, self._read, self.dialect.name)
+
+    def session_outliers(self, query: SessionQuery) -> list[tuple[Session, int]]:
+        """Sessions above the p95 of their own type, each with that p95."""
+        return outliers_above_p95(query, self._read, self.dialect.name)
+
+    def session_steps(self, query: SessionQuery) -> list[StepSummary]:
+        """Calls and cost per session name and path: from ``llm_rollup_steps`` for whole months,
+        else from the calls of the range (the steps rollup has no finer time than a month)."""
+        if whole_months(query.start_ns, query.end_ns):
+            return summarize_steps(query, self._read)
+        names = tuple(f for f in query.filters if f.column == "session_name")
+        rows = self.costs(
+            CostQuery(query.start_ns, query.end_ns, ("session_name", "session_path"),
+                      (Filter("session_id", ("",), negate=True), *names))
+        )  # fmt: skip
+        steps = [
+            StepSummary(r.group["session_name"], r.group["session_path"], r["requests"],
+                        r["contracted_nanos"], r["unpriced"])
+            for r in rows if r["requests"]
+        ]  # fmt: skip
+        return sorted(steps, key=lambda s: (s.session_name, s.session_path))
+
+    def session_total(
+        self, session_id: str, first_start_ns: int, last_start_ns: int
+    ) -> tuple[int, int, int] | None:
+        """(contracted nanos, unpriced calls, last end ns) of one session whose calls started
+        between the two instants: primary-key lookups (what the session histogram observes)."""
+        return session_total(session_id, first_start_ns, last_start_ns, self._read)
 
     def unpriced(self, limit: int = 10_000) -> list[LedgerEntry]:
         """The oldest unpriced calls, to re-price once their model has a price."""

@@ -33,6 +33,8 @@ from llmcost_collector.money import format_usd
 from llmcost_collector.periods import epoch_ns, period_starts
 from llmcost_collector.web import costs
 from llmcost_collector.web.costs import BadQuery
+from llmcost_collector.web.reports import reports_router
+from llmcost_collector.web.sessions import sessions_router
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +220,9 @@ def make_web_app(
     # Filters are declared in the OpenAPI document too: one optional query parameter each.
     spend_route = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/spend")
     _document_filters(app, spend_route)
+
+    for router in (sessions_router(ledger), reports_router(ledger)):
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
