@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 
 def period_starts(now: datetime) -> dict[str, datetime]:
@@ -35,7 +35,7 @@ def epoch_ns(moment: datetime) -> int:
 
 # Named periods, as the query API, sessions and reports take them (``period=this_month``):
 # whole calendar units in UTC, so that a month is always a whole month of the ledger's rollups.
-PRESETS = ("today", "this_week", "this_month", "last_month")
+PRESETS = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month")
 
 
 def _next_month(first: datetime) -> datetime:
@@ -46,23 +46,29 @@ def _next_month(first: datetime) -> datetime:
     )
 
 
-def named_period(name: str, now: datetime) -> tuple[datetime, datetime]:
-    """``[start, end)`` of a preset (``today``, ``this_week`` from Monday, ``this_month``,
-    ``last_month``) or of a calendar month written ``YYYY-MM``; ValueError for anything else."""
-    day = period_starts(now)["daily"]
-    month = day.replace(day=1)
-    if name == "today":
-        return day, day + timedelta(days=1)
-    if name == "this_week":
-        monday = day - timedelta(days=day.weekday())
-        return monday, monday + timedelta(days=7)
+def named_period(name: str, now: datetime, zone: tzinfo = timezone.utc) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a preset (``today``, ``yesterday``, ``this_week`` and ``last_week``
+    from Monday, ``this_month``, ``last_month``) or of a calendar month written ``YYYY-MM``, as
+    calendar units in ``zone`` (UTC by default); ValueError for anything else."""
+    local = now.astimezone(zone)
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(), zone)
+
+    today = local.date()
+    month = midnight(today.replace(day=1))
+    if name in ("today", "yesterday"):
+        day = today - timedelta(days=1 if name == "yesterday" else 0)
+        return midnight(day), midnight(day + timedelta(days=1))
+    if name in ("this_week", "last_week"):
+        monday = today - timedelta(days=today.weekday() + (7 if name == "last_week" else 0))
+        return midnight(monday), midnight(monday + timedelta(days=7))
     if name == "this_month":
         return month, _next_month(month)
     if name == "last_month":
-        previous = (month - timedelta(days=1)).replace(day=1)
-        return previous, month
+        return midnight((today.replace(day=1) - timedelta(days=1)).replace(day=1)), month
     try:
-        first = datetime.strptime(name, "%Y-%m").replace(tzinfo=timezone.utc)
+        first = datetime.strptime(name, "%Y-%m").replace(tzinfo=zone)
     except ValueError:
         raise ValueError(f"unknown period {name!r}: use {', '.join(PRESETS)} or a month as YYYY-MM") from None
     return first, _next_month(first)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,9 +25,8 @@ from llmcost_collector.ledger.query import (
     check_column,
 )
 from llmcost_collector.money import format_usd
-from llmcost_collector.periods import epoch_ns
+from llmcost_collector.periods import PRESETS, epoch_ns, named_period
 
-PRESETS = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month")
 # What a row can be ordered by, and the measure (or measures) each name sums.
 ORDER_FIELDS = {
     "charged": ("chargeback_nanos",),
@@ -147,32 +146,13 @@ def _range(params: Mapping[str, str], now: datetime, zone: ZoneInfo) -> tuple[in
 
 
 def _preset(name: str, local: datetime) -> tuple[datetime, datetime]:
-    midnight = datetime.combine(local.date(), time(), local.tzinfo)
-    month = midnight.replace(day=1)
-    if name in ("today", "yesterday"):
-        day = local.date() - timedelta(days=name == "yesterday")
-        return _local_midnight(day, local), _local_midnight(day + timedelta(days=1), local)
-    if name in ("this_week", "last_week"):
-        monday = local.date() - timedelta(days=local.weekday() + (7 if name == "last_week" else 0))
-        return _local_midnight(monday, local), _local_midnight(monday + timedelta(days=7), local)
-    if name == "this_month":
-        return month, _next_month(month)
-    if name == "last_month":
-        previous = _local_midnight((month - timedelta(days=1)).date().replace(day=1), local)
-        return previous, month
-    raise BadQuery(f"period: must be one of {', '.join(PRESETS)}, not {name!r}")
-
-
-def _local_midnight(day: date, local: datetime) -> datetime:
-    return datetime.combine(day, time(), local.tzinfo)
-
-
-def _next_month(month: datetime) -> datetime:
-    return (
-        month.replace(year=month.year + 1, month=1)
-        if month.month == 12
-        else month.replace(month=month.month + 1)
-    )
+    assert local.tzinfo is not None
+    try:
+        return named_period(name, local, local.tzinfo)
+    except ValueError:
+        raise BadQuery(
+            f"period: must be one of {', '.join(PRESETS)} or a month YYYY-MM, not {name!r}"
+        ) from None
 
 
 def _moment(value: str, name: str, zone: ZoneInfo) -> int:
