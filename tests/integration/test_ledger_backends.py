@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
-from llmcost_collector.ledger import LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
+from llmcost_collector.ledger import SCHEMA_VERSIONS, LedgerEntry, SqlLedger, open_ledger
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -319,7 +319,7 @@ def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
     try:
         assert first.migrate() == []
         assert first.migrate() == []
-        assert first.schema_versions() == list(range(1, LATEST_VERSION + 1))
+        assert first.schema_versions() == SCHEMA_VERSIONS
         assert first.schema_versions()[0] == 1
     finally:
         first.close()
@@ -329,7 +329,7 @@ def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
     finally:
         second.close()
     rows = raw_query(url, "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version")
-    assert rows == [(v, 1) for v in range(1, LATEST_VERSION + 1)]
+    assert rows == [(v, 1) for v in SCHEMA_VERSIONS]
 
 
 def test_reopening_keeps_totals(url: str) -> None:
@@ -435,7 +435,7 @@ def test_concurrent_migrations_both_succeed(url: str) -> None:
         assert run_threads([migrate(ledger) for ledger in opened]) == []
         assert applied == [[], []]
         for ledger in opened:
-            assert ledger.schema_versions() == list(range(1, LATEST_VERSION + 1))
+            assert ledger.schema_versions() == SCHEMA_VERSIONS
         assert opened[0].insert([entry(1)]) == [True] and opened[1].insert([entry(1)]) == [False]
     finally:
         for ledger in opened:

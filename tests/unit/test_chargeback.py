@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from llmcost_collector.chargeback.per_call import make_chargeback
+from llmcost_collector.chargeback.settings import per_call_rates
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.model import Attribution, LlmCall, Usage
 
@@ -20,16 +21,16 @@ def call_for(team: str) -> LlmCall:
 def test_chargeback_rates_with_per_team_override() -> None:
     """A team's own chargeback settings override the default field by field; the rest is inherited."""
     config = load_config(EXAMPLE)  # default cost_plus 15 % + 5 %; support overrides markup to 10 %
-    assert config.chargeback_rates("marketing") == ("cost_plus", Decimal(15), Decimal(5))
-    assert config.chargeback_rates("support") == ("cost_plus", Decimal(10), Decimal(5))  # fee inherited
-    assert config.chargeback_rates("no-such-team") == ("cost_plus", Decimal(15), Decimal(5))
+    assert per_call_rates(config, "marketing") == ("cost_plus", Decimal(15), Decimal(5))
+    assert per_call_rates(config, "support") == ("cost_plus", Decimal(10), Decimal(5))  # fee inherited
+    assert per_call_rates(config, "no-such-team") == ("cost_plus", Decimal(15), Decimal(5))
     at_cost_team = load_config(
         "c.yaml",
         text="teams:\n  - {name: research, chargeback: {model: at_cost}}\n  - {name: web}\n"
         "chargeback: {model: cost_plus, markup_percent: 20}\n",
     )
-    assert at_cost_team.chargeback_rates("research") == ("at_cost", Decimal(20), Decimal(0))
-    assert at_cost_team.chargeback_rates("web") == ("cost_plus", Decimal(20), Decimal(0))
+    assert per_call_rates(at_cost_team, "research") == ("at_cost", Decimal(20), Decimal(0))
+    assert per_call_rates(at_cost_team, "web") == ("cost_plus", Decimal(20), Decimal(0))
 
 
 def test_make_chargeback_amounts() -> None:

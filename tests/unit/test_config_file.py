@@ -38,7 +38,7 @@ def test_the_shipped_example_and_demo_configs_validate() -> None:
     assert example.team("platform") is not None
     assert example.team("platform").budgets.thresholds == [50, 80, 95, 100, 120]  # type: ignore[union-attr]
     assert example.chargeback.outcomes["ticket_resolved"] == Decimal("0.50")
-    assert [t.up_to_tokens for t in example.chargeback.volume_tiers] == [10_000_000, 100_000_000, None]
+    assert [t.below for t in example.chargeback.volume_tiers] == [10_000_000, 100_000_001, None]
     demo = load_config(DEMO)
     assert [t.name for t in demo.teams] == ["marketing", "support", "search", "platform"]
     assert demo.budget_for("platform", "daily") == Decimal("0.5")

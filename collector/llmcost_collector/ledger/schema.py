@@ -11,6 +11,8 @@ both backends and a column can never take a float's rounding.
 
 from __future__ import annotations
 
+from llmcost_collector.ledger.invoice_schema import V5
+
 TABLE = "llm_calls"
 
 _V1_COLUMNS = (
@@ -71,7 +73,11 @@ def migrations(dialect: str) -> list[tuple[int, str, list[str]]]:
         (1, "llm_calls: one row per LLM call with attribution, tokens, cost layers, provenance", _V1),
         (2, "llm_calls.start_time: UTC start timestamp for period queries",
          _V2_SQLITE if dialect == "sqlite" else _V2_POSTGRES),
+        # 3 and 4 are reserved (rollups, dedupe).
+        (5, "invoice_periods, invoices, invoice_adjustments: closed periods, snapshots, adjustments", V5),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 2
+LATEST_VERSION = 5
+# Every version, in order; versions may have gaps (numbers reserved by work landing separately).
+SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]
