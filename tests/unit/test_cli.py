@@ -29,7 +29,7 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
     done = llmcost("--help")
     assert done.exit_code == 0
     listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
-    assert listed == ["serve", "demo", "price", "models", "reprice", "config"]
+    assert listed == ["serve", "demo", "price", "models", "reprice", "invoice", "export", "config"]
 
 
 def test_price_every_token_class(llmcost: Llmcost) -> None:

@@ -349,7 +349,7 @@ def _charge_usage(
         failed = line.status == "error"
         kind = FAILED if failed else USAGE
         # Failed requests: one line per settings segment; the rest by model and feature.
-        key: tuple[object, ...] = (
+        key = (
             (kind, segment.start)
             if failed
             else (kind, segment.start, line.provider, line.model, line.feature)

@@ -117,7 +117,7 @@ def invoice(
                 else:
                     target.write_text(content, encoding="utf-8")
                 progress.advance(task)
-    except OSError as exc:
+    except OSError as exc:  # an unwritable directory, or no Pango library for WeasyPrint's PDF
         raise click.ClickException(f"cannot write invoices: {exc}") from None
     console().print(f"{len(documents)} invoices for {month.name} written to {out}")
 
