@@ -109,8 +109,8 @@ def test_january_invoices_by_hand(ledger: SqlLedger, config: Config) -> None:
 
 def test_sqlite_and_postgresql_give_byte_identical_json_invoices(
     tmp_path: Path,
-    pg_url: str,
-    config: Config,  # noqa: F811
+    pg_url: str,  # noqa: F811  (the fixture)
+    config: Config,
 ) -> None:
     outputs = []
     for url in (f"sqlite:///{tmp_path / 'same.db'}", pg_url):
