@@ -34,7 +34,7 @@ from llmcost_collector.chargeback.settings import (
 from llmcost_collector.config.schema import SharedCost, UnattributedSpread
 from llmcost_collector.ledger.usage import UsageLine
 from llmcost_collector.model import TEAM_FROM_DEFAULT, UNATTRIBUTED_TEAM, UNPRICED
-from llmcost_collector.money import round_nanos, usd_to_nanos
+from llmcost_collector.money import format_usd, round_nanos, usd_to_nanos
 from llmcost_collector.price.rates import Rate, Rates
 
 # Disjoint token classes, as in the usage lines: input is uncached, output excludes reasoning.
@@ -409,7 +409,7 @@ def _charge_usage(
             )
         if settings.bills_tokens:
             fee_base[segment.start] += line.contracted_nanos
-        else:
+        elif not item.informational:
             item.informational = True  # value-based: the token cost is shown, not billed
             item.description += " (value-based: tokens not billed)"
     charges.lines.extend(grouped.values())
@@ -420,10 +420,9 @@ def _charge_usage(
             charges.lines.append(
                 InvoiceLine(
                     PLATFORM_FEE,
-                    f"platform fee {percent}% of token cost{_describe_segment(segment, start, end)}",
+                    f"platform fee {percent}% of ${format_usd(base)} token cost{_describe_segment(segment, start, end)}",
                     round_nanos(base * percent / 100),
-                    quantity=base,
-                    unit="nano-USD of token cost",
+                    contracted_nanos=base,
                     markup_percent=percent,
                     start=segment.start,
                     end=segment.end,
@@ -574,7 +573,6 @@ def _spread_shared(result: PeriodCharges, shared_costs: Sequence[SharedCost]) ->
                     SHARED,
                     f"shared cost {shared.name} (${shared.monthly_usd}/month, {shared.method})",
                     amount,
-                    unit="share",
                     start=result.start,
                     end=result.end,
                     allocated_resource=shared.name,
@@ -609,7 +607,6 @@ def _spread_unattributed(result: PeriodCharges, spread: UnattributedSpread) -> N
                 UNATTRIBUTED_SHARE,
                 f"share of unattributed spend ({spread.method})",
                 part,
-                unit="share",
                 start=result.start,
                 end=result.end,
                 allocated_resource=UNATTRIBUTED_TEAM,

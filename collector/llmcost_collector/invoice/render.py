@@ -56,6 +56,7 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.globals["TOKEN_LINES"] = ("usage", "failed_requests", "unpriced")
     env.globals["money"] = lambda text: f"{Decimal(text):.2f}" if text else ""
     env.globals["tokens"] = lambda line: " / ".join(
         f"{line['tokens'].get(name, 0):,}"
