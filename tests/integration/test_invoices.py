@@ -183,3 +183,48 @@ def test_focus_export_sums_back_to_the_invoices(ledger: SqlLedger, config: Confi
         for doc in documents:
             billed = sum((row["BilledCost"] for row in rows if row["InvoiceId"] == doc["number"]), Decimal(0))
             assert billed == Decimal(doc["total_usd"]), doc["number"]
+
+
+def test_the_readme_worked_example(tmp_path: Path) -> None:
+    """README "Chargeback and invoices": examples/chargeback.yaml's January, by hand.
+
+    gpt-4o at 10 % off list: $2.25 in, $1.125 cached, $9 out per million; gpt-4o-mini $0.135 / $0.54.
+    Provider cost per team: research 4M x 2.25 + 0.5M x 9 = 13.50; search 20M x 2.25 + 8M x 1.125
+    + 2M x 9 = 72.00 and a failed 2.25; marketing 30M x 0.135 + 6M x 0.54 = 7.29; web 22.50 + 18 =
+    40.50; support 15.75; ads 6.75 twice: 164.79 in all, which the $1,200 gateway follows.
+    """
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "chargeback.yaml")
+    m = 1_000_000
+    calls = [
+        ("research", 6, "gpt-4o", Usage(input_tokens=4 * m, output_tokens=m // 2), {}),
+        ("search", 3, "gpt-4o", Usage(input_tokens=20 * m, cache_read_tokens=8 * m, output_tokens=2 * m), {}),
+        ("search", 9, "gpt-4o", Usage(input_tokens=m), {"status": "error"}),
+        ("marketing", 12, "gpt-4o-mini", Usage(input_tokens=30 * m, output_tokens=6 * m), {}),
+        ("web", 4, "gpt-4o", Usage(input_tokens=10 * m, output_tokens=2 * m), {}),
+        ("support", 5, "gpt-4o", Usage(input_tokens=3 * m, output_tokens=m // 2), {"user_id": "u1"}),
+        ("support", 6, "gpt-4o", Usage(input_tokens=m), {"user_id": "u2"}),
+        ("support", 7, "gpt-4o", Usage(input_tokens=m), {"user_id": "u3"}),
+        ("ads", 10, "gpt-4o", Usage(input_tokens=2 * m, output_tokens=m // 4), {}),
+        ("ads", 20, "gpt-4o", Usage(input_tokens=2 * m, output_tokens=m // 4), {}),
+        ("unattributed", 15, "gpt-4o", Usage(input_tokens=m), {"team_source": "default"}),
+    ]
+    rows = [priced_entry(config, n, team=team, day=date(2025, 1, day), model=model, usage=usage, **extra)
+            for n, (team, day, model, usage, extra) in enumerate(calls, 1)]  # fmt: skip
+    rows.append(priced_entry(config, 99, team="support", day=date(2025, 1, 8), outcome="ticket_resolved",
+                             outcome_count=120))  # fmt: skip
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'readme.db'}")
+    try:
+        ledger.insert(rows)
+        documents = Invoicing(ledger, config).invoices(JAN)
+    finally:
+        ledger.close()
+    printed = {doc["team"]: doc["total"] for doc in documents}
+    assert printed == {
+        "research": "161.81",  # 13.50 + 1200 x 13.50 / 164.79 (98.31) + 300 / 6
+        "search": "690.93",  # 72 x 1.2 + 2.25 x 1.2 + 15 % of 74.25 + 1200 x 74.25 / 164.79 + 50
+        "marketing": "361.83",  # 7.29 x 1.2 + 250 + 1200 x 7.29 / 164.79 + 50
+        "web": "393.52",  # 12M tokens: Standard, 40.50 x 1.2 + 1200 x 40.50 / 164.79 + 50
+        "support": "230.69",  # 120 x 0.50 + 3 x 2.00 + 1200 x 15.75 / 164.79 + 50
+        "ads": "162.48",  # 6.75 + 6.75 x 1.1 + 1200 x 13.50 / 164.79 + 50
+        "unattributed": "2.25",  # 1M x 2.25, at cost, not spread
+    }
