@@ -313,7 +313,7 @@ def _charge_usage(
         for name, count in tokens.items():
             charges.tokens[name] += count
         result.total_contracted_nanos += line.contracted_nanos
-        if line.team_source != TEAM_FROM_DEFAULT and line.team != UNATTRIBUTED_TEAM:
+        if line.team_source != TEAM_FROM_DEFAULT:
             result.covered_nanos += line.contracted_nanos
         response_savings += line.savings_nanos
         response_hits += line.cache_hits
