@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from llmcost_collector.chargeback.allocate import allocate
+from llmcost_collector.chargeback.allocate import allocate, integer_weights
 from llmcost_collector.chargeback.settings import (
     COST_PLUS,
     ChargebackPlan,
@@ -195,6 +195,24 @@ def class_rates(rates: Rates | None) -> dict[str, Decimal] | None:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ClassRates:
+    """A model's rates on a day per token class: contracted USD per million (prompt-cache
+    savings), and both layers as integer weights for splitting a line's cost over its classes."""
+
+    contracted: dict[str, Decimal] | None
+    contracted_weights: dict[str, int] | None
+    list_weights: dict[str, int] | None
+
+    @classmethod
+    def of(cls, listed: Rates | None, contracted: Rates | None) -> ClassRates:
+        per_class = class_rates(contracted)
+        weights = None if per_class is None else integer_weights(per_class)
+        listed_per_class = class_rates(listed)
+        list_weights = weights if listed_per_class is None else integer_weights(listed_per_class)
+        return cls(per_class, weights, list_weights)
+
+
 def line_tokens(line: UsageLine) -> dict[str, int]:
     return {
         "input": line.input_tokens,
@@ -206,13 +224,12 @@ def line_tokens(line: UsageLine) -> dict[str, int]:
 
 
 def split_by_class(
-    total: int, tokens: Mapping[str, int], per_million: Mapping[str, Decimal] | None
+    total: int, tokens: Mapping[str, int], per_token: Mapping[str, int] | None
 ) -> dict[str, int]:
-    """A usage line's cost over its token classes, exactly: weighted by tokens x rate (by tokens
-    when no rate is known; all to input when there are no tokens, e.g. a response-cache hit)."""
-    weights: dict[str, Decimal | int] = {
-        name: tokens[name] * (per_million[name] if per_million else 1) for name in TOKEN_CLASSES
-    }
+    """A usage line's cost over its token classes, exactly: weighted by tokens x rate
+    (``per_token``: the class rates as integers of one scale, see ``integer_weights``); by
+    tokens when no rate is known; all to input when there are no tokens (a response-cache hit)."""
+    weights = {name: tokens[name] * (per_token[name] if per_token else 1) for name in TOKEN_CLASSES}
     if not any(weights.values()):
         weights = {name: tokens[name] for name in TOKEN_CLASSES}
     if not any(weights.values()):
@@ -256,15 +273,13 @@ def compute(
         by_team[line.team].append(line)
     names = list(dict.fromkeys([*teams, *sorted(by_team)]))
     result = PeriodCharges(start, end, {}, 0, 0)
-    rate_cache: dict[tuple[str, str, date], tuple[dict[str, Decimal] | None, dict[str, Decimal] | None]] = {}
+    rate_cache: dict[tuple[str, str, date], ClassRates] = {}
 
-    def rates_of(
-        provider: str, model: str, day: date
-    ) -> tuple[dict[str, Decimal] | None, dict[str, Decimal] | None]:
+    def rates_of(provider: str, model: str, day: date) -> ClassRates:
         key = (provider, model, day)
         if key not in rate_cache:
             listed, contracted = rates(provider, model, day)
-            rate_cache[key] = (class_rates(listed), class_rates(contracted))
+            rate_cache[key] = ClassRates.of(listed, contracted)
         return rate_cache[key]
 
     for team in names:
@@ -290,7 +305,7 @@ def _charge_usage(
     charges: TeamCharges,
     team_lines: Sequence[UsageLine],
     plan: ChargebackPlan,
-    rates_of: Callable[[str, str, date], tuple[dict[str, Decimal] | None, dict[str, Decimal] | None]],
+    rates_of: Callable[[str, str, date], ClassRates],
     result: PeriodCharges,
     start: date,
     end: date,
@@ -317,7 +332,8 @@ def _charge_usage(
             result.covered_nanos += line.contracted_nanos
         response_savings += line.savings_nanos
         response_hits += line.cache_hits
-        listed_rates, contracted_rates = rates_of(line.provider, line.model, line.day)
+        line_rates = rates_of(line.provider, line.model, line.day)
+        contracted_rates = line_rates.contracted
         if contracted_rates is not None and line.cache_read_tokens:
             saved = contracted_rates["input"] - contracted_rates["cache_read"]
             prompt_savings[(line.provider, line.model)] += (
@@ -344,8 +360,8 @@ def _charge_usage(
                 item.tokens[name] = item.tokens.get(name, 0) + count
             continue
         markup = _markup(settings, charges.tier)
-        contracted_split = split_by_class(line.contracted_nanos, tokens, contracted_rates)
-        list_split = split_by_class(line.list_nanos, tokens, listed_rates or contracted_rates)
+        contracted_split = split_by_class(line.contracted_nanos, tokens, line_rates.contracted_weights)
+        list_split = split_by_class(line.list_nanos, tokens, line_rates.list_weights)
         failed = line.status == "error"
         kind = FAILED if failed else USAGE
         # Failed requests: one line per settings segment; the rest by model and feature.
