@@ -18,6 +18,7 @@ from llmcost_collector.config.watch import ConfigWatcher
 from llmcost_collector.ledger import Ledger, open_ledger
 from llmcost_collector.metrics.collector_health import SelfMetrics
 from llmcost_collector.metrics.cost import CostMetrics
+from llmcost_collector.metrics.coverage import AttributionCoverage
 from llmcost_collector.metrics.gauges import LedgerGauges
 from llmcost_collector.metrics.labels import LabelCaps
 from llmcost_collector.metrics.sessions import SessionCostTracker
@@ -56,6 +57,8 @@ class CollectorApp:
         self.pricer = Pricer(config.price_book)
         self.gauges = LedgerGauges(self._team_spend, self._budgets, self.caps)
         self.registry.register(self.gauges)
+        self.coverage = AttributionCoverage(self._source_spend)
+        self.registry.register(self.coverage)
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
@@ -88,6 +91,7 @@ class CollectorApp:
         self.pipeline.policy = policy
         self.config = config
         self.gauges.invalidate()
+        self.coverage.invalidate()
         self.self_metrics.config_reloads.labels("applied").inc()
         log.info("configuration applied: %d teams", len(config.team_names()))
 
@@ -106,6 +110,16 @@ class CollectorApp:
             for row in self.ledger.spend(start_ns, end_ns, group_by=("team",))
         ]
 
+    def _source_spend(self, start_ns: int, end_ns: int) -> list[tuple[str, int]]:
+        return [
+            (row.group["team_source"], row.contracted_nanos or 0)
+            for row in self.ledger.spend(start_ns, end_ns, group_by=("team_source",))
+        ]
+
+    def _refresh_gauges(self) -> None:
+        self.gauges.refresh()
+        self.coverage.refresh()
+
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> CollectorApp:
@@ -114,7 +128,7 @@ class CollectorApp:
         receiver = OtlpHttpReceiver(
             self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds
         )
-        web = make_web_app(self.registry, self.ledger, self.ready, self.gauges.refresh)
+        web = make_web_app(self.registry, self.ledger, self.ready, self._refresh_gauges)
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),
             ("http", web, settings.http_port),

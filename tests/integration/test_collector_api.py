@@ -104,6 +104,14 @@ def test_budget_and_spend_gauges_come_from_the_ledger(app: CollectorApp) -> None
     assert app.registry.get_sample_value("llmcost_budget_usd", {"team": "support", "period": "daily"}) == 10
 
 
+def test_attribution_coverage_gauge_is_the_share_of_cost_with_a_team(app: CollectorApp) -> None:
+    # one call matched by the service.name rule, one from a service no rule knows: half the cost
+    export(app, spans(CALL, {**CALL, "service.name": "batch-job"}))
+    app.coverage.invalidate()
+    ratio = app.registry.get_sample_value("llmcost_attribution_coverage_ratio", {"period": "monthly"})
+    assert ratio == 0.5
+
+
 def test_unknown_model_is_unpriced_not_free(app: CollectorApp) -> None:
     export(app, spans({**CALL, "gen_ai.request.model": "in-house-llm-7b"}))
     (entry,) = app.ledger.unpriced(10)

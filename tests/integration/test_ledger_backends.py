@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
-from llmcost_collector.ledger import DIMENSIONS, LATEST_VERSION, LedgerEntry, SqlLedger, open_ledger
+from llmcost_collector.ledger import (
+    DIMENSIONS,
+    SCHEMA_VERSIONS,
+    LedgerEntry,
+    SqlLedger,
+    open_ledger,
+)
 from llmcost_collector.ledger.query import CostQuery, Filter
 from llmcost_collector.ledger.rollups import TIME_TABLES
 from llmcost_collector.ledger.sessions import SessionQuery
@@ -726,7 +732,7 @@ def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
     try:
         assert first.migrate() == []
         assert first.migrate() == []
-        assert first.schema_versions() == list(range(1, LATEST_VERSION + 1))
+        assert first.schema_versions() == SCHEMA_VERSIONS
         assert first.schema_versions()[0] == 1
     finally:
         first.close()
@@ -736,7 +742,7 @@ def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
     finally:
         second.close()
     rows = raw_query(url, "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version")
-    assert rows == [(v, 1) for v in range(1, LATEST_VERSION + 1)]
+    assert rows == [(v, 1) for v in SCHEMA_VERSIONS]
 
 
 def test_reopening_keeps_totals(url: str) -> None:
@@ -842,7 +848,7 @@ def test_concurrent_migrations_both_succeed(url: str) -> None:
         assert run_threads([migrate(ledger) for ledger in opened]) == []
         assert applied == [[], []]
         for ledger in opened:
-            assert ledger.schema_versions() == list(range(1, LATEST_VERSION + 1))
+            assert ledger.schema_versions() == SCHEMA_VERSIONS
         assert opened[0].insert([entry(1)]) == [True] and opened[1].insert([entry(1)]) == [False]
     finally:
         for ledger in opened:

@@ -5,12 +5,16 @@ and test_configuration.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import Result
 from llmcost_collector.ledger import LedgerEntry, open_ledger
@@ -30,7 +34,18 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
     done = llmcost("--help")
     assert done.exit_code == 0
     listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
-    assert listed == ["serve", "demo", "price", "models", "query", "report", "reprice", "config"]
+    assert listed == [
+        "serve",
+        "demo",
+        "price",
+        "models",
+        "query",
+        "report",
+        "invoice",
+        "export",
+        "reprice",
+        "config",
+    ]
 
 
 def test_price_every_token_class(llmcost: Llmcost) -> None:
@@ -362,3 +377,177 @@ def test_query_answers_like_the_api_in_table_csv_and_json(llmcost: Llmcost, tmp_
     ]
     refused = llmcost("query", *month, "-w", "region=eu")
     assert refused.exit_code == 2 and "unknown parameter 'region'" in refused.stderr
+
+
+# --- invoices, closing, the FOCUS export and re-pricing a range ----------------------------
+
+INVOICE_CONFIG = """
+teams: [{name: search}]
+price_book:
+  entries:
+    - {name: house, model: house-model, input: 2.00, output: 8.00}
+chargeback: {model: cost_plus, markup_percent: 10, platform_fee_monthly_usd: 5}
+"""
+# FOCUS 1.3 columns the export must carry (the issue's list and the spec's mandatory ones).
+FOCUS_COLUMNS = {
+    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ChargeCategory", "ChargeClass",
+    "ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart", "BillingPeriodEnd", "BillingAccountId",
+    "BillingAccountName", "BillingCurrency", "ChargeDescription", "ChargeFrequency", "ConsumedQuantity",
+    "ConsumedUnit", "PricingQuantity", "PricingUnit", "PricingCategory", "ServiceCategory", "ServiceName",
+    "ServiceProviderName", "InvoiceIssuerName", "HostProviderName", "SubAccountId", "SubAccountName", "InvoiceId",
+    "Tags", "SkuId", "SkuMeter", "SkuPriceDetails", "AllocatedMethodId", "AllocatedMethodDetails",
+    "AllocatedResourceId", "AllocatedResourceName", "AllocatedTags", "x_Feature", "x_Environment", "x_UserTier",
+}  # fmt: skip
+
+
+@pytest.fixture
+def invoice_files(tmp_path: Path) -> tuple[str, str]:
+    """(ledger URL, config path): search's January, 1M input + 100k output = $2.80 of tokens."""
+    from llmcost_collector.config.schema import load_config
+
+    from tests.support import priced_entry
+
+    config = tmp_path / "llmcost.yaml"
+    config.write_text(INVOICE_CONFIG)
+    loaded = load_config(config)
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:
+        ledger.insert([priced_entry(loaded, 1, team="search", day=date(2025, 1, 3), feature="answers",
+                                    usage=Usage(input_tokens=1_000_000, output_tokens=100_000))])  # fmt: skip
+    finally:
+        ledger.close()
+    return ledger_url, str(config)
+
+
+def test_invoice_prints_every_format(
+    llmcost: Llmcost, invoice_files: tuple[str, str], tmp_path: Path
+) -> None:
+    ledger_url, config = invoice_files
+    flags = ("--period", "2025-01", "--ledger-url", ledger_url, "--config", config)
+    markdown = llmcost("invoice", *flags)
+    assert markdown.exit_code == 0, markdown.output
+    # $2.80 x 1.10 = $3.08 + the $5 fixed fee = $8.08
+    assert "# Invoice LLM-2025-01-search (draft)" in markdown.stdout and "**8.08**" in markdown.stdout
+    (document,) = json.loads(llmcost("invoice", *flags, "--format", "json").stdout)
+    assert (document["total"], document["total_usd"]) == ("8.08", "8.080000000")
+    rows = list(csv.DictReader(io.StringIO(llmcost("invoice", *flags, "--format", "csv").stdout)))
+    assert [(row["kind"], row["amount"]) for row in rows] == [
+        ("usage", "3.08"),
+        ("fixed_platform_fee", "5.00"),
+        ("total", "8.08"),
+    ]
+    out = tmp_path / "invoices"
+    for fmt in ("html", "pdf"):
+        written = llmcost("invoice", *flags, "--format", fmt, "--out", str(out))
+        assert written.exit_code == 0, written.output
+    html = (out / "LLM-2025-01-search.html").read_text()
+    assert "<svg" in html and "8.08" in html and "<script" not in html  # inline chart, no CDN
+    assert (out / "LLM-2025-01-search.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_invoice_usage_errors(llmcost: Llmcost, invoice_files: tuple[str, str]) -> None:
+    ledger_url, config = invoice_files
+    bad_month = llmcost("invoice", "--period", "2025-13", "--ledger-url", ledger_url)
+    assert bad_month.exit_code == 2 and "YYYY-MM" in bad_month.stderr
+    assert llmcost("invoice", "--ledger-url", ledger_url).exit_code == 2  # no --period
+    pdf = llmcost("invoice", "--period", "2025-01", "--format", "pdf", "--ledger-url", ledger_url)
+    assert pdf.exit_code == 2 and "--out" in pdf.stderr
+    nobody = llmcost("invoice", "--period", "2025-01", "--team", "nobody", "--ledger-url", ledger_url,
+                     "--config", config)  # fmt: skip
+    assert (nobody.exit_code, nobody.stderr) == (1, "Error: no invoice for team 'nobody' in 2025-01\n")
+
+
+def test_invoice_close_issues_once(llmcost: Llmcost, invoice_files: tuple[str, str]) -> None:
+    ledger_url, config = invoice_files
+    flags = ("--period", "2025-01", "--ledger-url", ledger_url, "--config", config)
+    closed = llmcost("invoice", "close", *flags)
+    assert closed.exit_code == 0, closed.output
+    assert cells(closed)["LLM-2025-01-search"] == ["search", "$8.08"]
+    again = llmcost("invoice", "close", *flags)
+    assert (again.exit_code, again.stderr) == (1, "Error: period 2025-01 is already closed\n")
+    (document,) = json.loads(llmcost("invoice", *flags, "--format", "json").stdout)
+    assert document["status"] == "closed"
+
+
+def test_export_focus_csv_and_parquet(
+    llmcost: Llmcost, invoice_files: tuple[str, str], tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    ledger_url, config = invoice_files
+    flags = ("--period", "2025-01", "--ledger-url", ledger_url, "--config", config)
+    exported = llmcost("export", "focus", *flags)
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert set(rows[0]) >= FOCUS_COLUMNS
+    usage = {row["SkuMeter"]: row for row in rows if row["x_LineKind"] == "usage"}
+    # one row per token class: input $2.00, output $0.80; billed with the 10 % markup
+    assert {
+        meter: (row["ConsumedQuantity"], row["ContractedCost"], row["BilledCost"])
+        for meter, row in usage.items()
+    } == {
+        "Input Tokens": ("1000000", "2.000000000", "2.200000000"),
+        "Output Tokens": ("100000", "0.800000000", "0.880000000"),
+    }
+    output = usage["Output Tokens"]
+    assert (output["ConsumedUnit"], output["PricingUnit"], output["PricingQuantity"]) == (
+        "Tokens",
+        "1000000 Tokens",
+        "0.1",
+    )
+    assert json.loads(output["SkuPriceDetails"]) == {
+        "CacheAction": "None",
+        "ModelId": "house-model",
+        "TokenDirection": "Output",
+    }
+    assert (output["ServiceCategory"], output["SubAccountId"], output["x_Feature"]) == (
+        "AI and Machine Learning",
+        "search",
+        "answers",
+    )
+    assert sum(Decimal(row["BilledCost"]) for row in rows) == Decimal("8.08")
+    parquet = tmp_path / "jan.parquet"
+    assert llmcost("export", "focus", *flags, "--format", "parquet", "--out", str(parquet)).exit_code == 0
+    table = pq.read_table(parquet)
+    assert table.schema.field("BilledCost").type == pa.decimal128(38, 9)
+    assert sum(table.column("BilledCost").to_pylist()) == Decimal("8.08")
+
+
+def test_reprice_a_closed_range_gives_adjustments(
+    llmcost: Llmcost, invoice_files: tuple[str, str], tmp_path: Path
+) -> None:
+    ledger_url, config = invoice_files
+    assert (
+        llmcost(
+            "invoice", "close", "--period", "2025-01", "--ledger-url", ledger_url, "--config", config
+        ).exit_code
+        == 0
+    )
+    cheaper = tmp_path / "cheaper.yaml"
+    cheaper.write_text(INVOICE_CONFIG.replace("input: 2.00", "input: 1.00"))
+    flags = (
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-02-01",
+        "--ledger-url",
+        ledger_url,
+        "--config",
+        str(cheaper),
+    )
+    dry = llmcost("reprice", *flags, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    # input $2.00 -> $1.00: contracted $2.80 -> $1.80, chargeback -$1.10
+    assert cells(dry)["search"] == ["1", "$2.800000000", "$1.800000000", "$-1.100000000"]
+    assert "2025-01 is closed" in dry.stdout
+    assert llmcost("reprice", *flags).exit_code == 0
+    january = json.loads(llmcost("invoice", "--period", "2025-01", "--format", "json", "--ledger-url", ledger_url,
+                                 "--config", str(cheaper)).stdout)  # fmt: skip
+    assert january[0]["total"] == "8.08"  # as issued
+    (february,) = json.loads(llmcost("invoice", "--period", "2025-02", "--format", "json", "--ledger-url", ledger_url,
+                                     "--config", str(cheaper)).stdout)  # fmt: skip
+    (adjustment,) = [line for line in february["lines"] if line["kind"] == "adjustment"]
+    assert (adjustment["reference"], adjustment["reason"], adjustment["amount_usd"]) == (
+        "LLM-2025-01-search", "re-priced", "-1.100000000",
+    )  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from llmcost_collector.ledger.entry import COLUMNS, LedgerEntry
-from llmcost_collector.ledger.schema import LATEST_VERSION, TABLE
+from llmcost_collector.ledger.schema import LATEST_VERSION, SCHEMA_VERSIONS, TABLE
 from llmcost_collector.ledger.sql import (
     GROUPABLE,
     TOKEN_SUMS,
@@ -57,6 +57,7 @@ __all__ = [
     "GROUPABLE",
     "LATEST_VERSION",
     "MEASURES",
+    "SCHEMA_VERSIONS",
     "TABLE",
     "TOKEN_SUMS",
     "Ledger",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmcost_collector.ledger import rollups
+from llmcost_collector.ledger.invoice_schema import V5
 
 TABLE = "llm_calls"
 
@@ -84,7 +85,11 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         # from the calls an existing ledger already holds.
         (3, "rollups: hourly, daily, monthly, per user, per session and per workflow step",
          [*rollups.ddl(dialect), rollups.backfill]),
+        # 4 is reserved (dedupe).
+        (5, "invoice_periods, invoices, invoice_adjustments: closed periods, snapshots, adjustments", [*V5]),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 3
+LATEST_VERSION = 5
+# Every version, in order; versions may have gaps (numbers reserved by work landing separately).
+SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]
