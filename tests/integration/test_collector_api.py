@@ -335,6 +335,11 @@ def test_costs_order_and_limit_fold_the_rest_into_others(costs_client: tuple[Tes
     assert [(r["team"], r["others"], r["requests"]) for r in body["rows"]] == [
         ("search", False, 3), ("__others__", True, 3),
     ]  # fmt: skip
+    # users over a whole month: ranked by the per-user rollup in SQL; u0, u1, u2 have two calls each,
+    # so the tie goes to the first id
+    users = ask(client, group_by="user_id", limit="1", order_by="-requests")
+    assert [(r["user_id"], r["requests"]) for r in users["rows"]] == [("u0", 2), ("__others__", 4)]
+    assert users["totals"]["requests"] == 6
     by_name = ask(client, group_by="team", order_by="team")
     assert [r["team"] for r in by_name["rows"]] == ["ads", "search", "support"]
     descending = ask(client, group_by="team", order_by="-team")

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from llmcost_collector.ledger import (
     open_ledger,
 )
 from llmcost_collector.ledger.query import CostQuery, Filter
-from llmcost_collector.ledger.rollups import TIME_TABLES
+from llmcost_collector.ledger.rollups import TEAM_TABLES, TIME_TABLES
 from llmcost_collector.ledger.sessions import SessionQuery
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 from llmcost_collector.report.render import to_json, to_markdown
@@ -661,6 +662,32 @@ def answered(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]
     }
 
 
+def by_team(costs: dict[tuple, tuple[int, ...]]) -> dict[tuple, tuple[int, ...]]:
+    """(bucket, team, model) sums collapsed to (bucket, team)."""
+    out: dict[tuple, tuple[int, ...]] = {}
+    for (label, team, _), values in costs.items():
+        before = out.get((label, team), (0,) * len(values))
+        out[(label, team)] = tuple(a + b for a, b in zip(before, values, strict=True))
+    return out
+
+
+def answered_by_team(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]]:
+    """The same question by team alone: answered from the team-level rollups."""
+    team_query = replace(query, group_by=("team",))
+    measures = (
+        "requests",
+        "unpriced",
+        "outcome_count",
+        "output_tokens",
+        "contracted_nanos",
+        "chargeback_nanos",
+    )
+    return {
+        (row.bucket.isoformat() if row.bucket else "", row.group["team"]): tuple(row[m] for m in measures)
+        for row in ledger.costs(team_query)
+    }
+
+
 def rollup_tables(url: str) -> dict[str, list[tuple]]:
     """Every rollup row with its dimension id replaced by the dimensions (ids differ by history)."""
     dims = ", ".join(DIMENSIONS)
@@ -668,7 +695,7 @@ def rollup_tables(url: str) -> dict[str, list[tuple]]:
         kind: raw_query(url, f"SELECT r.*, {dims} FROM {table} r JOIN llm_rollup_dims d USING (dims_id)")
         for kind, table in TIME_TABLES.items()
     }
-    for table in ("llm_rollup_users", "llm_rollup_sessions", "llm_rollup_steps"):
+    for table in (*TEAM_TABLES.values(), "llm_rollup_users", "llm_rollup_sessions", "llm_rollup_steps"):
         tables[table] = raw_query(url, f"SELECT * FROM {table}")
     return {
         kind: sorted(
@@ -708,14 +735,15 @@ def test_rollups_equal_a_recomputation_from_the_calls(
         hi = lo + data.draw(st.integers(1, 4 * DAY)) // 10**9 * 10**9 + 10**9
         query = CostQuery(lo, hi, ("team", "model"), bucket="day", tz=data.draw(st.sampled_from(ZONES)))
         assert answered(ledger, query) == expected_costs(rows, query)
+        assert answered_by_team(ledger, query) == by_team(expected_costs(rows, query))
         incremental = rollup_tables(url)
     finally:
         ledger.close()
-    # Rebuild the rollups from the calls alone, as migration 3 does on an existing ledger.
-    for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
-                  "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
+    # Rebuild the rollups from the calls alone, as migrations 3 and 6 do on an existing ledger.
+    for table in (*TIME_TABLES.values(), *TEAM_TABLES.values(), "llm_rollup_users", "llm_rollup_sessions",
+                  "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
         raw_execute(url, f"DROP TABLE {table}")
-    raw_execute(url, "DELETE FROM schema_migrations WHERE version = 3")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 6)")
     reopened = open_ledger(url)
     try:
         assert rollup_tables(url) == incremental

@@ -25,6 +25,7 @@ from llmcost_collector.ledger.rollups import (
     DIMS_TABLE,
     HOUR_NS,
     MEASURE_SQL,
+    TEAM_TABLES,
     TIME_TABLES,
     USERS_TABLE,
     month_start_ns,
@@ -62,12 +63,23 @@ class CostQuery:
     filters: tuple[Filter, ...] = ()
     bucket: str | None = None
     tz: str = "UTC"
+    # Keep only the ``limit`` groups with the largest (or, not ``descending``, smallest) sum of
+    # the ``rank_by`` measures, ties by group; without buckets only. Top-N questions over
+    # thousands of groups (users) are then answered in SQL instead of in Python.
+    rank_by: tuple[str, ...] = ()
+    descending: bool = True
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         for name in (*self.group_by, *(f.column for f in self.filters)):
             check_column(name)
         if self.bucket is not None and self.bucket not in BUCKETS:
             raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {self.bucket!r}")
+        if self.limit is not None and (self.bucket is not None or not self.rank_by):
+            raise ValueError("limit needs rank_by and no bucket")
+        for name in self.rank_by:
+            if name not in MEASURES:
+                raise ValueError(f"cannot rank by {name!r}: not a measure")
 
 
 @dataclass
@@ -203,7 +215,15 @@ def run(query: CostQuery, read: Read, dialect: str) -> list[CostRow]:
             sql, params = (_calls_sql if kind == "calls" else _rollup_sql)(query, kind, chunk, dialect)
             for record in read(sql, params):
                 _accumulate(rows, query, edges, labels, record)
-    return [row for row in rows.values() if row["requests"] or row["outcome_count"]]
+    return _ranked([row for row in rows.values() if row["requests"] or row["outcome_count"]], query)
+
+
+def _ranked(rows: list[CostRow], query: CostQuery) -> list[CostRow]:
+    if query.limit is None:
+        return rows
+    sign = -1 if query.descending else 1
+    rows.sort(key=lambda r: (sign * sum(r[m] for m in query.rank_by), tuple(r.group.values())))
+    return rows[: query.limit]
 
 
 def _chunks(parts: list[tuple[str, int, int]], size: int) -> list[list[tuple[int, int]]]:
@@ -263,10 +283,16 @@ def _rollup_sql(
     time_filter = _ranges("r.start_ns", ranges, params)
     start = "r.start_ns" if query.bucket else "MIN(r.start_ns)"
     time_group = ["r.start_ns"] if query.bucket else []
-    if not query.group_by and not query.filters:
-        sql = f"SELECT {start}, {sums} FROM {table} r WHERE {time_filter}"
-        if time_group:
-            sql += " GROUP BY r.start_ns"
+    columns = {*query.group_by, *(f.column for f in query.filters)}
+    if columns <= {"team"}:  # the team tables: a row per team, no dimension join
+        where = [time_filter, *_where(query, lambda c: f"r.{c}", params)]
+        groups = [f"r.{g}" for g in query.group_by]
+        sql = (
+            f"SELECT {start}{''.join(', ' + g for g in groups)}, {sums} FROM {TEAM_TABLES[kind]} r "
+            f"WHERE {' AND '.join(where)}"
+        )
+        if time_group or groups:
+            sql += " GROUP BY " + ", ".join([*time_group, *groups])
         return sql, params
     groups = [f"d.{g}" for g in query.group_by]
     where = [time_filter, *_where(query, lambda c: f"d.{c}", params)]
@@ -327,12 +353,19 @@ def _users_answer(
     sums = ", ".join(f"SUM({m})" for m in MEASURES)
     sql = (
         f"SELECT {start}, {', '.join(query.group_by)}, {sums} FROM {USERS_TABLE} WHERE {' AND '.join(where)} "
-        f"GROUP BY {', '.join([*(['month_ns'] if query.bucket else []), *query.group_by])}"
+        f"GROUP BY {', '.join([*(['month_ns'] if query.bucket else []), *query.group_by])} "
+        "HAVING SUM(requests) > 0 OR SUM(outcome_count) > 0"
     )
+    if query.limit is not None:  # one table, one statement: the database ranks
+        rank = " + ".join(f"SUM({m})" for m in query.rank_by)
+        sql += (
+            f" ORDER BY {rank} {'DESC' if query.descending else 'ASC'}, {', '.join(query.group_by)} LIMIT ?"
+        )
+        params.append(query.limit)
     rows: dict[tuple, CostRow] = {}
     for record in read(sql, params):
         _accumulate(rows, query, edges, labels, record)
-    return [row for row in rows.values() if row["requests"] or row["outcome_count"]]
+    return _ranked(list(rows.values()), query)
 
 
 def filters_from(mapping: Mapping[str, str]) -> tuple[Filter, ...]:

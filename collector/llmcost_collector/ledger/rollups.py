@@ -13,6 +13,7 @@ Tables (which question reads which is in docs/reference.md, "Ledger tables"):
   time tables below stay narrow integer rows however many dimensions there are).
 * ``llm_rollup_hourly`` / ``_daily`` / ``_monthly``: the ``MEASURES`` per UTC hour, day and
   calendar month and dimension id.
+* ``llm_rollup_team_hourly`` / ``_daily`` / ``_monthly``: the same per team alone (migration 6).
 * ``llm_rollup_users``: per calendar month, user, team and tier (top-N users, seats).
 * ``llm_rollup_sessions``: per calendar month and session id: name, user, team, first start, last
   end and the measures (sessions, their summaries and outliers).
@@ -35,6 +36,13 @@ DAY_NS = 24 * HOUR_NS
 
 DIMS_TABLE = "llm_rollup_dims"
 TIME_TABLES = {"hour": "llm_rollup_hourly", "day": "llm_rollup_daily", "month": "llm_rollup_monthly"}
+# The same sums by team alone (migration 6): what the spend gauges and per-team trends ask, in
+# rows per team instead of rows per combination.
+TEAM_TABLES = {
+    "hour": "llm_rollup_team_hourly",
+    "day": "llm_rollup_team_daily",
+    "month": "llm_rollup_team_monthly",
+}
 USERS_TABLE = "llm_rollup_users"
 SESSIONS_TABLE = "llm_rollup_sessions"
 STEPS_TABLE = "llm_rollup_steps"
@@ -96,6 +104,30 @@ def ddl(dialect: str) -> list[str]:
         f"session_path TEXT NOT NULL, {_MEASURE_DDL}, PRIMARY KEY (month_ns, session_name, session_path))",
     ]
     return statements
+
+
+def team_ddl() -> list[str]:
+    """The team-level time tables (migration 6)."""
+    return [
+        f"CREATE TABLE {table} (start_ns BIGINT NOT NULL, team TEXT NOT NULL, {_MEASURE_DDL}, "
+        "PRIMARY KEY (start_ns, team))"
+        for table in TEAM_TABLES.values()
+    ]
+
+
+def team_backfill(
+    cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None
+) -> None:
+    """Build the team-level tables from the full time tables (migration 6): pure SQL, rollups only."""
+    cols = ", ".join(MEASURES)
+    sums = ", ".join(f"SUM(r.{m})" for m in MEASURES)
+    for done, kind in enumerate(TIME_TABLES):
+        cur.execute(
+            f"INSERT INTO {TEAM_TABLES[kind]} (start_ns, team, {cols}) SELECT r.start_ns, d.team, {sums} "
+            f"FROM {TIME_TABLES[kind]} r JOIN {DIMS_TABLE} d ON d.dims_id = r.dims_id GROUP BY r.start_ns, d.team"
+        )
+        if progress:
+            progress(done + 1, len(TIME_TABLES))
 
 
 def month_start_ns(start_ns: int) -> int:
@@ -173,6 +205,13 @@ class RollupWriter:
             )
             for table in TIME_TABLES.values()
         }
+        self._team_upsert = {
+            table: sql(
+                f"INSERT INTO {table} AS t (start_ns, team, {cols}) VALUES (?, ?, {marks}) "
+                f"ON CONFLICT (start_ns, team) DO UPDATE SET {_ADD_MEASURES}"
+            )
+            for table in TEAM_TABLES.values()
+        }
         self._user_upsert = sql(
             f"INSERT INTO {USERS_TABLE} AS t (month_ns, user_id, team, user_tier, {cols}) "
             f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT (month_ns, user_id, team, user_tier) "
@@ -198,6 +237,7 @@ class RollupWriter:
             table: sql(f"DELETE FROM {table} WHERE {' AND '.join(f'{k} = ?' for k in key)} AND {empty}")
             for table, key in (
                 *((t, ("start_ns", "dims_id")) for t in TIME_TABLES.values()),
+                *((t, ("start_ns", "team")) for t in TEAM_TABLES.values()),
                 (USERS_TABLE, ("month_ns", "user_id", "team", "user_tier")),
                 (SESSIONS_TABLE, ("month_ns", "session_id")),
                 (STEPS_TABLE, ("month_ns", "session_name", "session_path")),
@@ -255,21 +295,22 @@ class RollupWriter:
         if not hourly:
             return
         ids = self._dims_ids(cur, {dims for _, dims in hourly})
-        daily: dict[tuple[int, int], list[int]] = {}
-        monthly: dict[tuple[int, int], list[int]] = {}
-        hour_rows = []
+        # Per table kind, (start, key) -> sums: the full tables keyed by dimension id, the team
+        # tables by team (the first dimension).
+        full: dict[str, dict[tuple[int, Any], list[int]]] = {kind: {} for kind in TIME_TABLES}
+        team: dict[str, dict[tuple[int, Any], list[int]]] = {kind: {} for kind in TIME_TABLES}
         for (hour, dims), total in hourly.items():
-            dims_id = ids[dims]
-            hour_rows.append((hour, dims_id, *total))
-            for table, start in ((daily, hour - hour % DAY_NS), (monthly, self._month(hour))):
-                bucket = table.get((start, dims_id))
-                if bucket is None:
-                    table[(start, dims_id)] = list(total)
-                else:
-                    _add(bucket, total)
-        cur.executemany(self._time_upsert[TIME_TABLES["hour"]], hour_rows)
-        cur.executemany(self._time_upsert[TIME_TABLES["day"]], [(*k, *v) for k, v in daily.items()])
-        cur.executemany(self._time_upsert[TIME_TABLES["month"]], [(*k, *v) for k, v in monthly.items()])
+            starts = {"hour": hour, "day": hour - hour % DAY_NS, "month": self._month(hour)}
+            for kind, start in starts.items():
+                for table, key in ((full[kind], (start, ids[dims])), (team[kind], (start, dims[0]))):
+                    bucket = table.get(key)
+                    if bucket is None:
+                        table[key] = list(total)
+                    else:
+                        _add(bucket, total)
+        for kind in TIME_TABLES:
+            cur.executemany(self._time_upsert[TIME_TABLES[kind]], [(*k, *v) for k, v in full[kind].items()])
+            cur.executemany(self._team_upsert[TEAM_TABLES[kind]], [(*k, *v) for k, v in team[kind].items()])
         if users:
             cur.executemany(self._user_upsert, [(*k, *v) for k, v in users.items()])
         if sessions:
@@ -277,9 +318,8 @@ class RollupWriter:
             cur.executemany(self._step_upsert, [(*k, *v) for k, v in steps.items()])
         if removed:  # a row whose calls all moved elsewhere (a re-price) is dropped, not kept at zero
             for name, keys in (
-                (TIME_TABLES["hour"], [row[:2] for row in hour_rows]),
-                (TIME_TABLES["day"], list(daily)),
-                (TIME_TABLES["month"], list(monthly)),
+                *((TIME_TABLES[kind], list(full[kind])) for kind in TIME_TABLES),
+                *((TEAM_TABLES[kind], list(team[kind])) for kind in TIME_TABLES),
                 (USERS_TABLE, list(users)),
                 (SESSIONS_TABLE, list(sessions)),
                 (STEPS_TABLE, list(steps)),

@@ -87,9 +87,12 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
          [*rollups.ddl(dialect), rollups.backfill]),
         # 4 is reserved (dedupe).
         (5, "invoice_periods, invoices, invoice_adjustments: closed periods, snapshots, adjustments", [*V5]),
+        # Version 6: the same time rollups by team alone, so per-team questions (the spend gauges,
+        # team trends) read a row per team, built from the version 3 rollups.
+        (6, "rollups by team: hourly, daily, monthly", [*rollups.team_ddl(), rollups.team_backfill]),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 5
+LATEST_VERSION = 6
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

@@ -9,7 +9,7 @@ never a silently ignored filter. Money leaves as exact decimal strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -172,6 +172,8 @@ def _moment(value: str, name: str, zone: ZoneInfo) -> int:
 def answer(ledger: SqlLedger, request: CostsRequest) -> dict[str, Any]:
     """The rows of ``request``, ordered and limited (the rest folded into one others row per bucket)."""
     query = request.query
+    if request.limit is not None and query.bucket is None and request.order_by in ORDER_FIELDS:
+        return _top(ledger, request)
     rows = ledger.costs(query)
     keep = _kept_groups(rows, request)
     out_rows: dict[tuple, CostRow] = {}
@@ -191,6 +193,11 @@ def answer(ledger: SqlLedger, request: CostsRequest) -> dict[str, Any]:
     totals = CostRow({}, None)
     for row in rows:
         totals.values = [a + b for a, b in zip(totals.values, row.values, strict=True)]
+    return _body(request, [_row(r, query) for r in ordered], totals)
+
+
+def _body(request: CostsRequest, rows: list[dict[str, Any]], totals: CostRow) -> dict[str, Any]:
+    query = request.query
     return {
         "from": _iso(query.start_ns, query.tz),
         "to": _iso(query.end_ns, query.tz),
@@ -202,9 +209,30 @@ def answer(ledger: SqlLedger, request: CostsRequest) -> dict[str, Any]:
         ],
         "order_by": ("-" if request.descending else "") + request.order_by,
         "limit": request.limit,
-        "rows": [_row(r, query) for r in ordered],
+        "rows": rows,
         "totals": _measures(totals),
     }
+
+
+def _top(ledger: SqlLedger, request: CostsRequest) -> dict[str, Any]:
+    """Top N by a measure without buckets: the ledger ranks (in SQL where it can), and the
+    others row is the ungrouped total minus the top rows, so thousands of groups (users) are
+    never materialized here."""
+    query = request.query
+    ranked = replace(
+        query, rank_by=ORDER_FIELDS[request.order_by], descending=request.descending, limit=request.limit
+    )
+    top = ledger.costs(ranked)
+    total = CostRow({}, None)
+    for row in ledger.costs(replace(query, group_by=())):
+        total.values = [a + b for a, b in zip(total.values, row.values, strict=True)]
+    rest = list(total.values)
+    for row in top:
+        rest = [a - b for a, b in zip(rest, row.values, strict=True)]
+    rows = [_row(r, query) for r in top]
+    if any(rest):
+        rows.append(_row(CostRow(dict.fromkeys(query.group_by, OTHERS), None, rest), query))
+    return _body(request, rows, total)
 
 
 def _kept_groups(rows: list[CostRow], request: CostsRequest) -> set[tuple] | None:
