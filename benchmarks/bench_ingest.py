@@ -151,7 +151,14 @@ def source_at(commit: str, workdir: Path) -> Path | None:
     target = workdir / f"src-{commit}"
     target.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(Path(__file__).resolve().parent.parent), "archive", commit, "collector/llmcost_collector"],
+        [
+            "git",
+            "-C",
+            str(Path(__file__).resolve().parent.parent),
+            "archive",
+            commit,
+            "collector/llmcost_collector",
+        ],
         capture_output=True,
     )
     if archive.returncode != 0:

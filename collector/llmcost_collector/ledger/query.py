@@ -238,23 +238,21 @@ def _accumulate(
     labels: list[datetime | None],
     record: tuple,
 ) -> None:
-    start_ns, groups, values = (
-        record[0],
-        record[1 : 1 + len(query.group_by)],
-        record[1 + len(query.group_by) :],
-    )
+    """Add one result record (bucket start, groups..., sums...) to its row."""
+    start_ns = record[0]
     if start_ns is None:
         return  # an ungrouped sum over no rows
+    width = len(query.group_by)
+    groups = record[1 : 1 + width]
+    values = list(map(int, record[1 + width :]))  # PostgreSQL sums bigints as Decimal
     index = bisect_right(edges, int(start_ns)) - 1
     key = (index, *groups)
     row = rows.get(key)
     if row is None:
-        row = rows[key] = CostRow(
-            group={g: "" if v is None else str(v) for g, v in zip(query.group_by, groups, strict=True)},
-            bucket=labels[index],
-        )
-    for i, value in enumerate(values):
-        row.values[i] += int(value or 0)
+        group = dict(zip(query.group_by, ("" if v is None else v for v in groups), strict=True))
+        rows[key] = CostRow(group=group, bucket=labels[index], values=values)
+    else:
+        row.values = [a + b for a, b in zip(row.values, values, strict=True)]
 
 
 def _where(query: CostQuery, column: Callable[[str], str], params: list[object]) -> list[str]:
@@ -300,6 +298,10 @@ def _rollup_sql(
         f"SELECT {start}{''.join(', ' + g for g in groups)}, {sums} FROM {table} r "
         f"JOIN {DIMS_TABLE} d ON d.dims_id = r.dims_id WHERE {' AND '.join(where)}"
     )
+    if set(query.group_by) == set(DIMENSIONS):
+        # Every dimension: a group is a dimension id (the columns depend on it, its primary
+        # key), so grouping by the integer spares sorting thirteen text columns.
+        groups = ["d.dims_id"]
     if time_group or groups:
         sql += " GROUP BY " + ", ".join([*time_group, *groups])
     return sql, params

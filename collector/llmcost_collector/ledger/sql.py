@@ -41,7 +41,7 @@ from llmcost_collector.ledger.sessions import (
     summarize_types,
     whole_months,
 )
-from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES, UsageLine
+from llmcost_collector.ledger.usage import DIMENSIONS, UsageLine
 from llmcost_collector.model import UNPRICED, Cost
 
 # Token classes as the API and the metrics name them: disjoint (output excludes reasoning).
@@ -380,12 +380,14 @@ class SqlLedger:
         """Daily usage lines for calls that started in ``[start_ns, end_ns)`` (UTC days), ordered
         by day then dimensions: what invoices and exports read."""
         query = CostQuery(int(start_ns), int(end_ns), DIMENSIONS, bucket="day")
+        rows = self.costs(query)
+        rows.sort(key=lambda row: (row.bucket, *row.group.values()))  # groups are in DIMENSIONS order
         lines = []
-        for row in self.costs(query):
-            fields: dict[str, Any] = {**row.group, **dict(zip(MEASURES, row.values, strict=True))}
+        for row in rows:
             assert row.bucket is not None  # bucketed by day
-            lines.append(UsageLine(day=row.bucket.date(), **fields))
-        return sorted(lines, key=lambda line: (line.day, *(getattr(line, d) for d in DIMENSIONS)))
+            # positional, in declaration order: the day, DIMENSIONS, MEASURES
+            lines.append(UsageLine(row.bucket.date(), *row.group.values(), *row.values))  # type: ignore[arg-type]
+        return lines
 
     def active_users(self, start_ns: int, end_ns: int) -> dict[str, int]:
         """Distinct non-empty user ids per team among calls in ``[start_ns, end_ns)`` (seats):
