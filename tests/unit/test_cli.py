@@ -34,18 +34,8 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
     done = llmcost("--help")
     assert done.exit_code == 0
     listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
-    assert listed == [
-        "serve",
-        "demo",
-        "price",
-        "models",
-        "query",
-        "report",
-        "invoice",
-        "export",
-        "reprice",
-        "config",
-    ]
+    expected = "serve demo price models query report invoice export reprice migrate config".split()
+    assert listed == expected
 
 
 def test_price_every_token_class(llmcost: Llmcost) -> None:
@@ -551,3 +541,44 @@ def test_reprice_a_closed_range_gives_adjustments(
     assert (adjustment["reference"], adjustment["reason"], adjustment["amount_usd"]) == (
         "LLM-2025-01-search", "re-priced", "-1.100000000",
     )  # fmt: skip
+
+
+def test_migrate_builds_the_rollups_of_an_existing_ledger_with_a_progress_bar(
+    llmcost: Llmcost, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from tests.unit.test_ledger import make_entry
+
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:
+        ledger.insert([make_entry(n, team="search") for n in range(1, 4)])
+        (before,) = ledger.spend(0, 2**62, group_by=())
+    finally:
+        ledger.close()
+    # The same calls as a ledger from before the rollups: their tables gone, versions 3 and 6 not run.
+    conn = sqlite3.connect(tmp_path / "ledger.db")
+    for (table,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'llm_rollup_%'"
+    ).fetchall():
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM schema_migrations WHERE version IN (3, 6)")
+    conn.commit()
+    conn.close()
+    done = llmcost("migrate", "--ledger-url", ledger_url)
+    assert done.exit_code == 0, done.output
+    assert [row[0] for row in table_rows(done.stdout)][1:] == ["3", "6"]
+    assert "building from stored calls" in done.stderr
+    again = llmcost("migrate", "--ledger-url", ledger_url)
+    assert again.exit_code == 0 and again.stdout.strip() == "the ledger is up to date"
+    ledger = open_ledger(ledger_url)
+    try:
+        (after,) = ledger.spend(0, 2**62, group_by=())
+    finally:
+        ledger.close()
+    assert (after.requests, after.contracted_nanos, after.chargeback_nanos) == (
+        3,
+        before.contracted_nanos,
+        before.chargeback_nanos,
+    )

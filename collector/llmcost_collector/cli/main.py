@@ -30,6 +30,7 @@ from llmcost_collector.cli.config import config
 from llmcost_collector.cli.demo import demo
 from llmcost_collector.cli.export import export
 from llmcost_collector.cli.invoice import invoice
+from llmcost_collector.cli.migrate import migrate
 from llmcost_collector.cli.models import models
 from llmcost_collector.cli.output import exit_broken_pipe
 from llmcost_collector.cli.price import price
@@ -65,7 +66,7 @@ def cli() -> None:
 
 
 # Order is the order shown by --help.
-for command in (serve, demo, price, models, query, report, invoice, export, reprice, config):
+for command in (serve, demo, price, models, query, report, invoice, export, reprice, migrate, config):
     cli.add_command(command)
 
 

@@ -26,12 +26,13 @@ SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
-def open_ledger(url: str) -> SqlLedger:
+def open_ledger(url: str, *, migrate: bool = True) -> SqlLedger:
     """Open (creating and migrating as needed) the ledger at ``url``.
 
     ``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite:///:memory:`` (one process,
     tests) or ``postgresql://user@host:port/db`` (psycopg 3; several replicas may share it).
     SQLite takes ``?synchronous=normal`` to trade power-loss durability for throughput.
+    ``migrate=False`` opens without migrating (``llmcost migrate`` migrates with a progress bar).
     """
     if url.startswith(SQLITE_PREFIX):
         path, _, query = url[len(SQLITE_PREFIX) :].partition("?")
@@ -43,11 +44,13 @@ def open_ledger(url: str) -> SqlLedger:
             raise ValueError(f"SQLite ledger URL {url!r} has no path: use sqlite:///ledger.db")
         dialect = sqlite_dialect(path, options.get("synchronous", "FULL"))
         if path == ":memory:":
-            return SqlLedger(dialect, shared_connection=True)
+            return SqlLedger(dialect, shared_connection=True, migrate=migrate)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqlLedger(dialect)
+        return SqlLedger(dialect, migrate=migrate)
     if url.startswith(POSTGRES_PREFIXES):
-        return SqlLedger(postgres_dialect(url.replace("postgresql+psycopg://", "postgresql://", 1)))
+        return SqlLedger(
+            postgres_dialect(url.replace("postgresql+psycopg://", "postgresql://", 1)), migrate=migrate
+        )
     raise ValueError(f"unsupported ledger URL {url!r}: use sqlite:///path.db or postgresql://...")
 
 

@@ -112,7 +112,7 @@ class SqlLedger:
     """The ledger. Thread-safe: call ``insert``/``update_costs`` from one writer thread and the
     read methods from any thread (each side is serialized by its own lock)."""
 
-    def __init__(self, dialect: Dialect, *, shared_connection: bool = False) -> None:
+    def __init__(self, dialect: Dialect, *, shared_connection: bool = False, migrate: bool = True) -> None:
         self.dialect = dialect
         self._shared = shared_connection  # sqlite :memory: has one database per connection
         self._write_conn = dialect.connect(False)
@@ -131,12 +131,16 @@ class SqlLedger:
         )
         self._rows_per_statement = max(1, min(1000, dialect.max_params // len(COLUMNS)))
         self._rollups = RollupWriter(dialect.name, self._sql)
-        self.migrate()
+        if migrate:
+            self.migrate()
 
     # --- schema -------------------------------------------------------------------------
 
     def migrate(self, progress: Callable[[int, int], None] | None = None) -> list[int]:
         """Apply missing migrations in one transaction; returns the versions applied now.
+
+        ``progress(done, total)`` is called by steps that build data (the rollup backfills) as
+        they go, for a progress bar on a large existing ledger (``llmcost migrate``).
 
         Idempotent, and safe when several replicas start at once: PostgreSQL takes a
         transaction-scoped advisory lock first, SQLite's ``BEGIN IMMEDIATE`` takes the file's write
@@ -163,6 +167,14 @@ class SqlLedger:
                 )
                 applied.append(version)
         return applied
+
+    def pending_migrations(self) -> list[tuple[int, str]]:
+        """``(version, description)`` of the migrations this ledger has not run yet."""
+        try:
+            done = set(self.schema_versions())
+        except Exception:  # a new database: not even the migrations table yet
+            done = set()
+        return [(v, d) for v, d, _ in migrations(self.dialect.name) if v not in done]
 
     def schema_versions(self) -> list[int]:
         return [row[0] for row in self._read("SELECT version FROM schema_migrations ORDER BY version")]
