@@ -34,7 +34,19 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
     done = llmcost("--help")
     assert done.exit_code == 0
     listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
-    expected = "serve demo price models query report invoice export reprice migrate config".split()
+    expected = [
+        "serve",
+        "demo",
+        "price",
+        "models",
+        "query",
+        "report",
+        "invoice",
+        "export",
+        "reprice",
+        "migrate",
+        "config",
+    ]
     assert listed == expected
 
 
