@@ -161,6 +161,18 @@ def best(action: Callable[[], object], repeat: int = 5) -> float:
     return min(times) * 1000
 
 
+def _percentiles(rows: list[tuple]) -> dict[str, tuple[int, int]]:
+    """The raw baseline's p50 and p95 (nearest rank) per session name, from per-session sums."""
+    by_name: dict[str, list[int]] = {}
+    for name, cost in rows:
+        by_name.setdefault(name, []).append(int(cost))
+    out = {}
+    for name, costs in by_name.items():
+        costs.sort()
+        out[name] = (costs[(len(costs) + 1) // 2 - 1], costs[-(-95 * len(costs) // 100) - 1])
+    return out
+
+
 def raw(ledger: SqlLedger, sql: str) -> Callable[[], object]:
     return lambda: ledger._read(sql)
 
@@ -206,6 +218,12 @@ def measure(count: int) -> dict[str, tuple[float, float]]:
                     best(get("/api/v1/costs", group_by="team", bucket="day", **month)),
                     best(raw(ledger, f"SELECT start_time_ns / 86400000000000, team, {sums} FROM llm_calls "
                                      f"WHERE {where} GROUP BY 1, 2")),
+                ),
+                "sessions summary of the month (`/api/v1/sessions/summary`)": (
+                    best(get("/api/v1/sessions/summary", group_by="session_name", period="2026-11"), repeat=3),
+                    best(lambda: _percentiles(ledger._read(
+                        f"SELECT session_name, SUM(COALESCE(contracted_cost_nanos, 0)) FROM llm_calls "
+                        f"WHERE {where} AND session_id <> '' GROUP BY session_id, session_name")), repeat=3),
                 ),
                 "top 5 users of the month (`group_by=user_id&limit=5`)": (
                     best(get("/api/v1/costs", group_by="user_id", limit="5", **month)),

@@ -358,13 +358,27 @@ def _users_answer(
         f"GROUP BY {', '.join([*(['month_ns'] if query.bucket else []), *query.group_by])} "
         "HAVING SUM(requests) > 0 OR SUM(outcome_count) > 0"
     )
-    if query.limit is not None:  # one table, one statement: the database ranks
-        rank = " + ".join(f"SUM({m})" for m in query.rank_by)
-        sql += (
-            f" ORDER BY {rank} {'DESC' if query.descending else 'ASC'}, {', '.join(query.group_by)} LIMIT ?"
-        )
-        params.append(query.limit)
     rows: dict[tuple, CostRow] = {}
+    if query.limit is not None:
+        # Rank in the database summing only what ranks, then sum every measure for the winners:
+        # the per-user table has a row per user, and summing all measures of each costs more
+        # than the ranking itself.
+        rank = " + ".join(f"SUM({m})" for m in query.rank_by)
+        groups = ", ".join(query.group_by)
+        ranking = (
+            f"SELECT {groups} FROM {USERS_TABLE} WHERE {' AND '.join(where)} GROUP BY {groups} "
+            "HAVING SUM(requests) > 0 OR SUM(outcome_count) > 0 "
+            f"ORDER BY {rank} {'DESC' if query.descending else 'ASC'}, {groups} LIMIT ?"
+        )
+        winners = {tuple(r) for r in read(ranking, [*params, query.limit])}
+        if not winners:
+            return []
+        users = sorted({w[query.group_by.index("user_id")] for w in winners})
+        sql = sql.replace(" GROUP BY ", f" AND user_id IN ({', '.join('?' * len(users))}) GROUP BY ", 1)
+        for record in read(sql, [*params, *users]):
+            if tuple(record[1 : 1 + len(query.group_by)]) in winners:
+                _accumulate(rows, query, edges, labels, record)
+        return _ranked(list(rows.values()), query)
     for record in read(sql, params):
         _accumulate(rows, query, edges, labels, record)
     return _ranked(list(rows.values()), query)
