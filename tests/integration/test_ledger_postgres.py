@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llmcost_collector.ledger import LATEST_VERSION, SqlLedger, open_ledger
+from llmcost_collector.ledger import VERSIONS, SqlLedger, open_ledger
 from llmcost_collector.model import PRICED, Cost
 
 from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
@@ -83,7 +83,7 @@ def test_migrations_are_recorded_once_and_idempotent(ledger_url: str) -> None:
     ledger = open_ledger(ledger_url)
     try:
         assert ledger.migrate() == [] and ledger.migrate() == []
-        assert ledger.schema_versions() == list(range(1, LATEST_VERSION + 1))
+        assert ledger.schema_versions() == list(VERSIONS)
     finally:
         ledger.close()
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llmcost_collector.ledger import LATEST_VERSION, LedgerEntry, open_ledger
+from llmcost_collector.ledger import VERSIONS, LedgerEntry, open_ledger
 from llmcost_collector.ledger.sql import SqlLedger
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 
@@ -107,7 +107,7 @@ def test_unpriced_then_repriced(ledger: SqlLedger) -> None:
 def test_migrations_are_idempotent_and_reopen_keeps_totals(ledger_url: str) -> None:
     first = open_ledger(ledger_url)
     first.insert([entry(1), entry(2)])
-    assert first.migrate() == [] and first.schema_versions() == list(range(1, LATEST_VERSION + 1))
+    assert first.migrate() == [] and first.schema_versions() == list(VERSIONS)
     first.close()
     again = open_ledger(ledger_url)
     try:
@@ -170,5 +170,5 @@ def test_concurrent_migrations_on_postgres(pg_url: str) -> None:  # noqa: F811
         thread.join()
     assert errors == []
     ledger = open_ledger(pg_url)
-    assert ledger.schema_versions() == list(range(1, LATEST_VERSION + 1))
+    assert ledger.schema_versions() == list(VERSIONS)
     ledger.close()

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from llmcost_collector.ledger.dedupe import DUPLICATE, NEW, SUPPRESSED, SpanLink
 from llmcost_collector.ledger.entry import COLUMNS, LedgerEntry
-from llmcost_collector.ledger.schema import LATEST_VERSION, TABLE
+from llmcost_collector.ledger.schema import LATEST_VERSION, SPANS_TABLE, TABLE, VERSIONS
 from llmcost_collector.ledger.sql import (
     GROUPABLE,
     TOKEN_SUMS,
@@ -52,12 +53,18 @@ def open_ledger(url: str) -> SqlLedger:
 
 __all__ = [
     "COLUMNS",
+    "DUPLICATE",
     "GROUPABLE",
     "LATEST_VERSION",
+    "NEW",
+    "SPANS_TABLE",
+    "SUPPRESSED",
     "TABLE",
     "TOKEN_SUMS",
+    "VERSIONS",
     "Ledger",
     "LedgerEntry",
+    "SpanLink",
     "SpendRow",
     "SqlLedger",
     "open_ledger",

@@ -12,6 +12,7 @@ both backends and a column can never take a float's rounding.
 from __future__ import annotations
 
 TABLE = "llm_calls"
+SPANS_TABLE = "llm_call_spans"
 
 _V1_COLUMNS = (
     "trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
@@ -59,6 +60,20 @@ _V2_POSTGRES = [
     f"CREATE INDEX IF NOT EXISTS {TABLE}_start_time ON {TABLE} (start_time)",
 ]
 
+# Version 4 (3 is the rollups'): every call span seen, and the llm_calls row that holds its money,
+# so one provider call seen by several instrumentations is billed once (``ledger/dedupe.py``).
+# Rows already in the ledger are their own spans.
+_V4 = [
+    f"CREATE TABLE IF NOT EXISTS {SPANS_TABLE} (trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
+    "parent_span_id TEXT NOT NULL, response_id TEXT NOT NULL, billed_trace_id TEXT NOT NULL, "
+    "billed_span_id TEXT NOT NULL, ingested_at_ns BIGINT NOT NULL, PRIMARY KEY (trace_id, span_id))",
+    f"CREATE INDEX IF NOT EXISTS {SPANS_TABLE}_parent ON {SPANS_TABLE} (trace_id, parent_span_id)",
+    f"CREATE INDEX IF NOT EXISTS {SPANS_TABLE}_response ON {SPANS_TABLE} (response_id) WHERE response_id <> ''",
+    f"CREATE INDEX IF NOT EXISTS {SPANS_TABLE}_billed ON {SPANS_TABLE} (billed_trace_id, billed_span_id)",
+    f"INSERT INTO {SPANS_TABLE} SELECT trace_id, span_id, '', '', trace_id, span_id, ingested_at_ns "
+    f"FROM {TABLE} WHERE outcome = ''",
+]
+
 SCHEMA_MIGRATIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
     "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at_ns BIGINT NOT NULL)"
@@ -71,7 +86,11 @@ def migrations(dialect: str) -> list[tuple[int, str, list[str]]]:
         (1, "llm_calls: one row per LLM call with attribution, tokens, cost layers, provenance", _V1),
         (2, "llm_calls.start_time: UTC start timestamp for period queries",
          _V2_SQLITE if dialect == "sqlite" else _V2_POSTGRES),
+        (4, "llm_call_spans: every call span seen and the row billed for it (one row per provider call)", _V4),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 2
+# Every version, ascending (``migrate()`` applies them in list order); gaps are allowed (each branch of work takes
+# its own number), so compare with this list, never with ``range(1, LATEST_VERSION + 1)``.
+VERSIONS = tuple(sorted(version for version, _, _ in migrations("sqlite")))
+LATEST_VERSION = max(VERSIONS)

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+from llmcost_collector.ledger import dedupe
+from llmcost_collector.ledger.dedupe import DUPLICATE, NEW, SPAN_COLUMNS, SpanLink
 from llmcost_collector.ledger.entry import COLUMNS, INT_COLUMNS, LedgerEntry
-from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
+from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, SPANS_TABLE, TABLE, migrations
 from llmcost_collector.model import UNPRICED, Cost
 
 TOKEN_SUMS = {
@@ -47,6 +49,12 @@ GROUPABLE = frozenset(
 # "model" is the billed model: the response model when the provider reported one.
 MODEL_EXPR = "CASE WHEN response_model <> '' THEN response_model ELSE request_model END"
 MONEY_COLUMNS = ("list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "savings_nanos")
+_NO_LINK = SpanLink()
+# Advisory locks on the traces and response ids of a batch, in sorted order (no deadlocks).
+_PG_LOCK_KEYS = (
+    "SELECT pg_advisory_xact_lock(k) FROM "
+    "(SELECT DISTINCT hashtextextended(x, 727275) AS k FROM unnest(%s::text[]) AS x) AS keys ORDER BY k"
+)
 
 
 @dataclass(slots=True)
@@ -110,6 +118,13 @@ class SqlLedger:
             "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
         )
         self._rows_per_statement = max(1, min(1000, dialect.max_params // len(COLUMNS)))
+        self._span_insert = (
+            f"INSERT INTO {SPANS_TABLE} ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join([ph] * len(SPAN_COLUMNS))}) "
+            "ON CONFLICT (trace_id, span_id) DO NOTHING"
+        )
+        self._rewrite_sql = self._sql(
+            f"UPDATE {TABLE} SET {', '.join(f'{name} = ?' for name in COLUMNS[2:])} WHERE trace_id = ? AND span_id = ?"
+        )
         self.migrate()
 
     # --- schema -------------------------------------------------------------------------
@@ -149,32 +164,62 @@ class SqlLedger:
 
     # --- writes -------------------------------------------------------------------------
 
-    def insert(self, entries: Sequence[LedgerEntry]) -> list[bool]:
+    def insert(
+        self, entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None] | None = None
+    ) -> list[bool]:
         """Insert in one transaction, committed before returning; per entry, True when it was new.
 
-        A call already in the ledger, or repeated earlier in the same batch, gets False, so the
-        caller updates metrics for new rows only.
+        ``links`` (one per entry, None for outcome records) let spans of one provider call
+        collapse into one row (``ledger/dedupe.py``); without them each entry is its own call.
+        A call already in the ledger, repeated earlier in the same batch, or held by another span
+        of the same call gets False, so the caller updates metrics for new rows only.
         """
-        keys = list(map(_KEY, entries))
-        if not keys:
+        return [outcome == NEW for outcome in self.record(entries, links)]
+
+    def record(
+        self, entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None] | None = None
+    ) -> list[str]:
+        """Like ``insert``, but per entry its outcome: ``NEW``, ``DUPLICATE`` or ``SUPPRESSED``."""
+        if not entries:
             return []
-        if len(set(keys)) == len(keys):  # the common case: every key once in this batch
-            with self._write_lock, self._transaction(write=True) as cur:
-                if self.dialect.name == "sqlite" and self._insert_all_new(cur, entries):
-                    return [True] * len(entries)
-                inserted = set(self._insert_returning(cur, entries))
-            return [key in inserted for key in keys]
-        # Duplicates inside the batch: only the first occurrence of a key can be new.
-        first_index: dict[tuple[str, str], int] = {}
-        for index, key in enumerate(keys):
-            first_index.setdefault(key, index)
-        unique = [entries[i] for i in first_index.values()]
+        if links is None:
+            links = [_NO_LINK] * len(entries)
+        now = time.time_ns()
         with self._write_lock, self._transaction(write=True) as cur:
-            new_keys = self._insert_returning(cur, unique)
-        flags = [False] * len(entries)
-        for key in new_keys:
-            flags[first_index[key]] = True
-        return flags
+            if self.dialect.name == "postgresql":
+                keys = dedupe.lock_keys(entries, links)
+                if keys:  # concurrent replicas writing spans of one call wait for each other
+                    cur.execute(_PG_LOCK_KEYS, [keys])
+
+            def fetch(sql: str, params: Sequence[object]) -> list[tuple]:
+                cur.execute(self._sql(sql), list(params))
+                return cur.fetchall()
+
+            plan = dedupe.plan(fetch, entries, links, now)
+            outcomes = plan.outcomes
+            fresh = [entry for entry, outcome in zip(entries, outcomes, strict=True) if outcome == NEW]
+            if fresh and not (self.dialect.name == "sqlite" and self._insert_all_new(cur, fresh)):
+                inserted = set(self._insert_returning(cur, fresh))
+                for index, entry in enumerate(entries):  # a row that predates the span index
+                    if outcomes[index] == NEW and _key(entry) not in inserted:
+                        outcomes[index] = DUPLICATE
+            if plan.span_rows:
+                cur.executemany(self._span_insert, plan.span_rows)
+            if plan.rewrites:
+                self._rewrite_rows(cur, [old for old, _ in plan.rewrites], [new for _, new in plan.rewrites])
+        return outcomes
+
+    def _rewrite_rows(
+        self, cur: Any, old_entries: Sequence[LedgerEntry], new_entries: Sequence[LedgerEntry]
+    ) -> None:
+        """Replace existing rows' accounts, inside the insert transaction; the one place a row's
+        usage or cost changes at ingest (a later span of the same call with a finer split won).
+
+        ``new_entries[i]`` keeps ``old_entries[i]``'s key and times (``dedupe._take_over``), so
+        the row stays in its period; anything derived from rows (rollups) adjusts here.
+        """
+        for old, new in zip(old_entries, new_entries, strict=True):
+            cur.execute(self._rewrite_sql, [*new[2:], old.trace_id, old.span_id])
 
     def _insert_all_new(self, cur: Any, unique: Sequence[LedgerEntry]) -> bool:
         """SQLite fast path: one ``executemany``, kept only when every row was new.

@@ -1,0 +1,223 @@
+"""One ledger row per provider call, however many instrumentations saw it.
+
+One call can reach the collector as several spans: the anthropic SDK traces itself and OpenLLMetry,
+OpenInference or OpenLIT wrap the same method; ``opentelemetry-instrument`` loads every installed
+instrumentor; LiteLLM drives the ``openai`` SDK that another instrumentation wraps. Two spans are
+the same call when
+
+* one is the **parent** of the other in the same trace (both LLM-call spans: wrappers nest), or
+* they carry the same **provider response id** (``gen_ai.response.id``; OpenInference's response
+  JSON), whichever trace they are in (LiteLLM starts its span in its logging thread).
+
+Every call span the ledger has seen is kept in ``llm_call_spans`` with the key of the
+``llm_calls`` row that holds its money (``billed_trace_id``, ``billed_span_id``): the suppressed
+spans stay there as provenance, and a retried export of any of them is recognised and bills
+nothing. Spans are grouped whichever arrives first and in whichever export: a later span joins
+the group of an earlier one, and a span whose parent or child arrives later is joined by it.
+
+Which span's usage is billed: the better one by ``rank`` — a span attributed to a team beats one
+that fell to the default team, then reported usage beats a local estimate, then the finer token
+split (more token classes reported: cache reads, cache writes, their 1h part, reasoning, audio)
+wins; on a tie the first to arrive stays. When a later span wins, the existing row takes its
+usage, cost and attribution but keeps its key and start time (so its period never moves), through
+``SqlLedger._rewrite_rows``. Metrics never move for a suppressed span, also when it wins a rewrite:
+Prometheus counters keep what the first span said; the ledger is the source of truth.
+
+Outcome records are not calls and never take part (``SpanLink`` is None for them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from llmcost_collector.ledger.entry import COLUMNS, LedgerEntry
+from llmcost_collector.ledger.schema import SPANS_TABLE, TABLE
+from llmcost_collector.model import TEAM_FROM_DEFAULT
+
+SPAN_COLUMNS = (
+    "trace_id", "span_id", "parent_span_id", "response_id", "billed_trace_id", "billed_span_id",
+    "ingested_at_ns",
+)  # fmt: skip
+
+NEW = "new"  # billed: a new ledger row
+DUPLICATE = "duplicate"  # this very span was seen before (a retried export): nothing billed
+SUPPRESSED = "suppressed"  # another span of the same call holds the money
+
+Key = tuple[str, str]
+# fetch(sql with ? placeholders, params) -> rows
+Fetch = Callable[[str, Sequence[object]], list[tuple]]
+_CHUNK = 400  # pairs per IN list: far below both backends' parameter limits
+
+
+class SpanLink(NamedTuple):
+    """What ties a call span to other spans of the same call."""
+
+    parent_span_id: str = ""
+    response_id: str = ""
+
+
+@dataclass
+class Plan:
+    """What one insert does: per entry its outcome, and the writes that follow from it."""
+
+    outcomes: list[str]
+    span_rows: list[tuple] = field(default_factory=list)  # llm_call_spans rows to insert
+    rewrites: list[tuple[LedgerEntry, LedgerEntry]] = field(default_factory=list)  # (old, new)
+
+
+def rank(entry: LedgerEntry) -> tuple[bool, bool, int]:
+    """Higher is the better account of a call (see the module docstring)."""
+    split = (
+        entry.cache_read_tokens, entry.cache_write_tokens, entry.cache_write_1h_tokens,
+        entry.reasoning_tokens, entry.input_audio_tokens, entry.output_audio_tokens,
+    )  # fmt: skip
+    return (entry.team_source != TEAM_FROM_DEFAULT, not entry.usage_estimated, sum(1 for n in split if n))
+
+
+def lock_keys(entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None]) -> list[str]:
+    """What concurrent writers must serialize on: the traces and response ids of call spans."""
+    keys = {entry.trace_id for entry, link in zip(entries, links, strict=True) if link is not None}
+    keys.update(link.response_id for link in links if link is not None and link.response_id)
+    return sorted(keys)
+
+
+class _Groups:
+    """Union-find over entry indexes (int) and already-billed row keys (Key)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int | Key, int | Key] = {}
+
+    def find(self, node: int | Key) -> int | Key:
+        self.parent.setdefault(node, node)
+        while self.parent[node] != node:
+            self.parent[node] = self.parent[self.parent[node]]
+            node = self.parent[node]
+        return node
+
+    def union(self, a: int | Key, b: int | Key) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[ra] = rb
+
+
+def _pairs_in(fetch: Fetch, select: str, columns: str, pairs: Sequence[Key]) -> list[tuple]:
+    rows: list[tuple] = []
+    for start in range(0, len(pairs), _CHUNK):
+        chunk = pairs[start : start + _CHUNK]
+        values = ", ".join(["(?, ?)"] * len(chunk))
+        rows += fetch(f"{select} WHERE ({columns}) IN (VALUES {values})", [v for pair in chunk for v in pair])
+    return rows
+
+
+def _values_in(fetch: Fetch, select: str, column: str, values: Sequence[str]) -> list[tuple]:
+    rows: list[tuple] = []
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        rows += fetch(f"{select} WHERE {column} IN ({', '.join(['?'] * len(chunk))})", list(chunk))
+    return rows
+
+
+def plan(fetch: Fetch, entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None], now_ns: int) -> Plan:
+    """Decide, inside the insert transaction, what each entry is; nothing is written here."""
+    outcomes = [NEW] * len(entries)
+    first: dict[Key, int] = {}
+    for index, entry in enumerate(entries):
+        key = (entry.trace_id, entry.span_id)
+        if key in first:
+            outcomes[index] = DUPLICATE  # repeated inside this batch
+        else:
+            first[key] = index
+    calls = {key: i for key, i in first.items() if links[i] is not None}
+    if not calls:
+        return Plan(outcomes)
+    select = f"SELECT {', '.join(SPAN_COLUMNS[:6])} FROM {SPANS_TABLE}"
+    seen = {(row[0], row[1]) for row in _pairs_in(fetch, select, "trace_id, span_id", list(calls))}
+    fresh: dict[Key, int] = {}
+    for key, index in calls.items():
+        if key in seen:
+            outcomes[index] = DUPLICATE
+        else:
+            fresh[key] = index
+    if not fresh:
+        return Plan(outcomes)
+    link_of = {index: links[index] or SpanLink() for index in fresh.values()}
+    parents = sorted(
+        {(t, link_of[i].parent_span_id) for (t, _), i in fresh.items() if link_of[i].parent_span_id}
+    )
+    responses = sorted({link.response_id for link in link_of.values() if link.response_id})
+    related = _pairs_in(fetch, select, "trace_id, span_id", parents) if parents else []
+    related += _pairs_in(fetch, select, "trace_id, parent_span_id", sorted(fresh))
+    related += _values_in(fetch, select, "response_id", responses) if responses else []
+
+    groups = _Groups()
+    by_response: dict[str, int | Key] = {}
+    for (trace_id, _), index in fresh.items():
+        groups.find(index)
+        link = link_of[index]
+        parent = fresh.get((trace_id, link.parent_span_id))
+        if parent is not None:
+            groups.union(index, parent)
+        if link.response_id:
+            groups.union(index, by_response.setdefault(link.response_id, index))
+    children: dict[Key, list[int]] = {}  # (trace, parent span) -> fresh spans under it
+    for (trace_id, _), index in fresh.items():
+        if link_of[index].parent_span_id:
+            children.setdefault((trace_id, link_of[index].parent_span_id), []).append(index)
+    for trace_id, span_id, parent_span_id, response_id, billed_trace, billed_span in related:
+        billed: Key = (billed_trace, billed_span)
+        parent = fresh.get((trace_id, parent_span_id))  # the stored span is a child of a fresh one
+        if parent is not None:
+            groups.union(parent, billed)
+        for index in children.get((trace_id, span_id), ()):  # a fresh span is a child of the stored one
+            groups.union(index, billed)
+        if response_id and response_id in by_response:
+            groups.union(by_response[response_id], billed)
+
+    members: dict[int | Key, list[int | Key]] = {}
+    for node in list(groups.parent):
+        members.setdefault(groups.find(node), []).append(node)
+    billed_rows = sorted({n for group in members.values() for n in group if isinstance(n, tuple)})
+    existing = _existing_entries(fetch, billed_rows) if billed_rows else {}
+
+    result = Plan(outcomes)
+    for group in members.values():
+        indexes = sorted(n for n in group if isinstance(n, int))
+        if not indexes:
+            continue
+        stored = sorted(n for n in group if isinstance(n, tuple) and n in existing)
+        best = max(indexes, key=lambda i: (rank(entries[i]), -i))  # ties: the first in the batch
+        if stored:
+            target = stored[0]
+            old = existing[target]
+            if rank(entries[best]) > rank(old):
+                result.rewrites.append((old, _take_over(old, entries[best])))
+            winner = None
+        else:
+            target = (entries[best].trace_id, entries[best].span_id)
+            winner = best
+        for index in indexes:
+            if index != winner:
+                outcomes[index] = SUPPRESSED
+            entry, link = entries[index], link_of[index]
+            result.span_rows.append(
+                (entry.trace_id, entry.span_id, link.parent_span_id, link.response_id, *target, now_ns)
+            )
+    return result
+
+
+def _existing_entries(fetch: Fetch, keys: Sequence[Key]) -> dict[Key, LedgerEntry]:
+    rows = _pairs_in(fetch, f"SELECT {', '.join(COLUMNS)} FROM {TABLE}", "trace_id, span_id", keys)
+    return {(row[0], row[1]): LedgerEntry(*row) for row in rows}
+
+
+def _take_over(old: LedgerEntry, better: LedgerEntry) -> LedgerEntry:
+    """The better span's account under the existing row's identity: its key, times and ingest time."""
+    return better._replace(
+        trace_id=old.trace_id,
+        span_id=old.span_id,
+        start_time_ns=old.start_time_ns,
+        end_time_ns=old.end_time_ns,
+        ingested_at_ns=old.ingested_at_ns,
+    )
