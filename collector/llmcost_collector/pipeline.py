@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import compress
 
-from llmcost_collector.ledger import Ledger, LedgerEntry
+from llmcost_collector.ledger import NEW, SUPPRESSED, Ledger, LedgerEntry, SpanLink
 from llmcost_collector.metrics.collector_health import SelfMetrics
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
 from llmcost_collector.metrics.sessions import SessionCostTracker
@@ -51,6 +51,7 @@ class LedgerUnavailable(Exception):
 class IngestResult:
     accepted: int = 0  # LLM spans newly billed
     duplicates: int = 0  # LLM spans already in the ledger (a retry): accepted, not billed again
+    suppressed: int = 0  # LLM spans of a call another span bills (of duplicates): not billed again
     skipped: int = 0  # not LLM spans
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
@@ -69,8 +70,10 @@ class IngestResult:
 class _Job:
     entries: list[LedgerEntry]
     billed: list[BilledCall]
+    links: list[SpanLink | None]
     done: threading.Event = field(default_factory=threading.Event)
     new_rows: int = 0
+    suppressed: int = 0
     error: BaseException | None = None
 
 
@@ -134,6 +137,7 @@ class IngestPipeline:
             self._reject(result, reason, "invalid_span")
         entries: list[LedgerEntry] = []
         billed: list[BilledCall] = []
+        links: list[SpanLink | None] = []
         now_ns = time.time_ns()
         policy = self.policy
         scrub = policy.scrub_identifiers
@@ -173,16 +177,20 @@ class IngestPipeline:
                 entry = entry._replace(user_id=user_id, session_id=session_id)
             entries.append(entry)
             billed.append(BilledCall(call, cost, chargeback, savings))
+            links.append(None if call.outcome else SpanLink(call.parent_span_id, call.response_id))
         if entries:
-            job = self._enqueue(entries, billed, policy.limits.queue_capacity_spans)
+            job = self._enqueue(entries, billed, links, policy.limits.queue_capacity_spans)
             if not job.done.wait(self.commit_timeout):
                 raise LedgerUnavailable("ledger commit timed out")
             if job.error is not None:
                 raise LedgerUnavailable(f"ledger commit failed: {job.error}")
             result.accepted = job.new_rows
             result.duplicates = len(entries) - job.new_rows
-            if result.duplicates:
-                self.self_metrics.spans_duplicate.inc(result.duplicates)
+            result.suppressed = job.suppressed
+            if result.duplicates - result.suppressed:
+                self.self_metrics.spans_duplicate.inc(result.duplicates - result.suppressed)
+            if result.suppressed:
+                self.self_metrics.spans_suppressed.inc(result.suppressed)
         return result
 
     @staticmethod
@@ -200,8 +208,14 @@ class IngestPipeline:
         result.errors.append(reason)
         self.self_metrics.spans_rejected.labels(kind).inc()
 
-    def _enqueue(self, entries: list[LedgerEntry], billed: list[BilledCall], capacity: int) -> _Job:
-        job = _Job(entries, billed)
+    def _enqueue(
+        self,
+        entries: list[LedgerEntry],
+        billed: list[BilledCall],
+        links: list[SpanLink | None],
+        capacity: int,
+    ) -> _Job:
+        job = _Job(entries, billed, links)
         with self._cond:
             if not self._running:
                 raise LedgerUnavailable("collector is shutting down")
@@ -239,9 +253,10 @@ class IngestPipeline:
 
     def _commit(self, jobs: list[_Job]) -> None:
         entries = [entry for job in jobs for entry in job.entries]
+        links = [link for job in jobs for link in job.links]
         started = time.perf_counter()
         try:
-            flags = self.ledger.insert(entries)
+            outcomes = self.ledger.record(entries, links)
         except Exception as exc:  # the ledger is down: fail these exports, clients retry
             log.exception("ledger insert failed for %d rows", len(entries))
             for job in jobs:
@@ -254,9 +269,11 @@ class IngestPipeline:
         offset = 0
         for job in jobs:
             count = len(job.entries)
-            job_flags = flags[offset : offset + count]
-            new_billed.extend(compress(job.billed, job_flags))
+            job_outcomes = outcomes[offset : offset + count]
+            job_flags = [outcome == NEW for outcome in job_outcomes]
+            new_billed.extend(compress(job.billed, job_flags))  # metrics move for new rows only
             job.new_rows = sum(job_flags)
+            job.suppressed = job_outcomes.count(SUPPRESSED)
             offset += count
         try:
             self.cost_metrics.record(new_billed)
