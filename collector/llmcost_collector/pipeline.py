@@ -142,6 +142,7 @@ class IngestPipeline:
         policy = self.policy
         scrub = policy.scrub_identifiers
         resolve = policy.rules.resolve
+        mapping = policy.attribute_mapping
         for span in decoded.spans:
             try:
                 call = normalize_span(span)
@@ -149,6 +150,8 @@ class IngestPipeline:
                     result.skipped += 1
                     self.self_metrics.spans_skipped.inc()
                     continue
+                if mapping:
+                    mapping.apply(call.attribution, span.attributes, span.resource)
                 self._attribute(call, span, resolve)
                 cost = self.pricer.price(call)
             except SpanRejected as exc:
