@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from llmcost_collector.attribute.privacy import scrub_identifier as scrub
 from llmcost_collector.attribute.mapping import AttributeMapping
+from llmcost_collector.attribute.privacy import scrub_identifier as scrub
 from llmcost_collector.attribute.rules import AttributionRules
 from llmcost_collector.config.schema import Config, ConfigError, load_config
 from llmcost_collector.model import Attribution
