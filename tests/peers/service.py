@@ -157,8 +157,9 @@ def instrument(setup: str, otlp: str) -> None:
 
 def main() -> None:
     setup, otlp, fake = sys.argv[1:4]
-    import otel_llmcost
     from opentelemetry import trace
+
+    import otel_llmcost
 
     instrument(setup, otlp)
     # The user then adds otel_llmcost: attribution on every GenAI span, and our instrumentors
