@@ -91,8 +91,17 @@ EXACT = {
 }  # fmt: skip
 SETUPS = ("ours", "openai-v2", "openllmetry", "openinference", "openlit", "litellm", "all")
 # What each setup's spans do not carry, per call kind (absent: exact). The README table says why.
-LOST: dict[tuple[str, str], frozenset[str]] = {}
-# Call kinds a setup does not trace at all (and that otel_llmcost then traces itself).
+LOST: dict[tuple[str, str], frozenset[str]] = {
+    # openai-v2 2.4b0 puts only the prompt and completion totals on chat spans, and wraps
+    # Completions.create, so our instrumentor stands aside for it.
+    ("openai-v2", "openai-chat"): frozenset({"cache_read", "reasoning"}),
+    ("openai-v2", "openai-chat-stream"): frozenset({"cache_read", "reasoning"}),
+    # OpenLLMetry 0.62.4 reports no reasoning tokens for streamed chat completions.
+    ("openllmetry", "openai-chat-stream"): frozenset({"reasoning"}),
+    # OpenLIT 1.45 reports no reasoning tokens on chat-completion spans.
+    ("openlit", "openai-chat"): frozenset({"reasoning"}),
+    ("openlit", "openai-chat-stream"): frozenset({"reasoning"}),
+}
 CASES = [(setup, kind) for setup in SETUPS for kind in (LITELLM_CALLS if setup == "litellm" else SDK_CALLS)]
 
 
@@ -157,7 +166,8 @@ def test_one_row_the_team_every_token_class_and_exact_dollars(matrix: Matrix, se
 def readme_table() -> dict[tuple[str, str], str]:
     """(setup, call kind) -> the README cell, from its compatibility table."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Compatibility") :]
+    start = text.index("### Compatibility")
+    section = text[start : text.index("\n#", start + 1)]
     lines = [line for line in section.splitlines() if line.startswith("|")]
     header = [cell.strip(" `") for cell in lines[0].strip("|").split("|")]
     table = {}
@@ -176,7 +186,7 @@ def test_the_readme_table_matches_the_matrix() -> None:
         lost = LOST.get(case, frozenset())
         cell = table[case]
         if not lost:
-            assert cell == "exact", case
+            assert cell == "exact" or cell.startswith("exact ("), case
         else:
             assert cell.startswith("loses"), case
             assert {
