@@ -180,7 +180,10 @@ class IngestPipeline:
                 entry = entry._replace(user_id=user_id, session_id=session_id)
             entries.append(entry)
             billed.append(BilledCall(call, cost, chargeback, savings))
-            links.append(None if call.outcome else SpanLink(call.parent_span_id, call.response_id))
+            # A response-cache hit replays a stored response (and its id) without calling the
+            # provider: it is its own row (the savings), never a duplicate of the original call.
+            response_id = "" if call.cache_hit else call.response_id
+            links.append(None if call.outcome else SpanLink(call.parent_span_id, response_id))
         if entries:
             job = self._enqueue(entries, billed, links, policy.limits.queue_capacity_spans)
             if not job.done.wait(self.commit_timeout):
