@@ -262,7 +262,7 @@ class IngestPipeline:
         links = [link for job in jobs for link in job.links]
         started = time.perf_counter()
         try:
-            outcomes = self.ledger.record(entries, links)
+            outcomes = self.ledger.record(entries, links, self._merge)
         except Exception as exc:  # the ledger is down: fail these exports, clients retry
             log.exception("ledger insert failed for %d rows", len(entries))
             for job in jobs:
@@ -287,6 +287,14 @@ class IngestPipeline:
         except Exception:  # metrics are for trends; the ledger already has the money
             log.exception("updating metrics failed")
         self._finish(jobs, len(entries))
+
+    def _merge(self, usage: LedgerEntry, attributed: LedgerEntry) -> LedgerEntry:
+        """One call seen by two spans: the usage and cost of one, the attribution of the other
+        (``ledger/dedupe.py``), with the chargeback for that attribution's team."""
+        call = usage.to_call()
+        call.attribution = attributed.to_call().attribution  # already scrubbed, as stored
+        chargeback = self.policy.chargeback(call, usage.contracted_cost_nanos)
+        return LedgerEntry.from_call(call, usage.cost, chargeback, usage.ingested_at_ns, usage.savings_nanos)
 
     def _finish(self, jobs: list[_Job], rows: int) -> None:
         with self._cond:

@@ -227,6 +227,33 @@ def test_a_later_span_with_a_finer_split_rewrites_the_row_in_place(ledger: SqlLe
     assert again.contracted_cost_nanos == 700
 
 
+def test_without_a_merge_the_attributed_span_wins_over_a_finer_unattributed_one(ledger: SqlLedger) -> None:
+    fine_unattributed = span(2, cache_read=400, contracted=700)._replace(
+        team="unattributed", team_source="default"
+    )
+    assert ledger.record([fine_unattributed, span(1)], [SpanLink(f"{1:016x}"), SpanLink()]) == [
+        SUPPRESSED,
+        NEW,
+    ]
+    (row,) = ledger.entries(T0, T0 + DAY)
+    assert (row.team, row.contracted_cost_nanos) == ("search", 1_000)
+
+
+def test_a_merge_bills_one_spans_usage_to_the_others_team(ledger: SqlLedger) -> None:
+    def merge(usage: LedgerEntry, attributed: LedgerEntry) -> LedgerEntry:
+        return usage._replace(team=attributed.team, team_source=attributed.team_source)
+
+    fine_unattributed = span(2, cache_read=400, contracted=700)._replace(
+        team="unattributed", team_source="default"
+    )
+    assert ledger.record([fine_unattributed], [SpanLink(f"{1:016x}")]) == [NEW]
+    assert ledger.record([span(1)], [SpanLink()], merge) == [SUPPRESSED]  # the wrapper's span, later
+    (row,) = ledger.entries(T0, T0 + DAY)
+    assert (row.span_id, row.team, row.cache_read_tokens, row.contracted_cost_nanos) == (
+        f"{2:016x}", "search", 400, 700,
+    )  # fmt: skip
+
+
 def test_concurrent_writers_bill_the_spans_of_one_call_once(url: str) -> None:
     """Two replicas each receive one span of the same call at the same moment."""
     writers = [open_ledger(url), open_ledger(url)]

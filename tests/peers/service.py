@@ -121,6 +121,40 @@ LITELLM_CALLS: dict[str, Callable[[str], None]] = {
 }
 
 
+def openinference_metadata(fake: str) -> None:
+    from openinference.instrumentation import using_attributes
+
+    with using_attributes(
+        metadata={"team": "oi-team", "feature": "oi-metadata"}, user_id="u-2", tags=["beta"]
+    ):
+        openai_chat(fake)
+
+
+def openlit_attributes(fake: str) -> None:
+    import openlit
+
+    with openlit.using_attributes({"team": "openlit-team", "user.id": "u-2"}):
+        anthropic_messages(fake)
+    with openlit.using_attributes({"app.owner_team": "mapped-team"}):  # attribution.from_attributes
+        openai_chat(fake)
+
+
+def litellm_key_team(fake: str) -> None:
+    import litellm
+
+    litellm.completion(model=f"openai/{OPENAI_MODEL}", api_base=fake + "/v1", api_key="test", messages=MESSAGES,
+                       extra_headers=header(OPENAI_SCENARIO),
+                       metadata={"user_api_key_team_alias": "litellm-team"})  # fmt: skip
+
+
+# Calls attributed by the tool's own mechanism only (no otel_llmcost.attribute() around them).
+TOOL_ATTRIBUTION: dict[str, Callable[[str], None]] = {
+    "openinference": openinference_metadata,
+    "openlit": openlit_attributes,
+    "litellm": litellm_key_team,
+}
+
+
 def calls_of(setup: str) -> dict[str, Callable[[str], None]]:
     return LITELLM_CALLS if setup == "litellm" else SDK_CALLS
 
@@ -174,6 +208,8 @@ def main() -> None:
     for kind, call in calls_of(setup).items():
         with otel_llmcost.attribute(team=TEAM, feature=kind, user_id="u-1"):
             call(fake)
+    if setup in TOOL_ATTRIBUTION:
+        TOOL_ATTRIBUTION[setup](fake)
     time.sleep(0.5)  # LiteLLM logs from its own thread after the call returned
     provider = trace.get_tracer_provider()
     provider.force_flush()  # type: ignore[attr-defined]

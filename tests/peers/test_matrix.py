@@ -105,6 +105,15 @@ LOST: dict[tuple[str, str], frozenset[str]] = {
 CASES = [(setup, kind) for setup in SETUPS for kind in (LITELLM_CALLS if setup == "litellm" else SDK_CALLS)]
 
 
+CONFIG = "attribution:\n  from_attributes:\n    app.owner_team: team\n"
+# Calls attributed by the tool's own mechanism (service.TOOL_ATTRIBUTION): team -> (user, feature, call)
+TOOL_TEAMS = {
+    "openinference": {"oi-team": ("u-2", "oi-metadata", "openai-chat")},
+    "openlit": {"openlit-team": ("u-2", "", "anthropic-messages"), "mapped-team": ("", "", "openai-chat")},
+    "litellm": {"litellm-team": ("", "", "litellm-openai-chat")},
+}
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeProvider]:
     with FakeProvider() as provider:
@@ -121,7 +130,7 @@ class Matrix:
 
     def ledger_of(self, setup: str) -> CollectorApp:
         if setup not in self.apps:
-            app = self.collectors()
+            app = self.collectors(CONFIG)
             base = app.urls()["otlp_http"].removesuffix("/v1/traces")
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_SERVICE_NAME": f"peer-{setup}"}
             command = [sys.executable, "-m", "tests.peers.service", setup, base, self.fake.base_url]
@@ -161,6 +170,21 @@ def test_one_row_the_team_every_token_class_and_exact_dollars(matrix: Matrix, se
     assert billed == expected, row.dialect
     assert row.response_model.startswith(model) or row.request_model.endswith(model)
     assert row.contracted_cost_nanos == expected.nanos(model)
+
+
+@pytest.mark.parametrize("setup", TOOL_TEAMS)
+def test_calls_are_attributed_by_the_tools_own_mechanism(matrix: Matrix, setup: str) -> None:
+    """OpenInference's using_attributes(metadata=...), OpenLIT's using_attributes({...}) (directly
+    and through attribution.from_attributes), LiteLLM's key team: no otel_llmcost.attribute()."""
+    app = matrix.ledger_of(setup)
+    for team, (user, feature, kind) in TOOL_TEAMS[setup].items():
+        rows = [e for e in app.ledger.entries(0, FAR_FUTURE) if e.team == team]
+        assert len(rows) == 1, team
+        (row,) = rows
+        model, exact = EXACT[kind]
+        expected = exact.without(LOST.get((setup, kind), frozenset()))
+        assert (row.team_source, row.user_id, row.feature) == ("span", user, feature)
+        assert row.contracted_cost_nanos == expected.nanos(model)
 
 
 def readme_table() -> dict[tuple[str, str], str]:

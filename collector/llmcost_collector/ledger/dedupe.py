@@ -15,13 +15,16 @@ spans stay there as provenance, and a retried export of any of them is recognise
 nothing. Spans are grouped whichever arrives first and in whichever export: a later span joins
 the group of an earlier one, and a span whose parent or child arrives later is joined by it.
 
-Which span's usage is billed: the better one by ``rank`` — a span attributed to a team beats one
-that fell to the default team, then reported usage beats a local estimate, then the finer token
-split (more token classes reported: cache reads, cache writes, their 1h part, reasoning, audio)
-wins; on a tie the first to arrive stays. When a later span wins, the existing row takes its
-usage, cost and attribution but keeps its key and start time (so its period never moves), through
-``SqlLedger._rewrite_rows``. Metrics never move for a suppressed span, also when it wins a rewrite:
-Prometheus counters keep what the first span said; the ledger is the source of truth.
+What the row bills, when the spans disagree: the **usage** (and so the cost) of the span with the
+better account — reported usage beats a local estimate, then the finer token split (more token
+classes reported: cache reads, cache writes, their 1h part, reasoning, audio) wins — and the
+**attribution** of a span attributed to a team over one that fell to the default team (a peer's
+own attribution mechanism may reach only its own span). On ties the first to arrive stays. When
+the two come from different spans, the caller's ``merge(usage_entry, attribution_entry)`` builds
+the row (the pipeline recomputes the chargeback for the team). When a later span improves the
+row, the existing row takes the new account but keeps its key and start time (so its period never
+moves), through ``SqlLedger._rewrite_rows``. Metrics never move for a suppressed span, also when it
+improves a row: Prometheus counters keep what the first span said; the ledger is the source of truth.
 
 Outcome records are not calls and never take part (``SpanLink`` is None for them).
 """
@@ -46,6 +49,8 @@ DUPLICATE = "duplicate"  # this very span was seen before (a retried export): no
 SUPPRESSED = "suppressed"  # another span of the same call holds the money
 
 Key = tuple[str, str]
+# merge(usage donor, attribution donor) -> the row: the first's usage and cost, the second's attribution
+Merge = Callable[[LedgerEntry, LedgerEntry], LedgerEntry]
 # fetch(sql with ? placeholders, params) -> rows
 Fetch = Callable[[str, Sequence[object]], list[tuple]]
 _CHUNK = 400  # pairs per IN list: far below both backends' parameter limits
@@ -64,16 +69,33 @@ class Plan:
 
     outcomes: list[str]
     span_rows: list[tuple] = field(default_factory=list)  # llm_call_spans rows to insert
+    replaced: dict[int, LedgerEntry] = field(default_factory=dict)  # entry index -> the row to insert instead
     rewrites: list[tuple[LedgerEntry, LedgerEntry]] = field(default_factory=list)  # (old, new)
 
 
-def rank(entry: LedgerEntry) -> tuple[bool, bool, int]:
-    """Higher is the better account of a call (see the module docstring)."""
+def usage_rank(entry: LedgerEntry) -> tuple[bool, int]:
+    """Higher is the better account of the usage (see the module docstring)."""
     split = (
         entry.cache_read_tokens, entry.cache_write_tokens, entry.cache_write_1h_tokens,
         entry.reasoning_tokens, entry.input_audio_tokens, entry.output_audio_tokens,
     )  # fmt: skip
-    return (entry.team_source != TEAM_FROM_DEFAULT, not entry.usage_estimated, sum(1 for n in split if n))
+    return (not entry.usage_estimated, sum(1 for n in split if n))
+
+
+def attribution_rank(entry: LedgerEntry) -> bool:
+    return entry.team_source != TEAM_FROM_DEFAULT
+
+
+def _best(candidates: Sequence[LedgerEntry], merge: Merge | None) -> LedgerEntry:
+    """The row for these spans of one call, earliest first (ties keep the earliest)."""
+    order = range(len(candidates))
+    usage = candidates[max(order, key=lambda i: (usage_rank(candidates[i]), -i))]
+    attributed = candidates[max(order, key=lambda i: (attribution_rank(candidates[i]), -i))]
+    if attribution_rank(attributed) == attribution_rank(usage):
+        return usage
+    if merge is None:  # no way to re-derive the chargeback here: attribution first
+        return attributed
+    return merge(usage, attributed)
 
 
 def lock_keys(entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None]) -> list[str]:
@@ -119,7 +141,13 @@ def _values_in(fetch: Fetch, select: str, column: str, values: Sequence[str]) ->
     return rows
 
 
-def plan(fetch: Fetch, entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None], now_ns: int) -> Plan:
+def plan(
+    fetch: Fetch,
+    entries: Sequence[LedgerEntry],
+    links: Sequence[SpanLink | None],
+    now_ns: int,
+    merge: Merge | None = None,
+) -> Plan:
     """Decide, inside the insert transaction, what each entry is; nothing is written here."""
     outcomes = [NEW] * len(entries)
     first: dict[Key, int] = {}
@@ -187,16 +215,22 @@ def plan(fetch: Fetch, entries: Sequence[LedgerEntry], links: Sequence[SpanLink 
         if not indexes:
             continue
         stored = sorted(n for n in group if isinstance(n, tuple) and n in existing)
-        best = max(indexes, key=lambda i: (rank(entries[i]), -i))  # ties: the first in the batch
+        fresh_entries = [entries[i] for i in indexes]
         if stored:
             target = stored[0]
             old = existing[target]
-            if rank(entries[best]) > rank(old):
-                result.rewrites.append((old, _take_over(old, entries[best])))
+            best = _best([old, *fresh_entries], merge)
+            if best is not old and best != old:
+                result.rewrites.append((old, _take_over(old, best)))
             winner = None
         else:
-            target = (entries[best].trace_id, entries[best].span_id)
-            winner = best
+            best = _best(fresh_entries, merge)
+            # the row is keyed on the span whose usage it bills
+            winner = next((i for i in indexes if entries[i] is best), None)
+            if winner is None:  # merged: the usage donor's key
+                winner = max(indexes, key=lambda i: (usage_rank(entries[i]), -i))
+                result.replaced[winner] = _take_over(entries[winner], best)
+            target = (entries[winner].trace_id, entries[winner].span_id)
         for index in indexes:
             if index != winner:
                 outcomes[index] = SUPPRESSED
@@ -213,7 +247,7 @@ def _existing_entries(fetch: Fetch, keys: Sequence[Key]) -> dict[Key, LedgerEntr
 
 
 def _take_over(old: LedgerEntry, better: LedgerEntry) -> LedgerEntry:
-    """The better span's account under the existing row's identity: its key, times and ingest time."""
+    """The better account under the row's identity: its key, times and ingest time."""
     return better._replace(
         trace_id=old.trace_id,
         span_id=old.span_id,

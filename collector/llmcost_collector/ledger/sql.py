@@ -177,9 +177,15 @@ class SqlLedger:
         return [outcome == NEW for outcome in self.record(entries, links)]
 
     def record(
-        self, entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None] | None = None
+        self,
+        entries: Sequence[LedgerEntry],
+        links: Sequence[SpanLink | None] | None = None,
+        merge: dedupe.Merge | None = None,
     ) -> list[str]:
-        """Like ``insert``, but per entry its outcome: ``NEW``, ``DUPLICATE`` or ``SUPPRESSED``."""
+        """Like ``insert``, but per entry its outcome: ``NEW``, ``DUPLICATE`` or ``SUPPRESSED``.
+
+        ``merge`` builds a row from one span's usage and another's attribution (``dedupe.plan``).
+        """
         if not entries:
             return []
         if links is None:
@@ -195,9 +201,10 @@ class SqlLedger:
                 cur.execute(self._sql(sql), list(params))
                 return cur.fetchall()
 
-            plan = dedupe.plan(fetch, entries, links, now)
+            plan = dedupe.plan(fetch, entries, links, now, merge)
             outcomes = plan.outcomes
-            fresh = [entry for entry, outcome in zip(entries, outcomes, strict=True) if outcome == NEW]
+            rows = [plan.replaced.get(i, entry) for i, entry in enumerate(entries)]
+            fresh = [entry for entry, outcome in zip(rows, outcomes, strict=True) if outcome == NEW]
             if fresh and not (self.dialect.name == "sqlite" and self._insert_all_new(cur, fresh)):
                 inserted = set(self._insert_returning(cur, fresh))
                 for index, entry in enumerate(entries):  # a row that predates the span index
