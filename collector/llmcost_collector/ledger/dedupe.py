@@ -124,20 +124,36 @@ class _Groups:
             self.parent[ra] = rb
 
 
-def _pairs_in(fetch: Fetch, select: str, columns: str, pairs: Sequence[Key]) -> list[tuple]:
+def _pairs_in(
+    fetch: Fetch, table: str, columns: Sequence[str], pair: tuple[str, str], pairs: Sequence[Key]
+) -> list[tuple]:
+    """Rows of ``table`` whose ``pair`` of columns is one of ``pairs``, by index lookups.
+
+    A join with a VALUES list, not ``(a, b) IN (VALUES ...)``: SQLite answers the latter with a
+    scan of the whole table.
+    """
+    select = ", ".join(f"t.{column}" for column in columns)
     rows: list[tuple] = []
     for start in range(0, len(pairs), _CHUNK):
         chunk = pairs[start : start + _CHUNK]
         values = ", ".join(["(?, ?)"] * len(chunk))
-        rows += fetch(f"{select} WHERE ({columns}) IN (VALUES {values})", [v for pair in chunk for v in pair])
+        rows += fetch(
+            f"SELECT {select} FROM (VALUES {values}) AS v JOIN {table} AS t "
+            f"ON t.{pair[0]} = v.column1 AND t.{pair[1]} = v.column2",
+            [v for key in chunk for v in key],
+        )
     return rows
 
 
-def _values_in(fetch: Fetch, select: str, column: str, values: Sequence[str]) -> list[tuple]:
+def _responses_in(fetch: Fetch, columns: Sequence[str], values: Sequence[str]) -> list[tuple]:
     rows: list[tuple] = []
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]
-        rows += fetch(f"{select} WHERE {column} IN ({', '.join(['?'] * len(chunk))})", list(chunk))
+        rows += fetch(
+            f"SELECT {', '.join(columns)} FROM {SPANS_TABLE} "  # the condition the partial index has
+            f"WHERE response_id <> '' AND response_id IN ({', '.join(['?'] * len(chunk))})",
+            list(chunk),
+        )
     return rows
 
 
@@ -160,8 +176,9 @@ def plan(
     calls = {key: i for key, i in first.items() if links[i] is not None}
     if not calls:
         return Plan(outcomes)
-    select = f"SELECT {', '.join(SPAN_COLUMNS[:6])} FROM {SPANS_TABLE}"
-    seen = {(row[0], row[1]) for row in _pairs_in(fetch, select, "trace_id, span_id", list(calls))}
+    columns = SPAN_COLUMNS[:6]
+    by_key, by_parent = ("trace_id", "span_id"), ("trace_id", "parent_span_id")
+    seen = {(row[0], row[1]) for row in _pairs_in(fetch, SPANS_TABLE, columns, by_key, list(calls))}
     fresh: dict[Key, int] = {}
     for key, index in calls.items():
         if key in seen:
@@ -175,9 +192,9 @@ def plan(
         {(t, link_of[i].parent_span_id) for (t, _), i in fresh.items() if link_of[i].parent_span_id}
     )
     responses = sorted({link.response_id for link in link_of.values() if link.response_id})
-    related = _pairs_in(fetch, select, "trace_id, span_id", parents) if parents else []
-    related += _pairs_in(fetch, select, "trace_id, parent_span_id", sorted(fresh))
-    related += _values_in(fetch, select, "response_id", responses) if responses else []
+    related = _pairs_in(fetch, SPANS_TABLE, columns, by_key, parents) if parents else []
+    related += _pairs_in(fetch, SPANS_TABLE, columns, by_parent, sorted(fresh))
+    related += _responses_in(fetch, columns, responses) if responses else []
 
     groups = _Groups()
     by_response: dict[str, int | Key] = {}
@@ -242,7 +259,7 @@ def plan(
 
 
 def _existing_entries(fetch: Fetch, keys: Sequence[Key]) -> dict[Key, LedgerEntry]:
-    rows = _pairs_in(fetch, f"SELECT {', '.join(COLUMNS)} FROM {TABLE}", "trace_id, span_id", keys)
+    rows = _pairs_in(fetch, TABLE, COLUMNS, ("trace_id", "span_id"), keys)
     return {(row[0], row[1]): LedgerEntry(*row) for row in rows}
 
 
