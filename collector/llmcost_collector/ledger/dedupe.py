@@ -27,6 +27,11 @@ moves), through ``SqlLedger._rewrite_rows``. Metrics never move for a suppressed
 improves a row: Prometheus counters keep what the first span said; the ledger is the source of truth.
 
 Outcome records are not calls and never take part (``SpanLink`` is None for them).
+
+Not merged: two rows already billed separately that a later span turns out to link (three
+instrumentations nested A > B > C, exported A, then C, then B last). The later span joins the
+first of them; the other row stays. Exporters send children before parents or a whole trace at
+once, so the middle span does not come last in practice.
 """
 
 from __future__ import annotations
