@@ -10,6 +10,9 @@ COPY collector/ ./collector/
 RUN pip wheel --no-cache-dir --wheel-dir /wheels './collector[postgres]'
 
 FROM python:3.11-slim
+# Pango: WeasyPrint renders invoice PDFs with it (`llmcost invoice --format pdf`).
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin llmcost \
     && mkdir -p /data /etc/llmcost && chown llmcost /data
 COPY --from=build /wheels /wheels

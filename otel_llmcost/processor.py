@@ -3,7 +3,9 @@
 Works for our instrumentors and for third-party ones (opentelemetry-instrumentation-openai-v2,
 OpenLLMetry, OpenInference, the anthropic SDK's own tracing): attribution is read from the baggage
 of the span's parent context when the span starts, so no instrumentation needs to know about
-otel_llmcost. Attributes an instrumentation set itself are left alone.
+otel_llmcost. Attributes an instrumentation set itself are left alone. A span an SDK starts for a
+call our instrumentor let it trace gets that call's request estimate, for when the call is
+abandoned after sending (``otel_llmcost.abandoned``).
 
 A span is a GenAI span when it starts with any ``gen_ai.*`` / ``llm.*`` / ``openinference.*``
 attribute, or when its instrumentation scope is a known GenAI one (some instrumentations start
@@ -16,6 +18,7 @@ from __future__ import annotations
 from opentelemetry import baggage, context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from .abandoned import REQUEST_ESTIMATE, estimate_on_end
 from .attributes import PROPERTY_PREFIX, STAMPED_KEYS
 from .context import env_defaults
 
@@ -60,6 +63,9 @@ class AttributionSpanProcessor(SpanProcessor):
         return any(key.startswith(GENAI_PREFIXES) for key in span.attributes or ())
 
     def on_start(self, span: Span, parent_context: context.Context | None = None) -> None:
+        estimate = REQUEST_ESTIMATE.get()
+        if estimate is not None and self.is_genai_span(span):
+            estimate_on_end(span, estimate)  # an SDK's own span for a call we let it trace
         bag = baggage.get_all(parent_context)
         if not bag and not self.defaults:
             return

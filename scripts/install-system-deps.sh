@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real Prometheus, promtool, Alertmanager and PostgreSQL that the integration tests use.
+# Installs the real Prometheus, promtool, Alertmanager and PostgreSQL that the integration tests use,
+# and Pango for the invoice PDFs.
 # Idempotent: does nothing when they are already present.
 set -euo pipefail
 need=()
@@ -7,6 +8,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# Pango, which WeasyPrint renders invoice PDFs with (`llmcost invoice --format pdf`).
+ldconfig -p | grep -q libpangoft2-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

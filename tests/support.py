@@ -1,4 +1,4 @@
-"""Shared test helpers.
+"""Shared test helpers: processes, tables, waiting, and ledger rows priced as the pipeline does.
 
 Tests that need a real system binary (prometheus, promtool, alertmanager, PostgreSQL) call
 ``require_binary``: locally they skip when it is absent; in CI (``CI=true``) they fail instead,
@@ -15,8 +15,16 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import date, datetime, timezone
+from typing import Any
 
 import pytest
+from llmcost_collector.chargeback.per_call import make_chargeback
+from llmcost_collector.config.schema import Config
+from llmcost_collector.ledger import LedgerEntry
+from llmcost_collector.model import Attribution, LlmCall, Usage
+from llmcost_collector.periods import epoch_ns
+from llmcost_collector.price.pricer import Pricer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -89,3 +97,31 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         time.sleep(0.01)
+
+
+def priced_entry(
+    config: Config,
+    n: int,
+    *,
+    team: str,
+    day: date,
+    usage: Usage | None = None,
+    model: str = "house-model",
+    status: str = "ok",
+    outcome: str = "",
+    outcome_count: int = 0,
+    **attribution: Any,
+) -> LedgerEntry:
+    """Call ``n`` (ids from n) at noon UTC on ``day``, priced and charged as the pipeline would
+    under ``config``: the real ``Pricer`` and per-call chargeback. With ``outcome`` and no usage,
+    an outcome record (``record_outcome``) instead of a provider call."""
+    start = epoch_ns(datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)) + n
+    call = LlmCall(
+        trace_id=f"{n:032x}", span_id=f"{n:016x}", start_time_ns=start, end_time_ns=start + 10**9,
+        provider="openai", operation="outcome" if outcome and usage is None else "chat",
+        request_model="" if outcome and usage is None else model, response_model="", usage=usage or Usage(),
+        attribution=Attribution(team=team, **attribution), status=status, outcome=outcome,
+        outcome_count=outcome_count,
+    )  # fmt: skip
+    cost = Pricer(config.price_book).price(call)
+    return LedgerEntry.from_call(call, cost, make_chargeback(config)(call, cost.contracted_nanos), start)

@@ -18,6 +18,7 @@ from llmcost_collector.config.watch import ConfigWatcher
 from llmcost_collector.ledger import Ledger, open_ledger
 from llmcost_collector.metrics.collector_health import SelfMetrics
 from llmcost_collector.metrics.cost import CostMetrics
+from llmcost_collector.metrics.coverage import AttributionCoverage
 from llmcost_collector.metrics.gauges import LedgerGauges
 from llmcost_collector.metrics.labels import LabelCaps
 from llmcost_collector.metrics.sessions import SessionCostTracker
@@ -46,13 +47,18 @@ class CollectorApp:
         labels = config.labels
         self.caps = LabelCaps(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
         self.cost_metrics = CostMetrics(self.registry, self.caps)
-        self.sessions = SessionCostTracker(
-            self.cost_metrics.session_cost, self.caps, idle_seconds=settings.session_idle_seconds
-        )
         self.ledger: Ledger = open_ledger(settings.ledger_url)
+        self.sessions = SessionCostTracker(
+            self.cost_metrics.session_cost,
+            self.caps,
+            idle_seconds=settings.session_idle_seconds,
+            session_total=self.ledger.session_total,  # the histogram observes the ledger's totals
+        )
         self.pricer = Pricer(config.price_book)
         self.gauges = LedgerGauges(self._team_spend, self._budgets, self.caps)
         self.registry.register(self.gauges)
+        self.coverage = AttributionCoverage(self._source_spend)
+        self.registry.register(self.coverage)
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
@@ -85,6 +91,7 @@ class CollectorApp:
         self.pipeline.policy = policy
         self.config = config
         self.gauges.invalidate()
+        self.coverage.invalidate()
         self.self_metrics.config_reloads.labels("applied").inc()
         log.info("configuration applied: %d teams", len(config.team_names()))
 
@@ -103,6 +110,16 @@ class CollectorApp:
             for row in self.ledger.spend(start_ns, end_ns, group_by=("team",))
         ]
 
+    def _source_spend(self, start_ns: int, end_ns: int) -> list[tuple[str, int]]:
+        return [
+            (row.group["team_source"], row.contracted_nanos or 0)
+            for row in self.ledger.spend(start_ns, end_ns, group_by=("team_source",))
+        ]
+
+    def _refresh_gauges(self) -> None:
+        self.gauges.refresh()
+        self.coverage.refresh()
+
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> CollectorApp:
@@ -111,7 +128,7 @@ class CollectorApp:
         receiver = OtlpHttpReceiver(
             self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds
         )
-        web = make_web_app(self.registry, self.ledger, self.ready, self.gauges.refresh)
+        web = make_web_app(self.registry, self.ledger, self.ready, self._refresh_gauges)
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),
             ("http", web, settings.http_port),
@@ -178,6 +195,8 @@ class CollectorApp:
         for server in self._servers[:1]:  # OTLP first: no new exports
             server.stop()
         self.pipeline.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)  # it reads the ledger, which closes below
         self.sessions.sweep()
         for server in self._servers[1:]:
             server.stop()

@@ -24,6 +24,10 @@ TEAM_FROM_DEFAULT = "default"
 TEAM_OVERRIDDEN = "overridden"
 UNATTRIBUTED_TEAM = "unattributed"
 
+# The operation of a business-outcome record (``record_outcome``): it is counted as an outcome,
+# never as a provider call, so it moves no request, token or cost counter.
+OUTCOME_OPERATION = "outcome"
+
 
 @dataclass(slots=True)
 class Usage:
@@ -100,6 +104,11 @@ class LlmCall:
     # How the ledger recognises other spans of the same provider call (``ledger/dedupe.py``).
     response_id: str = ""  # the provider's id of the response, "" when the span has none
     parent_span_id: str = ""  # 16 hex chars, "" for a root span
+
+    @property
+    def is_outcome_record(self) -> bool:
+        """A business outcome (``record_outcome``), not an LLM call."""
+        return self.operation == OUTCOME_OPERATION
 
     @property
     def model(self) -> str:

@@ -272,18 +272,20 @@ class IngestPipeline:
         self.self_metrics.commit_seconds.observe(time.perf_counter() - started)
         self.committed_batches += 1
         new_billed: list[BilledCall] = []
+        new_session_ids: list[str] = []  # as the ledger stored them (privacy may hash or drop them)
         offset = 0
         for job in jobs:
             count = len(job.entries)
             job_outcomes = outcomes[offset : offset + count]
             job_flags = [outcome == NEW for outcome in job_outcomes]
             new_billed.extend(compress(job.billed, job_flags))  # metrics move for new rows only
+            new_session_ids.extend(e.session_id for e in compress(job.entries, job_flags))
             job.new_rows = sum(job_flags)
             job.suppressed = job_outcomes.count(SUPPRESSED)
             offset += count
         try:
             self.cost_metrics.record(new_billed)
-            self.sessions.add(new_billed)
+            self.sessions.add(new_billed, new_session_ids)
         except Exception:  # metrics are for trends; the ledger already has the money
             log.exception("updating metrics failed")
         self._finish(jobs, len(entries))

@@ -13,7 +13,6 @@ import random
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from llmcost_collector.app import CollectorApp, Settings
-from llmcost_collector.money import NANOS_PER_USD
-from llmcost_collector.periods import period_starts
+from llmcost_collector.periods import epoch_ns, named_period
+from llmcost_collector.report.render import to_markdown
+from llmcost_collector.report.summary import build_report
 
 from llmcost_demo.fake_provider import FakeProvider
 
@@ -39,6 +39,7 @@ class Workload:
     call: str  # which SDK call to make: openai-chat | openai-stream | openai-responses | openai-embed | anthropic | anthropic-stream
     model: str
     weight: int
+    outcome: str = ""
 
 
 WORKLOADS = (
@@ -47,7 +48,7 @@ WORKLOADS = (
              "openai-stream", "gpt-4o", 2),
     Workload("marketing", "chat", "development", "Campaign Chat", ("/chat",), "openai-chat", "gpt-4o-mini", 2),
     Workload("support", "ticket-triage", "production", "Ticket Resolution", ("/triage", "/triage/answer"),
-             "anthropic", "claude-haiku-4-5", 5),
+             "anthropic", "claude-haiku-4-5", 5, "ticket_resolved"),
     Workload("support", "document-analysis", "production", "Document Analysis", ("/analyze", "/analyze/extract"),
              "anthropic-stream", "claude-sonnet-4-5", 3),
     Workload("search", "semantic-search", "production", "Search", ("/embed",), "openai-embed",
@@ -120,6 +121,8 @@ class TrafficGenerator:
                         self._call(workload)
                     if self._stop.wait(1.0 / self.rate):
                         return
+                if workload.outcome:  # the business result the calls bought (cost per outcome)
+                    otel_llmcost.record_outcome(workload.outcome)
 
     def _call(self, workload: Workload) -> None:
         scenario = _scenario(self.rng, workload)
@@ -162,49 +165,10 @@ class TrafficGenerator:
 
 
 def summarize(app: CollectorApp) -> str:
-    """The live summary: team -> environment -> feature tree, top users, prompt-cache hit rate."""
-    now_ns = time.time_ns()
-    start = int(period_starts(datetime.now(timezone.utc))["monthly"].timestamp()) * NANOS_PER_USD
-    rows = app.ledger.spend(start, now_ns + 1, group_by=("team", "environment", "feature"))
-    tree: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        tree[row.group["team"]][row.group["environment"]].append(row)
-
-    def usd(nanos: int) -> str:
-        return f"${nanos / NANOS_PER_USD:,.4f}"
-
-    def total(items: list) -> int:
-        return sum(r.contracted_nanos or 0 for r in items)
-
-    lines = ["", f"{'cost by team / environment / feature':<46}{'calls':>8}{'cost':>14}{'charged':>14}"]
-    for team, envs in sorted(tree.items(), key=lambda kv: -total([r for v in kv[1].values() for r in v])):
-        everything = [r for v in envs.values() for r in v]
-        charged = sum(r.chargeback_nanos or 0 for r in everything)
-        lines.append(
-            f"{team:<46}{sum(r.requests for r in everything):>8}{usd(total(everything)):>14}{usd(charged):>14}"
-        )
-        for env, items in sorted(envs.items(), key=lambda kv: -total(kv[1])):
-            lines.append(f"  {env or '(none)':<44}{sum(r.requests for r in items):>8}{usd(total(items)):>14}")
-            for r in sorted(items, key=lambda r: -(r.contracted_nanos or 0)):
-                lines.append(
-                    f"    {r.group['feature'] or '(none)':<42}{r.requests:>8}{usd(r.contracted_nanos or 0):>14}"
-                )
-    users = app.ledger.spend(start, now_ns + 1, group_by=("user_id", "user_tier"))
-    top = sorted((u for u in users if u.group["user_id"]), key=lambda r: -(r.contracted_nanos or 0))[:5]
-    lines.append("")
-    lines.append("top users by cost:")
-    for rank, u in enumerate(top, 1):
-        lines.append(
-            f"  {rank}. {u.group['user_id']}: {usd(u.contracted_nanos or 0)} ({u.group['user_tier']} tier)"
-        )
-    cache_read = sum(r.tokens.get("cache_read", 0) for r in rows)
-    all_input = sum(r.tokens.get("input", 0) + r.tokens.get("cache_read", 0) + r.tokens.get("cache_write", 0)
-                    for r in rows)  # fmt: skip
-    unpriced = sum(r.unpriced for r in rows)
-    rate = 100.0 * cache_read / all_input if all_input else 0.0
-    lines.append(f"prompt-cache hit rate: {rate:.1f}% of input tokens read from the provider's cache")
-    lines.append(f"unpriced calls: {unpriced}")
-    return "\n".join(lines)
+    """The live summary: this month's spend report (environment -> feature tree, top users, cache,
+    sessions, outcomes, user tiers), through the same code as ``llmcost report``."""
+    start, end = named_period("this_month", datetime.now(timezone.utc))
+    return "\n" + to_markdown(build_report(app.ledger, epoch_ns(start), epoch_ns(end), label="this month"))
 
 
 class DemoStack:

@@ -23,6 +23,7 @@ from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import attributes as a
+from ..abandoned import abandoned_after_sending, estimated_prompt
 from ..estimate import estimate_tokens
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -133,7 +134,11 @@ def client_endpoint(client: Any, provider_of: Callable[[Any], str]) -> tuple[str
 
 
 class CallSpan:
-    """One LLM call's span; ``finish`` is idempotent so every exit path may call it."""
+    """One LLM call's span; ``finish`` is idempotent so every exit path may call it.
+
+    ``estimate_input`` counts the request's input tokens offline; it is called only when the call
+    is abandoned after sending with no usage reported (``otel_llmcost.abandoned``).
+    """
 
     def __init__(
         self,
@@ -143,6 +148,7 @@ class CallSpan:
         model: str,
         endpoint: tuple[str, int | None],
         extra: dict[str, Any] | None = None,
+        estimate_input: Callable[[], int] | None = None,
     ) -> None:
         host, port = endpoint
         attrs: dict[str, Any] = {
@@ -164,6 +170,7 @@ class CallSpan:
         self.span = tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
         self._done = False
         self._pending: dict[str, Any] = {}  # set in one call when the span ends (one lock, not many)
+        self.estimate_input = estimate_input
 
     def __enter__(self) -> CallSpan:
         """Make the span current while the SDK sends the request (HTTP spans and traceparent nest
@@ -200,6 +207,14 @@ class CallSpan:
         if error is not None:
             self._pending[a.ERROR_TYPE] = type(error).__qualname__
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+            if (
+                self.estimate_input is not None
+                and a.GEN_AI_USAGE_INPUT_TOKENS not in self._pending
+                and abandoned_after_sending(error)
+            ):
+                # Sent, then given up on before any answer: the prompt was consumed and is billed;
+                # nothing was received, so no output is counted.
+                self._pending.update(estimated_prompt(self.estimate_input()))
         if self._pending:
             self.span.set_attributes(self._pending)
         self.span.end()
@@ -222,6 +237,7 @@ class StreamState:
         self.response_id: Any = None
         self.finish_reasons: list[Any] = []
         self.text_parts: list[str] = []
+        self.final_usage = False  # the provider's final usage arrived (observe functions set it)
         self.finished = False
 
     def observe(self, item: Any) -> None:
@@ -244,6 +260,13 @@ class StreamState:
                 output_tokens=estimate_tokens("".join(self.text_parts)),
                 estimated=True,
             )
+        elif not self.final_usage and self.text_parts:
+            # Usage came at the start (Anthropic's message_start: exact input, output so far ~1) and
+            # the stream ended before the final counts: the output received is estimated.
+            received = estimate_tokens("".join(self.text_parts))
+            if received > usage.output_tokens:
+                usage.output_tokens = received
+                usage.estimated = True
         self.call.response(self.model, self.response_id, self.finish_reasons)
         self.call.usage(usage)
         self.call.finish(error)

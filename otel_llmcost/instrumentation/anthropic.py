@@ -11,7 +11,9 @@ Recent ``anthropic`` releases trace themselves: a client whose own OpenTelemetry
 gives every call a GenAI CLIENT span (scope ``com.anthropic.sdk.python``) with the usage, input
 including cache tokens. A second span per call would bill it twice, so for such a client this
 instrumentor stands aside, decided per call from the client itself; the attribution processor
-stamps team/feature/user on the SDK's spans and the collector reads their attribute names.
+stamps team/feature/user on the SDK's spans and the collector reads their attribute names. It
+still offers the SDK's span an estimate of the request, taken if the call is abandoned after
+sending (``otel_llmcost.abandoned``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from .. import attributes as a
+from ..abandoned import request_estimate
 from ..estimate import estimate_tokens
 from ._common import (
     AsyncStreamProxy,
@@ -85,6 +88,21 @@ def _record(message: Any, call: CallSpan) -> None:
     call.usage(anthropic_usage(get(message, "usage")))
 
 
+def _record_snapshot(message: Any, call: CallSpan) -> None:
+    """The stream helper's message so far. Before ``message_delta`` (no ``stop_reason``) its usage
+    is ``message_start``'s: exact input, output ~1; the output received is then estimated."""
+    usage = anthropic_usage(get(message, "usage"))
+    if usage is not None and get(message, "stop_reason") is None:
+        received = estimate_tokens(
+            "".join(str(get(block, "text") or "") for block in get(message, "content", default=()))
+        )
+        if received > usage.output_tokens:
+            usage.output_tokens = received
+            usage.estimated = True
+    call.response(get(message, "model"), get(message, "id"), [get(message, "stop_reason")])
+    call.usage(usage)
+
+
 def _observe(event: Any, state: StreamState) -> None:
     kind = get(event, "type")
     if kind == "message_start":
@@ -93,6 +111,7 @@ def _observe(event: Any, state: StreamState) -> None:
         state.response_id = get(message, "id")
         state.usage = anthropic_usage(get(message, "usage"))
     elif kind == "message_delta":
+        state.final_usage = True  # the final, cumulative counts
         reason = get(event, "delta", "stop_reason")
         if reason:
             state.finish_reasons = [reason]
@@ -123,20 +142,31 @@ def _start(tracer: trace.Tracer, instance: Any, kwargs: dict[str, Any]) -> CallS
     provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
     call = CallSpan(
         tracer, "chat", provider, str(kwargs.get("model", "")), (host, port),
-        {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens")},
+        {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens")}, estimate_input=_estimator(kwargs),
     )  # fmt: skip
     call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages"))
     return call
 
 
+def _request_text(kwargs: dict[str, Any]) -> str:
+    """The text the request sends the model: the system prompt, then the messages."""
+    system = kwargs.get("system")
+    if isinstance(system, str):
+        system_text = system
+    else:
+        system_text = "\n".join(str(get(block, "text") or "") for block in system or ())
+    return "\n".join(part for part in (system_text, messages_text(kwargs.get("messages"))) if part)
+
+
 def _estimator(kwargs: dict[str, Any]) -> Callable[[], int]:
-    return lambda: estimate_tokens(messages_text(kwargs.get("messages")))
+    return lambda: estimate_tokens(_request_text(kwargs))
 
 
 def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         if traces_itself(get(instance, "_client")):
-            return wrapped(*args, **kwargs)
+            with request_estimate(_estimator(kwargs)):  # for the SDK's span, if the call is abandoned
+                return wrapped(*args, **kwargs)
         call = _start(tracer, instance, kwargs)
         with call:
             try:
@@ -161,7 +191,8 @@ def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
 def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         if traces_itself(get(instance, "_client")):
-            return await wrapped(*args, **kwargs)
+            with request_estimate(_estimator(kwargs)):  # for the SDK's span, if the call is abandoned
+                return await wrapped(*args, **kwargs)
         call = _start(tracer, instance, kwargs)
         with call:
             try:
@@ -208,7 +239,7 @@ class _StreamManagerProxy(wrapt.ObjectProxy):
             snapshot_of = getattr(self._self_stream, "_current_snapshot_or_none", None)
             snapshot = snapshot_of() if snapshot_of else None
         if snapshot is not None:
-            _record(snapshot, call)
+            _record_snapshot(snapshot, call)
         call.finish(error)
 
     def __enter__(self) -> Any:

@@ -119,6 +119,7 @@ def _observe_chat(chunk: Any, state: StreamState) -> None:
     usage = chat_usage(get(chunk, "usage"))
     if usage is not None:
         state.usage = usage
+        state.final_usage = True
 
 
 def _record_responses(result: Any, call: CallSpan) -> None:
@@ -139,6 +140,7 @@ def _observe_responses(event: Any, state: StreamState) -> None:
             usage = responses_usage(get(response, "usage"))
             if usage is not None:
                 state.usage = usage
+                state.final_usage = True
 
 
 def _record_embeddings(result: Any, call: CallSpan) -> None:
@@ -157,14 +159,19 @@ def _input_text(operation: str, kwargs: dict[str, Any]) -> str:
     if operation == "chat":
         return messages_text(kwargs.get("messages"))
     value = kwargs.get("input")
-    return value if isinstance(value, str) else messages_text(value)
+    text = value if isinstance(value, str) else messages_text(value)
+    instructions = kwargs.get("instructions")  # the Responses API's system prompt
+    return f"{instructions}\n{text}" if isinstance(instructions, str) and instructions else text
 
 
 def _start(tracer: trace.Tracer, operation: str, instance: Any, kwargs: dict[str, Any]) -> CallSpan:
     provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
     span_operation = "chat" if operation == "responses" else operation
     extra = {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens") or kwargs.get("max_output_tokens")}
-    call = CallSpan(tracer, span_operation, provider, str(kwargs.get("model", "")), (host, port), extra)
+    call = CallSpan(
+        tracer, span_operation, provider, str(kwargs.get("model", "")), (host, port), extra,
+        estimate_input=lambda: estimate_tokens(_input_text(operation, kwargs)),
+    )  # fmt: skip
     call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages") or kwargs.get("input"))
     return call
 

@@ -7,18 +7,28 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
+from llmcost_collector.ledger import SqlLedger, open_ledger
+from llmcost_collector.web import costs
+from llmcost_collector.web.api import make_web_app
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
 
 from tests.integration.conftest import Collectors, export
+from tests.support import wait_for
+from tests.unit.test_ledger import make_entry
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +102,14 @@ def test_budget_and_spend_gauges_come_from_the_ledger(app: CollectorApp) -> None
     spend = app.registry.get_sample_value("llmcost_spend_usd", {"team": "support", "period": "monthly"})
     assert spend == pytest.approx(2 * CALL_NANOS * 1.2 / 1e9)
     assert app.registry.get_sample_value("llmcost_budget_usd", {"team": "support", "period": "daily"}) == 10
+
+
+def test_attribution_coverage_gauge_is_the_share_of_cost_with_a_team(app: CollectorApp) -> None:
+    # one call matched by the service.name rule, one from a service no rule knows: half the cost
+    export(app, spans(CALL, {**CALL, "service.name": "batch-job"}))
+    app.coverage.invalidate()
+    ratio = app.registry.get_sample_value("llmcost_attribution_coverage_ratio", {"period": "monthly"})
+    assert ratio == 0.5
 
 
 def test_unknown_model_is_unpriced_not_free(app: CollectorApp) -> None:
@@ -172,6 +190,9 @@ def test_the_api_documents_itself(app: CollectorApp) -> None:
     assert {"group_by", "from", "to", "team", "feature", "user_id", "model"} <= names
     assert "400" in spend["responses"] and "422" not in spend["responses"]  # as answered
     assert {"/healthz", "/readyz"} <= set(spec["paths"])
+    sessions = {p["name"] for p in spec["paths"]["/api/v1/sessions"]["get"]["parameters"]}
+    assert {"period", "from", "to", "order_by", "order", "limit", "team", "team!", "session_name"} <= sessions
+    assert "400" in spec["paths"]["/api/v1/reports/summary"]["get"]["responses"]
     status, page = get(base + "docs")
     assert status == 200 and "/openapi.json" in page
     script = page.split('src="', 1)[1].split('"', 1)[0]  # the bundled Swagger UI, served locally
@@ -238,3 +259,255 @@ def test_a_rule_feature_fills_spans_without_one(collector: Collectors) -> None:
     export(app, list(memory.get_finished_spans()))
     (row,) = app.ledger.spend(0, time.time_ns() + 10**12, group_by=("team", "team_source", "feature"))
     assert row.group == {"team": "support", "team_source": "rule", "feature": "ticket-triage"}
+
+
+# --- /api/v1/costs ----------------------------------------------------------------------------
+
+NOV = 1_793_491_200 * 10**9  # 2026-11-01T00:00:00Z
+
+
+@pytest.fixture
+def costs_client(tmp_path: Path) -> Iterator[tuple[TestClient, SqlLedger]]:
+    """The web app in process over a SQLite ledger seeded with calls at known times."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    web = make_web_app(CollectorRegistry(), ledger, lambda: (True, "ok"))
+    with TestClient(web) as client:
+        yield client, ledger
+    ledger.close()
+
+
+def seed(ledger: SqlLedger) -> None:
+    """November 2026: search 3 calls (1 in staging, region eu/us), support 2 calls, ads 1 call at
+    23:30 UTC on Nov 2 (Nov 3 in Berlin); each call contracted 1,000,001 nano-dollars."""
+    hour = 3_600 * 10**9
+    rows = [
+        make_entry(
+            1, team="search", start_ns=NOV + hour, environment="production", properties={"region": "eu"}
+        ),
+        make_entry(
+            2, team="search", start_ns=NOV + 2 * hour, environment="production", properties={"region": "us"}
+        ),
+        make_entry(
+            3, team="search", start_ns=NOV + 3 * hour, environment="staging", properties={"region": "eu"}
+        ),
+        make_entry(4, team="support", start_ns=NOV + 4 * hour, environment="production"),
+        make_entry(5, team="support", start_ns=NOV + 5 * hour, environment="production"),
+        make_entry(6, team="ads", start_ns=NOV + 47 * hour + 30 * 60 * 10**9, environment="production"),
+    ]
+    assert all(ledger.insert(rows))
+
+
+def ask(client: TestClient, **params: str) -> dict:
+    response = client.get("/api/v1/costs", params={"from": "2026-11-01", "to": "2026-12-01", **params})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_costs_group_filter_and_negate_by_columns_and_properties(
+    costs_client: tuple[TestClient, SqlLedger],
+) -> None:
+    client, ledger = costs_client
+    seed(ledger)
+    body = ask(client, group_by="team")
+    assert [(r["team"], r["requests"], r["contracted_cost_usd"]) for r in body["rows"]] == [
+        ("search", 3, "0.003000003"), ("support", 2, "0.002000002"), ("ads", 1, "0.001000001"),
+    ]  # fmt: skip
+    # per call: input 100, cache_read 20, cache_write 4, output 50 of which reasoning 10
+    assert body["totals"]["tokens"] == {"input": 600, "cache_read": 120, "cache_write": 24, "output": 240,
+                                        "reasoning": 60}  # fmt: skip
+    assert body["totals"]["charged_usd"] == "0.012000012"  # chargeback 2 x 1,000,001 x 6
+    several = ask(client, group_by="team", team="search,ads")
+    assert {r["team"] for r in several["rows"]} == {"search", "ads"}
+    negated = ask(client, group_by="environment", **{"team!": "support,ads"})
+    assert {(r["environment"], r["requests"]) for r in negated["rows"]} == {("production", 2), ("staging", 1)}
+    regions = ask(client, group_by="property.region", team="search")
+    assert {(r["property.region"], r["requests"]) for r in regions["rows"]} == {("eu", 2), ("us", 1)}
+    eu = ask(client, group_by="team", **{"property.region": "eu"})
+    assert [(r["team"], r["requests"]) for r in eu["rows"]] == [("search", 2)]
+
+
+def test_costs_buckets_follow_the_time_zone(costs_client: tuple[TestClient, SqlLedger]) -> None:
+    client, ledger = costs_client
+    seed(ledger)
+    utc = ask(client, group_by="team", bucket="day", team="ads")
+    assert [(r["bucket"], r["requests"]) for r in utc["rows"]] == [("2026-11-02T00:00:00+00:00", 1)]
+    # 23:30 UTC on Nov 2 is 00:30 on Nov 3 in Berlin (UTC+1 in November)
+    berlin = ask(client, group_by="team", bucket="day", tz="Europe/Berlin", team="ads")
+    assert [(r["bucket"], r["requests"]) for r in berlin["rows"]] == [("2026-11-03T00:00:00+01:00", 1)]
+    hourly = ask(client, group_by="team", bucket="hour", team="search", order_by="requests")
+    assert [r["bucket"][11:16] for r in hourly["rows"]] == ["01:00", "02:00", "03:00"]
+    month = ask(client, group_by="", bucket="month")
+    assert [(r["bucket"], r["requests"]) for r in month["rows"]] == [("2026-11-01T00:00:00+00:00", 6)]
+
+
+def test_costs_order_and_limit_fold_the_rest_into_others(costs_client: tuple[TestClient, SqlLedger]) -> None:
+    client, ledger = costs_client
+    seed(ledger)
+    body = ask(client, group_by="team", limit="1")
+    assert [(r["team"], r["others"], r["requests"]) for r in body["rows"]] == [
+        ("search", False, 3), ("__others__", True, 3),
+    ]  # fmt: skip
+    by_name = ask(client, group_by="team", order_by="team")
+    assert [r["team"] for r in by_name["rows"]] == ["ads", "search", "support"]
+    descending = ask(client, group_by="team", order_by="-team")
+    assert [r["team"] for r in descending["rows"]] == ["support", "search", "ads"]
+
+
+def test_costs_presets_are_calendar_periods_in_the_time_zone() -> None:
+    now = datetime(2026, 12, 2, 23, 30, tzinfo=timezone.utc)  # Dec 3, 00:30 in Berlin
+
+    def bounds(**params: str) -> tuple[str, str]:
+        query = costs.parse(params, now=now).query
+        return (datetime.fromtimestamp(query.start_ns // 10**9, timezone.utc).isoformat(),
+                datetime.fromtimestamp(query.end_ns // 10**9, timezone.utc).isoformat())  # fmt: skip
+
+    assert bounds(period="last_month") == ("2026-11-01T00:00:00+00:00", "2026-12-01T00:00:00+00:00")
+    assert bounds(period="this_month") == ("2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00")
+    assert bounds(period="today") == ("2026-12-02T00:00:00+00:00", "2026-12-03T00:00:00+00:00")
+    assert bounds(period="today", tz="Europe/Berlin") == (
+        "2026-12-02T23:00:00+00:00",
+        "2026-12-03T23:00:00+00:00",
+    )
+    assert bounds(period="this_week") == (
+        "2026-11-30T00:00:00+00:00",
+        "2026-12-07T00:00:00+00:00",
+    )  # a Monday
+    assert bounds() == bounds(period="this_month")
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"region": "eu"}, "'region'"),
+        ({"group_by": "team,colour"}, "'colour'"),
+        ({"group_by": "property.a b"}, "'property.a b'"),
+        ({"bucket": "fortnight"}, "bucket"),
+        ({"tz": "Mars/Olympus"}, "tz"),
+        ({"period": "someday"}, "period"),
+        ({"period": "today", "from": "2026-11-01"}, "period"),
+        ({"from": "yesterday-ish"}, "from"),
+        ({"from": "2026-11-02", "to": "2026-11-01"}, "to"),
+        ({"from": "1500-01-01"}, "from"),
+        ({"order_by": "colour"}, "order_by"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+    ],
+)
+def test_costs_refuse_unknown_or_malformed_parameters_by_name(
+    costs_client: tuple[TestClient, SqlLedger], params: dict[str, str], named: str
+) -> None:
+    client, _ = costs_client
+    response = client.get("/api/v1/costs", params=params)
+    assert response.status_code == 400
+    assert named in response.json()["error"]
+
+
+# --- sessions and reports ---------------------------------------------------------------------
+
+STEP = {**CALL, "llmcost.session.path": "/triage"}
+
+
+def get_json(url: str) -> dict:
+    status, body = get(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def session_histogram(app: CollectorApp) -> tuple[float | None, float | None]:
+    labels = {"session_name": "Ticket"}
+    sample = app.registry.get_sample_value
+    return sample("llmcost_session_cost_usd_count", labels), sample("llmcost_session_cost_usd_sum", labels)
+
+
+def test_sessions_survive_a_restart_and_the_histogram_observes_the_ledger_total(
+    collector: Collectors, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = collector(CONFIG, ledger_url=url, session_idle_seconds=3600)  # never idle before the stop
+    export(first, spans(STEP, STEP))
+    collector.stop(first)
+    restarted = collector(CONFIG, ledger_url=url, session_idle_seconds=0.2)
+    export(restarted, spans(STEP))  # the same session continues after the restart
+    (session,) = get_json(restarted.urls()["web"] + "api/v1/sessions")["sessions"]
+    assert (session["session_id"], session["session_name"], session["team"], session["steps"]) == (
+        "s-1", "Ticket", "support", 3,
+    )  # fmt: skip
+    assert session["cost_usd"] == "0.002250000"  # 3 x 750,000 nano-dollars
+    assert session["first_call"] < session["last_call"] and Decimal(session["duration_seconds"]) > 0
+    # Observed once idle, with all three calls: the ledger's total, not the one call seen since the restart.
+    wait_for(lambda: session_histogram(restarted)[0])
+    assert session_histogram(restarted) == (1, pytest.approx(3 * CALL_NANOS / 1e9))
+
+
+def test_replicas_agree_and_only_the_one_with_the_last_call_observes(
+    collector: Collectors, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a, b = (collector(CONFIG, ledger_url=url, session_idle_seconds=0.2) for _ in range(2))
+    export(a, spans(STEP))
+    export(b, spans(STEP))  # the session's later call reaches the other replica
+    paths = ("api/v1/sessions", "api/v1/sessions/summary", "api/v1/reports/summary")
+    for path in paths:
+        assert get_json(a.urls()["web"] + path) == get_json(b.urls()["web"] + path), path
+    wait_for(lambda: session_histogram(b)[0])
+    a.sessions.sweep()
+    assert session_histogram(b) == (1, pytest.approx(2 * CALL_NANOS / 1e9))
+    assert session_histogram(a) == (None, None)  # a saw the first call only: b observes the session
+
+
+def test_session_summary_and_outliers_over_http(app: CollectorApp) -> None:
+    export(app, spans(STEP, STEP, {**STEP, "session.id": "s-2"}))
+    base = app.urls()["web"] + "api/v1/sessions/"
+    (ticket,) = get_json(base + "summary?group_by=session_name&period=this_month")["types"]
+    # runs of 1,500,000 and 750,000 nanos: nearest-rank p50 = the 1st, p95 = the 2nd
+    assert ticket == {
+        "session_name": "Ticket", "runs": 2, "steps": 3, "unpriced_requests": 0, "total_usd": "0.002250000",
+        "average_usd": "0.001125000", "p50_usd": "0.000750000", "p95_usd": "0.001500000", "max_usd": "0.001500000",
+        "steps_by_path": [{"session_path": "/triage", "calls": 3, "unpriced_requests": 0, "cost_usd": "0.002250000",
+                           "cost_per_run_usd": "0.001125000"}],
+    }  # fmt: skip
+    assert get_json(base + "outliers")["sessions"] == []  # nothing above the p95 of two runs
+    above = get_json(base + "outliers?above=0.001")["sessions"]
+    assert [(s["session_id"], s["threshold_usd"]) for s in above] == [("s-1", "0.001000000")]
+    listed = get_json(app.urls()["web"] + "api/v1/sessions?order_by=steps&order=asc&limit=1&team=support")
+    assert [s["session_id"] for s in listed["sessions"]] == ["s-2"]
+    assert get_json(app.urls()["web"] + "api/v1/sessions?session_id!=s-1,s-2")["sessions"] == []
+    report = get_json(app.urls()["web"] + "api/v1/reports/summary?period=this_month&top=1")
+    assert (
+        report["total"]["cost_usd"] == "0.002250000" and report["sessions"][0]["average_usd"] == "0.001125000"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("sessions?region=eu", "region"),
+        ("sessions?limit=0", "limit"),
+        ("sessions?limit=ten", "limit"),
+        ("sessions?limit=1&limit=2", "limit"),
+        ("sessions?order_by=price", "order_by"),
+        ("sessions?order=up", "order"),
+        ("sessions?period=2026-13", "period"),
+        ("sessions?period=soon", "period"),
+        ("sessions?period=this_month&from=2026-01-01", "period"),
+        ("sessions?from=yesterday", "from"),
+        ("sessions?to=noon", "to"),
+        ("sessions?from=2026-02-01&to=2026-01-01", "to"),
+        ("sessions?team=", "team"),
+        ("sessions?user_id!=", "user_id!"),
+        ("sessions/summary?group_by=team", "group_by"),
+        ("sessions/summary?limit=5", "limit"),
+        ("sessions/outliers?above=cheap", "above"),
+        ("sessions/outliers?above=-1", "above"),
+        ("sessions/outliers?above=NaN", "above"),
+        ("sessions/outliers?order=asc", "order"),
+        ("reports/summary?top=0", "top"),
+        ("reports/summary?top=101", "top"),
+        ("reports/summary?team=search", "team"),
+        ("reports/summary?period=next_year", "period"),
+    ],
+)
+def test_every_sessions_and_reports_parameter_is_checked(app: CollectorApp, query: str, named: str) -> None:
+    status, body = get(app.urls()["web"] + "api/v1/" + query)
+    assert status == 400, body
+    assert named in json.loads(body)["error"], body

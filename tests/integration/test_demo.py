@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
@@ -20,13 +21,17 @@ def test_demo_prints_costs_per_team_and_stops_cleanly() -> None:
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "web page      http://127.0.0.1:" in out
-    last = out.rsplit("cost by team / environment / feature", 1)[1]
-    teams = {
-        m.group(1): float(m.group(2).replace(",", ""))
-        for m in re.finditer(r"^(\w+)\s+\d+\s+\$([\d,.]+)", last, re.M)
+    last = out.rsplit("# LLM spend this month:", 1)[1]  # the last summary, printed by the report code
+    total = re.search(r"^Total costs: \$([\d,.]+) \([\d,]+ calls, [\d,]+ errors, 0 unpriced\)$", last, re.M)
+    assert total and Decimal(total.group(1).replace(",", "")) > 0, last
+    environments = {
+        m.group(1): Decimal(m.group(2).replace(",", ""))
+        for m in re.finditer(r"^[├└]── (\w+): \$([\d,.]+) \(\d+%\)$", last, re.M)
     }
-    assert {"marketing", "support", "search"} <= set(teams), last
-    assert all(cost > 0 for cost in teams.values()), teams
-    assert "top users by cost:" in last and "1. user-" in last
-    assert re.search(r"prompt-cache hit rate: [1-9]\d*\.\d%", last), last
-    assert "unpriced calls: 0" in last
+    assert {"production", "development"} <= set(environments), last
+    assert all(cost > 0 for cost in environments.values()), environments
+    assert "## Top 5 users by cost" in last and re.search(
+        r"^1\. user-\d+: \$[\d.]+ \((free|premium) tier\)", last, re.M
+    )
+    assert re.search(r"Prompt cache: [1-9]\d*% of input tokens", last), last
+    assert re.search(r"^\| Document Analysis \| \d+ \| \$", last, re.M), last  # average cost per session name

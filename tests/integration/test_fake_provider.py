@@ -425,6 +425,31 @@ async def test_cut_stream_async(provider: FakeProvider) -> None:
     assert len(received) == 5 and "response.completed" not in received
 
 
+def test_stalled_stream_times_out_mid_iteration(
+    provider: FakeProvider, oai: openai.OpenAI, ant: anthropic.Anthropic
+) -> None:
+    provider.push(Scenario(stall_stream_after=3, text="one two three four"), Scenario(stall_stream_after=4))
+    received: list[Any] = []
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        for chunk in oai.with_options(timeout=0.3).chat.completions.create(
+            model="m", messages=MESSAGES, stream=True
+        ):
+            received.append(chunk)
+    assert len(received) == 3  # role chunk, "one ", "two ": then nothing until the client gave up
+    events: list[Any] = []
+    with pytest.raises((anthropic.APITimeoutError, _transport.TimeoutException)):
+        stream = ant.with_options(timeout=0.3).messages.create(
+            model="m", max_tokens=8, messages=MESSAGES, stream=True
+        )
+        for event in stream:
+            events.append(event.type)
+    # message_start, content_block_start, (ping: skipped by the SDK), one text delta, then silence
+    assert events == ["message_start", "content_block_start", "content_block_delta"]
+    assert time.monotonic() - started < 3
+    assert oai.chat.completions.create(model="m", messages=MESSAGES).usage is not None
+
+
 def test_delay_with_short_timeout_raises(
     provider: FakeProvider, oai: openai.OpenAI, ant: anthropic.Anthropic
 ) -> None:

@@ -11,22 +11,33 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
 from llmcost_collector.ledger import (
+    DIMENSIONS,
     DUPLICATE,
     NEW,
+    SCHEMA_VERSIONS,
     SUPPRESSED,
-    VERSIONS,
     LedgerEntry,
     SpanLink,
     SqlLedger,
     open_ledger,
 )
+from llmcost_collector.ledger.query import CostQuery, Filter
+from llmcost_collector.ledger.rollups import TIME_TABLES
+from llmcost_collector.ledger.sessions import SessionQuery
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
+from llmcost_collector.report.render import to_json, to_markdown
+from llmcost_collector.report.summary import build_report
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -35,6 +46,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.integration.conftest import Collectors, export
 from tests.pg import pg_cluster, pg_url, postgres_url  # noqa: F401  (fixtures)
+from tests.unit.test_ledger import make_call, make_entry
 
 pytestmark = pytest.mark.integration
 
@@ -77,9 +89,14 @@ def entry(
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A new, empty ledger location per test on each backend."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'l.db'}"
     return str(request.getfixturevalue("pg_url"))  # a fresh database on the session's cluster
 
@@ -103,6 +120,21 @@ def raw_query(url: str, sql: str) -> list[tuple]:
 
     with psycopg.connect(url) as pg:
         return pg.execute(sql).fetchall()
+
+
+def raw_execute(url: str, sql: str) -> None:
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        try:
+            conn.execute(sql)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(sql)
 
 
 def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
@@ -254,6 +286,26 @@ def test_a_merge_bills_one_spans_usage_to_the_others_team(ledger: SqlLedger) -> 
     )  # fmt: skip
 
 
+def test_a_rewritten_row_moves_its_rollups_with_it(url: str) -> None:
+    """_rewrite_rows adjusts the rollups in the same transaction: after a later, finer span
+    rewrote a row, the rollups equal the ones rebuilt from the calls alone (migration 3)."""
+    ledger = open_ledger(url)
+    try:
+        ledger.record([span(1, contracted=1_000)], [SpanLink(response_id="msg_01")])
+        fine = span(2, cache_read=400, write_1h=100, contracted=700)
+        assert ledger.record([fine], [SpanLink(f"{1:016x}", "msg_01")]) == [SUPPRESSED]
+        incremental = rollup_tables(url)
+    finally:
+        ledger.close()
+    for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
+                  "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
+        raw_execute(url, f"DROP TABLE {table}")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version = 3")
+    open_ledger(url).close()
+    assert rollup_tables(url) == incremental
+    assert any(700 in row for row in incremental["hour"])  # the rewritten cost, not the first one
+
+
 def test_concurrent_writers_bill_the_spans_of_one_call_once(url: str) -> None:
     """Two replicas each receive one span of the same call at the same moment."""
     writers = [open_ledger(url), open_ledger(url)]
@@ -298,7 +350,7 @@ def test_spend_groups_and_filters_are_exact_nanos(ledger: SqlLedger) -> None:
     # chargeback = contracted * 3 / 2: 1_851_851_835 + 3 + 600_000_000_000 = 601_851_851_838
     assert search.chargeback_nanos == 601_851_851_838
     # tokens per call: input 10, cache_read 2, output 5, reasoning 1 (x3 calls)
-    assert search.tokens == {"input": 30, "cache_read": 6, "cache_write": 0, "output": 15, "reasoning": 3}
+    assert search.tokens == {"input": 30, "cache_read": 6, "cache_write": 0, "output": 12, "reasoning": 3}
     # support: 10 + 20 = 30 contracted; the unpriced call counts as a request, not as zero money
     assert (support.requests, support.unpriced, support.contracted_nanos) == (3, 1, 30)
     assert (support.list_nanos, support.chargeback_nanos) == (230, 45)  # 110 + 120; 15 + 30
@@ -387,6 +439,437 @@ def test_unpriced_rows_are_repriced_by_update_costs(ledger: SqlLedger) -> None:
     assert rows[f"{2:032x}"].repriced_at_ns is None
 
 
+def test_usage_lines_sum_a_day_per_money_dimensions_with_disjoint_token_classes(ledger: SqlLedger) -> None:
+    outcome = entry(9)._replace(operation="outcome", request_model="", outcome="ticket_resolved", outcome_count=3,
+                                input_tokens=0, cache_read_tokens=0, output_tokens=0, reasoning_tokens=0,
+                                list_cost_nanos=0, contracted_cost_nanos=0, chargeback_nanos=0)  # fmt: skip
+    ledger.insert(
+        [
+            entry(1, contracted=1_000),
+            entry(2, contracted=2_000),
+            entry(3, contracted=None),  # unpriced: 0 in the sums, 1 in `unpriced`
+            entry(4, contracted=500, start_ns=T0 + DAY + 5),  # the next UTC day
+            entry(5, contracted=700, team="support")._replace(status="error", error_type="Timeout"),
+            outcome,
+        ]
+    )
+    lines = ledger.usage_lines(T0, T0 + 2 * DAY)
+    by_key = {
+        (line.day.isoformat(), line.team, line.status, line.price_status, line.outcome): line
+        for line in lines
+    }
+    assert sorted(by_key) == [
+        ("2026-01-01", "search", "ok", "priced", ""),
+        ("2026-01-01", "search", "ok", "priced", "ticket_resolved"),
+        ("2026-01-01", "search", "ok", "unpriced", ""),
+        ("2026-01-01", "support", "error", "priced", ""),
+        ("2026-01-02", "search", "ok", "priced", ""),
+    ]
+    day1 = by_key[("2026-01-01", "search", "ok", "priced", "")]
+    # two calls: contracted 1000 + 2000, list +100 each, chargeback 1500 + 3000
+    assert (day1.requests, day1.contracted_nanos, day1.list_nanos, day1.chargeback_nanos) == (
+        2,
+        3000,
+        3200,
+        4500,
+    )
+    # per call: input 10 uncached, cache_read 2, output 5 of which reasoning 1 -> output 4 excluding reasoning
+    assert (day1.input_tokens, day1.cache_read_tokens, day1.output_tokens, day1.reasoning_tokens) == (
+        20,
+        4,
+        8,
+        2,
+    )
+    assert (day1.total_input_tokens, day1.total_output_tokens) == (24, 10)
+    unpriced = by_key[("2026-01-01", "search", "ok", "unpriced", "")]
+    assert (unpriced.requests, unpriced.unpriced, unpriced.contracted_nanos) == (1, 1, 0)
+    failed = by_key[("2026-01-01", "support", "error", "priced", "")]
+    assert (failed.requests, failed.errors, failed.contracted_nanos) == (1, 1, 700)
+    record = by_key[("2026-01-01", "search", "ok", "priced", "ticket_resolved")]
+    assert (record.requests, record.outcome_count) == (0, 3)
+    # search: u1, u2, u3 (u4 is the next day, u9 only recorded an outcome); support: u5
+    assert ledger.active_users(T0, T0 + DAY) == {"search": 3, "support": 1}
+    assert ledger.usage_lines(T0 + DAY, T0 + 2 * DAY) == [
+        by_key[("2026-01-02", "search", "ok", "priced", "")]
+    ]
+
+
+def test_top_ranks_by_charge_then_requests(ledger: SqlLedger) -> None:
+    entries = [make_entry(n, nanos=10, user_id="light") for n in range(1, 4)]  # 3 calls, 60 chargeback
+    entries += [make_entry(n, nanos=100, user_id="heavy") for n in range(4, 6)]  # 2 calls, 400
+    entries += [make_entry(n, nanos=30, user_id="tie") for n in range(6, 7)]  # 1 call, 60
+    entries += [make_entry(7, nanos=None, user_id="unpriced")]
+    ledger.insert(entries)
+    top = ledger.top("user_id", T0, T0 + DAY, limit=3)
+    assert [(r.group["user_id"], r.chargeback_nanos, r.requests) for r in top] == [
+        ("heavy", 400, 2), ("light", 60, 3), ("tie", 60, 1),
+    ]  # fmt: skip
+    assert [r.group["user_id"] for r in ledger.top("user_id", T0, T0 + DAY, limit=10)][-1] == "unpriced"
+    assert ledger.top("team", T0, T0 + DAY, limit=5, filters={"user_id": "tie"})[0].requests == 1
+
+
+# --- sessions and the report ------------------------------------------------------------------
+
+FEB = T0 + 31 * DAY  # 2026-02-01T00:00:00Z
+MAR = FEB + 28 * DAY
+HALF_HOUR = HOUR // 2
+
+
+def row(n: int, nanos: int, start_ns: int, *, savings: int = 0, **attribution: object) -> LedgerEntry:
+    """Call ``n`` costing exactly ``nanos`` (list and contracted; chargeback twice that); the
+    call lasts 1 ms (``make_call``)."""
+    call = make_call(n, start_ns=start_ns, **attribution)
+    return LedgerEntry.from_call(
+        call, Cost(PRICED, nanos, nanos, "book", "p", "2024"), 2 * nanos, T0, savings
+    )
+
+
+def workflows() -> list[LedgerEntry]:
+    """20 "Doc" runs: run k starts at T0 + k h, /analyze costs 600k and /analyze/extract (1 s
+    later) 400k nanos; 3 "Chat" runs of one step at 5, 7 and 7 nanos (T0 + i h + 30 min); one
+    "Span" run of 50 + 70 nanos across midnight at the end of January."""
+    rows = []
+    for k in range(1, 21):
+        doc = {"session_id": f"d{k:02d}", "session_name": "Doc", "user_id": f"u{k % 2}", "team": "support"}
+        rows.append(row(100 + 2 * k, 600 * k, T0 + k * HOUR, session_path="/analyze", **doc))
+        rows.append(row(101 + 2 * k, 400 * k, T0 + k * HOUR + 10**9, session_path="/analyze/extract", **doc))
+    for i, nanos in enumerate((5, 7, 7)):
+        chat = {"session_id": f"c{i}", "session_name": "Chat", "session_path": "/chat"}
+        rows.append(row(200 + i, nanos, T0 + i * HOUR + HALF_HOUR, **chat))
+    span = {"session_id": "s1", "session_name": "Span", "session_path": "/x"}
+    rows += [row(300, 50, FEB - 60 * 10**9, **span), row(301, 70, FEB + 60 * 10**9, **span)]
+    return rows
+
+
+def test_sessions_list_steps_cost_duration_and_order(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    top = ledger.sessions(SessionQuery(T0, FEB, limit=3))
+    assert [(s.session_id, s.steps, s.cost_nanos) for s in top] == [
+        ("d20", 2, 20_000), ("d19", 2, 19_000), ("d18", 2, 18_000),
+    ]  # fmt: skip
+    d20 = top[0]
+    assert (d20.session_name, d20.user_id, d20.team, d20["chargeback_nanos"]) == (
+        "Doc",
+        "u0",
+        "support",
+        40_000,
+    )
+    assert (d20.first_start_ns, d20.duration_ns) == (T0 + 20 * HOUR, 10**9 + 1_000_000)  # 1 s + the 1 ms call
+    cheapest = ledger.sessions(SessionQuery(T0, FEB, descending=False, limit=4))
+    assert [s.session_id for s in cheapest] == ["c0", "c1", "c2", "s1"]  # 5, 7, 7 (tie by id), 50
+    first = ledger.sessions(SessionQuery(T0, FEB, order_by="first_call", descending=False, limit=3))
+    assert [s.session_id for s in first] == ["c0", "d01", "c1"]  # 0:30, 1:00, 1:30
+    assert [s.session_id for s in ledger.sessions(SessionQuery(T0, FEB, order_by="steps", limit=1))] == [
+        "d01"
+    ]
+    picked = SessionQuery(
+        T0, FEB, (Filter("session_name", ("Chat", "Span")), Filter("session_id", ("c0",), negate=True))
+    )
+    assert sorted(s.session_id for s in ledger.sessions(picked)) == ["c1", "c2", "s1"]
+
+
+def test_session_summary_nearest_rank_percentiles_and_steps(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    doc, span, chat = ledger.session_summary(SessionQuery(T0, FEB))  # by total: 210k, 50, 19
+    # Doc: 20 runs of 1000k nanos each k = 1..20: total 1000 * 210; nearest rank p50 = the
+    # ceil(0.5 * 20) = 10th cheapest, p95 = the ceil(0.95 * 20) = 19th.
+    assert (doc.session_name, doc.runs, doc.steps, doc.total_nanos) == ("Doc", 20, 40, 210_000)
+    assert (doc.percentiles, doc.max_nanos) == ({50: 10_000, 95: 19_000}, 20_000)
+    # Chat: 5, 7, 7: p50 = 2nd (7), p95 = 3rd (7)
+    assert (chat.runs, chat.total_nanos, chat.percentiles, chat.max_nanos) == (3, 19, {50: 7, 95: 7}, 7)
+    assert (span.runs, span.total_nanos) == (1, 50)  # January's half only: split at the month
+    steps = {
+        (s.session_name, s.session_path): (s.calls, s.cost_nanos)
+        for s in ledger.session_steps(SessionQuery(T0, FEB))
+    }
+    assert steps == {
+        ("Doc", "/analyze"): (20, 600 * 210), ("Doc", "/analyze/extract"): (20, 400 * 210),
+        ("Chat", "/chat"): (3, 19), ("Span", "/x"): (1, 50),
+    }  # fmt: skip
+    # Part of a month (the first day) reads the steps from the calls: Doc runs 1..23 h -> k <= 20
+    day = {
+        (s.session_name, s.session_path): s.calls
+        for s in ledger.session_steps(SessionQuery(T0, T0 + 2 * HOUR))
+    }
+    assert day == {("Doc", "/analyze"): 1, ("Doc", "/analyze/extract"): 1, ("Chat", "/chat"): 2}
+
+
+def test_a_session_across_months_is_one_when_both_are_read(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    (both,) = ledger.sessions(SessionQuery(T0, MAR, (Filter("session_name", ("Span",)),)))
+    assert (both.steps, both.cost_nanos, both.first_start_ns) == (2, 120, FEB - 60 * 10**9)
+    (february,) = ledger.sessions(SessionQuery(FEB, MAR))
+    assert (february.session_id, february.cost_nanos) == ("s1", 70)
+
+
+def test_session_outliers_above_their_types_p95_or_an_amount(ledger: SqlLedger) -> None:
+    ledger.insert(workflows())
+    # Doc's p95 is 19k: only d20 (20k) is above; Chat's p95 is its max, Span has one run.
+    assert [(s.session_id, p95) for s, p95 in ledger.session_outliers(SessionQuery(T0, FEB))] == [
+        ("d20", 19_000)
+    ]
+    above = ledger.sessions(SessionQuery(T0, FEB, min_cost_nanos=16_000, limit=10))
+    assert [s.session_id for s in above] == ["d20", "d19", "d18", "d17"]  # strictly above 16k
+
+
+def test_session_total_is_the_ledgers_sum_over_its_months(ledger: SqlLedger) -> None:
+    ledger.insert([*workflows(), make_entry(400, nanos=None, start_ns=T0 + 3 * HOUR + 5, session_id="d03")])
+    assert ledger.session_total("s1", FEB - 60 * 10**9, FEB + 60 * 10**9) == (
+        120,
+        0,
+        FEB + 60 * 10**9 + 1_000_000,
+    )
+    # d03: 1800 + 1200 nanos and one unpriced call (which adds no cost, but is counted)
+    assert ledger.session_total("d03", T0 + 3 * HOUR, T0 + 3 * HOUR) == (
+        3_000,
+        1,
+        T0 + 3 * HOUR + 10**9 + 1_000_000,
+    )
+    assert ledger.session_total("nope", T0, T0) is None
+
+
+USD = 10**9
+
+
+def report_ledger() -> list[LedgerEntry]:
+    """January 2026, contracted cost (all team search unless said):
+
+    production / chat: user-789 (premium) 2 x $20 in session s3 (Chat), plus a response-cache
+    hit ($0, saved $5); user-123 (free) 3 x $10 in session s2 (Chat).
+    production / document-analysis (team support): user-456 (premium) 1 x $27 in s1 (Document Analysis).
+    development / chat: user-123 (free) 1 x $3.
+    An outcome record: ticket_resolved x 4 by user-123 (free), team search, feature chat.
+    Every call has 100 uncached input, 20 cache-read and 4 cache-write tokens (make_call).
+    """
+    prod = {"environment": "production", "feature": "chat"}
+    p789 = {**prod, "user_id": "user-789", "user_tier": "premium", "session_id": "s3", "session_name": "Chat"}
+    f123 = {**prod, "user_id": "user-123", "user_tier": "free", "session_id": "s2", "session_name": "Chat"}
+    doc = {"environment": "production", "feature": "document-analysis", "team": "support", "user_id": "user-456",
+           "user_tier": "premium", "session_id": "s1", "session_name": "Document Analysis"}  # fmt: skip
+    dev = {"environment": "development", "feature": "chat", "user_id": "user-123", "user_tier": "free"}
+    return [
+        row(1, 20 * USD, T0 + HOUR, **p789),
+        row(2, 20 * USD, T0 + 2 * HOUR, **p789),
+        row(3, 0, T0 + 3 * HOUR, savings=5 * USD, cache_hit=True, **p789),
+        *(row(4 + i, 10 * USD, T0 + (4 + i) * HOUR, **f123) for i in range(3)),
+        row(7, 27 * USD, T0 + DAY, **doc),
+        row(8, 3 * USD, T0 + 2 * DAY, **dev),
+        row(9, 0, T0 + 3 * DAY, operation="outcome", outcome="ticket_resolved", outcome_count=4, usage=Usage(),
+            **{**prod, "user_id": "user-123", "user_tier": "free"}),
+    ]  # fmt: skip
+
+
+def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
+    ledger.insert(report_ledger())
+    report = build_report(ledger, T0, FEB, label="2026-01", top=2)
+    data = to_json(report)
+    assert data["total"] == {
+        "requests": 8, "errors": 0, "unpriced_requests": 0, "cost_usd": "100.000000000",
+        "list_cost_usd": "100.000000000", "chargeback_usd": "200.000000000",
+    }  # fmt: skip
+    production, development = data["environments"]
+    # 97 / 100; chat 70 / 97 = 0.7216494...; document-analysis 27 / 97 = 0.2783505...
+    assert (production["environment"], production["cost_usd"], production["share"]) == (
+        "production",
+        "97.000000000",
+        "0.970000",
+    )
+    assert [(f["feature"], f["share"]) for f in production["features"]] == [
+        ("chat", "0.721649"),
+        ("document-analysis", "0.278351"),
+    ]
+    assert (development["cost_usd"], development["share"], development["features"][0]["share"]) == (
+        "3.000000000",
+        "0.030000",
+        "1.000000",
+    )
+    assert data["top_users"] == [
+        {"user_id": "user-789", "user_tier": "premium", "requests": 3, "cost_usd": "40.000000000",
+         "cache_hits": 1, "cache_hit_rate": "0.333333", "savings_usd": "5.000000000"},
+        {"user_id": "user-123", "user_tier": "free", "requests": 4, "cost_usd": "33.000000000",
+         "cache_hits": 0, "cache_hit_rate": "0.000000", "savings_usd": "0.000000000"},
+    ]  # fmt: skip
+    # 1 hit in 8 calls; 8 x 20 cache-read of 8 x 124 input tokens
+    assert data["cache"] == {"requests": 8, "hits": 1, "hit_rate": "0.125000", "savings_usd": "5.000000000",
+                             "prompt_cache_read_share": "0.161290"}  # fmt: skip
+    assert data["sessions"] == [
+        {"session_name": "Chat", "runs": 2, "total_usd": "70.000000000", "average_usd": "35.000000000"},
+        {
+            "session_name": "Document Analysis",
+            "runs": 1,
+            "total_usd": "27.000000000",
+            "average_usd": "27.000000000",
+        },
+    ]
+    # ticket_resolved was recorded by (search, chat): its calls cost 40 + 30 + 3 = $73, / 4 = $18.25
+    assert data["outcomes"] == [
+        {
+            "outcome": "ticket_resolved",
+            "count": 4,
+            "cost_usd": "73.000000000",
+            "cost_per_outcome_usd": "18.250000000",
+        }
+    ]
+    premium, free = data["user_tiers"]
+    assert premium == {"user_tier": "premium", "users": 2, "requests": 4, "outcomes": 0, "cost_usd": "67.000000000",
+                       "cost_per_user_usd": "33.500000000", "cost_per_request_usd": "16.750000000",
+                       "cost_per_outcome_usd": None}  # fmt: skip
+    assert (free["users"], free["requests"], free["outcomes"], free["cost_per_outcome_usd"]) == (
+        1,
+        4,
+        4,
+        "8.250000000",
+    )
+    text = to_markdown(report)
+    assert text.startswith("# LLM spend 2026-01: 2026-01-01 00:00 to 2026-02-01 00:00 UTC\n")
+    tree = text.split("```\n")[1]
+    assert tree.splitlines() == [
+        "Total costs: $100.00 (8 calls, 0 errors, 0 unpriced)",
+        "├── production: $97.00 (97%)",
+        "│   ├── chat: $70.00 (72%)",
+        "│   └── document-analysis: $27.00 (28%)",
+        "└── development: $3.00 (3%)",
+        "    └── chat: $3.00 (100%)",
+    ]
+    assert "1. user-789: $40.00 (premium tier), 3 calls, cache hit rate 33%, savings $5.00" in text
+    assert "- Hit rate: 12% of calls answered from a response cache" in text  # 12.5% half to even
+    assert "| Chat | 2 | $35.00 | $70.00 |" in text
+    assert "| ticket_resolved | 4 | $73.00 | $18.25 |" in text
+
+
+# --- rollups ----------------------------------------------------------------------------------
+
+ZONES = ("UTC", "Europe/Berlin", "Asia/Kolkata")  # whole-hour and half-hour offsets from UTC
+
+
+def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerEntry:
+    """Call ``n`` with drawn attribution, time (two days either side of a month boundary, at any
+    second), price and kind (an outcome record one time in eight)."""
+    start = T0 + draw(st.integers(-2 * DAY, 2 * DAY - 1)) // 10**9 * 10**9
+    made = entry(
+        n,
+        team=draw(st.sampled_from(["search", "support", "ads"])),
+        feature=draw(st.sampled_from(["chat", "triage"])),
+        contracted=draw(st.one_of(st.none(), st.integers(0, 10**12))),
+        start_ns=start,
+        request_model=draw(st.sampled_from(["gpt-4o", "gpt-4o-mini"])),
+    )
+    made = made._replace(
+        user_id=draw(st.sampled_from(["", "u1", "u2"])),
+        session_id=draw(st.sampled_from(["", "s1", "s2"])),
+        session_name="triage-run",
+        output_tokens=draw(st.integers(0, 10**6)),
+        reasoning_tokens=0,
+        status=draw(st.sampled_from(["ok", "ok", "error"])),
+    )
+    if draw(st.integers(0, 7)) == 0:
+        made = made._replace(
+            operation="outcome", request_model="", outcome="ticket_resolved", outcome_count=2
+        )
+    return made
+
+
+def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tuple[int, ...]]:
+    """The question answered from the calls alone, with the calendar in zoneinfo: per (bucket
+    label, team, model), (requests, unpriced, outcomes, output excluding reasoning, contracted, chargeback)."""
+    zone = ZoneInfo(query.tz)
+    out: dict[tuple, list[int]] = {}
+    for row in rows:
+        if not query.start_ns <= row.start_time_ns < query.end_ns:
+            continue
+        local = datetime.fromtimestamp(row.start_time_ns // 10**9, timezone.utc).astimezone(zone)
+        label = datetime.combine(local.date(), datetime.min.time(), zone).isoformat()
+        request = row.operation != "outcome"
+        key = (label, row.team, row.response_model or row.request_model)
+        sums = out.setdefault(key, [0] * 6)
+        for i, value in enumerate(
+            (request, request and row.price_status == "unpriced", row.outcome_count,
+             row.output_tokens - row.reasoning_tokens, row.contracted_cost_nanos or 0, row.chargeback_nanos or 0)
+        ):  # fmt: skip
+            sums[i] += int(value)
+    return {key: tuple(v) for key, v in out.items()}
+
+
+def answered(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]]:
+    measures = (
+        "requests",
+        "unpriced",
+        "outcome_count",
+        "output_tokens",
+        "contracted_nanos",
+        "chargeback_nanos",
+    )
+    return {
+        (row.bucket.isoformat() if row.bucket else "", row.group["team"], row.group["model"]): tuple(
+            row[m] for m in measures
+        )
+        for row in ledger.costs(query)
+    }
+
+
+def rollup_tables(url: str) -> dict[str, list[tuple]]:
+    """Every rollup row with its dimension id replaced by the dimensions (ids differ by history)."""
+    dims = ", ".join(DIMENSIONS)
+    tables = {
+        kind: raw_query(url, f"SELECT r.*, {dims} FROM {table} r JOIN llm_rollup_dims d USING (dims_id)")
+        for kind, table in TIME_TABLES.items()
+    }
+    for table in ("llm_rollup_users", "llm_rollup_sessions", "llm_rollup_steps"):
+        tables[table] = raw_query(url, f"SELECT * FROM {table}")
+    return {
+        kind: sorted(
+            tuple(v for i, v in enumerate(row) if not (kind in TIME_TABLES and i == 1)) for row in rows
+        )
+        for kind, rows in tables.items()
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_rollups_equal_a_recomputation_from_the_calls(
+    data: st.DataObject,
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Random ingest with retries, in-batch duplicates and re-prices, on both backends: every
+    question answered from the rollups equals the same question answered from the calls, and a
+    ledger migrated from calls alone (the backfill) holds exactly the same rollups."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('rollups') / 'l.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").create_database()
+    pool = [pool_entry(n, data.draw) for n in range(12)]
+    ledger = open_ledger(url)
+    try:
+        for _ in range(data.draw(st.integers(1, 4))):
+            ledger.insert([pool[i] for i in data.draw(st.lists(st.integers(0, 11), max_size=10))])
+        repriced = data.draw(st.lists(st.integers(0, 11), max_size=4, unique=True))
+        ledger.update_costs(
+            [(pool[i].trace_id, pool[i].span_id, Cost(PRICED, 90 + i, 80 + i, "price-book", "p"), 100 + i)
+             for i in repriced]
+        )  # fmt: skip
+        rows = list(ledger.entries(0, T0 + 10 * DAY))
+        lo = T0 + data.draw(st.integers(-2 * DAY, 2 * DAY)) // 10**9 * 10**9
+        hi = lo + data.draw(st.integers(1, 4 * DAY)) // 10**9 * 10**9 + 10**9
+        query = CostQuery(lo, hi, ("team", "model"), bucket="day", tz=data.draw(st.sampled_from(ZONES)))
+        assert answered(ledger, query) == expected_costs(rows, query)
+        incremental = rollup_tables(url)
+    finally:
+        ledger.close()
+    # Rebuild the rollups from the calls alone, as migration 3 does on an existing ledger.
+    for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
+                  "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
+        raw_execute(url, f"DROP TABLE {table}")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version = 3")
+    reopened = open_ledger(url)
+    try:
+        assert rollup_tables(url) == incremental
+        assert answered(reopened, query) == expected_costs(rows, query)
+    finally:
+        reopened.close()
+
+
 # --- schema -----------------------------------------------------------------------------------
 
 
@@ -395,7 +878,7 @@ def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
     try:
         assert first.migrate() == []
         assert first.migrate() == []
-        assert first.schema_versions() == list(VERSIONS)
+        assert first.schema_versions() == SCHEMA_VERSIONS
         assert first.schema_versions()[0] == 1
     finally:
         first.close()
@@ -405,7 +888,7 @@ def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
     finally:
         second.close()
     rows = raw_query(url, "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version")
-    assert rows == [(v, 1) for v in VERSIONS]
+    assert rows == [(v, 1) for v in SCHEMA_VERSIONS]
 
 
 def test_reopening_keeps_totals(url: str) -> None:
@@ -511,7 +994,7 @@ def test_concurrent_migrations_both_succeed(url: str) -> None:
         assert run_threads([migrate(ledger) for ledger in opened]) == []
         assert applied == [[], []]
         for ledger in opened:
-            assert ledger.schema_versions() == list(VERSIONS)
+            assert ledger.schema_versions() == SCHEMA_VERSIONS
         assert opened[0].insert([entry(1)]) == [True] and opened[1].insert([entry(1)]) == [False]
     finally:
         for ledger in opened:
@@ -568,13 +1051,15 @@ def onprem_spans(count: int, team: str) -> list[ReadableSpan]:
 
 @pytest.fixture
 def clean_postgres_url(postgres_url: str) -> str:  # noqa: F811
-    """The session database, emptied (TRUNCATE) for this test."""
+    """The session database, emptied (TRUNCATE) for this test: the calls and their rollups."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass('llm_calls')").fetchone()
-        if exists and exists[0]:
-            conn.execute("TRUNCATE llm_calls")
+        tables = [
+            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'llm_%'")
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)}")
     return postgres_url
 
 
@@ -628,3 +1113,28 @@ def test_collector_restart_on_postgres_keeps_totals(collector: Collectors, clean
     assert (total.requests, total.contracted_nanos) == (4, 4 * CALL_NANOS)  # 1_720_000
     export(restarted, spans)  # retried against the new process
     assert pg_totals(clean_postgres_url) == (4, 4 * CALL_NANOS, 4 * CALL_CHARGEBACK_NANOS)
+
+
+def test_postgres_start_time_is_an_indexed_utc_timestamp(pg_url: str) -> None:  # noqa: F811
+    import psycopg
+
+    ledger = open_ledger(pg_url)
+    jan31_last = T0 + 31 * DAY - 1_000  # 2026-01-31T23:59:59.999999Z
+    ledger.insert([make_entry(1, start_ns=jan31_last), make_entry(2, start_ns=jan31_last + 1_000)])
+    ledger.close()
+    with psycopg.connect(pg_url) as conn:
+        february = conn.execute("SELECT COUNT(*) FROM llm_calls WHERE start_time >= '2026-02-01T00:00:00Z'")
+        assert february.fetchone() == (1,)
+        months = conn.execute(
+            "SELECT to_char(start_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+            "date_trunc('month', start_time AT TIME ZONE 'UTC')::date::text FROM llm_calls ORDER BY start_time_ns"
+        ).fetchall()
+        assert months == [
+            ("2026-01-31 23:59:59.999999", "2026-01-01"),
+            ("2026-02-01 00:00:00.000000", "2026-02-01"),
+        ]
+        indexes = {
+            row[0] for row in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'llm_calls'")
+        }
+    assert any("(start_time)" in ddl for ddl in indexes)
+    assert any("(team, start_time_ns)" in ddl for ddl in indexes)

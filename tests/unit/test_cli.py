@@ -5,11 +5,16 @@ and test_configuration.py."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import Result
 from llmcost_collector.ledger import LedgerEntry, open_ledger
@@ -29,7 +34,18 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
     done = llmcost("--help")
     assert done.exit_code == 0
     listed = [row[0] for row in table_rows(done.stdout.partition("Commands:")[2])]
-    assert listed == ["serve", "demo", "price", "models", "reprice", "config"]
+    assert listed == [
+        "serve",
+        "demo",
+        "price",
+        "models",
+        "query",
+        "report",
+        "invoice",
+        "export",
+        "reprice",
+        "config",
+    ]
 
 
 def test_price_every_token_class(llmcost: Llmcost) -> None:
@@ -74,6 +90,47 @@ def test_price_with_a_price_book(llmcost: Llmcost, tmp_path: Path) -> None:
     layers = cells(done)
     assert layers["contracted"][:3] == ["$0.000290000", "price-book", "price-book:acme"]
     assert layers["list"][0] == "$0.000435000"
+
+
+EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "examples" / "model-catalog.json"
+
+
+def test_price_book_entries_scoped_to_a_provider_apply_without_provider(llmcost: Llmcost) -> None:
+    # examples/model-catalog.json prices claude-3-5-haiku* for provider anthropic at $1.25 / $5.00
+    # per 1M (the seed's haiku-3.5); without --provider the call is taken to be anthropic's.
+    done = llmcost("price", "claude-3-5-haiku-20241022", "--input", "1000000", "--output", "1000000",
+                   "--at", "2025-01-01", "--price-book", str(EXAMPLE_CATALOG))  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert cells(done)["contracted"][:3] == [
+        "$6.250000000",
+        "price-book",
+        "price-book:seed-catalog/haiku-3.5",
+    ]
+    assert "provider: anthropic (inferred from the price book; --provider to choose)" in done.stdout
+
+
+def test_price_infers_the_provider_from_the_catalogue(llmcost: Llmcost, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"  # a contract for openai's models only: gpt-4o-mini is openai's
+    book.write_text("entries:\n  - {name: deal, provider: openai, model: '*', discount_percent: 10}\n")
+    done = llmcost(
+        "price", "gpt-4o-mini", "--input", "1000000", "--at", "2026-11-01", "--price-book", str(book)
+    )
+    assert done.exit_code == 0, done.output
+    assert cells(done)["contracted"][:3] == ["$0.135000000", "price-book", "price-book:deal"]  # 0.15 - 10%
+    assert "provider: openai (inferred from the genai-prices catalogue; --provider to choose)" in done.stdout
+
+
+def test_price_book_naming_two_providers_for_a_model_needs_provider(llmcost: Llmcost, tmp_path: Path) -> None:
+    book = tmp_path / "book.yaml"
+    book.write_text("entries:\n  - {provider: acme, model: llama-70b, input: 1}\n"
+                    "  - {provider: other, model: 'llama-*', input: 2}\n")  # fmt: skip
+    done = llmcost("price", "llama-70b", "--input", "10", "--price-book", str(book))
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert "name several providers: acme, other: give --provider" in done.stderr
+    chosen = llmcost(
+        "price", "llama-70b", "--input", "1000000", "--provider", "other", "--price-book", str(book)
+    )
+    assert cells(chosen)["contracted"][:3] == ["$2.000000000", "price-book", "price-book:other/llama-*"]
 
 
 def test_price_unknown_model_is_unpriced_not_zero(llmcost: Llmcost) -> None:
@@ -197,6 +254,42 @@ def test_reprice_prices_unpriced_rows_once(llmcost: Llmcost, tmp_path: Path) -> 
         ledger.close()
 
 
+def test_report_for_a_month_as_markdown_and_json(llmcost: Llmcost, tmp_path: Path) -> None:
+    import json
+
+    nov = int(datetime(2026, 11, 3, tzinfo=timezone.utc).timestamp()) * 10**9
+    dec = int(datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()) * 10**9
+
+    def entry(n: int, start: int, nanos: int, environment: str) -> LedgerEntry:
+        call = LlmCall(
+            trace_id=f"{n:032x}", span_id=f"{n:016x}", start_time_ns=start, end_time_ns=start + 1, provider="openai",
+            operation="chat", request_model="gpt-4o", response_model="", usage=Usage(input_tokens=10),
+            attribution=Attribution(team="search", feature="chat", environment=environment, user_id="user-1"),
+        )  # fmt: skip
+        return LedgerEntry.from_call(call, Cost(PRICED, nanos, nanos), nanos, start)
+
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:  # $1.50 production and $0.50 development in November; December's call is not in it
+        ledger.insert([entry(1, nov, 1_500_000_000, "production"), entry(2, nov + 1, 500_000_000, "development"),
+                       entry(3, dec, 9_000_000_000, "production")])  # fmt: skip
+    finally:
+        ledger.close()
+    md = llmcost("report", "--period", "2026-11", "--ledger-url", ledger_url)
+    assert md.exit_code == 0, md.output
+    assert "Total costs: $2.00 (2 calls, 0 errors, 0 unpriced)\n├── production: $1.50 (75%)\n" in md.stdout
+    assert "└── development: $0.50 (25%)\n" in md.stdout and "1. user-1: $2.00 (no tier)" in md.stdout
+    js = llmcost("report", "--period", "2026-11", "--format", "json", "--ledger-url", ledger_url)
+    data = json.loads(js.stdout)
+    assert (data["period"], data["from"], data["total"]["cost_usd"]) == (
+        "2026-11",
+        "2026-11-01T00:00:00+00:00",
+        "2.000000000",
+    )
+    bad = llmcost("report", "--period", "November", "--ledger-url", ledger_url)
+    assert bad.exit_code == 2 and "--period" in bad.stderr and "YYYY-MM" in bad.stderr
+
+
 def test_small_amounts_print_as_plain_decimals(llmcost: Llmcost) -> None:
     # 1 input token of gpt-4o-mini: 1 * 0.15 per 1e6 = $0.00000015 = 150 nanos
     done = llmcost("price", "gpt-4o-mini", "--provider", "openai", "--input", "1", "--at", "2026-11-01")
@@ -252,3 +345,209 @@ def test_serve_that_cannot_start_says_why(llmcost: Llmcost, tmp_path: Path) -> N
     )
     done = llmcost("serve", "--log-level", "loud", *ports)
     assert done.exit_code == 2 and "Invalid value for '--log-level'" in done.stderr
+
+
+def test_query_answers_like_the_api_in_table_csv_and_json(llmcost: Llmcost, tmp_path: Path) -> None:
+    from tests.unit.test_ledger import make_entry
+
+    nov = 1_793_491_200 * 10**9  # 2026-11-01T00:00:00Z
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:
+        ledger.insert([make_entry(1, team="search", start_ns=nov + 10**9), make_entry(2, team="search", start_ns=nov + 2 * 10**9),
+                       make_entry(3, team="ads", start_ns=nov + 3 * 10**9, environment="staging")])  # fmt: skip
+    finally:
+        ledger.close()
+    month = ("--ledger-url", ledger_url, "--from", "2026-11-01", "--to", "2026-12-01")
+    shown = llmcost("query", *month, "-g", "team")
+    assert shown.exit_code == 0, shown.output
+    rows = cells(shown)
+    # contracted 1,000,001 and chargeback 2,000,002 nano-dollars per call
+    assert rows["search"][0] == "2" and rows["search"][-2:] == ["0.004000004", "0.000000000"]
+    assert rows["ads"][0] == "1" and rows["total"][0] == "3"
+    csv_out = llmcost("query", *month, "-g", "team", "-w", "environment!=staging", "--format", "csv")
+    assert csv_out.exit_code == 0, csv_out.output
+    header, *lines = csv_out.stdout.splitlines()
+    assert header.startswith("team,requests,errors,unpriced,input_tokens,")
+    assert [line.split(",")[:2] for line in lines] == [["search", "2"]]
+    as_json = json.loads(llmcost("query", *month, "-g", "team", "--format", "json", "-n", "1").stdout)
+    assert [(r["team"], r["others"], r["requests"]) for r in as_json["rows"]] == [
+        ("search", False, 2),
+        ("__others__", True, 1),
+    ]
+    refused = llmcost("query", *month, "-w", "region=eu")
+    assert refused.exit_code == 2 and "unknown parameter 'region'" in refused.stderr
+
+
+# --- invoices, closing, the FOCUS export and re-pricing a range ----------------------------
+
+INVOICE_CONFIG = """
+teams: [{name: search}]
+price_book:
+  entries:
+    - {name: house, model: house-model, input: 2.00, output: 8.00}
+chargeback: {model: cost_plus, markup_percent: 10, platform_fee_monthly_usd: 5}
+"""
+# FOCUS 1.3 columns the export must carry (the issue's list and the spec's mandatory ones).
+FOCUS_COLUMNS = {
+    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ChargeCategory", "ChargeClass",
+    "ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart", "BillingPeriodEnd", "BillingAccountId",
+    "BillingAccountName", "BillingCurrency", "ChargeDescription", "ChargeFrequency", "ConsumedQuantity",
+    "ConsumedUnit", "PricingQuantity", "PricingUnit", "PricingCategory", "ServiceCategory", "ServiceName",
+    "ServiceProviderName", "InvoiceIssuerName", "HostProviderName", "SubAccountId", "SubAccountName", "InvoiceId",
+    "Tags", "SkuId", "SkuMeter", "SkuPriceDetails", "AllocatedMethodId", "AllocatedMethodDetails",
+    "AllocatedResourceId", "AllocatedResourceName", "AllocatedTags", "x_Feature", "x_Environment", "x_UserTier",
+}  # fmt: skip
+
+
+@pytest.fixture
+def invoice_files(tmp_path: Path) -> tuple[str, str]:
+    """(ledger URL, config path): search's January, 1M input + 100k output = $2.80 of tokens."""
+    from llmcost_collector.config.schema import load_config
+
+    from tests.support import priced_entry
+
+    config = tmp_path / "llmcost.yaml"
+    config.write_text(INVOICE_CONFIG)
+    loaded = load_config(config)
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = open_ledger(ledger_url)
+    try:
+        ledger.insert([priced_entry(loaded, 1, team="search", day=date(2025, 1, 3), feature="answers",
+                                    usage=Usage(input_tokens=1_000_000, output_tokens=100_000))])  # fmt: skip
+    finally:
+        ledger.close()
+    return ledger_url, str(config)
+
+
+def test_invoice_prints_every_format(
+    llmcost: Llmcost, invoice_files: tuple[str, str], tmp_path: Path
+) -> None:
+    ledger_url, config = invoice_files
+    flags = ("--period", "2025-01", "--ledger-url", ledger_url, "--config", config)
+    markdown = llmcost("invoice", *flags)
+    assert markdown.exit_code == 0, markdown.output
+    # $2.80 x 1.10 = $3.08 + the $5 fixed fee = $8.08
+    assert "# Invoice LLM-2025-01-search (draft)" in markdown.stdout and "**8.08**" in markdown.stdout
+    (document,) = json.loads(llmcost("invoice", *flags, "--format", "json").stdout)
+    assert (document["total"], document["total_usd"]) == ("8.08", "8.080000000")
+    rows = list(csv.DictReader(io.StringIO(llmcost("invoice", *flags, "--format", "csv").stdout)))
+    assert [(row["kind"], row["amount"]) for row in rows] == [
+        ("usage", "3.08"),
+        ("fixed_platform_fee", "5.00"),
+        ("total", "8.08"),
+    ]
+    out = tmp_path / "invoices"
+    for fmt in ("html", "pdf"):
+        written = llmcost("invoice", *flags, "--format", fmt, "--out", str(out))
+        assert written.exit_code == 0, written.output
+    html = (out / "LLM-2025-01-search.html").read_text()
+    assert "<svg" in html and "8.08" in html and "<script" not in html  # inline chart, no CDN
+    assert (out / "LLM-2025-01-search.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_invoice_usage_errors(llmcost: Llmcost, invoice_files: tuple[str, str]) -> None:
+    ledger_url, config = invoice_files
+    bad_month = llmcost("invoice", "--period", "2025-13", "--ledger-url", ledger_url)
+    assert bad_month.exit_code == 2 and "YYYY-MM" in bad_month.stderr
+    assert llmcost("invoice", "--ledger-url", ledger_url).exit_code == 2  # no --period
+    pdf = llmcost("invoice", "--period", "2025-01", "--format", "pdf", "--ledger-url", ledger_url)
+    assert pdf.exit_code == 2 and "--out" in pdf.stderr
+    nobody = llmcost("invoice", "--period", "2025-01", "--team", "nobody", "--ledger-url", ledger_url,
+                     "--config", config)  # fmt: skip
+    assert (nobody.exit_code, nobody.stderr) == (1, "Error: no invoice for team 'nobody' in 2025-01\n")
+
+
+def test_invoice_close_issues_once(llmcost: Llmcost, invoice_files: tuple[str, str]) -> None:
+    ledger_url, config = invoice_files
+    flags = ("--period", "2025-01", "--ledger-url", ledger_url, "--config", config)
+    closed = llmcost("invoice", "close", *flags)
+    assert closed.exit_code == 0, closed.output
+    assert cells(closed)["LLM-2025-01-search"] == ["search", "$8.08"]
+    again = llmcost("invoice", "close", *flags)
+    assert (again.exit_code, again.stderr) == (1, "Error: period 2025-01 is already closed\n")
+    (document,) = json.loads(llmcost("invoice", *flags, "--format", "json").stdout)
+    assert document["status"] == "closed"
+
+
+def test_export_focus_csv_and_parquet(
+    llmcost: Llmcost, invoice_files: tuple[str, str], tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    ledger_url, config = invoice_files
+    flags = ("--period", "2025-01", "--ledger-url", ledger_url, "--config", config)
+    exported = llmcost("export", "focus", *flags)
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert set(rows[0]) >= FOCUS_COLUMNS
+    usage = {row["SkuMeter"]: row for row in rows if row["x_LineKind"] == "usage"}
+    # one row per token class: input $2.00, output $0.80; billed with the 10 % markup
+    assert {
+        meter: (row["ConsumedQuantity"], row["ContractedCost"], row["BilledCost"])
+        for meter, row in usage.items()
+    } == {
+        "Input Tokens": ("1000000", "2.000000000", "2.200000000"),
+        "Output Tokens": ("100000", "0.800000000", "0.880000000"),
+    }
+    output = usage["Output Tokens"]
+    assert (output["ConsumedUnit"], output["PricingUnit"], output["PricingQuantity"]) == (
+        "Tokens",
+        "1000000 Tokens",
+        "0.1",
+    )
+    assert json.loads(output["SkuPriceDetails"]) == {
+        "CacheAction": "None",
+        "ModelId": "house-model",
+        "TokenDirection": "Output",
+    }
+    assert (output["ServiceCategory"], output["SubAccountId"], output["x_Feature"]) == (
+        "AI and Machine Learning",
+        "search",
+        "answers",
+    )
+    assert sum(Decimal(row["BilledCost"]) for row in rows) == Decimal("8.08")
+    parquet = tmp_path / "jan.parquet"
+    assert llmcost("export", "focus", *flags, "--format", "parquet", "--out", str(parquet)).exit_code == 0
+    table = pq.read_table(parquet)
+    assert table.schema.field("BilledCost").type == pa.decimal128(38, 9)
+    assert sum(table.column("BilledCost").to_pylist()) == Decimal("8.08")
+
+
+def test_reprice_a_closed_range_gives_adjustments(
+    llmcost: Llmcost, invoice_files: tuple[str, str], tmp_path: Path
+) -> None:
+    ledger_url, config = invoice_files
+    assert (
+        llmcost(
+            "invoice", "close", "--period", "2025-01", "--ledger-url", ledger_url, "--config", config
+        ).exit_code
+        == 0
+    )
+    cheaper = tmp_path / "cheaper.yaml"
+    cheaper.write_text(INVOICE_CONFIG.replace("input: 2.00", "input: 1.00"))
+    flags = (
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-02-01",
+        "--ledger-url",
+        ledger_url,
+        "--config",
+        str(cheaper),
+    )
+    dry = llmcost("reprice", *flags, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    # input $2.00 -> $1.00: contracted $2.80 -> $1.80, chargeback -$1.10
+    assert cells(dry)["search"] == ["1", "$2.800000000", "$1.800000000", "$-1.100000000"]
+    assert "2025-01 is closed" in dry.stdout
+    assert llmcost("reprice", *flags).exit_code == 0
+    january = json.loads(llmcost("invoice", "--period", "2025-01", "--format", "json", "--ledger-url", ledger_url,
+                                 "--config", str(cheaper)).stdout)  # fmt: skip
+    assert january[0]["total"] == "8.08"  # as issued
+    (february,) = json.loads(llmcost("invoice", "--period", "2025-02", "--format", "json", "--ledger-url", ledger_url,
+                                     "--config", str(cheaper)).stdout)  # fmt: skip
+    (adjustment,) = [line for line in february["lines"] if line["kind"] == "adjustment"]
+    assert (adjustment["reference"], adjustment["reason"], adjustment["amount_usd"]) == (
+        "LLM-2025-01-search", "re-priced", "-1.100000000",
+    )  # fmt: skip

@@ -38,7 +38,7 @@ def test_the_shipped_example_and_demo_configs_validate() -> None:
     assert example.team("platform") is not None
     assert example.team("platform").budgets.thresholds == [50, 80, 95, 100, 120]  # type: ignore[union-attr]
     assert example.chargeback.outcomes["ticket_resolved"] == Decimal("0.50")
-    assert [t.up_to_tokens for t in example.chargeback.volume_tiers] == [10_000_000, 100_000_000, None]
+    assert [t.below for t in example.chargeback.volume_tiers] == [10_000_000, 100_000_001, None]
     demo = load_config(DEMO)
     assert [t.name for t in demo.teams] == ["marketing", "support", "search", "platform"]
     assert demo.budget_for("platform", "daily") == Decimal("0.5")
@@ -298,3 +298,33 @@ def test_load_model_works_for_any_model_and_names_the_file(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as caught:
         load_model(tmp_path / "absent.yaml", Config)
     assert str(caught.value).startswith(f"{tmp_path / 'absent.yaml'}:1:1: cannot read file")
+
+
+def test_chargeback_changes_must_ascend_by_date() -> None:
+    text = (
+        "teams:\n  - name: search\n    chargeback_changes:\n"
+        "      - {effective_from: 2025-02-01, model: cost_plus}\n"
+        "      - {effective_from: 2025-01-15, model: at_cost}\n"
+    )
+    ((line, _, path, message),) = errors(text)
+    assert (line, path) == (5, "teams[0].chargeback_changes[1].effective_from")
+    assert "2025-01-15" in message and "2025-02-01" in message
+
+
+def test_weights_go_with_method_weights_and_name_known_teams() -> None:
+    base = "teams: [{name: a}, {name: b}]\nchargeback:\n  shared_costs:\n"
+    (missing,) = errors(base + "    - {name: gw, monthly_usd: 10, method: weights}\n")
+    assert missing[2:] == (
+        "chargeback.shared_costs[0].method",
+        "method weights needs weights: {team: weight, ...}",
+    )
+    (unused,) = errors(base + "    - {name: gw, monthly_usd: 10, method: even, weights: {a: 1}}\n")
+    assert unused[2] == "chargeback.shared_costs[0].weights"
+    (unknown,) = errors(base + "    - {name: gw, monthly_usd: 10, method: weights, weights: {a: 1, zz: 2}}\n")
+    assert unknown[2:] == ("chargeback.shared_costs[0].weights.zz", "team 'zz' is not defined under teams")
+
+
+def test_a_tier_has_one_bound_inclusive_or_exclusive() -> None:
+    text = "chargeback:\n  model: tiered\n  volume_tiers:\n    - {up_to_tokens: 5, below_tokens: 6, markup_percent: 1}\n    - {markup_percent: 0}\n"
+    ((_, _, path, message),) = errors(text)
+    assert path == "chargeback.volume_tiers[0]" and "not both" in message

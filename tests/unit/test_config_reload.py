@@ -57,6 +57,38 @@ def test_good_change_applies_bad_change_is_refused(tmp_path: Path, caplog: pytes
         watcher.stop()
 
 
+def test_an_included_price_book_reloads_when_it_changes_and_a_bad_one_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A change to an included file reloads like one to the config; an included file that does
+    not validate is refused at its own line, and the running price book stays."""
+    path = tmp_path / "llmcost.yaml"
+    included = tmp_path / "catalog.yaml"
+    included.write_text("entries:\n  - {model: m, input: 1}\n")
+    path.write_text("price_book: {include: catalog.yaml}\n")
+    applied: list[Config] = []
+    watcher = ConfigWatcher(path, applied.append, poll_interval=0.02).start()
+    try:
+        included.write_text("entries:\n  - {model: m, input: 2}\n")
+        wait_for(lambda: len(applied) == 1)
+        assert [e.input for e in applied[-1].price_book.entries] == [2]
+        with caplog.at_level(logging.ERROR, logger="llmcost_collector.config.watch"):
+            included.write_text("entries:\n  - {model: m, input: -3}\n")
+            wait_for(lambda: watcher.reload_failures == 1)
+        assert str(watcher.last_error).startswith(f"{included}:2:")
+        assert len(applied) == 1  # the running price book stays
+        included.write_text("entries:\n  - {model: m, input: 3}\n")
+        wait_for(lambda: len(applied) == 2)
+        assert [e.input for e in applied[-1].price_book.entries] == [3]
+        path.write_text("price_book: {include: [catalog.yaml, gone.yaml]}\n")
+        wait_for(lambda: watcher.reload_failures == 2)
+        assert str(watcher.last_error).startswith(f"{path}:1:")
+        assert "gone.yaml: no such file" in str(watcher.last_error)
+        assert len(applied) == 2
+    finally:
+        watcher.stop()
+
+
 def test_a_deleted_file_keeps_the_running_config(tmp_path: Path) -> None:
     path = tmp_path / "llmcost.yaml"
     path.write_text("teams: [{name: a}]\n")

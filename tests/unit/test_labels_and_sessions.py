@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
 from llmcost_collector.metrics.labels import OTHER, LabelCaps
 from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 from prometheus_client import CollectorRegistry
+
+from tests.unit.test_ledger import make_call
 
 
 def test_cap_keeps_first_values_and_collapses_the_rest() -> None:
@@ -96,6 +99,55 @@ def test_session_tracker_memory_is_bounded() -> None:
     assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) == 2
 
 
+def test_a_session_with_an_unpriced_call_is_not_observed_too_low() -> None:
+    registry = CollectorRegistry()
+    metrics = CostMetrics(registry, LabelCaps())
+    tracker = SessionCostTracker(metrics.session_cost, LabelCaps(), idle_seconds=0)
+    tracker.add([call("s1", 2_000_000), call("s1", None)])
+    assert tracker.sweep() == 1
+    assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) is None
+
+
+def test_the_replica_with_the_last_call_observes_the_ledgers_total() -> None:
+    """Two replicas share a ledger; each saw one call of session s1. The histogram observes the
+    ledger's total once, on the replica whose call ended last."""
+    ledger = open_ledger("sqlite:///:memory:")
+    cost = Cost(PRICED, 2_000_000, 2_000_000)
+    first, second = (
+        make_call(n, session_id="s1", session_name="Doc") for n in (1, 2)
+    )  # second ends 1 ns later
+    ledger.insert([LedgerEntry.from_call(c, cost, None, 0) for c in (first, second)])
+    registries = [CollectorRegistry(), CollectorRegistry()]
+    trackers = [
+        SessionCostTracker(CostMetrics(r, LabelCaps()).session_cost, LabelCaps(), idle_seconds=0,
+                           session_total=ledger.session_total)
+        for r in registries
+    ]  # fmt: skip
+    for tracker, seen in zip(trackers, (first, second), strict=True):
+        tracker.add([BilledCall(seen, cost, None)], ["s1"])
+        assert tracker.sweep() == 1
+    doc = {"session_name": "Doc"}
+    assert registries[0].get_sample_value("llmcost_session_cost_usd_count", doc) is None
+    assert registries[1].get_sample_value("llmcost_session_cost_usd_count", doc) == 1
+    assert registries[1].get_sample_value("llmcost_session_cost_usd_sum", doc) == 0.004
+    ledger.close()
+
+
+def test_an_unreachable_ledger_skips_the_observation_and_keeps_the_sweeper_alive() -> None:
+    ledger = open_ledger("sqlite:///:memory:")
+    ledger.close()  # every read now fails
+    registry = CollectorRegistry()
+    tracker = SessionCostTracker(
+        CostMetrics(registry, LabelCaps()).session_cost,
+        LabelCaps(),
+        idle_seconds=0,
+        session_total=ledger.session_total,
+    )
+    tracker.add([call("s1", 2_000_000)])
+    assert tracker.sweep() == 1
+    assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) is None
+
+
 def test_reconfigured_caps_keep_admitted_values_and_apply_to_new_ones() -> None:
     caps = LabelCaps(caps={"team": 5})
     assert [caps.value("team", t) for t in ("a", "b")] == ["a", "b"]
@@ -120,9 +172,11 @@ def test_metrics_follow_a_new_allow_list_after_forgetting_the_memo() -> None:
 
 def billed(team: str, *, status: str = "ok", cost: int | None = 1_000_000, cache_hit: bool = False,
            savings: int = 0, outcome: str = "", outcome_count: int = 0, **usage: int) -> BilledCall:  # fmt: skip
+    # An outcome record is what normalize_span makes of record_outcome(): no provider, no model.
     llm = LlmCall(
-        trace_id="0" * 32, span_id="1" * 16, start_time_ns=0, end_time_ns=0, provider="openai",
-        operation="chat", request_model="gpt-4o", response_model="", usage=Usage(**usage),
+        trace_id="0" * 32, span_id="1" * 16, start_time_ns=0, end_time_ns=0,
+        provider="" if outcome else "openai", operation="outcome" if outcome else "chat",
+        request_model="" if outcome else "gpt-4o", response_model="", usage=Usage(**usage),
         attribution=Attribution(team=team, feature="f"), status=status, cache_hit=cache_hit,
         outcome=outcome, outcome_count=outcome_count,
     )  # fmt: skip
@@ -151,7 +205,7 @@ def test_one_batch_of_mixed_calls_moves_every_counter_once_per_label_set() -> No
     def value(name: str, labels: dict[str, str]) -> float | None:
         return registry.get_sample_value(name, labels)
 
-    assert value("llmcost_requests_total", {**t, "status": "ok"}) == 4
+    assert value("llmcost_requests_total", {**t, "status": "ok"}) == 3
     assert value("llmcost_requests_total", {**t, "status": "error"}) == 1
     assert value("llmcost_requests_total", {**other, "status": "ok"}) == 2
     assert value("llmcost_cost_usd_total", t) == 0.002
@@ -168,3 +222,15 @@ def test_one_batch_of_mixed_calls_moves_every_counter_once_per_label_set() -> No
     assert value("llmcost_cache_hits_total", {**hits, "kind": "response"}) == 1
     assert value("llmcost_cache_savings_usd_total", {**hits, "kind": "response"}) == 0.003
     assert value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 3
+
+
+def test_an_outcome_record_is_not_a_request() -> None:
+    """record_outcome() spans count as outcomes only: no request, token or cost series (model "")."""
+    registry = CollectorRegistry()
+    CostMetrics(registry, LabelCaps()).record([billed("t", cost=0, outcome="ticket_resolved")])
+    names = {sample.name for metric in registry.collect() for sample in metric.samples}
+    assert "llmcost_outcomes_total" in names
+    assert not names & {"llmcost_requests_total", "llmcost_tokens_total", "llmcost_cost_usd_total"}
+    assert (
+        registry.get_sample_value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 1
+    )

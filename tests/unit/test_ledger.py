@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llmcost_collector.ledger import COLUMNS, VERSIONS, LedgerEntry, SqlLedger, open_ledger
+from llmcost_collector.ledger import COLUMNS, SCHEMA_VERSIONS, LedgerEntry, SqlLedger, open_ledger
 from llmcost_collector.ledger.entry import INT_COLUMNS
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 
@@ -185,7 +185,7 @@ def test_readers_run_while_the_writer_writes(ledger: SqlLedger) -> None:
 
 
 def test_schema_is_migrated_to_the_latest_version(ledger: SqlLedger) -> None:
-    assert ledger.schema_versions() == list(VERSIONS)
+    assert ledger.schema_versions() == SCHEMA_VERSIONS
     assert set(COLUMNS) | {"start_time"} == set(ledger.column_types())
     types = ledger.column_types()
     assert {name for name in COLUMNS if types[name] == "BIGINT"} == INT_COLUMNS  # what inserts cast to

@@ -286,3 +286,102 @@ def test_bad_price_book_in_a_config_file_points_into_it(tmp_path: Path) -> None:
     (issue,) = info.value.errors
     assert (issue.line, issue.path) == (3, "price_book.entries[0]")
     assert str(info.value).startswith(f"{path}:3:")
+
+
+# --- aliases: an entry written for the seed's names -----------------------------------------------
+
+SEED_ALIAS = """\
+entries:
+  - name: seed-haiku
+    provider: anthropic
+    model: haiku-3.5
+    aliases: [claude-3-5-haiku-20241022, "claude-3-5-haiku-latest"]
+    input: 1.25
+    output: 5.00
+  - {name: seed-sonnet, model: sonnet-3.5, aliases: [claude-3-5-sonnet-20241022]}
+"""
+
+
+def test_an_entry_for_a_seed_name_prices_calls_naming_its_catalogue_alias() -> None:
+    pricer = Pricer(load_model("seed.yaml", PriceBook, text=SEED_ALIAS))
+    cost = pricer.price(call("claude-3-5-haiku-20241022", "anthropic", "2026-11-01", PLAIN))
+    # 2000*1.25 + 1000*5 = 7500 per 1e6; the list layer is genai-prices' 0.8/4: 1600 + 4000 = 5600
+    assert (cost.contracted_nanos, cost.price_id) == (7_500_000, "price-book:seed-haiku")
+    assert cost.list_nanos == 5_600_000
+
+
+def test_a_call_naming_the_seed_name_gets_the_aliased_models_list_price() -> None:
+    pricer = Pricer(load_model("seed.yaml", PriceBook, text=SEED_ALIAS))
+    cost = pricer.price(call("haiku-3.5", "anthropic", "2026-11-01", PLAIN))  # no catalogue knows it
+    assert (cost.contracted_nanos, cost.list_nanos) == (7_500_000, 5_600_000)
+
+
+def test_an_alias_without_rates_is_priced_at_the_catalogue_models_list_price() -> None:
+    pricer = Pricer(load_model("seed.yaml", PriceBook, text=SEED_ALIAS))
+    cost = pricer.price(call("sonnet-3.5", "anthropic", "2026-11-01", PLAIN))
+    # genai-prices claude-3-5-sonnet 3/15: 2000*3 + 1000*15 = 6000 + 15000 = 21000 per 1e6
+    assert (cost.status, cost.list_nanos, cost.contracted_nanos) == (PRICED, 21_000_000, 21_000_000)
+    assert (cost.price_source, cost.price_id) == ("genai-prices", "anthropic/claude-3-5-sonnet")
+
+
+def test_an_entry_with_only_glob_aliases_and_no_price_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_model("b.yaml", PriceBook, text="entries:\n  - {model: haiku-3.5, aliases: ['claude-*']}\n")
+    assert "b.yaml:2:" in str(info.value) and "aliases naming a catalogue model" in str(info.value)
+
+
+# --- include: a catalogue file in the collector's config ------------------------------------------
+
+
+def catalogue_config(tmp_path: Path, include: str, entries: str = "") -> Path:
+    (tmp_path / "catalogues").mkdir(exist_ok=True)
+    (tmp_path / "catalogues" / "model-catalog.json").write_text(
+        (ROOT / "examples" / "model-catalog.json").read_text()
+    )
+    path = tmp_path / "llmcost.yaml"
+    path.write_text(f"version: 1\nprice_book:\n  include: {include}\n{entries}")
+    return path
+
+
+def test_a_config_includes_the_seed_catalogue_after_its_own_entries(tmp_path: Path) -> None:
+    own = "  entries:\n    - {name: ours, provider: openai, model: gpt-4o, input: 2, output: 8}\n"
+    config = load_config(catalogue_config(tmp_path, "catalogues/model-catalog.json", own))
+    assert [e.name for e in config.price_book.entries] == [
+        "ours", "seed-catalog/gpt-4o", "seed-catalog/gpt-4o-mini", "seed-catalog/claude-3-5-sonnet",
+        "seed-catalog/haiku-3.5",
+    ]  # fmt: skip
+    pricer = Pricer(config.price_book)
+    # the config's own entry wins: 2000*2 + 1000*8 = 12000 per 1e6
+    assert pricer.price(call("gpt-4o", "openai", "2026-11-01", PLAIN)).contracted_nanos == 12_000_000
+    haiku = pricer.price(call("claude-3-5-haiku-20241022", "anthropic", "2026-11-01", PLAIN))
+    assert (haiku.contracted_nanos, haiku.price_id) == (7_500_000, "price-book:seed-catalog/haiku-3.5")
+
+
+def test_a_missing_include_is_reported_at_its_line(tmp_path: Path) -> None:
+    path = catalogue_config(tmp_path, "[catalogues/model-catalog.json, nowhere.json]")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.errors
+    assert (issue.line, issue.path) == (3, "price_book.include[1]")
+    assert str(info.value).startswith(f"{path}:3:") and "nowhere.json: no such file" in str(info.value)
+
+
+def test_a_bad_included_file_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    path = catalogue_config(tmp_path, "prices.yaml")
+    (tmp_path / "prices.yaml").write_text("entries:\n  - model: m\n    input: -1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{tmp_path / 'prices.yaml'}:3:") and "entries[0].input" in str(
+        info.value
+    )
+
+
+def test_includes_do_not_nest(tmp_path: Path) -> None:
+    path = catalogue_config(tmp_path, "prices.yaml")
+    (tmp_path / "prices.yaml").write_text("entries: []\ninclude: catalogues/model-catalog.json\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'prices.yaml'}:2:10: include: an included price book cannot include others"
+    )

@@ -28,9 +28,13 @@ import click
 from llmcost_collector import __version__
 from llmcost_collector.cli.config import config
 from llmcost_collector.cli.demo import demo
+from llmcost_collector.cli.export import export
+from llmcost_collector.cli.invoice import invoice
 from llmcost_collector.cli.models import models
 from llmcost_collector.cli.output import exit_broken_pipe
 from llmcost_collector.cli.price import price
+from llmcost_collector.cli.query import query
+from llmcost_collector.cli.report import report
 from llmcost_collector.cli.reprice import reprice
 from llmcost_collector.cli.serve import serve
 
@@ -61,7 +65,7 @@ def cli() -> None:
 
 
 # Order is the order shown by --help.
-for command in (serve, demo, price, models, reprice, config):
+for command in (serve, demo, price, models, query, report, invoice, export, reprice, config):
     cli.add_command(command)
 
 

@@ -35,17 +35,17 @@ def models(search: str, provider: str, price_book: str | None) -> None:
 
     entries = []
     if price_book:
-        from llmcost_collector.config.yaml_loader import ConfigError, load_model
-        from llmcost_collector.price.pricer import PriceBook
+        from llmcost_collector.config.includes import load_price_book
+        from llmcost_collector.config.yaml_loader import ConfigError
 
         try:
-            book = load_model(price_book, PriceBook)
+            book = load_price_book(price_book)
         except ConfigError as exc:
             raise ConfigInvalid(exc) from None
         needle = search.lower()
         entries = [
             e for e in book.entries
-            if (not needle or needle in e.model.lower() or needle in e.name.lower())
+            if (not needle or any(needle in name.lower() for name in (e.model, e.name, *e.aliases)))
             and (not provider or e.provider in ("*", provider))
         ]  # fmt: skip
     rows = ListPrices().models(search=search, provider=provider)
@@ -63,12 +63,14 @@ def models(search: str, provider: str, price_book: str | None) -> None:
     if entries:
         book_table = table("entry", "provider", "model", "api key", "terms", "from", "to")
         for e in entries:
-            if e.discount_percent is not None:
+            if e.is_pure_alias:
+                terms = f"list price of {e.catalogue_alias}"
+            elif e.discount_percent is not None:
                 terms = f"{rate_text(e.discount_percent)}% off list"
             else:
                 terms = (f"input {rate_text(e.input)}, output {rate_text(e.output)}, "
                          f"cache rd {rate_text(e.cache_read)}, cache wr {rate_text(e.cache_write)}")  # fmt: skip
-            book_table.add_row(e.label, e.provider, e.model, e.api_key_id or "-", terms,
+            book_table.add_row(e.label, e.provider, " = ".join((e.model, *e.aliases)), e.api_key_id or "-", terms,
                                str(e.effective_from or "..."), str(e.effective_to or "..."))  # fmt: skip
         out.print()
         out.print(f"price book {price_book}: the first matching entry in force wins")

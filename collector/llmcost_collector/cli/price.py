@@ -55,7 +55,11 @@ def rates_text(rates: object) -> str:
 
 @click.command()
 @click.argument("model")
-@click.option("--provider", default="", help="gen_ai.provider.name (openai, anthropic, ...); default: infer")
+@click.option(
+    "--provider",
+    default="",
+    help="gen_ai.provider.name (openai, anthropic, ...); default: the price book's, else the catalogue's",
+)
 @click.option("--input", "input_tokens", type=TOKENS, default=0, help="uncached input tokens")
 @click.option("--output", "output_tokens", type=TOKENS, default=0, help="output tokens (including reasoning)")
 @click.option("--cache-read", type=TOKENS, default=0, help="input tokens read from the prompt cache")
@@ -96,7 +100,7 @@ def price(
     from llmcost_collector.config.yaml_loader import ConfigError
     from llmcost_collector.model import Attribution, LlmCall, Usage
     from llmcost_collector.money import format_usd
-    from llmcost_collector.price.pricer import PriceBook, Pricer
+    from llmcost_collector.price.pricer import AmbiguousProvider, PriceBook, Pricer
 
     if reasoning > output_tokens:
         raise click.BadParameter("is part of --output and cannot exceed it", param_hint="'--reasoning'")
@@ -105,9 +109,9 @@ def price(
     book: PriceBook | None = None
     try:
         if price_book:
-            from llmcost_collector.config.yaml_loader import load_model
+            from llmcost_collector.config.includes import load_price_book
 
-            book = load_model(price_book, PriceBook)
+            book = load_price_book(price_book)
         elif config:
             from llmcost_collector.config.schema import load_config
 
@@ -122,13 +126,19 @@ def price(
         output_tokens=output_tokens,
         reasoning_tokens=reasoning,
     )
+    pricer = Pricer(book)
+    inferred = ""
+    if not provider:
+        try:
+            provider, inferred = pricer.infer_provider(model, start)
+        except AmbiguousProvider as exc:
+            raise click.UsageError(f"{exc}: give --provider") from None
     properties = {"api_key_id": api_key_id} if api_key_id else {}
     call = LlmCall(
         trace_id="0" * 32, span_id="0" * 16, start_time_ns=start, end_time_ns=start,
         provider=provider, operation="chat", request_model=model, response_model="",
         usage=usage, attribution=Attribution(properties=properties),
     )  # fmt: skip
-    pricer = Pricer(book)
     cost = pricer.price(call)
     if cost.contracted_nanos is None:
         raise click.ClickException(
@@ -149,6 +159,8 @@ def price(
                    cost.price_effective_from or "-", rates_text(contracted))  # fmt: skip
     out = console()
     out.print(f"{model} on {when}: price id {cost.price_id}")
+    if inferred:
+        out.print(f"provider: {provider} (inferred from the {inferred}; --provider to choose)")
     out.print(f"tokens: input {usage.input_tokens:,}, cache read {usage.cache_read_tokens:,}, "
               f"cache write {usage.cache_write_5m_tokens:,} (5m) + {usage.cache_write_1h_tokens:,} (1h), "
               f"output {usage.output_tokens:,} (reasoning {usage.reasoning_tokens:,})")  # fmt: skip

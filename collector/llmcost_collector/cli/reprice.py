@@ -1,14 +1,26 @@
-"""`llmcost reprice`: price the ledger's unpriced calls with today's price data and price book.
+"""`llmcost reprice`: price ledger calls again with today's price data and price book.
 
 Calls are stored unpriced, never at zero, when their model has no price; once the price book
-has it, this command prices them (and their chargeback) in place, each call once.
+has it, this command prices them (and their chargeback) in place, each call once. With
+``--from``/``--to`` it recomputes every call of those days from its stored tokens (a corrected
+price book, a negotiated rate dated back) and prints the difference per team. The ledger rows
+change; invoices of a closed month do not: the difference becomes adjustment lines on the next
+open month's invoices.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
 import click
 
 from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
+
+if TYPE_CHECKING:
+    from llmcost_collector.model import LlmCall
+    from llmcost_collector.price.pricer import Pricer
 
 
 @click.command()
@@ -16,11 +28,28 @@ from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
 @click.option("--config", help="config file (price book, chargeback); default: $LLMCOST_CONFIG")
 @click.option("--dry-run", is_flag=True, help="show what would be priced, change nothing")
 @click.option("--batch", type=click.IntRange(min=1), default=10_000, show_default=True, help="rows per pass")
-def reprice(ledger_url: str | None, config: str | None, dry_run: bool, batch: int) -> None:
-    """Price the ledger's unpriced calls with today's price book.
+@click.option(
+    "--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="re-price every call from this UTC day"
+)
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="up to this UTC day (exclusive)")
+def reprice(
+    ledger_url: str | None,
+    config: str | None,
+    dry_run: bool,
+    batch: int,
+    start: datetime | None,
+    end: datetime | None,
+) -> None:
+    """Price the ledger's unpriced calls with today's price book (--from/--to: every call of those days).
 
-    Run it after adding their model to the price book; each call is priced once.
+    Run it after adding their model to the price book; each call is priced once. With --from and
+    --to, every call of the days [FROM, TO) is priced again from its stored tokens, and the
+    difference per team is printed; a closed month gets adjustments on its next open month.
     """
+    if (start is None) != (end is None):
+        raise click.UsageError("--from and --to go together.")
+    if start is not None and end is not None and end <= start:
+        raise click.UsageError("--to must be after --from.")
 
     from llmcost_collector.chargeback.per_call import make_chargeback
     from llmcost_collector.cli.tables import console, table
@@ -41,6 +70,9 @@ def reprice(ledger_url: str | None, config: str | None, dry_run: bool, batch: in
     pricer = Pricer(loaded.price_book)
     chargeback = make_chargeback(loaded)
     url = settings.ledger_url
+    if start is not None and end is not None:
+        _reprice_range(url, pricer, chargeback, start, end, dry_run)
+        return
     priced = still = total = 0
     try:
         ledger = open_ledger(url)
@@ -78,3 +110,90 @@ def reprice(ledger_url: str | None, config: str | None, dry_run: bool, batch: in
     if dry_run:
         out.print("dry run: the ledger is unchanged")
     out.print(summary)
+
+
+def _reprice_range(
+    url: str,
+    pricer: Pricer,
+    chargeback: Callable[[LlmCall, int | None], int | None],
+    start: datetime,
+    end: datetime,
+    dry_run: bool,
+) -> None:
+    """Every call of [start, end) priced again; the difference per team printed."""
+    from llmcost_collector.cli.tables import console, table
+    from llmcost_collector.invoice.build import Period
+    from llmcost_collector.ledger import open_ledger
+    from llmcost_collector.ledger.invoice_store import InvoiceStore
+    from llmcost_collector.money import format_usd
+    from llmcost_collector.periods import epoch_ns
+
+    start_ns = epoch_ns(start.replace(tzinfo=timezone.utc))
+    end_ns = epoch_ns(end.replace(tzinfo=timezone.utc))
+    before: dict[
+        str, list[int]
+    ] = {}  # team -> [calls changed, contracted before, after, chargeback before, after]
+    try:
+        ledger = open_ledger(url)
+        try:
+            updates = []
+            for entry in ledger.entries(start_ns, end_ns):
+                if entry.operation == "outcome":
+                    continue
+                call = entry.to_call()
+                cost = pricer.price(call)
+                charged = chargeback(call, cost.contracted_nanos)
+                old = (
+                    entry.price_status,
+                    entry.list_cost_nanos,
+                    entry.contracted_cost_nanos,
+                    entry.chargeback_nanos,
+                )
+                if old == (cost.status, cost.list_nanos, cost.contracted_nanos, charged):
+                    continue
+                sums = before.setdefault(entry.team, [0, 0, 0, 0, 0])
+                sums[0] += 1
+                sums[1] += entry.contracted_cost_nanos or 0
+                sums[2] += cost.contracted_nanos or 0
+                sums[3] += entry.chargeback_nanos or 0
+                sums[4] += charged or 0
+                updates.append((entry.trace_id, entry.span_id, cost, charged))
+            if updates and not dry_run:
+                for offset in range(0, len(updates), 10_000):
+                    ledger.update_costs(updates[offset : offset + 10_000])
+            closed = InvoiceStore(ledger).closed_periods()
+        finally:
+            ledger.close()
+    except ledger_errors() as exc:
+        raise click.ClickException(f"ledger: {exc}") from None
+    summary = table(
+        "team",
+        "calls",
+        "contracted before",
+        "contracted after",
+        "chargeback difference",
+        right=("calls", "contracted before", "contracted after", "chargeback difference"),
+    )
+    for team, (calls, was, now, charged_was, charged_now) in sorted(before.items()):
+        summary.add_row(
+            team,
+            str(calls),
+            f"${format_usd(was)}",
+            f"${format_usd(now)}",
+            f"${format_usd(charged_now - charged_was)}",
+        )
+    out = console()
+    out.print(
+        ("dry run: the ledger is unchanged; " if dry_run else "")
+        + f"{sum(v[0] for v in before.values())} calls re-priced"
+    )
+    out.print(summary)
+    months = []
+    month = Period.of(start.date())
+    while month.start < end.date():
+        months.append(month.name)
+        month = Period.of(month.end)
+    for name in sorted(set(months) & set(closed)):
+        out.print(
+            f"{name} is closed: its invoices stay as issued; the difference is an adjustment on the next open month"
+        )

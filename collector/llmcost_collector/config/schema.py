@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from llmcost_collector.config.includes import with_includes
 from llmcost_collector.config.yaml_loader import ConfigError, ModelProblems, Problem, load_model
 from llmcost_collector.model import (
     UNATTRIBUTED_TEAM,
@@ -59,13 +61,24 @@ class Budgets(_Strict):
         return value
 
 
+ChargebackModel = Literal["at_cost", "cost_plus", "tiered", "value_based"]
+
+
 class TeamChargeback(_Strict):
     """Per-team exceptions to the default chargeback (unset fields inherit it)."""
 
-    model: Literal["at_cost", "cost_plus"] | None = None
+    model: ChargebackModel | None = None
     markup_percent: Percent | None = None
     platform_fee_percent: Percent | None = None
     platform_fee_monthly_usd: Money | None = None
+    seat_monthly_usd: Money | None = None
+    outcomes: dict[str, Money] | None = Field(None, description="outcome prices replacing the default's")
+
+
+class DatedTeamChargeback(TeamChargeback):
+    """A change of a team's chargeback from a UTC day on (unset fields keep what was in force)."""
+
+    effective_from: date
 
 
 class Team(_Strict):
@@ -75,6 +88,12 @@ class Team(_Strict):
     contact: str = Field("", description="where alerts go: e-mail, chat channel, pager service")
     budgets: Budgets = Field(default_factory=Budgets)
     chargeback: TeamChargeback | None = None
+    chargeback_changes: list[DatedTeamChargeback] = Field(
+        default_factory=list, description="later settings, each in force from its effective_from (ascending)"
+    )
+    seats: int | None = Field(
+        None, ge=0, description="seats billed per month when chargeback.seats is configured"
+    )
 
 
 class AttributionRule(_Strict):
@@ -118,19 +137,49 @@ class Labels(_Strict):
 
 
 class VolumeTier(_Strict):
-    up_to_tokens: int | None = Field(None, ge=1, description="monthly tokens; omit for the last tier")
+    name: str = Field("", description="shown on the invoice (default: tier N)")
+    up_to_tokens: int | None = Field(
+        None, ge=1, description="monthly tokens, inclusive; omit for the last tier"
+    )
+    below_tokens: int | None = Field(
+        None, ge=1, description="monthly tokens, exclusive (instead of up_to_tokens)"
+    )
     markup_percent: Percent
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> VolumeTier:
+        if self.up_to_tokens is not None and self.below_tokens is not None:
+            raise ValueError("give up_to_tokens (inclusive) or below_tokens (exclusive), not both")
+        return self
+
+    @property
+    def below(self) -> int | None:
+        """The exclusive upper bound in tokens (tokens are whole, so up to N is below N + 1)."""
+        return self.below_tokens if self.up_to_tokens is None else self.up_to_tokens + 1
+
+
+Weights = dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]]
 
 
 class SharedCost(_Strict):
     name: str = Field(pattern=NAME)
     monthly_usd: Money
-    method: Literal["proportional", "even"] = "proportional"
+    method: Literal["proportional", "even", "weights"] = "proportional"
     teams: list[str] = Field(default_factory=list, description="spread over these teams (default: all)")
+    weights: Weights = Field(default_factory=dict, description="team -> weight, for method weights")
+
+
+class UnattributedSpread(_Strict):
+    """Whether spend no team claims is spread over the teams (it is always shown on its own line)."""
+
+    spread: bool = False
+    method: Literal["proportional", "even", "weights"] = "proportional"
+    teams: list[str] = Field(default_factory=list, description="spread over these teams (default: all)")
+    weights: Weights = Field(default_factory=dict, description="team -> weight, for method weights")
 
 
 class Chargeback(_Strict):
-    model: Literal["at_cost", "cost_plus"] = "at_cost"
+    model: ChargebackModel = "at_cost"
     markup_percent: Percent = Decimal(0)
     platform_fee_percent: Percent = Decimal(0)
     platform_fee_monthly_usd: Money = Field(Decimal(0), description="fixed fee per team per month")
@@ -138,7 +187,12 @@ class Chargeback(_Strict):
         default_factory=list, description="markup by monthly tokens, replaces markup_percent on the invoice"
     )
     outcomes: dict[str, Money] = Field(default_factory=dict, description="USD per outcome (value-based)")
+    seat_monthly_usd: Money = Field(Decimal(0), description="USD per seat per month (value-based)")
+    seats: Literal["active_users", "configured"] = Field(
+        "active_users", description="seats are the month's distinct users, or teams[].seats"
+    )
     shared_costs: list[SharedCost] = Field(default_factory=list)
+    unattributed: UnattributedSpread = Field(default_factory=UnattributedSpread)
 
 
 class Ingest(_Strict):
@@ -215,24 +269,34 @@ class Config(_Strict):
 
     def _chargeback_problems(self) -> Iterator[Problem]:
         charge = self.chargeback
-        bounds = [tier.up_to_tokens for tier in charge.volume_tiers]
+        bounds = [tier.below for tier in charge.volume_tiers]
         for index, bound in enumerate(bounds):
-            loc = ("chargeback", "volume_tiers", index, "up_to_tokens")
+            tier = charge.volume_tiers[index]
+            field_name = "up_to_tokens" if tier.below_tokens is None else "below_tokens"
             if bound is None and index < len(bounds) - 1:
                 yield Problem(
-                    ("chargeback", "volume_tiers", index), "only the last tier may omit up_to_tokens"
+                    ("chargeback", "volume_tiers", index), "only the last tier may omit its upper bound"
                 )
-            previous = next((b for b in reversed(bounds[:index]) if b is not None), None)
-            if bound is not None and previous is not None and bound <= previous:
-                yield Problem(loc, f"tiers must ascend: {bound} is not above the previous tier's {previous}")
+            earlier = [i for i in range(index) if bounds[i] is not None]
+            if bound is not None and earlier and bound <= (bounds[earlier[-1]] or 0):
+                before = charge.volume_tiers[earlier[-1]]
+                written = before.below_tokens if before.up_to_tokens is None else before.up_to_tokens
+                yield Problem(
+                    ("chargeback", "volume_tiers", index, field_name),
+                    f"tiers must ascend: {getattr(tier, field_name)} is not above the previous tier's {written}",
+                )
         if charge.model == "at_cost":
             for name in ("markup_percent", "platform_fee_percent"):
                 if getattr(charge, name):
                     yield Problem(
                         ("chargeback", name), "has no effect with model at_cost; set model: cost_plus"
                     )
-            if charge.volume_tiers:
-                yield Problem(("chargeback", "volume_tiers"), "markups need model: cost_plus")
+            if charge.volume_tiers and not any(
+                (t.chargeback and t.chargeback.model in ("cost_plus", "tiered"))
+                or any(c.model in ("cost_plus", "tiered") for c in t.chargeback_changes)
+                for t in self.teams
+            ):
+                yield Problem(("chargeback", "volume_tiers"), "markups need model: cost_plus or tiered")
         for index, team in enumerate(self.teams):
             override = team.chargeback
             if override and (override.model or charge.model) == "at_cost":
@@ -242,20 +306,60 @@ class Config(_Strict):
                             ("teams", index, "chargeback", name),
                             "has no effect for a team charged at_cost; set model: cost_plus",
                         )
-        for name in charge.outcomes:
-            if not re.match(NAME, name):
-                yield Problem(("chargeback", "outcomes", name), f"invalid outcome name {name!r}", True)
+            previous: date | None = None
+            for position, change in enumerate(team.chargeback_changes):
+                if previous is not None and change.effective_from <= previous:
+                    yield Problem(
+                        ("teams", index, "chargeback_changes", position, "effective_from"),
+                        f"changes must ascend: {change.effective_from} is not after {previous}",
+                    )
+                previous = change.effective_from
+            if team.seats is not None and charge.seats != "configured":
+                yield Problem(
+                    ("teams", index, "seats"), "has no effect unless chargeback.seats is configured"
+                )
+        outcome_maps = [(("chargeback", "outcomes"), charge.outcomes)]
+        for index, team in enumerate(self.teams):
+            settings = [("chargeback", team.chargeback)] + [
+                (("chargeback_changes", position), change)
+                for position, change in enumerate(team.chargeback_changes)
+            ]
+            for where, setting in settings:
+                if setting is not None and setting.outcomes is not None:
+                    path = ("teams", index, *((where,) if isinstance(where, str) else where), "outcomes")
+                    outcome_maps.append((path, setting.outcomes))
+        for path, outcomes in outcome_maps:
+            for name in outcomes:
+                if not re.match(NAME, name):
+                    yield Problem((*path, name), f"invalid outcome name {name!r}", True)
         seen: set[str] = set()
-        for index, shared in enumerate(charge.shared_costs):
-            if shared.name in seen:
-                yield Problem(("chargeback", "shared_costs", index, "name"), f"duplicate {shared.name!r}")
-            seen.add(shared.name)
+        spreads: list[tuple[tuple[str | int, ...], SharedCost | UnattributedSpread]] = [
+            (("chargeback", "shared_costs", index), shared)
+            for index, shared in enumerate(charge.shared_costs)
+        ]
+        spreads.append((("chargeback", "unattributed"), charge.unattributed))
+        for path, shared in spreads:
+            if isinstance(shared, SharedCost):
+                if shared.name in seen:
+                    yield Problem((*path, "name"), f"duplicate {shared.name!r}")
+                seen.add(shared.name)
+            if shared.method == "weights" and not shared.weights:
+                yield Problem((*path, "method"), "method weights needs weights: {team: weight, ...}")
+            if shared.method != "weights" and shared.weights:
+                yield Problem((*path, "weights"), "weights have no effect unless method is weights")
             if self.teams:
+                known = {t.name for t in self.teams}
                 for position, team_name in enumerate(shared.teams):
-                    if team_name not in {t.name for t in self.teams}:
+                    if team_name not in known:
                         yield Problem(
-                            ("chargeback", "shared_costs", index, "teams", position),
+                            (*path, "teams", position), f"team {team_name!r} is not defined under teams"
+                        )
+                for team_name in shared.weights:
+                    if team_name not in known:
+                        yield Problem(
+                            (*path, "weights", team_name),
                             f"team {team_name!r} is not defined under teams",
+                            True,
                         )
 
     @classmethod
@@ -278,24 +382,15 @@ class Config(_Strict):
             return None
         return found.budgets.daily if period == "daily" else found.budgets.monthly
 
-    def chargeback_rates(self, team: str) -> tuple[str, Decimal, Decimal]:
-        """(model, markup %, platform fee %) for per-call chargeback of ``team``."""
-        base = self.chargeback
-        override = (found := self._by_name.get(team)) and found.chargeback
-        model = (override and override.model) or base.model
-        markup = (
-            override.markup_percent
-            if override and override.markup_percent is not None
-            else base.markup_percent
-        )
-        fee = (
-            override.platform_fee_percent
-            if override and override.platform_fee_percent is not None
-            else base.platform_fee_percent
-        )
-        return model, markup, fee
-
 
 def load_config(path: str | Path, *, text: str | None = None) -> Config:
-    """Load and validate a config file; raises ``ConfigError`` with file:line:col reasons."""
-    return load_model(path, Config, text=text)
+    """Load and validate a config file and the price-book files it includes; raises
+    ``ConfigError`` with file:line:col reasons (in the file where the problem is)."""
+    config = load_model(path, Config, text=text)
+    if not config.price_book.include:
+        return config
+    source = Path(path)
+    if text is None:
+        text = source.read_text(encoding="utf-8")
+    book = with_includes(config.price_book, source, text, ("price_book",))
+    return config.model_copy(update={"price_book": book})

@@ -7,6 +7,7 @@ Change detection polls ``stat`` (mtime and size, cheap) and hashes the content o
 moved, or while the mtime is too recent to trust (a same-size rewrite within the filesystem's
 timestamp granularity). Content that did not change is not reloaded, so ``touch`` is harmless.
 ``stat`` follows symlinks, so a Kubernetes ConfigMap update (an atomic symlink swap) is seen too.
+The price-book files the config includes (``price_book.include``) are watched the same way.
 Editors and ``cat > file`` write in place (truncate, then write), so a reload reads the file until
 two reads ``settle`` seconds apart agree, and an empty file is refused rather than taken for
 "all defaults" (write ``version: 1`` for that): a half-written file must never replace a good one.
@@ -26,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from llmcost_collector.config.schema import Config, load_config
-from llmcost_collector.config.yaml_loader import ConfigError, ConfigIssue
+from llmcost_collector.config.yaml_loader import ConfigError, ConfigIssue, parse_yaml
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,11 @@ class ConfigWatcher:
         self.reloads = 0
         self.reload_failures = 0
         self.last_error: ConfigError | None = None
+        # The price-book files the config includes: a change to one reloads too.
+        try:
+            self._includes = _includes_named(self.path, self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            self._includes = []
         self._stat = self._read_stat()
         self._digest = self._read_digest()
         self._stop = threading.Event()
@@ -77,16 +83,17 @@ class ConfigWatcher:
         self._forced = True
         self._wake.set()
 
-    def _read_stat(self) -> tuple[int, int] | None:
+    def _read_stat(self) -> tuple[int, int, tuple[tuple[int, int] | None, ...]] | None:
+        """The config file's (mtime, size), and those of the price-book files it includes."""
         try:
             st = os.stat(self.path)
         except OSError:
             return None
-        return st.st_mtime_ns, st.st_size
+        return st.st_mtime_ns, st.st_size, tuple(_stat_of(path) for path in self._includes)
 
     def _read_digest(self) -> str | None:
         try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+            return _digest(self.path.read_bytes(), self._includes)
         except OSError:
             return None
 
@@ -95,7 +102,8 @@ class ConfigWatcher:
         stat = self._read_stat()
         if stat is None:
             return False  # missing for now (mid-rename or deleted): keep running what we have
-        racy = time.time_ns() - stat[0] < RACY_SECONDS * 1e9
+        newest = max([stat[0], *(included[0] for included in stat[2] if included)])
+        racy = time.time_ns() - newest < RACY_SECONDS * 1e9
         if stat == self._stat and not racy:
             return False
         self._stat = stat
@@ -121,7 +129,7 @@ class ConfigWatcher:
                 data = again
         except OSError:
             return None
-        self._digest = hashlib.sha256(data).hexdigest()
+        self._digest = _digest(data, self._includes)
         return data
 
     def _load(self) -> Config:
@@ -136,7 +144,12 @@ class ConfigWatcher:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(name, [ConfigIssue(1, 1, "", f"not UTF-8 text: {exc.reason}")]) from None
-        return load_config(self.path, text=text)
+        try:
+            return load_config(self.path, text=text)
+        finally:  # what the file includes now, valid or not: its next change reloads
+            self._includes = _includes_named(self.path, text)
+            self._stat = self._read_stat()
+            self._digest = _digest(data, self._includes)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -201,3 +214,35 @@ class ConfigWatcher:
         if self._previous_handler is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGHUP, self._previous_handler)
             self._previous_handler = None
+
+
+def _stat_of(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _digest(config: bytes, includes: list[Path]) -> str:
+    """One hash of the config file's bytes and of each included file's (absent ones count too)."""
+    digest = hashlib.sha256(config)
+    for path in includes:
+        try:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError:
+            digest.update(b"absent")
+    return digest.hexdigest()
+
+
+def _includes_named(path: Path, text: str) -> list[Path]:
+    """The price-book files a config text includes (best effort: an invalid text names none)."""
+    try:
+        data = parse_yaml(text, str(path)).data
+    except ConfigError:
+        return []
+    book = data.get("price_book") if isinstance(data, dict) else None
+    names = book.get("include") if isinstance(book, dict) else None
+    if isinstance(names, str):
+        names = [names]
+    return [path.parent / name for name in names if isinstance(name, str)] if isinstance(names, list) else []

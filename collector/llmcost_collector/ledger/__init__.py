@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 from llmcost_collector.ledger.dedupe import DUPLICATE, NEW, SUPPRESSED, SpanLink
 from llmcost_collector.ledger.entry import COLUMNS, LedgerEntry
-from llmcost_collector.ledger.schema import LATEST_VERSION, SPANS_TABLE, TABLE, VERSIONS
+from llmcost_collector.ledger.schema import LATEST_VERSION, SCHEMA_VERSIONS, SPANS_TABLE, TABLE
 from llmcost_collector.ledger.sql import (
     GROUPABLE,
     TOKEN_SUMS,
@@ -19,6 +19,7 @@ from llmcost_collector.ledger.sql import (
     postgres_dialect,
     sqlite_dialect,
 )
+from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES, UsageLine
 
 Ledger = SqlLedger
 
@@ -53,19 +54,22 @@ def open_ledger(url: str) -> SqlLedger:
 
 __all__ = [
     "COLUMNS",
+    "DIMENSIONS",
     "DUPLICATE",
     "GROUPABLE",
     "LATEST_VERSION",
+    "MEASURES",
     "NEW",
+    "SCHEMA_VERSIONS",
     "SPANS_TABLE",
     "SUPPRESSED",
     "TABLE",
     "TOKEN_SUMS",
-    "VERSIONS",
     "Ledger",
     "LedgerEntry",
     "SpanLink",
     "SpendRow",
     "SqlLedger",
+    "UsageLine",
     "open_ledger",
 ]

@@ -11,8 +11,18 @@ both backends and a column can never take a float's rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from llmcost_collector.ledger import rollups
+from llmcost_collector.ledger.invoice_schema import V5
+
 TABLE = "llm_calls"
 SPANS_TABLE = "llm_call_spans"
+
+# A migration step is a statement, or a function of (cursor, placeholder converter, progress)
+# for work SQL alone cannot express step by step (a backfill that reports its progress).
+Step = str | Callable[[Any, Callable[[str], str], Callable[[int, int], None] | None], None]
 
 _V1_COLUMNS = (
     "trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
@@ -33,7 +43,7 @@ _V1_COLUMNS = (
     "price_effective_from TEXT NOT NULL, unpriced_reason TEXT NOT NULL, repriced_at_ns BIGINT"
 )
 
-_V1 = [
+_V1: list[Step] = [
     # (trace_id, span_id) is the idempotency key: a retried export can never bill a call twice.
     f"CREATE TABLE IF NOT EXISTS {TABLE} ({_V1_COLUMNS}, PRIMARY KEY (trace_id, span_id))",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_start ON {TABLE} (start_time_ns)",
@@ -49,12 +59,12 @@ _V1 = [
 #   functions and string comparison with '2026-01-01' work), computed on read. It is not indexed:
 #   an index on it costs about a fifth of insert throughput, and SQLite period queries have the
 #   indexed integer: ``start_time_ns >= unixepoch('2026-01-01') * 1000000000``.
-_V2_SQLITE = [
+_V2_SQLITE: list[Step] = [
     f"ALTER TABLE {TABLE} ADD COLUMN start_time TEXT GENERATED ALWAYS AS "
     "(datetime(start_time_ns / 1000000000, 'unixepoch') || '.' || printf('%09d', start_time_ns % 1000000000)) "
     "VIRTUAL",
 ]
-_V2_POSTGRES = [
+_V2_POSTGRES: list[Step] = [
     f"ALTER TABLE {TABLE} ADD COLUMN start_time TIMESTAMPTZ GENERATED ALWAYS AS "
     "(to_timestamp((start_time_ns / 1000)::double precision / 1000000)) STORED",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_start_time ON {TABLE} (start_time)",
@@ -63,7 +73,7 @@ _V2_POSTGRES = [
 # Version 4 (3 is the rollups'): every call span seen, and the llm_calls row that holds its money,
 # so one provider call seen by several instrumentations is billed once (``ledger/dedupe.py``).
 # Rows already in the ledger are their own spans.
-_V4 = [
+_V4: list[Step] = [
     f"CREATE TABLE IF NOT EXISTS {SPANS_TABLE} (trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
     "parent_span_id TEXT NOT NULL, response_id TEXT NOT NULL, billed_trace_id TEXT NOT NULL, "
     "billed_span_id TEXT NOT NULL, ingested_at_ns BIGINT NOT NULL, PRIMARY KEY (trace_id, span_id))",
@@ -80,17 +90,21 @@ SCHEMA_MIGRATIONS_DDL = (
 )
 
 
-def migrations(dialect: str) -> list[tuple[int, str, list[str]]]:
-    """``(version, description, statements)`` in order, for ``sqlite`` or ``postgresql``."""
+def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
+    """``(version, description, steps)`` in order, for ``sqlite`` or ``postgresql``."""
     return [
         (1, "llm_calls: one row per LLM call with attribution, tokens, cost layers, provenance", _V1),
         (2, "llm_calls.start_time: UTC start timestamp for period queries",
          _V2_SQLITE if dialect == "sqlite" else _V2_POSTGRES),
+        # Version 3: rollups kept with every insert and re-price (ledger/rollups.py), built here
+        # from the calls an existing ledger already holds.
+        (3, "rollups: hourly, daily, monthly, per user, per session and per workflow step",
+         [*rollups.ddl(dialect), rollups.backfill]),
         (4, "llm_call_spans: every call span seen and the row billed for it (one row per provider call)", _V4),
+        (5, "invoice_periods, invoices, invoice_adjustments: closed periods, snapshots, adjustments", [*V5]),
     ]  # fmt: skip
 
 
-# Every version, ascending (``migrate()`` applies them in list order); gaps are allowed (each branch of work takes
-# its own number), so compare with this list, never with ``range(1, LATEST_VERSION + 1)``.
-VERSIONS = tuple(sorted(version for version, _, _ in migrations("sqlite")))
-LATEST_VERSION = max(VERSIONS)
+LATEST_VERSION = 5
+# Every version, in order; versions may have gaps (numbers reserved by work landing separately).
+SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

@@ -20,15 +20,33 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from operator import itemgetter
 from typing import Any
 
 from llmcost_collector.ledger import dedupe
 from llmcost_collector.ledger.dedupe import DUPLICATE, NEW, SPAN_COLUMNS, SpanLink
 from llmcost_collector.ledger.entry import COLUMNS, INT_COLUMNS, LedgerEntry
+from llmcost_collector.ledger.query import CostQuery, CostRow, Filter, tiles
+from llmcost_collector.ledger.query import run as run_query
+from llmcost_collector.ledger.rollups import USERS_TABLE, RollupWriter
 from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, SPANS_TABLE, TABLE, migrations
+from llmcost_collector.ledger.sessions import (
+    Session,
+    SessionQuery,
+    SessionTypeSummary,
+    StepSummary,
+    list_sessions,
+    outliers_above_p95,
+    session_total,
+    summarize_steps,
+    summarize_types,
+    whole_months,
+)
+from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES, UsageLine
 from llmcost_collector.model import UNPRICED, Cost
 
+# Token classes as the API and the metrics name them: disjoint (output excludes reasoning).
 TOKEN_SUMS = {
     "input": "input_tokens",
     "cache_read": "cache_read_tokens",
@@ -48,6 +66,8 @@ GROUPABLE = frozenset(
 )  # fmt: skip
 # "model" is the billed model: the response model when the provider reported one.
 MODEL_EXPR = "CASE WHEN response_model <> '' THEN response_model ELSE request_model END"
+DAY_NS = 86_400 * 10**9
+_EPOCH_DAY = date(1970, 1, 1)
 MONEY_COLUMNS = ("list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "savings_nanos")
 _NO_LINK = SpanLink()
 # Advisory locks on the traces and response ids of a batch, in sorted order (no deadlocks).
@@ -125,11 +145,12 @@ class SqlLedger:
         self._rewrite_sql = self._sql(
             f"UPDATE {TABLE} SET {', '.join(f'{name} = ?' for name in COLUMNS[2:])} WHERE trace_id = ? AND span_id = ?"
         )
+        self._rollups = RollupWriter(dialect.name, self._sql)
         self.migrate()
 
     # --- schema -------------------------------------------------------------------------
 
-    def migrate(self) -> list[int]:
+    def migrate(self, progress: Callable[[int, int], None] | None = None) -> list[int]:
         """Apply missing migrations in one transaction; returns the versions applied now.
 
         Idempotent, and safe when several replicas start at once: PostgreSQL takes a
@@ -146,8 +167,11 @@ class SqlLedger:
             for version, description, statements in migrations(self.dialect.name):
                 if version in done:
                     continue
-                for statement in statements:
-                    cur.execute(statement)
+                for step in statements:
+                    if callable(step):
+                        step(cur, self._sql, progress)
+                    else:
+                        cur.execute(step)
                 cur.execute(
                     self._sql("INSERT INTO schema_migrations VALUES (?, ?, ?)"),
                     (version, description, time.time_ns()),
@@ -172,7 +196,8 @@ class SqlLedger:
         ``links`` (one per entry, None for outcome records) let spans of one provider call
         collapse into one row (``ledger/dedupe.py``); without them each entry is its own call.
         A call already in the ledger, repeated earlier in the same batch, or held by another span
-        of the same call gets False, so the caller updates metrics for new rows only.
+        of the same call gets False, so the caller updates metrics for new rows only. The rollups take exactly
+        the new rows, and follow a rewritten row, in the same transaction.
         """
         return [outcome == NEW for outcome in self.record(entries, links)]
 
@@ -191,29 +216,49 @@ class SqlLedger:
         if links is None:
             links = [_NO_LINK] * len(entries)
         now = time.time_ns()
-        with self._write_lock, self._transaction(write=True) as cur:
-            if self.dialect.name == "postgresql":
-                keys = dedupe.lock_keys(entries, links)
-                if keys:  # concurrent replicas writing spans of one call wait for each other
-                    cur.execute(_PG_LOCK_KEYS, [keys])
+        with self._write_lock:
+            try:
+                with self._transaction(write=True) as cur:
+                    outcomes = self._record(cur, entries, links, merge, now)
+            except BaseException:
+                self._rollups.rolled_back()
+                raise
+            self._rollups.committed()
+        return outcomes
 
-            def fetch(sql: str, params: Sequence[object]) -> list[tuple]:
-                cur.execute(self._sql(sql), list(params))
-                return cur.fetchall()
+    def _record(
+        self,
+        cur: Any,
+        entries: Sequence[LedgerEntry],
+        links: Sequence[SpanLink | None],
+        merge: dedupe.Merge | None,
+        now: int,
+    ) -> list[str]:
+        """One ``record`` inside its transaction: plan (dedupe), insert, index, rewrite, rollups."""
+        if self.dialect.name == "postgresql":
+            keys = dedupe.lock_keys(entries, links)
+            if keys:  # concurrent replicas writing spans of one call wait for each other
+                cur.execute(_PG_LOCK_KEYS, [keys])
 
-            plan = dedupe.plan(fetch, entries, links, now, merge)
-            outcomes = plan.outcomes
-            rows = [plan.replaced.get(i, entry) for i, entry in enumerate(entries)]
-            fresh = [entry for entry, outcome in zip(rows, outcomes, strict=True) if outcome == NEW]
-            if fresh and not (self.dialect.name == "sqlite" and self._insert_all_new(cur, fresh)):
-                inserted = set(self._insert_returning(cur, fresh))
-                for index, entry in enumerate(entries):  # a row that predates the span index
-                    if outcomes[index] == NEW and _key(entry) not in inserted:
-                        outcomes[index] = DUPLICATE
-            if plan.span_rows:
-                cur.executemany(self._span_insert, plan.span_rows)
-            if plan.rewrites:
-                self._rewrite_rows(cur, [old for old, _ in plan.rewrites], [new for _, new in plan.rewrites])
+        def fetch(sql: str, params: Sequence[object]) -> list[tuple]:
+            cur.execute(self._sql(sql), list(params))
+            return cur.fetchall()
+
+        plan = dedupe.plan(fetch, entries, links, now, merge)
+        outcomes = plan.outcomes
+        rows = [plan.replaced.get(i, entry) for i, entry in enumerate(entries)]
+        fresh = [entry for entry, outcome in zip(rows, outcomes, strict=True) if outcome == NEW]
+        if fresh and not (self.dialect.name == "sqlite" and self._insert_all_new(cur, fresh)):
+            inserted = set(self._insert_returning(cur, fresh))
+            for index, entry in enumerate(entries):  # a row that predates the span index
+                if outcomes[index] == NEW and _key(entry) not in inserted:
+                    outcomes[index] = DUPLICATE
+            fresh = [entry for entry in fresh if _key(entry) in inserted]
+        self._rollups.apply(cur, fresh)
+        if plan.span_rows:
+            cur.executemany(self._span_insert, plan.span_rows)
+        if plan.rewrites:
+            self._rewrite_rows(cur, [old for old, _ in plan.rewrites], [new for _, new in plan.rewrites])
         return outcomes
 
     def _rewrite_rows(
@@ -223,10 +268,11 @@ class SqlLedger:
         usage or cost changes at ingest (a later span of the same call with a finer split won).
 
         ``new_entries[i]`` keeps ``old_entries[i]``'s key and times (``dedupe._take_over``), so
-        the row stays in its period; anything derived from rows (rollups) adjusts here.
+        the row stays in its period; the rollups move from the old account to the new one here.
         """
         for old, new in zip(old_entries, new_entries, strict=True):
             cur.execute(self._rewrite_sql, [*new[2:], old.trace_id, old.span_id])
+        self._rollups.apply(cur, new_entries, removed=old_entries)
 
     def _insert_all_new(self, cur: Any, unique: Sequence[LedgerEntry]) -> bool:
         """SQLite fast path: one ``executemany``, kept only when every row was new.
@@ -276,23 +322,46 @@ class SqlLedger:
 
     def update_costs(self, updates: Sequence[tuple[str, str, Cost, int | None]]) -> int:
         """Re-price rows (``llmcost reprice``): new cost layers and provenance, stamped with
-        ``repriced_at_ns``; one transaction. Returns the number of rows changed."""
+        ``repriced_at_ns``; the rollups move from the old row to the new one in the same
+        transaction. Returns the number of rows changed."""
         now = time.time_ns()
+        select = self._sql(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE trace_id = ? AND span_id = ?")
         sql = self._sql(
             f"UPDATE {TABLE} SET price_status = ?, list_cost_nanos = ?, contracted_cost_nanos = ?, "
             "chargeback_nanos = ?, price_source = ?, price_id = ?, price_effective_from = ?, "
             "unpriced_reason = ?, repriced_at_ns = ? WHERE trace_id = ? AND span_id = ?"
         )
-        changed = 0
-        with self._write_lock, self._transaction(write=True) as cur:
-            for trace_id, span_id, cost, chargeback in updates:
-                cur.execute(
-                    sql,
-                    (cost.status, cost.list_nanos, cost.contracted_nanos, chargeback, cost.price_source,
-                     cost.price_id, cost.price_effective_from, cost.reason, now, trace_id, span_id),
-                )  # fmt: skip
-                changed += cur.rowcount
-        return changed
+        old: list[LedgerEntry] = []
+        new: list[LedgerEntry] = []
+        with self._write_lock:
+            try:
+                with self._transaction(write=True) as cur:
+                    for trace_id, span_id, cost, chargeback in updates:
+                        cur.execute(select, (trace_id, span_id))
+                        row = cur.fetchone()
+                        if row is None:
+                            continue
+                        before = LedgerEntry(*row)
+                        after = before._replace(
+                            price_status=cost.status, list_cost_nanos=cost.list_nanos,
+                            contracted_cost_nanos=cost.contracted_nanos, chargeback_nanos=chargeback,
+                            price_source=cost.price_source, price_id=cost.price_id,
+                            price_effective_from=cost.price_effective_from, unpriced_reason=cost.reason,
+                            repriced_at_ns=now,
+                        )  # fmt: skip
+                        cur.execute(
+                            sql,
+                            (cost.status, cost.list_nanos, cost.contracted_nanos, chargeback, cost.price_source,
+                             cost.price_id, cost.price_effective_from, cost.reason, now, trace_id, span_id),
+                        )  # fmt: skip
+                        old.append(before)
+                        new.append(after)
+                    self._rollups.apply(cur, new, removed=old)
+            except BaseException:
+                self._rollups.rolled_back()
+                raise
+            self._rollups.committed()
+        return len(new)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -303,6 +372,10 @@ class SqlLedger:
     def ping(self) -> None:
         """Raise if the database cannot be read; cheap at any ledger size (for ``/readyz``)."""
         self._read(f"SELECT 1 FROM {TABLE} LIMIT 1")
+
+    def costs(self, query: CostQuery) -> list[CostRow]:
+        """Answer a cost question from the rollups (see ``ledger/query.py`` for which table)."""
+        return run_query(query, self._read, self.dialect.name)
 
     def spend(
         self,
@@ -315,7 +388,8 @@ class SqlLedger:
 
         ``group_by`` and the ``filters`` keys must be in ``GROUPABLE`` (ValueError otherwise).
         """
-        return self._aggregate(start_ns, end_ns, group_by, filters, order="groups", limit=None)
+        rows = self._spend_rows(start_ns, end_ns, group_by, filters)
+        return sorted(rows, key=lambda r: tuple(r.group.values()))
 
     def top(
         self,
@@ -327,16 +401,14 @@ class SqlLedger:
     ) -> list[SpendRow]:
         """The ``limit`` values of ``column`` charged most in ``[start_ns, end_ns)``: by
         chargeback (contracted cost where no chargeback), then requests, then value."""
-        return self._aggregate(start_ns, end_ns, (column,), filters, order="cost", limit=limit)
+        rows = self._spend_rows(start_ns, end_ns, (column,), filters)
+        rows.sort(
+            key=lambda r: (-(r.chargeback_nanos or r.contracted_nanos or 0), -r.requests, r.group[column])
+        )
+        return rows[:limit]
 
-    def _aggregate(
-        self,
-        start_ns: int,
-        end_ns: int,
-        group_by: Sequence[str],
-        filters: Mapping[str, str] | None,
-        order: str,
-        limit: int | None,
+    def _spend_rows(
+        self, start_ns: int, end_ns: int, group_by: Sequence[str], filters: Mapping[str, str] | None
     ) -> list[SpendRow]:
         filters = filters or {}
         for name in (*group_by, *filters):
@@ -344,53 +416,92 @@ class SqlLedger:
                 raise ValueError(
                     f"cannot group or filter by {name!r}; choose from {', '.join(sorted(GROUPABLE))}"
                 )
-        exprs = [MODEL_EXPR if g == "model" else g for g in group_by]
-        where = ["start_time_ns >= ?", "start_time_ns < ?"]
-        params: list[object] = [int(start_ns), int(end_ns)]
-        for name, value in filters.items():
-            where.append(f"{MODEL_EXPR if name == 'model' else name} = ?")
-            params.append(str(value))
-        select = [f"{e} AS g{i}" for i, e in enumerate(exprs)]
-        select += [
-            "COUNT(*)",
-            f"SUM(CASE WHEN price_status = '{UNPRICED}' THEN 1 ELSE 0 END)",
-            *(f"SUM({column})" for column in TOKEN_SUMS.values()),
-            *(f"SUM({column})" for column in MONEY_COLUMNS),
-        ]
-        sql = f"SELECT {', '.join(select)} FROM {TABLE} WHERE {' AND '.join(where)}"
-        groups = [f"g{i}" for i in range(len(exprs))]
-        if groups:
-            sql += " GROUP BY " + ", ".join(groups)
-        if order == "cost":
-            sql += " ORDER BY SUM(COALESCE(chargeback_nanos, contracted_cost_nanos, 0)) DESC, COUNT(*) DESC"
-            sql += "".join(f", {g}" for g in groups)
-        elif groups:
-            sql += " ORDER BY " + ", ".join(groups)
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        n = len(exprs)
-        tokens_end = n + 2 + len(TOKEN_SUMS)
-        rows = []
-        for record in self._read(sql, params):
-            if not record[n]:
-                continue  # the one row an ungrouped aggregate returns over no calls
-            list_nanos, contracted, chargeback, savings = record[tokens_end:]
-            rows.append(
+        query = CostQuery(
+            int(start_ns), int(end_ns), tuple(group_by),
+            tuple(Filter(name, (str(value),)) for name, value in filters.items()),
+        )  # fmt: skip
+        out = []
+        for row in self.costs(query):
+            if not row["requests"]:
+                continue  # outcome records only: not requests
+            all_unpriced = row["unpriced"] == row["requests"]
+            out.append(
                 SpendRow(
-                    group={g: record[i] for i, g in enumerate(group_by)},
-                    requests=int(record[n]),
-                    unpriced=int(record[n + 1] or 0),
-                    tokens={
-                        k: int(v or 0) for k, v in zip(TOKEN_SUMS, record[n + 2 : tokens_end], strict=True)
-                    },
-                    list_nanos=_int(list_nanos),
-                    contracted_nanos=_int(contracted),
-                    chargeback_nanos=_int(chargeback),
-                    savings_nanos=_int(savings) or 0,
+                    group=row.group,
+                    requests=row["requests"],
+                    unpriced=row["unpriced"],
+                    tokens={name: row[measure] for name, measure in TOKEN_SUMS.items()},
+                    list_nanos=None if all_unpriced else row["list_nanos"],
+                    contracted_nanos=None if all_unpriced else row["contracted_nanos"],
+                    chargeback_nanos=None if all_unpriced else row["chargeback_nanos"],
+                    savings_nanos=row["savings_nanos"],
                 )
             )
-        return rows
+        return out
+
+    def usage_lines(self, start_ns: int, end_ns: int) -> list[UsageLine]:
+        """Daily usage lines for calls that started in ``[start_ns, end_ns)`` (UTC days), ordered
+        by day then dimensions: what invoices and exports read."""
+        query = CostQuery(int(start_ns), int(end_ns), DIMENSIONS, bucket="day")
+        lines = []
+        for row in self.costs(query):
+            fields: dict[str, Any] = {**row.group, **dict(zip(MEASURES, row.values, strict=True))}
+            assert row.bucket is not None  # bucketed by day
+            lines.append(UsageLine(day=row.bucket.date(), **fields))
+        return sorted(lines, key=lambda line: (line.day, *(getattr(line, d) for d in DIMENSIONS)))
+
+    def active_users(self, start_ns: int, end_ns: int) -> dict[str, int]:
+        """Distinct non-empty user ids per team among calls in ``[start_ns, end_ns)`` (seats):
+        from the per-user rollup for whole calendar months, else from the calls."""
+        if all(kind == "month" for kind, _, _ in tiles(int(start_ns), int(end_ns))):
+            sql = (
+                f"SELECT team, COUNT(DISTINCT user_id) FROM {USERS_TABLE} WHERE month_ns >= ? AND month_ns < ? "
+                "AND requests > 0 GROUP BY team ORDER BY team"
+            )
+        else:
+            sql = (
+                f"SELECT team, COUNT(DISTINCT user_id) FROM {TABLE} WHERE start_time_ns >= ? AND start_time_ns < ? "
+                "AND user_id <> '' AND operation <> 'outcome' GROUP BY team ORDER BY team"
+            )
+        return {team: int(n) for team, n in self._read(sql, [int(start_ns), int(end_ns)])}
+
+    # Sessions: thin calls into ledger/sessions.py, which reads the session and step rollups.
+
+    def sessions(self, query: SessionQuery) -> list[Session]:
+        """The sessions whose first call started in the query's period."""
+        return list_sessions(query, self._read)
+
+    def session_summary(self, query: SessionQuery) -> list[SessionTypeSummary]:
+        """Runs, nearest-rank p50/p95 and max cost per session name."""
+        return summarize_types(query, self._read, self.dialect.name)
+
+    def session_outliers(self, query: SessionQuery) -> list[tuple[Session, int]]:
+        """Sessions above the p95 of their own type, each with that p95."""
+        return outliers_above_p95(query, self._read, self.dialect.name)
+
+    def session_steps(self, query: SessionQuery) -> list[StepSummary]:
+        """Calls and cost per session name and path: from ``llm_rollup_steps`` for whole months,
+        else from the calls of the range (the steps rollup has no finer time than a month)."""
+        if whole_months(query.start_ns, query.end_ns):
+            return summarize_steps(query, self._read)
+        names = tuple(f for f in query.filters if f.column == "session_name")
+        rows = self.costs(
+            CostQuery(query.start_ns, query.end_ns, ("session_name", "session_path"),
+                      (Filter("session_id", ("",), negate=True), *names))
+        )  # fmt: skip
+        steps = [
+            StepSummary(r.group["session_name"], r.group["session_path"], r["requests"],
+                        r["contracted_nanos"], r["unpriced"])
+            for r in rows if r["requests"]
+        ]  # fmt: skip
+        return sorted(steps, key=lambda s: (s.session_name, s.session_path))
+
+    def session_total(
+        self, session_id: str, first_start_ns: int, last_start_ns: int
+    ) -> tuple[int, int, int] | None:
+        """(contracted nanos, unpriced calls, last end ns) of one session whose calls started
+        between the two instants: primary-key lookups (what the session histogram observes)."""
+        return session_total(session_id, first_start_ns, last_start_ns, self._read)
 
     def unpriced(self, limit: int = 10_000) -> list[LedgerEntry]:
         """The oldest unpriced calls, to re-price once their model has a price."""

@@ -101,6 +101,9 @@ class CostMetrics:
         for item in billed:
             call = item.call
             attribution = call.attribution
+            if call.is_outcome_record:  # an outcome, not a provider call: no request, token or cost
+                outcomes[(attribution.team, call.outcome)] += call.outcome_count or 1
+                continue
             usage = call.usage
             raw = (attribution.team, attribution.feature, attribution.environment, call.provider, call.model)
             row = sums.get(raw)

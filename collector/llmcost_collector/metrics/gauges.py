@@ -1,4 +1,12 @@
-"""Ledger-derived gauges, computed at scrape time: the ledger, not process memory, is the truth."""
+"""Ledger-derived gauges, computed at scrape time: the ledger, not process memory, is the truth.
+
+A period-to-date total reads the period's tile of the rollups (this month's monthly rows, today's
+daily rows), which hold every committed call of the period: the work is the number of
+(team, feature, model, ...) combinations, not the number of calls, so a scrape costs the same
+at a thousand calls and at a hundred million. The rollups are read rather than totals kept in
+memory because several replicas write one ledger: each replica's gauges then show the whole
+ledger, not its own share.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from prometheus_client.registry import Collector
 
 from llmcost_collector.metrics.labels import LabelCaps
 from llmcost_collector.money import nanos_to_float_usd
-from llmcost_collector.periods import epoch_ns, period_starts
+from llmcost_collector.periods import epoch_ns, period_bounds
 
 SpendQuery = Callable[[int, int], Sequence[tuple[str, int]]]  # (start_ns, end_ns) -> [(team, nanos)]
 BudgetLookup = Callable[[], Sequence[tuple[str, str, float]]]  # -> [(team, period, usd)]
@@ -47,10 +55,9 @@ class LedgerGauges(Collector):
             if self._cached and time.monotonic() - self._cached[0] < self._ttl:
                 return self._cached[1]
             now = self._clock()
-            end_ns = epoch_ns(now) + 1
             totals: dict[tuple[str, str], int] = defaultdict(int)
-            for period, start in period_starts(now).items():
-                for team, nanos in self._spend(epoch_ns(start), end_ns):
+            for period, (start, end) in period_bounds(now).items():
+                for team, nanos in self._spend(epoch_ns(start), epoch_ns(end)):
                     totals[(self._caps.value("team", team), period)] += nanos
             rows = [(team, period, nanos_to_float_usd(nanos)) for (team, period), nanos in totals.items()]
             self._cached = (time.monotonic(), rows)

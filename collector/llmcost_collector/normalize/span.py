@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 
-from llmcost_collector.model import Attribution, LlmCall, SpanView, Usage
+from llmcost_collector.model import OUTCOME_OPERATION, Attribution, LlmCall, SpanView, Usage
 from llmcost_collector.normalize import peers
 from llmcost_collector.normalize import semconv as sc
 from llmcost_collector.providers import ALIASES, INPUT_EXCLUDES_CACHE
@@ -317,7 +317,7 @@ def normalize_span(span: SpanView) -> LlmCall | None:
             return None
         provider = ""
         usage = Usage()
-        operation = "outcome"
+        operation = OUTCOME_OPERATION
     else:
         _check_ids(span)
         provider = _provider(attrs)

@@ -24,10 +24,19 @@ from llmcost_collector.model import PRICED, Cost, LlmCall, Usage
 from llmcost_collector.price.catalog import FOREVER, NEVER, PROVIDER_IDS, ListPrices, day_start_ns, instant
 from llmcost_collector.price.pricebook import PriceBook, PriceBookEntry
 from llmcost_collector.price.rates import Rates
+from llmcost_collector.providers import PRICE_IDS
 
 HUNDRED = Decimal(100)
 MAX_CACHED = 100_000  # model ids come from clients: bound the cache
 API_KEY_PROPERTY = "api_key_id"  # llmcost.property.api_key_id selects key-scoped price-book entries
+
+
+class AmbiguousProvider(ValueError):
+    """Price-book entries for one model name several providers: the caller must choose."""
+
+    def __init__(self, model: str, providers: list[str]) -> None:
+        super().__init__(f"price-book entries for {model!r} name several providers: {', '.join(providers)}")
+        self.providers = providers
 
 
 class _Layers:
@@ -90,7 +99,7 @@ class Pricer:
         return self._book
 
     def price(self, call: LlmCall) -> Cost:
-        if call.operation == "outcome":  # an outcome record, not a provider call: costs nothing
+        if call.is_outcome_record:  # an outcome record, not a provider call: costs nothing
             return Cost(
                 status=PRICED, list_nanos=0, contracted_nanos=0, price_source="none", price_id="outcome"
             )
@@ -121,6 +130,38 @@ class Pricer:
         resolved = self._resolve(provider, (model,), api_key_id, start_time_ns)
         return resolved.listed, resolved.contracted
 
+    def infer_provider(self, model: str, start_time_ns: int) -> tuple[str, str]:
+        """(provider, where it came from) for a model named without one (``llmcost price``).
+
+        A call without a provider matches only the price book's ``provider: "*"`` entries, so a
+        provider-scoped contract would silently not apply. The price book is asked first: when the
+        entries in force that name this model (``model: "*"`` names none) name one provider, that
+        is it (a custom model is in no catalogue); several are ambiguous (``AmbiguousProvider``). Else the list-price catalogue's
+        provider of the model, by its ``gen_ai.provider.name``. ("", "") when neither knows it.
+        """
+        day = instant(start_time_ns).date()
+        named = sorted(
+            {
+                entry.provider
+                for entry in self._book.entries
+                if entry.provider != "*"
+                and entry.model != "*"
+                and entry.in_force(day)
+                and entry.covers_model(model)
+            }
+        )
+        if len(named) > 1:
+            raise AmbiguousProvider(model, named)
+        if named:
+            return named[0], "price book"
+        found = self.list_prices.resolve("", model)
+        if found is None:
+            return "", ""
+        price_id = found[0].id
+        return next(
+            (name for name, pid in PRICE_IDS.items() if pid == price_id), price_id
+        ), "genai-prices catalogue"
+
     def _book_window(self, start_time_ns: int) -> tuple[int, int]:
         edges = self._book_edges
         index = bisect.bisect_right(edges, start_time_ns)
@@ -140,6 +181,10 @@ class Pricer:
             list_rates, list_lo, list_hi = self.list_prices.rates_window(provider, model, start_time_ns)
             lo, hi = max(lo, list_lo), min(hi, list_hi)
             entry = self._book.find(provider, provider_id, model, api_key_id, day)
+            alias = entry.catalogue_alias if entry is not None and list_rates is None else None
+            if alias:  # a name no catalogue knows, aliased to one it does: that model's list price
+                list_rates, list_lo, list_hi = self.list_prices.rates_window(provider, alias, start_time_ns)
+                lo, hi = max(lo, list_lo), min(hi, list_hi)
             contracted = _contracted(entry, list_rates)
             if contracted is not None:
                 return _Layers(list_rates, contracted, lo, hi, "")
@@ -149,7 +194,7 @@ class Pricer:
 
 
 def _contracted(entry: PriceBookEntry | None, list_rates: Rates | None) -> Rates | None:
-    if entry is None:
+    if entry is None or entry.is_pure_alias:
         return list_rates
     if entry.discount_percent is None:
         return entry.rates(list_rates)
@@ -160,4 +205,4 @@ def _contracted(entry: PriceBookEntry | None, list_rates: Rates | None) -> Rates
     return list_rates.scaled(factor, source="price-book", price_id=entry.label, effective_from=effective)
 
 
-__all__ = ["PriceBook", "PriceBookEntry", "Pricer", "Rates"]
+__all__ = ["AmbiguousProvider", "PriceBook", "PriceBookEntry", "Pricer", "Rates"]

@@ -31,14 +31,14 @@ from llmcost_collector import __version__
 from llmcost_collector.ledger import GROUPABLE, Ledger
 from llmcost_collector.money import format_usd
 from llmcost_collector.periods import epoch_ns, period_starts
+from llmcost_collector.web import costs
+from llmcost_collector.web.costs import BadQuery
+from llmcost_collector.web.reports import reports_router
+from llmcost_collector.web.sessions import sessions_router
 
 log = logging.getLogger(__name__)
 
 FILTERS = tuple(sorted(GROUPABLE))
-
-
-class BadQuery(ValueError):
-    pass
 
 
 def _parse_time(value: str | None, default: datetime) -> int:
@@ -186,9 +186,43 @@ def make_web_app(
         filters = {key: request.query_params[key] for key in FILTERS if key in request.query_params}
         return spend_report(ledger, group_by=group_by, start=from_, end=to, filters=filters)
 
+    @app.get(
+        "/api/v1/costs",
+        tags=["spend"],
+        summary="Costs grouped by any attribution column or property, in time buckets",
+        description="Requests, errors, tokens per class (disjoint, as in the metrics), list / "
+        "contracted / charged cost and savings (exact decimal strings) and the unpriced count, per "
+        "group and bucket, from the ledger's rollups. Filters: any column or `property.<name>` as a "
+        "parameter, several values comma-separated (`team=search,support`), `!` after the name "
+        "negates (`environment!=staging`). Default: this month, by team, most charged first.",
+    )
+    def costs_endpoint(
+        request: Request,
+        group_by: str = Query("team", description="comma-separated columns or property.<name>"),
+        bucket: str | None = Query(None, description=f"time bucket: {', '.join(costs.BUCKETS)}"),
+        tz: str = Query("UTC", description="IANA time zone for buckets, dates and presets"),
+        period: str | None = Query(None, description=f"preset: {', '.join(costs.PRESETS)}"),
+        from_: str | None = Query(
+            None, alias="from", description="start, ISO 8601 (a date is local midnight)"
+        ),
+        to: str | None = Query(None, description="end, ISO 8601, exclusive"),
+        order_by: str = Query(
+            "-charged",
+            description=f"{', '.join(costs.ORDER_FIELDS)} or a group_by column; '-' for descending",
+        ),
+        limit: int | None = Query(
+            None, description="keep this many groups, fold the rest into one others row"
+        ),
+    ) -> dict[str, Any]:
+        params = {key: ",".join(request.query_params.getlist(key)) for key in request.query_params}
+        return costs.answer(ledger, costs.parse(params))
+
     # Filters are declared in the OpenAPI document too: one optional query parameter each.
     spend_route = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/spend")
     _document_filters(app, spend_route)
+
+    for router in (sessions_router(ledger), reports_router(ledger)):
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:

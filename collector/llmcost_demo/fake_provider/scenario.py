@@ -36,6 +36,9 @@ class Scenario:
     """Streaming only: send this many SSE events, then drop the connection mid-body."""
     delay_s: float = 0.0
     """Sleep this long before answering (to exercise client timeouts)."""
+    stall_stream_after: int | None = None
+    """Streaming only: send this many SSE events, then nothing more, keeping the connection open
+    (a stream that stops mid-answer, for client read timeouts), until the client leaves."""
 
     @property
     def cache_creation_tokens(self) -> int:

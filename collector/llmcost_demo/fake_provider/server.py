@@ -21,6 +21,7 @@ from llmcost_demo.fake_provider import anthropic_wire, openai_wire
 from llmcost_demo.fake_provider.scenario import RecordedRequest, Reply, Scenario
 
 SCENARIO_HEADER = "x-fake-scenario"
+STALL_LIMIT_S = 60.0  # a stalled stream is dropped after this long if its client never leaves
 
 
 class FakeProvider:
@@ -224,9 +225,13 @@ class _Handler(BaseHTTPRequestHandler):
         if scenario.delay_s > 0 and self.provider._stopping.wait(scenario.delay_s):
             self.close_connection = True
             return
-        self._send(wire.handle(path, recorded_body or {}, scenario), scenario.cut_stream_after)
+        self._send(
+            wire.handle(path, recorded_body or {}, scenario),
+            scenario.cut_stream_after,
+            scenario.stall_stream_after,
+        )
 
-    def _send(self, reply: Reply, cut_after: int | None = None) -> None:
+    def _send(self, reply: Reply, cut_after: int | None = None, stall_after: int | None = None) -> None:
         try:
             if reply.events is None:
                 payload = json.dumps(reply.body).encode()
@@ -243,6 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             for n, event in enumerate(reply.events):
                 if cut_after is not None and n >= cut_after:
+                    self._drop()
+                    return
+                if stall_after is not None and n >= stall_after:
+                    self.provider._stopping.wait(STALL_LIMIT_S)  # the client times out meanwhile
                     self._drop()
                     return
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))

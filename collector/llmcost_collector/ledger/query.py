@@ -1,0 +1,346 @@
+"""Cost questions answered from the rollups, falling back to the calls only where they must.
+
+A question is a time range, optional time buckets in an IANA time zone, group-by columns and
+filters. ``plan`` cuts the range into the coarsest UTC-aligned tiles the rollups hold (whole
+months, then days, then hours) and leaves only the sub-hour edges to the calls table, whose
+start-time index makes those cheap. A group-by or filter the rollups do not carry (a custom
+property, a session path) reads the calls table for the whole range; per-user questions read the
+per-user rollup when the range is whole calendar months. Which question reads which table is
+listed in docs/reference.md ("Ledger tables").
+
+Column names only ever come from the fixed sets below; every value travels as a parameter.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from llmcost_collector.ledger.rollups import (
+    DAY_NS,
+    DIMENSION_SQL,
+    DIMS_TABLE,
+    HOUR_NS,
+    MEASURE_SQL,
+    TIME_TABLES,
+    USERS_TABLE,
+    month_start_ns,
+)
+from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES
+
+CALLS = "llm_calls"
+# Columns of llm_calls that only the calls table can group or filter by.
+CALL_COLUMNS = frozenset(
+    {
+        "user_id", "session_id", "session_name", "session_path", "operation", "request_model",
+        "response_model", "server_address", "dialect", "error_type", "price_source", "price_id",
+    }
+)  # fmt: skip
+COLUMNS = frozenset(DIMENSIONS) | CALL_COLUMNS
+PROPERTY_PREFIX = "property."
+BUCKETS = ("hour", "day", "week", "month")
+Read = Callable[[str, Sequence[object]], list[tuple]]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``column`` in ``values`` (or not in them when ``negate``)."""
+
+    column: str
+    values: tuple[str, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class CostQuery:
+    start_ns: int
+    end_ns: int
+    group_by: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    bucket: str | None = None
+    tz: str = "UTC"
+
+    def __post_init__(self) -> None:
+        for name in (*self.group_by, *(f.column for f in self.filters)):
+            check_column(name)
+        if self.bucket is not None and self.bucket not in BUCKETS:
+            raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {self.bucket!r}")
+
+
+@dataclass
+class CostRow:
+    """Sums of ``MEASURES`` for one group (and bucket start, when bucketed)."""
+
+    group: dict[str, str]
+    bucket: datetime | None = None
+    values: list[int] = field(default_factory=lambda: [0] * len(MEASURES))
+
+    def __getitem__(self, measure: str) -> int:
+        return self.values[MEASURES.index(measure)]
+
+
+def check_column(name: str) -> None:
+    if name in COLUMNS:
+        return
+    if name.startswith(PROPERTY_PREFIX) and _valid_property(name[len(PROPERTY_PREFIX) :]):
+        return
+    raise ValueError(f"unknown column {name!r}: choose from {', '.join(sorted(COLUMNS))} or property.<name>")
+
+
+def _valid_property(key: str) -> bool:
+    # A JSON path component spliced into SQL, so only plain identifiers.
+    return bool(key) and len(key) <= 64 and all(c.isalnum() or c in "_-" for c in key)
+
+
+def bucket_edges(query: CostQuery) -> list[int]:
+    """Bucket start instants (ns) covering ``[start, end)``: the first is ``start`` itself."""
+    return [ns for ns, _ in _buckets(query)]
+
+
+def _buckets(query: CostQuery) -> list[tuple[int, datetime | None]]:
+    """``(start_ns, label)`` per bucket: a bucket starts at its calendar start in the query's
+    time zone, clipped to the range; its label is the calendar start (midnight, Monday, the 1st)."""
+    if query.bucket is None:
+        return [(query.start_ns, None)]
+    zone = ZoneInfo(query.tz)
+    start = datetime.fromtimestamp(query.start_ns // 10**9, timezone.utc).astimezone(zone)
+    if query.bucket == "hour":
+        first = start.replace(minute=0, second=0, microsecond=0)
+    elif query.bucket == "day":
+        first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    elif query.bucket == "week":
+        first = (start - timedelta(days=start.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        first = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    out: list[tuple[int, datetime | None]] = [(query.start_ns, first)]
+    moment = first
+    while True:
+        moment = _next_bucket(moment, query.bucket, zone)
+        ns = int(moment.timestamp()) * 10**9
+        if ns >= query.end_ns:
+            return out
+        if ns > query.start_ns:
+            out.append((ns, moment))
+
+
+def _next_bucket(moment: datetime, bucket: str, zone: ZoneInfo) -> datetime:
+    if bucket == "hour":  # in UTC: local wall-clock hours repeat or vanish at DST changes
+        return (moment.astimezone(timezone.utc) + timedelta(hours=1)).astimezone(zone)
+    if bucket == "month":
+        year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+        return moment.replace(year=year, month=month, day=1).replace(tzinfo=zone)
+    days = 1 if bucket == "day" else 7
+    local = moment.replace(tzinfo=None) + timedelta(days=days)  # calendar days, across DST
+    return local.replace(tzinfo=zone)
+
+
+def _month_end(start: int) -> int:
+    moment = datetime.fromtimestamp(start // 10**9, timezone.utc)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return int(moment.replace(year=year, month=month).timestamp()) * 10**9
+
+
+def tiles(start: int, end: int) -> list[tuple[str, int, int]]:
+    """Cover ``[start, end)`` with the fewest UTC-aligned tiles: ``(kind, lo, hi)`` where kind
+    is month, day, hour (a rollup table) or calls (a sub-hour edge read from the calls)."""
+    out: list[tuple[str, int, int]] = []
+    t = start
+    while t < end:
+        if t % HOUR_NS:
+            hi = min(end, t - t % HOUR_NS + HOUR_NS)
+            out.append(("calls", t, hi))
+        elif month_start_ns(t) == t and _month_end(t) <= end:
+            hi = _month_end(t)
+            out.append(("month", t, hi))
+        elif t % DAY_NS == 0 and t + DAY_NS <= end:
+            hi = t + DAY_NS
+            out.append(("day", t, hi))
+        elif t + HOUR_NS <= end:
+            hi = t + HOUR_NS
+            out.append(("hour", t, hi))
+        else:
+            hi = end
+            out.append(("calls", t, hi))
+        t = hi
+    return _merge(out)
+
+
+def _merge(parts: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    merged: list[tuple[str, int, int]] = []
+    for kind, lo, hi in parts:
+        if merged and merged[-1][0] == kind and merged[-1][2] == lo:
+            merged[-1] = (kind, merged[-1][1], hi)
+        else:
+            merged.append((kind, lo, hi))
+    return merged
+
+
+def run(query: CostQuery, read: Read, dialect: str) -> list[CostRow]:
+    """Answer ``query``: one ``CostRow`` per (bucket, group) with any call or outcome."""
+    buckets = _buckets(query)
+    edges = [ns for ns, _ in buckets]
+    labels = [label for _, label in buckets]
+    needs_calls = any(c not in DIMENSIONS for c in (*query.group_by, *(f.column for f in query.filters)))
+    parts: list[tuple[str, int, int]] = []
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] if i + 1 < len(edges) else query.end_ns
+        parts.extend([("calls", lo, hi)] if needs_calls else tiles(lo, hi))
+    users = _users_answer(query, edges, labels, read)
+    if users is not None:
+        return users
+    rows: dict[tuple, CostRow] = {}
+    by_kind: dict[str, list[tuple[int, int]]] = {}
+    for kind, lo, hi in parts:
+        by_kind.setdefault(kind, []).append((lo, hi))
+    for kind, ranges in by_kind.items():
+        # Rollup rows carry their own start; a calls range is labelled by its start, so calls
+        # ranges of different buckets must stay apart.
+        parts_of_kind = [(kind, lo, hi) for lo, hi in ranges]
+        for chunk in _chunks(parts_of_kind if kind == "calls" else _merge(parts_of_kind), 200):
+            sql, params = (_calls_sql if kind == "calls" else _rollup_sql)(query, kind, chunk, dialect)
+            for record in read(sql, params):
+                _accumulate(rows, query, edges, labels, record)
+    return [row for row in rows.values() if row["requests"] or row["outcome_count"]]
+
+
+def _chunks(parts: list[tuple[str, int, int]], size: int) -> list[list[tuple[int, int]]]:
+    ranges = [(lo, hi) for _, lo, hi in parts]
+    return [ranges[i : i + size] for i in range(0, len(ranges), size)]
+
+
+def _accumulate(
+    rows: dict[tuple, CostRow],
+    query: CostQuery,
+    edges: list[int],
+    labels: list[datetime | None],
+    record: tuple,
+) -> None:
+    start_ns, groups, values = (
+        record[0],
+        record[1 : 1 + len(query.group_by)],
+        record[1 + len(query.group_by) :],
+    )
+    if start_ns is None:
+        return  # an ungrouped sum over no rows
+    index = bisect_right(edges, int(start_ns)) - 1
+    key = (index, *groups)
+    row = rows.get(key)
+    if row is None:
+        row = rows[key] = CostRow(
+            group={g: "" if v is None else str(v) for g, v in zip(query.group_by, groups, strict=True)},
+            bucket=labels[index],
+        )
+    for i, value in enumerate(values):
+        row.values[i] += int(value or 0)
+
+
+def _where(query: CostQuery, column: Callable[[str], str], params: list[object]) -> list[str]:
+    clauses = []
+    for f in query.filters:
+        params.extend(f.values)
+        marks = ", ".join("?" * len(f.values))
+        clauses.append(f"{column(f.column)} {'NOT IN' if f.negate else 'IN'} ({marks})")
+    return clauses
+
+
+def _ranges(column: str, ranges: list[tuple[int, int]], params: list[object]) -> str:
+    for lo, hi in ranges:
+        params.extend((lo, hi))
+    return "(" + " OR ".join(f"({column} >= ? AND {column} < ?)" for _ in ranges) + ")"
+
+
+def _rollup_sql(
+    query: CostQuery, kind: str, ranges: list[tuple[int, int]], dialect: str
+) -> tuple[str, list[object]]:
+    """Sum one rollup table over ``ranges``: per stored bucket start (so that Python can place
+    it in the query's buckets) and group; filters select dimension ids first."""
+    params: list[object] = []
+    table = TIME_TABLES[kind]
+    sums = ", ".join(f"SUM(r.{m})" for m in MEASURES)
+    time_filter = _ranges("r.start_ns", ranges, params)
+    start = "r.start_ns" if query.bucket else "MIN(r.start_ns)"
+    time_group = ["r.start_ns"] if query.bucket else []
+    if not query.group_by and not query.filters:
+        sql = f"SELECT {start}, {sums} FROM {table} r WHERE {time_filter}"
+        if time_group:
+            sql += " GROUP BY r.start_ns"
+        return sql, params
+    groups = [f"d.{g}" for g in query.group_by]
+    where = [time_filter, *_where(query, lambda c: f"d.{c}", params)]
+    sql = (
+        f"SELECT {start}{''.join(', ' + g for g in groups)}, {sums} FROM {table} r "
+        f"JOIN {DIMS_TABLE} d ON d.dims_id = r.dims_id WHERE {' AND '.join(where)}"
+    )
+    if time_group or groups:
+        sql += " GROUP BY " + ", ".join([*time_group, *groups])
+    return sql, params
+
+
+def _calls_sql(
+    query: CostQuery, kind: str, ranges: list[tuple[int, int]], dialect: str
+) -> tuple[str, list[object]]:
+    """Sum the calls table over ``ranges`` (sub-hour edges, or any question the rollups cannot
+    answer). Grouped per range start, so each range lands in its bucket."""
+    params: list[object] = []
+
+    def column(name: str) -> str:
+        if name.startswith(PROPERTY_PREFIX):
+            key = name[len(PROPERTY_PREFIX) :]
+            if dialect == "sqlite":
+                return f"COALESCE(json_extract(properties, '$.\"{key}\"'), '')"
+            return f"COALESCE(properties::jsonb ->> '{key}', '')"
+        return DIMENSION_SQL.get(name, name)
+
+    cases = " ".join("WHEN start_time_ns >= ? AND start_time_ns < ? THEN ?" for _ in ranges)
+    for lo, hi in ranges:
+        params.extend((lo, hi, lo))
+    start = f"CASE {cases} END"
+    sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in MEASURES)
+    groups = [column(g) for g in query.group_by]
+    where = [_ranges("start_time_ns", ranges, params), *_where(query, column, params)]
+    sql = (
+        f"SELECT {start} AS bucket_start{''.join(f', {g} AS g{i}' for i, g in enumerate(groups))}, {sums} "
+        f"FROM {CALLS} WHERE {' AND '.join(where)} GROUP BY bucket_start"
+        + "".join(f", g{i}" for i in range(len(groups)))
+    )
+    return sql, params
+
+
+def _users_answer(
+    query: CostQuery, edges: list[int], labels: list[datetime | None], read: Read
+) -> list[CostRow] | None:
+    """Per-user questions over whole calendar months read the per-user rollup; None otherwise."""
+    allowed = {"user_id", "team", "user_tier"}
+    columns = {*query.group_by, *(f.column for f in query.filters)}
+    if "user_id" not in query.group_by or not columns <= allowed or query.bucket not in (None, "month"):
+        return None
+    if query.bucket == "month" and query.tz != "UTC":
+        return None
+    if any(kind != "month" for kind, _, _ in tiles(query.start_ns, query.end_ns)):
+        return None
+    params: list[object] = [query.start_ns, query.end_ns]
+    where = ["month_ns >= ? AND month_ns < ?", *_where(query, lambda c: c, params)]
+    start = "month_ns" if query.bucket else "MIN(month_ns)"
+    sums = ", ".join(f"SUM({m})" for m in MEASURES)
+    sql = (
+        f"SELECT {start}, {', '.join(query.group_by)}, {sums} FROM {USERS_TABLE} WHERE {' AND '.join(where)} "
+        f"GROUP BY {', '.join([*(['month_ns'] if query.bucket else []), *query.group_by])}"
+    )
+    rows: dict[tuple, CostRow] = {}
+    for record in read(sql, params):
+        _accumulate(rows, query, edges, labels, record)
+    return [row for row in rows.values() if row["requests"] or row["outcome_count"]]
+
+
+def filters_from(mapping: Mapping[str, str]) -> tuple[Filter, ...]:
+    """``{"team": "a,b", "model!": "x"}`` (query-string form) to filters."""
+    out = []
+    for key, raw in mapping.items():
+        negate = key.endswith("!")
+        column = key[:-1] if negate else key
+        values = tuple(v for v in raw.split(",") if v != "") or ("",)
+        out.append(Filter(column, values, negate))
+    return tuple(out)

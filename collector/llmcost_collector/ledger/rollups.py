@@ -1,0 +1,389 @@
+"""Rollups: aggregates kept in step with ``llm_calls``, so questions read totals, not calls.
+
+Why: at ten million calls a month, scanning the calls per question takes tens of seconds, while
+the number of distinct (time bucket, team, feature, model, ...) combinations grows with the
+organisation, not with traffic. Every insert adds its *newly inserted* rows here in the same
+transaction (a retried export adds nothing, exactly like the calls table), and a re-price
+subtracts the old row and adds the new one, so a rollup always equals a recomputation from the
+calls (the property tests check this on both backends).
+
+Tables (which question reads which is in docs/reference.md, "Ledger tables"):
+
+* ``llm_rollup_dims``: one id per combination of the money ``DIMENSIONS`` (a star schema: the
+  time tables below stay narrow integer rows however many dimensions there are).
+* ``llm_rollup_hourly`` / ``_daily`` / ``_monthly``: the ``MEASURES`` per UTC hour, day and
+  calendar month and dimension id.
+* ``llm_rollup_users``: per calendar month, user, team and tier (top-N users, seats).
+* ``llm_rollup_sessions``: per calendar month and session id: name, user, team, first start, last
+  end and the measures (sessions, their summaries and outliers).
+* ``llm_rollup_steps``: per calendar month, session name and session path (cost per workflow step).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from llmcost_collector.ledger.entry import LedgerEntry
+from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES
+from llmcost_collector.model import UNPRICED
+
+HOUR_NS = 3_600 * 10**9
+DAY_NS = 24 * HOUR_NS
+
+DIMS_TABLE = "llm_rollup_dims"
+TIME_TABLES = {"hour": "llm_rollup_hourly", "day": "llm_rollup_daily", "month": "llm_rollup_monthly"}
+USERS_TABLE = "llm_rollup_users"
+SESSIONS_TABLE = "llm_rollup_sessions"
+STEPS_TABLE = "llm_rollup_steps"
+
+_MEASURE_DDL = ", ".join(f"{m} BIGINT NOT NULL" for m in MEASURES)
+_ADD_MEASURES = ", ".join(f"{m} = t.{m} + excluded.{m}" for m in MEASURES)
+
+# SQL expressions computing each measure from one llm_calls row (the backfill and the tests'
+# recomputation); ``measures()`` is the same in Python for the insert path.
+_REQUEST = "CASE WHEN operation <> 'outcome' THEN 1 ELSE 0 END"
+MEASURE_SQL = {
+    "requests": _REQUEST,
+    "errors": "CASE WHEN operation <> 'outcome' AND status = 'error' THEN 1 ELSE 0 END",
+    "unpriced": f"CASE WHEN operation <> 'outcome' AND price_status = '{UNPRICED}' THEN 1 ELSE 0 END",
+    "outcome_count": "outcome_count",
+    "cache_hits": "cache_hit",
+    "estimated": "usage_estimated",
+    "input_tokens": "input_tokens",
+    "cache_read_tokens": "cache_read_tokens",
+    "cache_write_tokens": "cache_write_tokens",
+    "cache_write_1h_tokens": "cache_write_1h_tokens",
+    "output_tokens": "output_tokens - reasoning_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+    "input_audio_tokens": "input_audio_tokens",
+    "output_audio_tokens": "output_audio_tokens",
+    "list_nanos": "COALESCE(list_cost_nanos, 0)",
+    "contracted_nanos": "COALESCE(contracted_cost_nanos, 0)",
+    "chargeback_nanos": "COALESCE(chargeback_nanos, 0)",
+    "savings_nanos": "savings_nanos",
+}
+DIMENSION_SQL = {
+    d: ("CASE WHEN response_model <> '' THEN response_model ELSE request_model END" if d == "model" else d)
+    for d in DIMENSIONS
+}
+
+
+def ddl(dialect: str) -> list[str]:
+    """The rollup tables (migration 3)."""
+    ident = (
+        "INTEGER PRIMARY KEY" if dialect == "sqlite" else "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    )
+    dims = ", ".join(f"{d} TEXT NOT NULL" for d in DIMENSIONS)
+    statements = [
+        f"CREATE TABLE {DIMS_TABLE} (dims_id {ident}, {dims}, UNIQUE ({', '.join(DIMENSIONS)}))",
+    ]
+    for table in TIME_TABLES.values():
+        statements.append(
+            f"CREATE TABLE {table} (start_ns BIGINT NOT NULL, dims_id BIGINT NOT NULL, {_MEASURE_DDL}, "
+            "PRIMARY KEY (start_ns, dims_id))"
+        )
+    statements += [
+        f"CREATE TABLE {USERS_TABLE} (month_ns BIGINT NOT NULL, user_id TEXT NOT NULL, team TEXT NOT NULL, "
+        f"user_tier TEXT NOT NULL, {_MEASURE_DDL}, PRIMARY KEY (month_ns, user_id, team, user_tier))",
+        f"CREATE TABLE {SESSIONS_TABLE} (month_ns BIGINT NOT NULL, session_id TEXT NOT NULL, "
+        "session_name TEXT NOT NULL, user_id TEXT NOT NULL, team TEXT NOT NULL, "
+        f"first_start_ns BIGINT NOT NULL, last_end_ns BIGINT NOT NULL, {_MEASURE_DDL}, "
+        "PRIMARY KEY (month_ns, session_id))",
+        f"CREATE TABLE {STEPS_TABLE} (month_ns BIGINT NOT NULL, session_name TEXT NOT NULL, "
+        f"session_path TEXT NOT NULL, {_MEASURE_DDL}, PRIMARY KEY (month_ns, session_name, session_path))",
+    ]
+    return statements
+
+
+def month_start_ns(start_ns: int) -> int:
+    """Start of the UTC calendar month holding ``start_ns``."""
+    moment = datetime.fromtimestamp(start_ns // 10**9, timezone.utc)
+    first = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return int(first.timestamp()) * 10**9
+
+
+def measures(e: LedgerEntry) -> tuple[int, ...]:
+    """The ``MEASURES`` of one call, in order (the Python twin of ``MEASURE_SQL``)."""
+    request = 0 if e.operation == "outcome" else 1
+    return (
+        request,
+        request if e.status == "error" else 0,
+        request if e.price_status == UNPRICED else 0,
+        e.outcome_count,
+        e.cache_hit,
+        e.usage_estimated,
+        e.input_tokens,
+        e.cache_read_tokens,
+        e.cache_write_tokens,
+        e.cache_write_1h_tokens,
+        e.output_tokens - e.reasoning_tokens,
+        e.reasoning_tokens,
+        e.input_audio_tokens,
+        e.output_audio_tokens,
+        e.list_cost_nanos or 0,
+        e.contracted_cost_nanos or 0,
+        e.chargeback_nanos or 0,
+        e.savings_nanos,
+    )
+
+
+def dimensions(e: LedgerEntry) -> tuple[str, ...]:
+    """The ``DIMENSIONS`` of one call, in order."""
+    return (
+        e.team, e.team_source, e.feature, e.use_case, e.environment, e.service_name, e.provider,
+        e.response_model or e.request_model, e.user_tier, e.status, e.price_status, e.outcome, e.currency,
+    )  # fmt: skip
+
+
+def _sum_parts(parts: dict[Any, list[tuple[int, ...]]]) -> dict[Any, list[int]]:
+    """Per key, the column sums of its measure tuples."""
+    return {
+        key: list(rows[0]) if len(rows) == 1 else [sum(col) for col in zip(*rows, strict=True)]
+        for key, rows in parts.items()
+    }
+
+
+def _add(total: list[int], values: list[int]) -> None:
+    for i, value in enumerate(values):
+        total[i] += value
+
+
+class RollupWriter:
+    """Adds calls to (and removes them from) the rollups inside the caller's write transaction.
+
+    Keeps the dimension ids it has seen committed in memory, so the hot path does no lookup for
+    a known combination; ids created in a transaction are only remembered once it committed
+    (``committed()``), so a rolled-back transaction can never leave a dangling id in the cache.
+    """
+
+    def __init__(self, dialect: str, sql: Callable[[str], str]) -> None:
+        self._dialect = dialect
+        self._ids: dict[tuple[str, ...], int] = {}
+        self._pending: dict[tuple[str, ...], int] = {}
+        self._months: dict[int, int] = {}  # day start -> month start
+        cols = ", ".join(MEASURES)
+        marks = ", ".join("?" * len(MEASURES))
+        self._time_upsert = {
+            table: sql(
+                f"INSERT INTO {table} AS t (start_ns, dims_id, {cols}) VALUES (?, ?, {marks}) "
+                f"ON CONFLICT (start_ns, dims_id) DO UPDATE SET {_ADD_MEASURES}"
+            )
+            for table in TIME_TABLES.values()
+        }
+        self._user_upsert = sql(
+            f"INSERT INTO {USERS_TABLE} AS t (month_ns, user_id, team, user_tier, {cols}) "
+            f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT (month_ns, user_id, team, user_tier) "
+            f"DO UPDATE SET {_ADD_MEASURES}"
+        )
+        least, greatest = ("MIN", "MAX") if dialect == "sqlite" else ("LEAST", "GREATEST")
+        self._session_upsert = sql(
+            f"INSERT INTO {SESSIONS_TABLE} AS t (month_ns, session_id, session_name, user_id, team, "
+            f"first_start_ns, last_end_ns, {cols}) VALUES (?, ?, ?, ?, ?, ?, ?, {marks}) "
+            "ON CONFLICT (month_ns, session_id) DO UPDATE SET "
+            f"session_name = {greatest}(t.session_name, excluded.session_name), "
+            f"user_id = {greatest}(t.user_id, excluded.user_id), team = {greatest}(t.team, excluded.team), "
+            f"first_start_ns = {least}(t.first_start_ns, excluded.first_start_ns), "
+            f"last_end_ns = {greatest}(t.last_end_ns, excluded.last_end_ns), {_ADD_MEASURES}"
+        )
+        self._step_upsert = sql(
+            f"INSERT INTO {STEPS_TABLE} AS t (month_ns, session_name, session_path, {cols}) "
+            f"VALUES (?, ?, ?, {marks}) ON CONFLICT (month_ns, session_name, session_path) "
+            f"DO UPDATE SET {_ADD_MEASURES}"
+        )
+        empty = " AND ".join(f"{m} = 0" for m in MEASURES)
+        self._delete_empty = {
+            table: sql(f"DELETE FROM {table} WHERE {' AND '.join(f'{k} = ?' for k in key)} AND {empty}")
+            for table, key in (
+                *((t, ("start_ns", "dims_id")) for t in TIME_TABLES.values()),
+                (USERS_TABLE, ("month_ns", "user_id", "team", "user_tier")),
+                (SESSIONS_TABLE, ("month_ns", "session_id")),
+                (STEPS_TABLE, ("month_ns", "session_name", "session_path")),
+            )
+        }
+        dims = ", ".join(DIMENSIONS)
+        self._dims_insert = sql(
+            f"INSERT INTO {DIMS_TABLE} ({dims}) VALUES ({', '.join('?' * len(DIMENSIONS))}) "
+            f"ON CONFLICT ({dims}) DO NOTHING"
+        )
+        self._dims_select = sql(
+            f"SELECT dims_id FROM {DIMS_TABLE} WHERE " + " AND ".join(f"{d} = ?" for d in DIMENSIONS)
+        )
+
+    def apply(self, cur: Any, added: Sequence[LedgerEntry], removed: Sequence[LedgerEntry] = ()) -> None:
+        """Add ``added`` and subtract ``removed`` from every rollup, in ``cur``'s transaction.
+
+        Each call's measures are appended to its keys' lists and every list is summed once at
+        the end, column by column in C (``zip`` and ``sum``): the per-call work stays a few
+        dictionary lookups whatever the number of measures.
+        """
+        hourly_parts: dict[tuple[int, tuple[str, ...]], list[tuple[int, ...]]] = defaultdict(list)
+        user_parts: dict[tuple[int, str, str, str], list[tuple[int, ...]]] = defaultdict(list)
+        session_parts: dict[tuple[int, str], list[tuple[int, ...]]] = defaultdict(list)
+        step_parts: dict[tuple[int, str, str], list[tuple[int, ...]]] = defaultdict(list)
+        session_meta: dict[tuple[int, str], list[Any]] = {}
+        for sign, entries in ((1, added), (-1, removed)):
+            for e in entries:
+                values = measures(e) if sign > 0 else tuple(-v for v in measures(e))
+                start = e.start_time_ns
+                hour = start - start % HOUR_NS
+                hourly_parts[(hour, dimensions(e))].append(values)
+                if not (e.user_id or e.session_id):
+                    continue
+                month = self._month(hour)
+                if e.user_id:
+                    user_parts[(month, e.user_id, e.team, e.user_tier)].append(values)
+                if e.session_id:
+                    skey = (month, e.session_id)
+                    session_parts[skey].append(values)
+                    step_parts[(month, e.session_name, e.session_path)].append(values)
+                    meta = session_meta.get(skey)
+                    if meta is None:
+                        session_meta[skey] = [e.session_name, e.user_id, e.team, start, e.end_time_ns]
+                    else:  # the greatest name, user and team: the same whatever the arrival order
+                        meta[0] = max(meta[0], e.session_name)
+                        meta[1] = max(meta[1], e.user_id)
+                        meta[2] = max(meta[2], e.team)
+                        meta[3] = min(meta[3], start)
+                        meta[4] = max(meta[4], e.end_time_ns)
+        hourly = _sum_parts(hourly_parts)
+        users = _sum_parts(user_parts)
+        steps = _sum_parts(step_parts)
+        sessions = {key: [*session_meta[key], total] for key, total in _sum_parts(session_parts).items()}
+        if not hourly:
+            return
+        ids = self._dims_ids(cur, {dims for _, dims in hourly})
+        daily: dict[tuple[int, int], list[int]] = {}
+        monthly: dict[tuple[int, int], list[int]] = {}
+        hour_rows = []
+        for (hour, dims), total in hourly.items():
+            dims_id = ids[dims]
+            hour_rows.append((hour, dims_id, *total))
+            for table, start in ((daily, hour - hour % DAY_NS), (monthly, self._month(hour))):
+                bucket = table.get((start, dims_id))
+                if bucket is None:
+                    table[(start, dims_id)] = list(total)
+                else:
+                    _add(bucket, total)
+        cur.executemany(self._time_upsert[TIME_TABLES["hour"]], hour_rows)
+        cur.executemany(self._time_upsert[TIME_TABLES["day"]], [(*k, *v) for k, v in daily.items()])
+        cur.executemany(self._time_upsert[TIME_TABLES["month"]], [(*k, *v) for k, v in monthly.items()])
+        if users:
+            cur.executemany(self._user_upsert, [(*k, *v) for k, v in users.items()])
+        if sessions:
+            cur.executemany(self._session_upsert, [(*k, *s[:5], *s[5]) for k, s in sessions.items()])
+            cur.executemany(self._step_upsert, [(*k, *v) for k, v in steps.items()])
+        if removed:  # a row whose calls all moved elsewhere (a re-price) is dropped, not kept at zero
+            for name, keys in (
+                (TIME_TABLES["hour"], [row[:2] for row in hour_rows]),
+                (TIME_TABLES["day"], list(daily)),
+                (TIME_TABLES["month"], list(monthly)),
+                (USERS_TABLE, list(users)),
+                (SESSIONS_TABLE, list(sessions)),
+                (STEPS_TABLE, list(steps)),
+            ):
+                if keys:
+                    cur.executemany(self._delete_empty[name], keys)
+
+    def committed(self) -> None:
+        """The caller's transaction committed: remember the dimension ids it created."""
+        self._ids.update(self._pending)
+        self._pending.clear()
+
+    def rolled_back(self) -> None:
+        self._pending.clear()
+
+    def _month(self, hour: int) -> int:
+        day = hour - hour % DAY_NS
+        month = self._months.get(day)
+        if month is None:
+            month = self._months[day] = month_start_ns(day)
+        return month
+
+    def _dims_ids(self, cur: Any, combos: set[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
+        known = self._ids
+        out = {}
+        for dims in combos:
+            dims_id = known.get(dims) or self._pending.get(dims)
+            if dims_id is None:
+                # Another replica may create the same combination at the same moment: the unique
+                # constraint keeps one row, and the select reads whichever id won.
+                cur.execute(self._dims_insert, dims)
+                cur.execute(self._dims_select, dims)
+                dims_id = self._pending[dims] = int(cur.fetchone()[0])
+            out[dims] = dims_id
+        return out
+
+
+def backfill(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None) -> None:
+    """Build every rollup from the calls already in the ledger (migration 3), a month at a time.
+
+    Pure SQL (``GROUP BY`` over ``llm_calls``), so an existing ledger of millions of rows is
+    rolled up by the database, not row by row in Python. ``progress(done, total)`` counts months.
+    """
+    cur.execute("SELECT MIN(start_time_ns), MAX(start_time_ns) FROM llm_calls")
+    low, high = cur.fetchone()
+    if low is None:
+        return
+    months = []
+    start = month_start_ns(int(low))
+    while start <= int(high):
+        moment = datetime.fromtimestamp(start // 10**9, timezone.utc)
+        following = moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
+        months.append((start, int(following.timestamp()) * 10**9))
+        start = months[-1][1]
+    dims_cols = ", ".join(DIMENSIONS)
+    dims_exprs = ", ".join(DIMENSION_SQL[d] for d in DIMENSIONS)
+    sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in MEASURES)
+    cols = ", ".join(MEASURES)
+    join = " AND ".join(f"d.{d} = x.{d}" for d in DIMENSIONS)
+    window = "start_time_ns >= ? AND start_time_ns < ?"
+    for done, (first, end) in enumerate(months):
+        cur.execute(
+            sql(f"INSERT INTO {DIMS_TABLE} ({dims_cols}) SELECT DISTINCT {dims_exprs} FROM llm_calls "
+                f"WHERE {window} ON CONFLICT ({dims_cols}) DO NOTHING"),
+            (first, end),
+        )  # fmt: skip
+        for size, table in ((HOUR_NS, TIME_TABLES["hour"]), (DAY_NS, TIME_TABLES["day"])):
+            # Sum the calls per bucket and dimensions first, then look the few groups up.
+            bucket = f"start_time_ns / {size} * {size}"  # integer division: the bucket start
+            named = ", ".join(f"{DIMENSION_SQL[d]} AS {d}" for d in DIMENSIONS)
+            inner = (
+                f"SELECT {bucket} AS bucket, {named}, "
+                + ", ".join(f"SUM({MEASURE_SQL[m]}) AS {m}" for m in MEASURES)
+                + f" FROM llm_calls WHERE start_time_ns >= ? AND start_time_ns < ? GROUP BY bucket, {dims_cols}"
+            )
+            cur.execute(
+                sql(f"INSERT INTO {table} (start_ns, dims_id, {cols}) SELECT x.bucket, d.dims_id, "
+                    f"{', '.join(f'x.{m}' for m in MEASURES)} FROM ({inner}) x JOIN {DIMS_TABLE} d ON {join}"),
+                (first, end),
+            )  # fmt: skip
+        cur.execute(
+            sql(f"INSERT INTO {TIME_TABLES['month']} (start_ns, dims_id, {cols}) SELECT ?, dims_id, "
+                f"{', '.join(f'SUM({m})' for m in MEASURES)} FROM {TIME_TABLES['day']} "
+                "WHERE start_ns >= ? AND start_ns < ? GROUP BY dims_id"),
+            (first, first, end),
+        )  # fmt: skip
+        cur.execute(
+            sql(f"INSERT INTO {USERS_TABLE} (month_ns, user_id, team, user_tier, {cols}) "
+                f"SELECT ?, user_id, team, user_tier, {sums} FROM llm_calls WHERE {window} AND user_id <> '' "
+                "GROUP BY user_id, team, user_tier"),
+            (first, first, end),
+        )  # fmt: skip
+        cur.execute(
+            sql(f"INSERT INTO {SESSIONS_TABLE} (month_ns, session_id, session_name, user_id, team, "
+                f"first_start_ns, last_end_ns, {cols}) SELECT ?, session_id, MAX(session_name), MAX(user_id), "
+                f"MAX(team), MIN(start_time_ns), MAX(end_time_ns), {sums} FROM llm_calls "
+                f"WHERE {window} AND session_id <> '' GROUP BY session_id"),
+            (first, first, end),
+        )  # fmt: skip
+        cur.execute(
+            sql(f"INSERT INTO {STEPS_TABLE} (month_ns, session_name, session_path, {cols}) "
+                f"SELECT ?, session_name, session_path, {sums} FROM llm_calls "
+                f"WHERE {window} AND session_id <> '' GROUP BY session_name, session_path"),
+            (first, first, end),
+        )  # fmt: skip
+        if progress:
+            progress(done + 1, len(months))

@@ -1,0 +1,105 @@
+"""Calls the client gave up on after sending them: providers bill what they consumed.
+
+A call abandoned after its request went out (a client timeout, a cancelled task, a connection cut
+mid-answer) reports no usage, yet the provider processed the prompt and bills it. Such a call gets
+an offline estimate of its prompt (``otel_llmcost.estimate``), flagged ``llmcost.usage.estimated``.
+A provider error answer (``APIStatusError``: 4xx/5xx with a body) consumed nothing and a
+connection that never opened sent nothing: those stay at zero tokens.
+
+Our instrumentors estimate on their own spans. For a call whose SDK makes its own span (recent
+``anthropic`` releases), the instrumentor only sets ``REQUEST_ESTIMATE`` while the SDK runs, and
+``AttributionSpanProcessor`` hands it to the GenAI span that starts meanwhile (``estimate_on_end``),
+which adds the estimate as the span ends if the call was abandoned after sending.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from . import attributes as a
+
+# Transport errors raised before the request reached the provider (no connection, no free pooled
+# connection): nothing was sent. By class name, in the exception and those it was raised from,
+# since the SDKs wrap them (httpx for openai, httpx2 for anthropic).
+NOT_SENT_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol"})
+# Errors of a request that was sent and then given up on: a read that timed out, a connection the
+# server cut mid-answer.
+SENT_ERRORS = frozenset({"APITimeoutError", "APIConnectionError", "ReadTimeout", "WriteTimeout",
+                         "RemoteProtocolError", "ReadError", "WriteError", "TimeoutException"})  # fmt: skip
+
+# The input estimate of the call our instrumentor is letting an SDK trace itself, while it runs.
+REQUEST_ESTIMATE: ContextVar[Callable[[], int] | None] = ContextVar("llmcost_request_estimate", default=None)
+
+
+def _causes(error: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def abandoned_after_sending(error: BaseException) -> bool:
+    """Whether a failed call was given up on by the client after its request went out.
+
+    Cancellation (``CancelledError``, ``KeyboardInterrupt``, which are no ``Exception``) is taken
+    as abandoning a request in flight; an error answer or a connection never opened is not.
+    """
+    if not isinstance(error, Exception):
+        return True
+    names = {cls.__name__ for cause in _causes(error) for cls in type(cause).__mro__}
+    if "APIStatusError" in names or names & NOT_SENT_ERRORS:
+        return False
+    return bool(names & SENT_ERRORS)
+
+
+def estimated_prompt(input_tokens: int) -> dict[str, Any]:
+    """The usage attributes of an abandoned call: its estimated prompt, no output received."""
+    return {
+        a.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+        a.GEN_AI_USAGE_OUTPUT_TOKENS: 0,
+        a.USAGE_ESTIMATED: True,
+    }
+
+
+@contextmanager
+def request_estimate(estimate: Callable[[], int]) -> Iterator[None]:
+    """Offer ``estimate`` to the GenAI span another instrumentation starts inside this block."""
+    token = REQUEST_ESTIMATE.set(estimate)
+    try:
+        yield
+    finally:
+        REQUEST_ESTIMATE.reset(token)
+
+
+def estimate_on_end(span: Any, estimate: Callable[[], int]) -> None:
+    """Make ``span`` (an SDK span, still open) take the estimate when it ends abandoned.
+
+    The SDK ends its span while handling the call's exception, so the exception is at hand; the
+    span is still writable then, which no span processor hook offers (``on_end`` gets a read-only
+    copy). Only the span's own ``end`` is wrapped, for this span alone.
+    """
+    end = span.end
+
+    def ending(end_time: int | None = None) -> None:
+        try:
+            error = sys.exc_info()[1]
+            attrs = span.attributes or {}
+            if (
+                error is not None
+                and span.is_recording()
+                and a.GEN_AI_USAGE_INPUT_TOKENS not in attrs
+                and (a.ERROR_TYPE in attrs or not isinstance(error, Exception))
+                and abandoned_after_sending(error)
+            ):
+                span.set_attributes(estimated_prompt(estimate()))
+        except Exception:  # accounting must never break the caller's call
+            pass
+        end(end_time)
+
+    span.end = ending
