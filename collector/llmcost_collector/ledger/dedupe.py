@@ -238,6 +238,14 @@ def plan(
             continue
         stored = sorted(n for n in group if isinstance(n, tuple) and n in existing)
         fresh_entries = [entries[i] for i in indexes]
+        if not stored and len(indexes) == 1:  # the common case: a call seen once
+            winner = indexes[0]
+            entry, link = entries[winner], link_of[winner]
+            result.span_rows.append(
+                (entry.trace_id, entry.span_id, link.parent_span_id, link.response_id, entry.trace_id,
+                 entry.span_id, now_ns)
+            )  # fmt: skip
+            continue
         if stored:
             target = stored[0]
             old = existing[target]
