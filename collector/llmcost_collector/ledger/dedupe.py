@@ -239,8 +239,7 @@ def plan(
         stored = sorted(n for n in group if isinstance(n, tuple) and n in existing)
         fresh_entries = [entries[i] for i in indexes]
         if not stored and len(indexes) == 1:  # the common case: a call seen once
-            winner = indexes[0]
-            entry, link = entries[winner], link_of[winner]
+            entry, link = entries[indexes[0]], link_of[indexes[0]]
             result.span_rows.append(
                 (entry.trace_id, entry.span_id, link.parent_span_id, link.response_id, entry.trace_id,
                  entry.span_id, now_ns)
@@ -252,15 +251,16 @@ def plan(
             best = _best([old, *fresh_entries], merge)
             if best is not old and best != old:
                 result.rewrites.append((old, _take_over(old, best)))
-            winner = None
+            winner: int | None = None
         else:
             best = _best(fresh_entries, merge)
             # the row is keyed on the span whose usage it bills
-            winner = next((i for i in indexes if entries[i] is best), None)
-            if winner is None:  # merged: the usage donor's key
-                winner = max(indexes, key=lambda i: (usage_rank(entries[i]), -i))
-                result.replaced[winner] = _take_over(entries[winner], best)
-            target = (entries[winner].trace_id, entries[winner].span_id)
+            donor = next((i for i in indexes if entries[i] is best), None)
+            if donor is None:  # merged: the usage donor's key
+                donor = max(indexes, key=lambda i: (usage_rank(entries[i]), -i))
+                result.replaced[donor] = _take_over(entries[donor], best)
+            winner = donor
+            target = (entries[donor].trace_id, entries[donor].span_id)
         for index in indexes:
             if index != winner:
                 outcomes[index] = SUPPRESSED
