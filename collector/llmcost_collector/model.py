@@ -100,7 +100,10 @@ class LlmCall:
     outcome: str = ""
     outcome_count: int = 0
     server_address: str = ""
-    dialect: str = "otel"  # otel | otel-deprecated | openllmetry | openinference | openlit
+    dialect: str = "otel"  # otel | otel-deprecated | openllmetry | openinference | openlit | litellm
+    # How the ledger recognises other spans of the same provider call (``ledger/dedupe.py``).
+    response_id: str = ""  # the provider's id of the response, "" when the span has none
+    parent_span_id: str = ""  # 16 hex chars, "" for a root span
 
     @property
     def is_outcome_record(self) -> bool:
@@ -154,6 +157,7 @@ class SpanView:
     status_code: int = 0
     status_message: str = ""
     scope_name: str = ""
+    parent_span_id: str = ""  # 16 lowercase hex chars; "" for a root span
 
 
 @dataclass(slots=True)

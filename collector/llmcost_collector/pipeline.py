@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import compress
 
-from llmcost_collector.ledger import Ledger, LedgerEntry
+from llmcost_collector.ledger import NEW, SUPPRESSED, Ledger, LedgerEntry, SpanLink
 from llmcost_collector.metrics.collector_health import SelfMetrics
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
 from llmcost_collector.metrics.sessions import SessionCostTracker
@@ -51,6 +51,7 @@ class LedgerUnavailable(Exception):
 class IngestResult:
     accepted: int = 0  # LLM spans newly billed
     duplicates: int = 0  # LLM spans already in the ledger (a retry): accepted, not billed again
+    suppressed: int = 0  # LLM spans of a call another span bills (of duplicates): not billed again
     skipped: int = 0  # not LLM spans
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
@@ -69,8 +70,10 @@ class IngestResult:
 class _Job:
     entries: list[LedgerEntry]
     billed: list[BilledCall]
+    links: list[SpanLink | None]
     done: threading.Event = field(default_factory=threading.Event)
     new_rows: int = 0
+    suppressed: int = 0
     error: BaseException | None = None
 
 
@@ -134,10 +137,12 @@ class IngestPipeline:
             self._reject(result, reason, "invalid_span")
         entries: list[LedgerEntry] = []
         billed: list[BilledCall] = []
+        links: list[SpanLink | None] = []
         now_ns = time.time_ns()
         policy = self.policy
         scrub = policy.scrub_identifiers
         resolve = policy.rules.resolve
+        mapping = policy.attribute_mapping
         for span in decoded.spans:
             try:
                 call = normalize_span(span)
@@ -145,6 +150,8 @@ class IngestPipeline:
                     result.skipped += 1
                     self.self_metrics.spans_skipped.inc()
                     continue
+                if mapping:
+                    mapping.apply(call.attribution, span.attributes, span.resource)
                 self._attribute(call, span, resolve)
                 cost = self.pricer.price(call)
             except SpanRejected as exc:
@@ -173,16 +180,23 @@ class IngestPipeline:
                 entry = entry._replace(user_id=user_id, session_id=session_id)
             entries.append(entry)
             billed.append(BilledCall(call, cost, chargeback, savings))
+            # A response-cache hit replays a stored response (and its id) without calling the
+            # provider: it is its own row (the savings), never a duplicate of the original call.
+            response_id = "" if call.cache_hit else call.response_id
+            links.append(None if call.outcome else SpanLink(call.parent_span_id, response_id))
         if entries:
-            job = self._enqueue(entries, billed, policy.limits.queue_capacity_spans)
+            job = self._enqueue(entries, billed, links, policy.limits.queue_capacity_spans)
             if not job.done.wait(self.commit_timeout):
                 raise LedgerUnavailable("ledger commit timed out")
             if job.error is not None:
                 raise LedgerUnavailable(f"ledger commit failed: {job.error}")
             result.accepted = job.new_rows
             result.duplicates = len(entries) - job.new_rows
-            if result.duplicates:
-                self.self_metrics.spans_duplicate.inc(result.duplicates)
+            result.suppressed = job.suppressed
+            if result.duplicates - result.suppressed:
+                self.self_metrics.spans_duplicate.inc(result.duplicates - result.suppressed)
+            if result.suppressed:
+                self.self_metrics.spans_suppressed.inc(result.suppressed)
         return result
 
     @staticmethod
@@ -200,8 +214,14 @@ class IngestPipeline:
         result.errors.append(reason)
         self.self_metrics.spans_rejected.labels(kind).inc()
 
-    def _enqueue(self, entries: list[LedgerEntry], billed: list[BilledCall], capacity: int) -> _Job:
-        job = _Job(entries, billed)
+    def _enqueue(
+        self,
+        entries: list[LedgerEntry],
+        billed: list[BilledCall],
+        links: list[SpanLink | None],
+        capacity: int,
+    ) -> _Job:
+        job = _Job(entries, billed, links)
         with self._cond:
             if not self._running:
                 raise LedgerUnavailable("collector is shutting down")
@@ -239,9 +259,10 @@ class IngestPipeline:
 
     def _commit(self, jobs: list[_Job]) -> None:
         entries = [entry for job in jobs for entry in job.entries]
+        links = [link for job in jobs for link in job.links]
         started = time.perf_counter()
         try:
-            flags = self.ledger.insert(entries)
+            outcomes = self.ledger.record(entries, links, self._merge)
         except Exception as exc:  # the ledger is down: fail these exports, clients retry
             log.exception("ledger insert failed for %d rows", len(entries))
             for job in jobs:
@@ -255,10 +276,12 @@ class IngestPipeline:
         offset = 0
         for job in jobs:
             count = len(job.entries)
-            job_flags = flags[offset : offset + count]
-            new_billed.extend(compress(job.billed, job_flags))
+            job_outcomes = outcomes[offset : offset + count]
+            job_flags = [outcome == NEW for outcome in job_outcomes]
+            new_billed.extend(compress(job.billed, job_flags))  # metrics move for new rows only
             new_session_ids.extend(e.session_id for e in compress(job.entries, job_flags))
             job.new_rows = sum(job_flags)
+            job.suppressed = job_outcomes.count(SUPPRESSED)
             offset += count
         try:
             self.cost_metrics.record(new_billed)
@@ -266,6 +289,14 @@ class IngestPipeline:
         except Exception:  # metrics are for trends; the ledger already has the money
             log.exception("updating metrics failed")
         self._finish(jobs, len(entries))
+
+    def _merge(self, usage: LedgerEntry, attributed: LedgerEntry) -> LedgerEntry:
+        """One call seen by two spans: the usage and cost of one, the attribution of the other
+        (``ledger/dedupe.py``), with the chargeback for that attribution's team."""
+        call = usage.to_call()
+        call.attribution = attributed.to_call().attribution  # already scrubbed, as stored
+        chargeback = self.policy.chargeback(call, usage.contracted_cost_nanos)
+        return LedgerEntry.from_call(call, usage.cost, chargeback, usage.ingested_at_ns, usage.savings_nanos)
 
     def _finish(self, jobs: list[_Job], rows: int) -> None:
         with self._cond:

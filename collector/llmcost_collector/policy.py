@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from llmcost_collector.attribute.mapping import AttributeMapping
 from llmcost_collector.attribute.privacy import IdentifierScrubber, make_scrubber
 from llmcost_collector.attribute.rules import AttributionRules
 from llmcost_collector.chargeback.per_call import make_chargeback
@@ -46,6 +47,7 @@ class IngestPolicy:
     chargeback: ChargebackRule
     scrub_identifiers: IdentifierScrubber | None
     limits: IngestLimits
+    attribute_mapping: AttributeMapping = field(default_factory=AttributeMapping)
 
     @classmethod
     def from_config(cls, config: Config) -> IngestPolicy:
@@ -60,4 +62,5 @@ class IngestPolicy:
                 max_in_flight=ingest.max_in_flight,
                 queue_capacity_spans=ingest.queue_capacity_spans,
             ),
+            attribute_mapping=AttributeMapping(config.attribution.from_attributes),
         )

@@ -1,4 +1,5 @@
-"""Our instrumentors of the ``openai`` and ``anthropic`` SDKs, and ``instrument()`` for both.
+"""Our instrumentors of the ``openai`` and ``anthropic`` SDKs (and LiteLLM's logging context), and
+``instrument()`` for all that are installed.
 
 The instrumentors only wrap SDK methods, as OpenTelemetry's own instrumentors do: they never touch
 the TracerProvider they are given. Whoever sets up tracing adds the attribution processor and the
@@ -22,10 +23,16 @@ def instrument(tracer_provider: object | None = None) -> list[str]:
     followed, as for any OTel instrumentation). Already instrumented SDKs are left as they are.
     """
     from .anthropic import AnthropicInstrumentor
+    from .litellm import LiteLLMInstrumentor
     from .openai import OpenAIInstrumentor
 
     done = []
-    for cls, sdk in ((OpenAIInstrumentor, "openai"), (AnthropicInstrumentor, "anthropic")):
+    targets = (
+        (OpenAIInstrumentor, "openai"),
+        (AnthropicInstrumentor, "anthropic"),
+        (LiteLLMInstrumentor, "litellm"),
+    )
+    for cls, sdk in targets:
         try:
             importlib.import_module(sdk)
         except ImportError:  # not installed (or unusable): nothing to instrument

@@ -8,6 +8,7 @@ closed, exits its ``with`` block, fails, or is garbage-collected after being dro
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -26,6 +27,39 @@ from ..abandoned import abandoned_after_sending, estimated_prompt
 from ..estimate import estimate_tokens
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+
+# wrapt 2 proxies derive from BaseObjectProxy (ObjectProxy is a subclass of it); wrapt 1 has only
+# ObjectProxy. A plain SDK method may have ``__wrapped__`` too (functools.wraps), so that is no sign.
+_PROXIES = tuple(t for t in (getattr(wrapt, "BaseObjectProxy", None), wrapt.ObjectProxy) if t is not None)
+
+
+class MethodWrapping:
+    """Wraps SDK methods, standing aside where another instrumentation already wraps one.
+
+    OpenTelemetry instrumentations (openai-v2, OpenLLMetry, OpenLIT, OpenInference's Anthropic one)
+    wrap SDK methods with ``wrapt``, so such a method is a ``wrapt.ObjectProxy`` on its class: that
+    call is traced already and a second span of ours would only be suppressed by the collector.
+    Only what was wrapped here is unwrapped again.
+    """
+
+    def __init__(self) -> None:
+        self.wrapped: list[tuple[str, str, str]] = []
+
+    def wrap(self, module: str, cls: str, name: str, wrapper: Callable[..., Any]) -> bool:
+        owner = getattr(importlib.import_module(module), cls)
+        if isinstance(vars(owner).get(name), _PROXIES):
+            return False
+        wrapt.wrap_function_wrapper(module, f"{cls}.{name}", wrapper)
+        self.wrapped.append((module, cls, name))
+        return True
+
+    def unwrap_all(self) -> None:
+        from opentelemetry.instrumentation.utils import unwrap
+
+        while self.wrapped:
+            module, cls, name = self.wrapped.pop()
+            unwrap(getattr(importlib.import_module(module), cls), name)
 
 
 def capture_content() -> bool:

@@ -25,8 +25,6 @@ from typing import Any
 import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from .. import attributes as a
 from ..abandoned import request_estimate
@@ -34,6 +32,7 @@ from ..estimate import estimate_tokens
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
+    MethodWrapping,
     RawStreamResponseProxy,
     StreamState,
     SyncStreamProxy,
@@ -296,15 +295,11 @@ class AnthropicInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        wrap_function_wrapper(MODULE, "Messages.create", _create_wrapper(tracer))
-        wrap_function_wrapper(MODULE, "AsyncMessages.create", _async_create_wrapper(tracer))
-        wrap_function_wrapper(MODULE, "Messages.stream", _stream_wrapper(tracer))
-        wrap_function_wrapper(MODULE, "AsyncMessages.stream", _stream_wrapper(tracer))
+        self._methods = MethodWrapping()
+        self._methods.wrap(MODULE, "Messages", "create", _create_wrapper(tracer))
+        self._methods.wrap(MODULE, "AsyncMessages", "create", _async_create_wrapper(tracer))
+        self._methods.wrap(MODULE, "Messages", "stream", _stream_wrapper(tracer))
+        self._methods.wrap(MODULE, "AsyncMessages", "stream", _stream_wrapper(tracer))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
-        module = importlib.import_module(MODULE)
-        for cls in ("Messages", "AsyncMessages"):
-            unwrap(getattr(module, cls), "create")
-            unwrap(getattr(module, cls), "stream")
+        self._methods.unwrap_all()

@@ -2,7 +2,9 @@
 
 Sync and async, streaming and not, ``with_raw_response`` included; Azure OpenAI and any
 OpenAI-compatible base URL (the provider name comes from the client's class and base URL).
-Registered as the ``llmcost_openai`` ``opentelemetry_instrumentor`` entry point.
+Registered as the ``llmcost_openai`` ``opentelemetry_instrumentor`` entry point. Where another
+instrumentation already wraps a method (openai-v2, OpenLLMetry, OpenLIT), it stands aside for that
+method (``_common.MethodWrapping``); the collector bills the call once from the other span.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from .. import attributes as a
 from ..estimate import estimate_tokens
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
+    MethodWrapping,
     RawStreamResponseProxy,
     StreamState,
     SyncStreamProxy,
@@ -234,14 +235,10 @@ class OpenAIInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
+        self._methods = MethodWrapping()
         for module, sync_cls, async_cls, operation in TARGETS:
-            wrap_function_wrapper(module, f"{sync_cls}.create", _wrapper(tracer, operation))
-            wrap_function_wrapper(module, f"{async_cls}.create", _async_wrapper(tracer, operation))
+            self._methods.wrap(module, sync_cls, "create", _wrapper(tracer, operation))
+            self._methods.wrap(module, async_cls, "create", _async_wrapper(tracer, operation))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
-        for module, sync_cls, async_cls, _ in TARGETS:
-            mod = importlib.import_module(module)
-            unwrap(getattr(mod, sync_cls), "create")
-            unwrap(getattr(mod, async_cls), "create")
+        self._methods.unwrap_all()

@@ -139,6 +139,18 @@ def test_cache_hits_save_and_outcomes_count(app: CollectorApp) -> None:
     assert app.registry.get_sample_value("llmcost_outcomes_total", outcome) == 3
 
 
+def test_a_cache_hit_replaying_a_response_id_is_not_a_duplicate_of_the_call(app: CollectorApp) -> None:
+    """A response-cache hit hands back the stored response, id included, without a provider call:
+    the call and the hit are two rows (the cost, then the saving)."""
+    replayed = {**CALL, "gen_ai.response.id": "chatcmpl-cached-1"}
+    export(app, spans(replayed, {**replayed, "llmcost.cache.hit": True}))
+    rows = list(app.ledger.entries(0, time.time_ns() + 10**12))
+    assert sorted((e.cache_hit, e.contracted_cost_nanos, e.savings_nanos) for e in rows) == [
+        (0, CALL_NANOS, 0),
+        (1, 0, CALL_NANOS),
+    ]
+
+
 def test_session_cost_is_observed_after_idle(app: CollectorApp) -> None:
     export(app, spans(CALL, CALL))
     deadline = time.monotonic() + 10

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.integration.conftest import Collectors, metric, post, team_cost
+from tests.integration.conftest import FAR_FUTURE, Collectors, metric, post, team_cost
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +109,42 @@ def test_duplicate_export_is_billed_once(app: CollectorApp) -> None:
         provider="openai", model="gpt-4o", status="ok",
     ) == 3  # fmt: skip
     assert metric(app, "llmcost_collector_spans_duplicate_total") == 3
+
+
+def test_one_call_seen_by_two_instrumentations_is_billed_once(app: CollectorApp) -> None:
+    """A wrapper's span and the SDK span it wraps, exported separately (child first, as they end),
+    then both retried: one row, one request in the metrics, one suppression counted. The inner
+    span has the finer split but no team (the wrapper's own attribution reached only its span):
+    the row bills the inner span's usage to the wrapper's team."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "receiver-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("wrapper")
+    usage = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+             "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 200, "llmcost.team": "marketing"}  # fmt: skip
+    inner_usage = {k: v for k, v in usage.items() if k != "llmcost.team"}
+    with (
+        tracer.start_as_current_span("chat gpt-4o", attributes=usage),
+        provider.get_tracer("sdk").start_as_current_span("chat gpt-4o", attributes=inner_usage) as inner,
+    ):
+        inner.set_attribute("gen_ai.usage.cache_read.input_tokens", 300)  # the finer split
+    provider.shutdown()
+    child, parent = exporter.get_finished_spans()
+    http = HttpExporter(endpoint=app.urls()["otlp_http"])
+    assert http.export([child]) is SpanExportResult.SUCCESS
+    assert http.export([parent]) is SpanExportResult.SUCCESS
+    assert http.export([parent, child]) is SpanExportResult.SUCCESS  # a retry of both
+    assert app.ledger.count() == 1
+    assert team_cost(app, "marketing") == GPT4O_CALL_USD  # 700 uncached + 300 cached + 200 output
+    (row,) = app.ledger.entries(0, FAR_FUTURE)
+    assert (row.team, row.team_source, row.cache_read_tokens) == ("marketing", "span", 300)
+    # metrics keep what the first span said (the inner one, unattributed), never a second request
+    assert metric(
+        app, "llmcost_requests_total", team="unattributed", feature="", environment="",
+        provider="openai", model="gpt-4o", status="ok",
+    ) == 1  # fmt: skip
+    assert metric(app, "llmcost_collector_spans_suppressed_total") == 1
+    assert metric(app, "llmcost_collector_spans_duplicate_total") == 2
 
 
 def otlp_json(trace_id: str, span_id: str, input_tokens: object = 1000) -> dict:

@@ -24,8 +24,12 @@ from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
 from llmcost_collector.ledger import (
     DIMENSIONS,
+    DUPLICATE,
+    NEW,
     SCHEMA_VERSIONS,
+    SUPPRESSED,
     LedgerEntry,
+    SpanLink,
     SqlLedger,
     open_ledger,
 )
@@ -177,6 +181,148 @@ def test_a_different_span_in_the_same_trace_is_a_new_row(ledger: SqlLedger) -> N
     sibling = entry(1)._replace(span_id="00000000000000ff")  # same trace id, another span: another call
     assert ledger.insert([first, sibling]) == [True, True]
     assert ledger.count() == 2
+
+
+# --- one row per provider call (ledger/dedupe.py) ------------------------------------------------
+
+TRACE = "ab" * 16
+
+
+def span(span_id: int, *, cache_read: int = 0, write_1h: int = 0, contracted: int = 1_000) -> LedgerEntry:
+    """A span of the call in TRACE; ``cache_read`` / ``write_1h`` make its token split finer."""
+    usage = Usage(input_tokens=1_000 - cache_read, cache_read_tokens=cache_read, cache_write_tokens=write_1h,
+                  cache_write_1h_tokens=write_1h, output_tokens=50)  # fmt: skip
+    call = LlmCall(trace_id=TRACE, span_id=f"{span_id:016x}", start_time_ns=T0 + span_id, end_time_ns=T0 + 10**9,
+                   provider="anthropic", operation="chat", request_model="claude-haiku-4-5", response_model="",
+                   usage=usage, attribution=Attribution(team="search"))  # fmt: skip
+    cost = Cost(PRICED, contracted, contracted, "genai-prices", "anthropic/claude-haiku-4-5", "2025-10-01")
+    return LedgerEntry.from_call(call, cost, contracted, T0 + span_id)
+
+
+def spans_of(url: str) -> list[tuple]:
+    return raw_query(url, "SELECT span_id, billed_span_id FROM llm_call_spans ORDER BY span_id")
+
+
+def test_a_wrapper_span_and_the_span_it_wraps_are_one_row_in_either_order(
+    ledger: SqlLedger, url: str
+) -> None:
+    child, parent = span(2), span(1)  # the SDK's own span (2) inside a wrapper's span (1)
+    assert ledger.record([child], [SpanLink(parent_span_id=f"{1:016x}")]) == [NEW]
+    assert ledger.record([parent], [SpanLink(parent_span_id="")]) == [SUPPRESSED]  # a later export
+    assert ledger.count() == 1
+    assert spans_of(url) == [(f"{1:016x}", f"{2:016x}"), (f"{2:016x}", f"{2:016x}")]  # provenance kept
+    # A retried export of either span bills nothing new.
+    assert ledger.record([parent, child], [SpanLink(), SpanLink(parent_span_id=f"{1:016x}")]) == [
+        DUPLICATE,
+        DUPLICATE,
+    ]
+    (total,) = ledger.spend(T0, T0 + DAY, group_by=())
+    assert (total.requests, total.contracted_nanos) == (1, 1_000)
+
+
+def test_spans_with_one_response_id_are_one_row_across_traces(ledger: SqlLedger) -> None:
+    elsewhere = span(9)._replace(trace_id="cd" * 16)  # LiteLLM's span, started in another thread's trace
+    links = [SpanLink(response_id="msg_01"), SpanLink(response_id="msg_01")]
+    assert ledger.record([span(1), elsewhere], links) == [NEW, SUPPRESSED]
+    assert ledger.record([span(3)], [SpanLink(response_id="msg_02")]) == [NEW]  # another call
+    assert ledger.count() == 2
+
+
+def test_sibling_calls_under_one_parent_span_stay_two_rows(ledger: SqlLedger) -> None:
+    """Two calls under one request span (not an LLM span, so never in the ledger) are two calls."""
+    handler = f"{99:016x}"
+    assert ledger.record([span(1), span(2)], [SpanLink(handler), SpanLink(handler)]) == [NEW, NEW]
+    assert ledger.record([span(3)], [SpanLink(handler)]) == [NEW]
+    assert ledger.count() == 3
+
+
+def test_the_finer_token_split_wins_in_one_batch(ledger: SqlLedger, url: str) -> None:
+    coarse, fine = span(1, contracted=1_000), span(2, cache_read=400, write_1h=100, contracted=700)
+    assert ledger.record([coarse, fine], [SpanLink(), SpanLink(f"{1:016x}")]) == [SUPPRESSED, NEW]
+    (row,) = ledger.entries(T0, T0 + DAY)
+    assert (row.span_id, row.cache_read_tokens, row.contracted_cost_nanos) == (f"{2:016x}", 400, 700)
+    assert spans_of(url) == [(f"{1:016x}", f"{2:016x}"), (f"{2:016x}", f"{2:016x}")]
+
+
+def test_a_later_span_with_a_finer_split_rewrites_the_row_in_place(ledger: SqlLedger) -> None:
+    coarse = span(1, contracted=1_000)
+    assert ledger.record([coarse], [SpanLink(response_id="msg_01")]) == [NEW]
+    fine = span(2, cache_read=400, write_1h=100, contracted=700)
+    assert ledger.record([fine], [SpanLink(f"{1:016x}", "msg_01")]) == [SUPPRESSED]
+    (row,) = ledger.entries(T0, T0 + DAY)
+    # The row keeps its key and start time (its period), and takes the finer account.
+    assert (row.span_id, row.start_time_ns) == (coarse.span_id, coarse.start_time_ns)
+    assert (row.input_tokens, row.cache_read_tokens, row.cache_write_1h_tokens) == (600, 400, 100)
+    assert row.contracted_cost_nanos == 700
+    # A coarser span arriving later changes nothing.
+    assert ledger.record([span(3)], [SpanLink(response_id="msg_01")]) == [SUPPRESSED]
+    (again,) = ledger.entries(T0, T0 + DAY)
+    assert again.contracted_cost_nanos == 700
+
+
+def test_without_a_merge_the_attributed_span_wins_over_a_finer_unattributed_one(ledger: SqlLedger) -> None:
+    fine_unattributed = span(2, cache_read=400, contracted=700)._replace(
+        team="unattributed", team_source="default"
+    )
+    assert ledger.record([fine_unattributed, span(1)], [SpanLink(f"{1:016x}"), SpanLink()]) == [
+        SUPPRESSED,
+        NEW,
+    ]
+    (row,) = ledger.entries(T0, T0 + DAY)
+    assert (row.team, row.contracted_cost_nanos) == ("search", 1_000)
+
+
+def test_a_merge_bills_one_spans_usage_to_the_others_team(ledger: SqlLedger) -> None:
+    def merge(usage: LedgerEntry, attributed: LedgerEntry) -> LedgerEntry:
+        return usage._replace(team=attributed.team, team_source=attributed.team_source)
+
+    fine_unattributed = span(2, cache_read=400, contracted=700)._replace(
+        team="unattributed", team_source="default"
+    )
+    assert ledger.record([fine_unattributed], [SpanLink(f"{1:016x}")]) == [NEW]
+    assert ledger.record([span(1)], [SpanLink()], merge) == [SUPPRESSED]  # the wrapper's span, later
+    (row,) = ledger.entries(T0, T0 + DAY)
+    assert (row.span_id, row.team, row.cache_read_tokens, row.contracted_cost_nanos) == (
+        f"{2:016x}", "search", 400, 700,
+    )  # fmt: skip
+
+
+def test_a_rewritten_row_moves_its_rollups_with_it(url: str) -> None:
+    """_rewrite_rows adjusts the rollups in the same transaction: after a later, finer span
+    rewrote a row, the rollups equal the ones rebuilt from the calls alone (migration 3)."""
+    ledger = open_ledger(url)
+    try:
+        ledger.record([span(1, contracted=1_000)], [SpanLink(response_id="msg_01")])
+        fine = span(2, cache_read=400, write_1h=100, contracted=700)
+        assert ledger.record([fine], [SpanLink(f"{1:016x}", "msg_01")]) == [SUPPRESSED]
+        incremental = rollup_tables(url)
+    finally:
+        ledger.close()
+    for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
+                  "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
+        raw_execute(url, f"DROP TABLE {table}")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version = 3")
+    open_ledger(url).close()
+    assert rollup_tables(url) == incremental
+    assert any(700 in row for row in incremental["hour"])  # the rewritten cost, not the first one
+
+
+def test_concurrent_writers_bill_the_spans_of_one_call_once(url: str) -> None:
+    """Two replicas each receive one span of the same call at the same moment."""
+    writers = [open_ledger(url), open_ledger(url)]
+    try:
+        for round_ in range(20):
+            trace = f"{round_ + 1:032x}"
+            parent, child = span(1)._replace(trace_id=trace), span(2)._replace(trace_id=trace)
+            errors = run_threads([
+                lambda p=parent: writers[0].record([p], [SpanLink()]),
+                lambda p=parent, c=child: writers[1].record([c], [SpanLink(p.span_id)]),
+            ])  # fmt: skip
+            assert errors == []
+        assert writers[0].count() == 20
+    finally:
+        for writer in writers:
+            writer.close()
 
 
 # --- queries ----------------------------------------------------------------------------------

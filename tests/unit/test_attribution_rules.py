@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from llmcost_collector.attribute.mapping import AttributeMapping
 from llmcost_collector.attribute.privacy import scrub_identifier as scrub
 from llmcost_collector.attribute.rules import AttributionRules
-from llmcost_collector.config.schema import Config, load_config
+from llmcost_collector.config.schema import Config, ConfigError, load_config
+from llmcost_collector.model import Attribution
 
 RULES = """\
 attribution:
@@ -113,6 +115,23 @@ def test_rule_features_fill_spans_without_one() -> None:
     assert resolve({}, resource, "", "chat") == ("platform", "rule", "chat")  # the span's own feature stays
     assert resolve({}, resource, "ads", "chat") == ("ads", "span", "chat")
     assert resolve({"service.name": "search-api"}, resource, "", "") == ("unattributed", "default", "")
+
+
+def test_from_attributes_maps_the_users_own_keys_onto_empty_fields() -> None:
+    config = load_config(
+        "c.yaml",
+        text="attribution:\n  from_attributes:\n    app.owner_team: team\n    app.product: feature\n"
+        "    tenant.user: user_id\n",
+    )
+    mapping = AttributeMapping(config.attribution.from_attributes)
+    filled = Attribution(feature="chat")  # the span's own feature is kept
+    mapping.apply(filled, {"app.owner_team": "legal", "app.product": "search"}, {"tenant.user": "u-4"})
+    assert (filled.team, filled.feature, filled.user_id) == ("legal", "chat", "u-4")
+
+
+def test_from_attributes_only_maps_to_attribution_fields() -> None:
+    with pytest.raises(ConfigError, match="from_attributes"):
+        load_config("c.yaml", text="attribution:\n  from_attributes:\n    app.team: price_id\n")
 
 
 def test_the_default_team_can_be_renamed() -> None:

@@ -51,11 +51,11 @@ DIALECTS = {
 
 
 def view(
-    attributes: dict[str, object], resource: dict[str, object] | None = None, status: int = 0
+    attributes: dict[str, object], resource: dict[str, object] | None = None, status: int = 0, scope: str = ""
 ) -> SpanView:
     return SpanView(
         trace_id="a" * 32, span_id="b" * 16, name="chat", start_time_ns=1, end_time_ns=2,
-        attributes=attributes, resource=resource or {}, status_code=status,
+        attributes=attributes, resource=resource or {}, status_code=status, scope_name=scope,
     )  # fmt: skip
 
 
@@ -110,6 +110,93 @@ def test_anthropic_native_usage_is_not_double_counted() -> None:
         400,
     )
     assert call.usage.cache_write_1h_tokens == 400
+
+
+# The anthropic SDK's own span: input 1900 = 500 uncached + 1000 read + 400 written.
+ANTHROPIC_SDK_SPAN = {
+    "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-haiku-4-5",
+    "gen_ai.usage.input_tokens": 1900, "gen_ai.usage.cache_read.input_tokens": 1000,
+    "gen_ai.usage.cache_write.input_tokens": 400, "gen_ai.usage.output_tokens": 80,
+}  # fmt: skip
+
+
+def test_an_openlit_resource_does_not_make_other_spans_openlit() -> None:
+    """openlit.init() puts telemetry.sdk.name=openlit on every span's resource: the SDK's span is
+    still read as what it is (input includes cache), not billed 1900 uncached + 1400 cached."""
+    call = normalize_span(view(dict(ANTHROPIC_SDK_SPAN), {"telemetry.sdk.name": "openlit"},
+                               scope="com.anthropic.sdk.python"))  # fmt: skip
+    assert call is not None and call.dialect == "otel"
+    assert (call.usage.input_tokens, call.usage.total_input_tokens) == (500, 1900)
+
+
+def test_openlit_is_recognised_by_its_scope_or_its_span_attribute() -> None:
+    native = {**ANTHROPIC_SDK_SPAN, "gen_ai.usage.input_tokens": 500}  # OpenLIT: Anthropic's native input
+    by_scope = normalize_span(view(dict(native), scope="openlit.instrumentation.anthropic"))
+    by_attribute = normalize_span(view({**native, "telemetry.sdk.name": "openlit"}))
+    for call in (by_scope, by_attribute):
+        assert call is not None and call.dialect == "openlit"
+        assert (call.usage.input_tokens, call.usage.total_input_tokens) == (500, 1900)
+
+
+def test_the_cache_write_names_are_never_added_together() -> None:
+    both = {**ANTHROPIC_SDK_SPAN, "gen_ai.usage.cache_creation.input_tokens": 400}
+    call = normalize_span(view(both))
+    assert call is not None and call.usage.cache_write_tokens == 400
+
+
+LITELLM_SPAN = {
+    "gen_ai.system": "anthropic", "gen_ai.request.model": "claude-haiku-4-5", "llm.request.type": "completion",
+    "litellm.call_id": "c-1", "gen_ai.usage.input_tokens": 1900, "gen_ai.usage.output_tokens": 80,
+    "gen_ai.response.id": "chatcmpl-1",
+    "metadata.usage_object": (
+        "{'completion_tokens': 80, 'prompt_tokens': 1900, 'completion_tokens_details': {'reasoning_tokens': 0}, "
+        "'prompt_tokens_details': {'cached_tokens': 1000, 'cache_creation_tokens': 400, "
+        "'cache_creation_token_details': {'ephemeral_5m_input_tokens': 300, 'ephemeral_1h_input_tokens': 100}}, "
+        "'cache_creation_input_tokens': 400, 'cache_read_input_tokens': 1000}"
+    ),
+    "metadata.user_api_key_team_alias": "", "metadata.user_api_key_team_id": "team-7",
+    "metadata.user_api_key_end_user_id": "u-9",
+}  # fmt: skip
+
+
+def test_litellm_usage_block_and_key_team_are_read() -> None:
+    call = normalize_span(view(dict(LITELLM_SPAN), scope="litellm"))
+    assert call is not None and call.dialect == "litellm"  # not OpenLLMetry, despite llm.request.type
+    assert call.usage == Usage(input_tokens=500, cache_read_tokens=1000, cache_write_tokens=400,
+                               cache_write_1h_tokens=100, output_tokens=80)  # fmt: skip
+    assert (call.attribution.team, call.attribution.user_id) == ("team-7", "u-9")
+
+
+@pytest.mark.parametrize("usage_object", ["{'prompt_tokens': __import__('os')}", "{" * 5000, "not a dict", 7])
+def test_a_malformed_litellm_usage_block_is_ignored(usage_object: object) -> None:
+    call = normalize_span(view({**LITELLM_SPAN, "metadata.usage_object": usage_object}, scope="litellm"))
+    assert call is not None and call.usage == Usage(input_tokens=1900, output_tokens=80)
+
+
+def test_openinference_metadata_tags_and_response_id() -> None:
+    call = normalize_span(view({
+        **DIALECTS["openinference"], "metadata": '{"team": "finance", "feature": "invoices", "tenant": "acme"}',
+        "tag.tags": ["beta", "eu"], "user.id": "u-3",
+        "output.value": '{"id":"chatcmpl-42","choices":[{"message":{"content":"secret"}}]}',
+    }))  # fmt: skip
+    assert call is not None
+    a = call.attribution
+    assert (a.team, a.feature, a.user_id) == ("finance", "invoices", "u-3")
+    assert a.properties == {"tenant": "acme", "tags": "beta,eu"}
+    assert call.response_id == "chatcmpl-42"
+
+
+def test_our_own_attribution_wins_over_a_tools_metadata() -> None:
+    call = normalize_span(
+        view({**DIALECTS["openinference"], "llmcost.team": "search", "metadata": '{"team": "x"}'})
+    )
+    assert call is not None and call.attribution.team == "search"
+
+
+def test_openlit_custom_attributes_fill_attribution() -> None:
+    call = normalize_span(view({**ANTHROPIC_SDK_SPAN, "team": "legal", "user.id": "u-5", "experiment": "v2"},
+                               scope="openlit.instrumentation.anthropic"))  # fmt: skip
+    assert call is not None and (call.attribution.team, call.attribution.user_id) == ("legal", "u-5")
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 TRACE_HEX = "5b8efff798038103d269b633813fc60c"
 SPAN_HEX = "eee19b7ec3c1b174"
+PARENT_HEX = "00f067aa0ba902b7"
 
 
 def _request() -> ExportTraceServiceRequest:
@@ -23,6 +24,7 @@ def _request() -> ExportTraceServiceRequest:
     llm = ss.spans.add()
     llm.trace_id = bytes.fromhex(TRACE_HEX)
     llm.span_id = bytes.fromhex(SPAN_HEX)
+    llm.parent_span_id = bytes.fromhex(PARENT_HEX)  # the ledger groups nested spans of one call
     llm.name = "chat gpt-4o"
     llm.start_time_unix_nano = 1_700_000_000_000_000_000
     llm.end_time_unix_nano = 1_700_000_001_000_000_000
@@ -66,12 +68,13 @@ def test_json_matches_protobuf_and_reads_hex_ids() -> None:
     doc = json.loads(json_format.MessageToJson(request))
     # OTLP/JSON mandates hex ids and protobuf's JSON mapping uses base64: write them as OTLP says.
     span_doc = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
-    span_doc["traceId"], span_doc["spanId"] = TRACE_HEX, SPAN_HEX
+    span_doc["traceId"], span_doc["spanId"], span_doc["parentSpanId"] = TRACE_HEX, SPAN_HEX, PARENT_HEX
     del doc["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
     decoded = decode_json(json.dumps(doc).encode())
     (span,) = decoded.spans
     expected = decode_protobuf(request.SerializeToString()).spans[0]
     assert span == expected
+    assert span.parent_span_id == PARENT_HEX
     # The pitfall this decoder exists for: json_format reads the hex id as base64 bytes.
     parsed = json_format.Parse(json.dumps(doc), ExportTraceServiceRequest())
     assert parsed.resource_spans[0].scope_spans[0].spans[0].trace_id.hex() != TRACE_HEX

@@ -118,6 +118,14 @@ class Attribution(_Strict):
     )
     default_team: str = Field(UNATTRIBUTED_TEAM, pattern=NAME)
     rules: list[AttributionRule] = Field(default_factory=list, description="first match wins")
+    from_attributes: dict[
+        str,
+        Literal["team", "feature", "use_case", "user_id", "user_tier", "session_id", "session_name",
+                "session_path", "environment"],
+    ] = Field(
+        default_factory=dict,
+        description="span (else resource) attribute name -> attribution field it fills when the span has none",
+    )  # fmt: skip
 
 
 class Labels(_Strict):

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from llmcost_collector.ledger.dedupe import DUPLICATE, NEW, SUPPRESSED, SpanLink
 from llmcost_collector.ledger.entry import COLUMNS, LedgerEntry
-from llmcost_collector.ledger.schema import LATEST_VERSION, SCHEMA_VERSIONS, TABLE
+from llmcost_collector.ledger.schema import LATEST_VERSION, SCHEMA_VERSIONS, SPANS_TABLE, TABLE
 from llmcost_collector.ledger.sql import (
     GROUPABLE,
     TOKEN_SUMS,
@@ -57,14 +58,19 @@ def open_ledger(url: str, *, migrate: bool = True) -> SqlLedger:
 __all__ = [
     "COLUMNS",
     "DIMENSIONS",
+    "DUPLICATE",
     "GROUPABLE",
     "LATEST_VERSION",
     "MEASURES",
+    "NEW",
     "SCHEMA_VERSIONS",
+    "SPANS_TABLE",
+    "SUPPRESSED",
     "TABLE",
     "TOKEN_SUMS",
     "Ledger",
     "LedgerEntry",
+    "SpanLink",
     "SpendRow",
     "SqlLedger",
     "UsageLine",

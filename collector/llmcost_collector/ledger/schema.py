@@ -18,6 +18,7 @@ from llmcost_collector.ledger import rollups
 from llmcost_collector.ledger.invoice_schema import V5
 
 TABLE = "llm_calls"
+SPANS_TABLE = "llm_call_spans"
 
 # A migration step is a statement, or a function of (cursor, placeholder converter, progress)
 # for work SQL alone cannot express step by step (a backfill that reports its progress).
@@ -69,6 +70,20 @@ _V2_POSTGRES: list[Step] = [
     f"CREATE INDEX IF NOT EXISTS {TABLE}_start_time ON {TABLE} (start_time)",
 ]
 
+# Version 4 (3 is the rollups'): every call span seen, and the llm_calls row that holds its money,
+# so one provider call seen by several instrumentations is billed once (``ledger/dedupe.py``).
+# Rows already in the ledger are their own spans.
+_V4: list[Step] = [
+    f"CREATE TABLE IF NOT EXISTS {SPANS_TABLE} (trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
+    "parent_span_id TEXT NOT NULL, response_id TEXT NOT NULL, billed_trace_id TEXT NOT NULL, "
+    "billed_span_id TEXT NOT NULL, ingested_at_ns BIGINT NOT NULL, PRIMARY KEY (trace_id, span_id))",
+    f"CREATE INDEX IF NOT EXISTS {SPANS_TABLE}_parent ON {SPANS_TABLE} (trace_id, parent_span_id)",
+    f"CREATE INDEX IF NOT EXISTS {SPANS_TABLE}_response ON {SPANS_TABLE} (response_id) WHERE response_id <> ''",
+    f"CREATE INDEX IF NOT EXISTS {SPANS_TABLE}_billed ON {SPANS_TABLE} (billed_trace_id, billed_span_id)",
+    f"INSERT INTO {SPANS_TABLE} SELECT trace_id, span_id, '', '', trace_id, span_id, ingested_at_ns "
+    f"FROM {TABLE} WHERE outcome = ''",
+]
+
 SCHEMA_MIGRATIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
     "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at_ns BIGINT NOT NULL)"
@@ -85,7 +100,7 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         # from the calls an existing ledger already holds.
         (3, "rollups: hourly, daily, monthly, per user, per session and per workflow step",
          [*rollups.ddl(dialect), rollups.backfill]),
-        # 4 is reserved (dedupe).
+        (4, "llm_call_spans: every call span seen and the row billed for it (one row per provider call)", _V4),
         (5, "invoice_periods, invoices, invoice_adjustments: closed periods, snapshots, adjustments", [*V5]),
         # Version 6: the same time rollups by team alone, so per-team questions (the spend gauges,
         # team trends) read a row per team, built from the version 3 rollups.

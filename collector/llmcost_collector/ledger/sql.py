@@ -24,11 +24,13 @@ from datetime import date
 from operator import itemgetter
 from typing import Any
 
+from llmcost_collector.ledger import dedupe
+from llmcost_collector.ledger.dedupe import DUPLICATE, NEW, SPAN_COLUMNS, SpanLink
 from llmcost_collector.ledger.entry import COLUMNS, INT_COLUMNS, LedgerEntry
 from llmcost_collector.ledger.query import CostQuery, CostRow, Filter, tiles
 from llmcost_collector.ledger.query import run as run_query
 from llmcost_collector.ledger.rollups import USERS_TABLE, RollupWriter
-from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, TABLE, migrations
+from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, SPANS_TABLE, TABLE, migrations
 from llmcost_collector.ledger.sessions import (
     Session,
     SessionQuery,
@@ -67,6 +69,12 @@ MODEL_EXPR = "CASE WHEN response_model <> '' THEN response_model ELSE request_mo
 DAY_NS = 86_400 * 10**9
 _EPOCH_DAY = date(1970, 1, 1)
 MONEY_COLUMNS = ("list_cost_nanos", "contracted_cost_nanos", "chargeback_nanos", "savings_nanos")
+_NO_LINK = SpanLink()
+# Advisory locks on the traces and response ids of a batch, in sorted order (no deadlocks).
+_PG_LOCK_KEYS = (
+    "SELECT pg_advisory_xact_lock(k) FROM "
+    "(SELECT DISTINCT hashtextextended(x, 727275) AS k FROM unnest(%s::text[]) AS x) AS keys ORDER BY k"
+)
 
 
 @dataclass(slots=True)
@@ -130,6 +138,13 @@ class SqlLedger:
             "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
         )
         self._rows_per_statement = max(1, min(1000, dialect.max_params // len(COLUMNS)))
+        self._span_insert = (
+            f"INSERT INTO {SPANS_TABLE} ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join([ph] * len(SPAN_COLUMNS))}) "
+            "ON CONFLICT (trace_id, span_id) DO NOTHING"
+        )
+        self._rewrite_sql = self._sql(
+            f"UPDATE {TABLE} SET {', '.join(f'{name} = ?' for name in COLUMNS[2:])} WHERE trace_id = ? AND span_id = ?"
+        )
         self._rollups = RollupWriter(dialect.name, self._sql)
         if migrate:
             self.migrate()
@@ -185,43 +200,91 @@ class SqlLedger:
 
     # --- writes -------------------------------------------------------------------------
 
-    def insert(self, entries: Sequence[LedgerEntry]) -> list[bool]:
+    def insert(
+        self, entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None] | None = None
+    ) -> list[bool]:
         """Insert in one transaction, committed before returning; per entry, True when it was new.
 
-        A call already in the ledger, or repeated earlier in the same batch, gets False, so the
-        caller updates metrics for new rows only. The rollups take exactly the new rows, in the
-        same transaction.
+        ``links`` (one per entry, None for outcome records) let spans of one provider call
+        collapse into one row (``ledger/dedupe.py``); without them each entry is its own call.
+        A call already in the ledger, repeated earlier in the same batch, or held by another span
+        of the same call gets False, so the caller updates metrics for new rows only. The rollups take exactly
+        the new rows, and follow a rewritten row, in the same transaction.
         """
-        keys = list(map(_KEY, entries))
-        if not keys:
+        return [outcome == NEW for outcome in self.record(entries, links)]
+
+    def record(
+        self,
+        entries: Sequence[LedgerEntry],
+        links: Sequence[SpanLink | None] | None = None,
+        merge: dedupe.Merge | None = None,
+    ) -> list[str]:
+        """Like ``insert``, but per entry its outcome: ``NEW``, ``DUPLICATE`` or ``SUPPRESSED``.
+
+        ``merge`` builds a row from one span's usage and another's attribution (``dedupe.plan``).
+        """
+        if not entries:
             return []
-        unique: Sequence[LedgerEntry] = entries
-        first_index: dict[tuple[str, str], int] | None = None
-        if len(set(keys)) != len(keys):  # duplicates inside the batch: only a first occurrence can be new
-            first_index = {}
-            for index, key in enumerate(keys):
-                first_index.setdefault(key, index)
-            unique = [entries[i] for i in first_index.values()]
+        if links is None:
+            links = [_NO_LINK] * len(entries)
+        now = time.time_ns()
         with self._write_lock:
             try:
                 with self._transaction(write=True) as cur:
-                    if self.dialect.name == "sqlite" and self._insert_all_new(cur, unique):
-                        new_keys = None  # every unique entry was new
-                        new = unique
-                    else:
-                        new_keys = set(self._insert_returning(cur, unique))
-                        new = [e for e in unique if _key(e) in new_keys]
-                    self._rollups.apply(cur, new)
+                    outcomes = self._record(cur, entries, links, merge, now)
             except BaseException:
                 self._rollups.rolled_back()
                 raise
             self._rollups.committed()
-        if first_index is None:
-            return [True] * len(entries) if new_keys is None else [key in new_keys for key in keys]
-        flags = [False] * len(entries)
-        for key, index in first_index.items():
-            flags[index] = new_keys is None or key in new_keys
-        return flags
+        return outcomes
+
+    def _record(
+        self,
+        cur: Any,
+        entries: Sequence[LedgerEntry],
+        links: Sequence[SpanLink | None],
+        merge: dedupe.Merge | None,
+        now: int,
+    ) -> list[str]:
+        """One ``record`` inside its transaction: plan (dedupe), insert, index, rewrite, rollups."""
+        if self.dialect.name == "postgresql":
+            keys = dedupe.lock_keys(entries, links)
+            if keys:  # concurrent replicas writing spans of one call wait for each other
+                cur.execute(_PG_LOCK_KEYS, [keys])
+
+        def fetch(sql: str, params: Sequence[object]) -> list[tuple]:
+            cur.execute(self._sql(sql), list(params))
+            return cur.fetchall()
+
+        plan = dedupe.plan(fetch, entries, links, now, merge)
+        outcomes = plan.outcomes
+        rows = [plan.replaced.get(i, entry) for i, entry in enumerate(entries)]
+        fresh = [entry for entry, outcome in zip(rows, outcomes, strict=True) if outcome == NEW]
+        if fresh and not (self.dialect.name == "sqlite" and self._insert_all_new(cur, fresh)):
+            inserted = set(self._insert_returning(cur, fresh))
+            for index, entry in enumerate(entries):  # a row that predates the span index
+                if outcomes[index] == NEW and _key(entry) not in inserted:
+                    outcomes[index] = DUPLICATE
+            fresh = [entry for entry in fresh if _key(entry) in inserted]
+        self._rollups.apply(cur, fresh)
+        if plan.span_rows:
+            cur.executemany(self._span_insert, plan.span_rows)
+        if plan.rewrites:
+            self._rewrite_rows(cur, [old for old, _ in plan.rewrites], [new for _, new in plan.rewrites])
+        return outcomes
+
+    def _rewrite_rows(
+        self, cur: Any, old_entries: Sequence[LedgerEntry], new_entries: Sequence[LedgerEntry]
+    ) -> None:
+        """Replace existing rows' accounts, inside the insert transaction; the one place a row's
+        usage or cost changes at ingest (a later span of the same call with a finer split won).
+
+        ``new_entries[i]`` keeps ``old_entries[i]``'s key and times (``dedupe._take_over``), so
+        the row stays in its period; the rollups move from the old account to the new one here.
+        """
+        for old, new in zip(old_entries, new_entries, strict=True):
+            cur.execute(self._rewrite_sql, [*new[2:], old.trace_id, old.span_id])
+        self._rollups.apply(cur, new_entries, removed=old_entries)
 
     def _insert_all_new(self, cur: Any, unique: Sequence[LedgerEntry]) -> bool:
         """SQLite fast path: one ``executemany``, kept only when every row was new.

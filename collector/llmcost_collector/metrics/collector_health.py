@@ -24,6 +24,11 @@ class SelfMetrics:
             "LLM spans already in the ledger (retries).",
             registry=registry,
         )
+        self.spans_suppressed = Counter(
+            "llmcost_collector_spans_suppressed",
+            "LLM spans of a provider call another span already bills (several instrumentations).",
+            registry=registry,
+        )
         self.exports_refused = Counter(
             "llmcost_collector_exports_refused",
             "Whole exports refused (overload, size, decode, auth).",

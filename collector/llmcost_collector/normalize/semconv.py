@@ -28,7 +28,9 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOK
 GEN_AI_CONVERSATION_ID = _gen_ai.GEN_AI_CONVERSATION_ID
 ERROR_TYPE = _error.ERROR_TYPE
 SERVER_ADDRESS = _server.SERVER_ADDRESS
-TELEMETRY_SDK_NAME = "telemetry.sdk.name"  # resource attribute; "openlit" marks OpenLIT
+GEN_AI_RESPONSE_ID = _gen_ai.GEN_AI_RESPONSE_ID  # the provider's id of the call: dedupe key
+# OpenLIT sets it on each of its spans too ("openlit"); only the span's value names the dialect.
+TELEMETRY_SDK_NAME = "telemetry.sdk.name"
 
 # Deprecated GenAI names still emitted by older instrumentations.
 GEN_AI_SYSTEM = _gen_ai.GEN_AI_SYSTEM
@@ -89,6 +91,20 @@ OI_EMBEDDING_MODEL_NAME = "embedding.model_name"  # EMBEDDING spans carry no llm
 OI_SPAN_KIND = "openinference.span.kind"
 OI_SESSION_ID = _session.SESSION_ID
 OI_USER_ID = _user.USER_ID
+# ``using_attributes(metadata=..., tags=...)``: a JSON object text and a list of strings.
+OI_METADATA = "metadata"
+OI_TAGS = "tag.tags"
+# The response as JSON text (when OpenInference captures outputs): its "id" is the response id.
+OI_OUTPUT_VALUE = "output.value"
 
 # OpenLIT.
 OPENLIT_COST = "gen_ai.usage.cost"
+
+# LiteLLM's own OpenTelemetry callback (``callbacks=["otel"]``, scope ``litellm``).
+LITELLM_CALL_ID = "litellm.call_id"
+LITELLM_TEAM_ALIAS = "metadata.user_api_key_team_alias"
+LITELLM_TEAM_ID = "metadata.user_api_key_team_id"
+LITELLM_END_USER_ID = "metadata.user_api_key_end_user_id"
+LITELLM_USER_ID = "metadata.user_api_key_user_id"
+# The provider's usage block as Python literal text: the only place the cache and reasoning split is.
+LITELLM_USAGE_OBJECT = "metadata.usage_object"

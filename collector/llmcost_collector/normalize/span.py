@@ -20,9 +20,16 @@ Dialects read (first match wins per field):
   parts of it: its Anthropic instrumentations fold cache into the prompt count),
   ``llm.token_count.completion`` (``completion_details.reasoning`` is part of it),
   ``llm.model_name``, ``llm.provider`` / ``llm.system``.
-* OpenLIT (``gen_ai.usage.cost`` on the span or ``telemetry.sdk.name=openlit``): OTel names with
-  ``gen_ai.system``. Its Anthropic instrumentation sets ``gen_ai.usage.input_tokens`` to
-  Anthropic's native ``input_tokens``, which EXCLUDES cache reads and writes.
+* OpenLIT (scope ``openlit.*``, ``gen_ai.usage.cost`` or ``telemetry.sdk.name=openlit`` on the
+  span itself): OTel names. Its Anthropic instrumentation sets ``gen_ai.usage.input_tokens`` to
+  Anthropic's native ``input_tokens``, which EXCLUDES cache reads and writes. ``openlit.init()``
+  also puts ``telemetry.sdk.name=openlit`` on the *resource* of every span in the process (the
+  anthropic SDK's, ours), so the dialect is decided from span-level evidence only: the
+  instrumentation scope and the span's attributes, never the resource.
+* LiteLLM's OpenTelemetry callback (scope ``litellm``, ``litellm.call_id``): OTel names, input
+  includes cache; the cache and reasoning split is only in ``metadata.usage_object``.
+
+Peer-specific attribution and usage readers are in ``normalize/peers.py``.
 
 The rule against double counting cached tokens, per dialect and provider:
 
@@ -42,6 +49,7 @@ from __future__ import annotations
 import math
 
 from llmcost_collector.model import OUTCOME_OPERATION, Attribution, LlmCall, SpanView, Usage
+from llmcost_collector.normalize import peers
 from llmcost_collector.normalize import semconv as sc
 from llmcost_collector.providers import ALIASES, INPUT_EXCLUDES_CACHE
 
@@ -58,8 +66,8 @@ CACHE_READ_KEYS = (
     sc.OI_PROMPT_CACHE_READ,
 )
 CACHE_WRITE_KEYS = (
-    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,  # the new name; also the anthropic SDK's own tracing
+    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,  # the current name; also the anthropic SDK's own tracing
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,  # its name before August 2026
     sc.TRACELOOP_CACHE_CREATION_INPUT_TOKENS,
     sc.OI_PROMPT_CACHE_WRITE,
 )
@@ -86,17 +94,7 @@ OPENLLMETRY_MARKERS = (
     sc.TRACELOOP_ENTITY_NAME,
     sc.TRACELOOP_CACHE_READ_INPUT_TOKENS,
 )
-TRACELOOP_ATTRIBUTION = {
-    "team": "team",
-    "feature": "feature",
-    "use_case": "use_case",
-    "user_tier": "user_tier",
-    "user_id": "user_id",
-    "user.id": "user_id",
-    "session_id": "session_id",
-    "session.id": "session_id",
-    "environment": "environment",
-}
+TRACELOOP_ATTRIBUTION = peers.FIELD_KEYS
 
 
 class SpanRejected(ValueError):
@@ -131,12 +129,19 @@ def _provider(attrs: dict[str, object]) -> str:
     return ""
 
 
-def _dialect(attrs: dict[str, object], resource: dict[str, object]) -> str:
-    if sc.OI_SPAN_KIND in attrs or sc.OI_PROMPT_TOKENS in attrs:
+def _dialect(attrs: dict[str, object], scope: str = "") -> str:
+    """The dialect from span-level evidence: the instrumentation scope and the span's attributes."""
+    if sc.OI_SPAN_KIND in attrs or sc.OI_PROMPT_TOKENS in attrs or scope.startswith("openinference"):
         return "openinference"
+    if scope == "litellm" or sc.LITELLM_CALL_ID in attrs:
+        return "litellm"  # before OpenLLMetry: LiteLLM spans also carry ``llm.request.type``
     if any(key in attrs for key in OPENLLMETRY_MARKERS):
         return "openllmetry"
-    if sc.OPENLIT_COST in attrs or resource.get(sc.TELEMETRY_SDK_NAME) == "openlit":
+    if (
+        scope.startswith("openlit")
+        or sc.OPENLIT_COST in attrs
+        or attrs.get(sc.TELEMETRY_SDK_NAME) == "openlit"
+    ):
         return "openlit"
     if sc.GEN_AI_PROVIDER_NAME in attrs:
         return "otel"
@@ -224,7 +229,9 @@ def _text(value: object, fallback: object = None) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def normalize_attribution(attrs: dict[str, object], resource: dict[str, object]) -> Attribution:
+def normalize_attribution(
+    attrs: dict[str, object], resource: dict[str, object], dialect: str = "otel"
+) -> Attribution:
     merged = {**resource, **attrs} if resource else attrs  # span attributes win over resource ones
     get = merged.get
     attribution = Attribution(
@@ -244,7 +251,26 @@ def normalize_attribution(attrs: dict[str, object], resource: dict[str, object])
     keys_text = "\n".join(attrs)
     if sc.LLMCOST_PROPERTY_PREFIX in keys_text or sc.TRACELOOP_ASSOCIATION_PREFIX in keys_text:
         _read_properties(attrs, attribution)
+    if dialect == "openinference":
+        _fill(attribution, peers.openinference_metadata(attrs))
+    elif dialect == "openlit":
+        _fill(attribution, peers.openlit_attributes(attrs))
+    elif dialect == "litellm":
+        for field, value in peers.litellm_attribution(attrs).items():
+            if not getattr(attribution, field):
+                setattr(attribution, field, value)
     return attribution
+
+
+def _fill(attribution: Attribution, pairs: dict[str, str]) -> None:
+    """A tool's free-form attribution: keys naming our fields fill them when still empty (our own
+    ``llmcost.*`` names win); the others become properties unless one of that name is set."""
+    for key, value in pairs.items():
+        field = peers.FIELD_KEYS.get(key)
+        if field is None:
+            attribution.properties.setdefault(key, value)
+        elif not getattr(attribution, field):
+            setattr(attribution, field, value)
 
 
 def _read_properties(attrs: dict[str, object], attribution: Attribution) -> None:
@@ -295,8 +321,13 @@ def normalize_span(span: SpanView) -> LlmCall | None:
     else:
         _check_ids(span)
         provider = _provider(attrs)
-        dialect = _dialect(attrs, span.resource)
-        usage = normalize_usage(attrs, provider, _flag(attrs, sc.LLMCOST_USAGE_ESTIMATED), dialect)
+        dialect = _dialect(attrs, span.scope_name)
+        usage_attrs = attrs
+        if dialect == "litellm" and sc.LITELLM_USAGE_OBJECT in attrs:
+            # the split LiteLLM keeps in its usage block, unless the span names a class itself
+            extra = {k: v for k, v in peers.litellm_usage(attrs).items() if k not in attrs}
+            usage_attrs = {**attrs, **extra} if extra else attrs
+        usage = normalize_usage(usage_attrs, provider, _flag(attrs, sc.LLMCOST_USAGE_ESTIMATED), dialect)
         operation = str(attrs.get(sc.GEN_AI_OPERATION_NAME) or attrs.get(sc.OI_SPAN_KIND, "chat")).lower()
     outcome_count = _tokens(attrs, (sc.LLMCOST_OUTCOME_COUNT,)) if outcome else 0
     error_type = attrs.get(sc.ERROR_TYPE)
@@ -315,12 +346,21 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         ),
         response_model=str(attrs.get(sc.GEN_AI_RESPONSE_MODEL) or ""),
         usage=usage,
-        attribution=normalize_attribution(attrs, span.resource),
+        attribution=normalize_attribution(attrs, span.resource, dialect),
         status="error" if span.status_code == 2 or error_type else "ok",
         error_type=str(error_type or (span.status_message if span.status_code == 2 else "") or ""),
         cache_hit=_flag(attrs, sc.LLMCOST_CACHE_HIT),
         outcome=str(outcome or ""),
         outcome_count=(outcome_count if outcome_count is not None else 1) if outcome else 0,
         server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),
-        dialect=dialect or _dialect(attrs, span.resource),
+        dialect=dialect or _dialect(attrs, span.scope_name),
+        response_id=_response_id(attrs) if dialect else "",
+        parent_span_id=span.parent_span_id,
     )
+
+
+def _response_id(attrs: dict[str, object]) -> str:
+    value = attrs.get(sc.GEN_AI_RESPONSE_ID)
+    if isinstance(value, str) and value:
+        return value[:200]
+    return peers.output_response_id(attrs)

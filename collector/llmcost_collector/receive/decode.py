@@ -110,6 +110,7 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedExport:
                         status_code=span.status.code,
                         status_message=span.status.message,
                         scope_name=scope_name,
+                        parent_span_id=span.parent_span_id.hex() if len(span.parent_span_id) == 8 else "",
                     )
                 )
     return out
@@ -213,6 +214,7 @@ def _decode_json_span(span: dict, resource: dict[str, object], scope_name: str, 
     except (DecodeError, ValueError, TypeError) as exc:
         out.invalid.append(f"span {name!r}: {exc}")
         return
+    parent_span_id = _json_hex_id(_get(span, "parentSpanId", "parent_span_id"), 8) or ""
     status = span.get("status") or {}
     code = status.get("code", 0)
     if isinstance(code, str):  # enum names are also valid in OTLP/JSON
@@ -229,5 +231,6 @@ def _decode_json_span(span: dict, resource: dict[str, object], scope_name: str, 
             status_code=int(code),
             status_message=str(status.get("message", "")),
             scope_name=scope_name,
+            parent_span_id=parent_span_id,
         )
     )

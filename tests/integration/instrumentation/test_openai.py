@@ -285,3 +285,37 @@ def test_no_content_by_default_and_captured_when_enabled(
     fake.push(OPENAI_SCENARIO)
     c.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert json.loads(attrs(oai.only())["gen_ai.input.messages"]) == MESSAGES
+
+
+def test_stands_aside_where_another_instrumentation_wraps_the_method(fake: FakeProvider, otel: Otel) -> None:
+    """Another instrumentation wrapped ``Completions.create`` first (wrapt, as openai-v2 and
+    OpenLLMetry do): ours wraps the other methods only, and its uninstrument() leaves that one."""
+    import wrapt
+    from openai.resources.chat.completions.completions import Completions
+    from opentelemetry.instrumentation.utils import unwrap
+
+    from otel_llmcost.instrumentation.openai import OpenAIInstrumentor
+
+    seen: list[str] = []
+
+    def other(wrapped: Any, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        seen.append(kwargs["model"])
+        return wrapped(*args, **kwargs)
+
+    wrapt.wrap_function_wrapper(Completions, "create", other)
+    theirs = vars(Completions)["create"]
+    try:
+        OpenAIInstrumentor().instrument(tracer_provider=otel.provider)
+        try:
+            assert vars(Completions)["create"] is theirs
+            fake.push(OPENAI_SCENARIO)
+            client(fake).chat.completions.create(**openai_request("chat", stream=False))
+            fake.push(OPENAI_SCENARIO)
+            client(fake).responses.create(**openai_request("responses", stream=False))
+        finally:
+            OpenAIInstrumentor().uninstrument()
+        assert vars(Completions)["create"] is theirs
+        assert seen == [MODEL]
+        assert [s.name for s in otel.spans()] == [f"chat {MODEL}"]  # the responses call only
+    finally:
+        unwrap(Completions, "create")
