@@ -1,6 +1,7 @@
 """Runs every benchmarks/bench_*.py and rewrites BENCHMARKS.md.
 
-Each bench module exposes ``run() -> str``: a markdown section whose numbers are measured in
+``run.py bench_queries`` runs only the named modules and keeps the other sections of the existing
+BENCHMARKS.md. Each bench module exposes ``run() -> str``: a markdown section whose numbers are measured in
 this run, as ratios against a baseline measured in the same run (machines differ; ratios hold).
 """
 
@@ -14,6 +15,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # bench modules share helpers such as seed_reference
+
+
+def _merge_sections(previous: str, fresh: list[str]) -> list[str]:
+    """Keep the sections of an earlier run, replacing those measured now (same ``## `` title)."""
+
+    def title(section: str) -> str:
+        return section.split("\n", 1)[0]
+
+    replaced = {title(section): section for section in fresh}
+    kept = ["## " + part.rstrip() + "\n" for part in previous.split("\n## ")[1:]]
+    out = [replaced.pop(title(section), section) for section in kept]
+    return out + list(replaced.values())
 
 
 def main() -> int:
@@ -37,7 +50,11 @@ def main() -> int:
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}; run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n"
     )
-    (ROOT.parent / "BENCHMARKS.md").write_text(header + "\n" + "\n".join(sections))
+    target = ROOT.parent / "BENCHMARKS.md"
+    if only and target.exists():
+        sections = _merge_sections(target.read_text(), sections)
+        header += f"Re-run now: {', '.join(sorted(only))}; the other sections are from the previous run.\n"
+    target.write_text(header + "\n" + "\n".join(sections))
     print("wrote BENCHMARKS.md")
     return 0
 
