@@ -14,7 +14,7 @@ Column names only ever come from the fixed sets below; every value travels as a 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -105,11 +105,6 @@ def check_column(name: str) -> None:
 def _valid_property(key: str) -> bool:
     # A JSON path component spliced into SQL, so only plain identifiers.
     return bool(key) and len(key) <= 64 and all(c.isalnum() or c in "_-" for c in key)
-
-
-def bucket_edges(query: CostQuery) -> list[int]:
-    """Bucket start instants (ns) covering ``[start, end)``: the first is ``start`` itself."""
-    return [ns for ns, _ in _buckets(query)]
 
 
 def _buckets(query: CostQuery) -> list[tuple[int, datetime | None]]:
@@ -382,14 +377,3 @@ def _users_answer(
     for record in read(sql, params):
         _accumulate(rows, query, edges, labels, record)
     return _ranked(list(rows.values()), query)
-
-
-def filters_from(mapping: Mapping[str, str]) -> tuple[Filter, ...]:
-    """``{"team": "a,b", "model!": "x"}`` (query-string form) to filters."""
-    out = []
-    for key, raw in mapping.items():
-        negate = key.endswith("!")
-        column = key[:-1] if negate else key
-        values = tuple(v for v in raw.split(",") if v != "") or ("",)
-        out.append(Filter(column, values, negate))
-    return tuple(out)
