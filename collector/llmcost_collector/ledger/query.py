@@ -1,11 +1,12 @@
 """Cost questions answered from the rollups, falling back to the calls only where they must.
 
 A question is a time range, optional time buckets in an IANA time zone, group-by columns and
-filters. ``plan`` cuts the range into the coarsest UTC-aligned tiles the rollups hold (whole
+filters. ``tiles`` cuts each bucket into the coarsest UTC-aligned tiles the rollups hold (whole
 months, then days, then hours) and leaves only the sub-hour edges to the calls table, whose
-start-time index makes those cheap. A group-by or filter the rollups do not carry (a custom
-property, a session path) reads the calls table for the whole range; per-user questions read the
-per-user rollup when the range is whole calendar months. Which question reads which table is
+start-time index makes those cheap; questions by team alone read the team-level tables. A
+group-by or filter the rollups do not carry (a custom property, a session path) reads the calls
+table for the whole range; per-user questions read the per-user rollup when the range is whole
+calendar months. Which question reads which table is
 listed in docs/reference.md ("Ledger tables").
 
 Column names only ever come from the fixed sets below; every value travels as a parameter.
