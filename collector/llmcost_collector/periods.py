@@ -16,15 +16,22 @@ def period_bounds(now: datetime) -> dict[str, tuple[datetime, datetime]]:
     period-to-date total is one rollup tile, whatever the time of day."""
     starts = period_starts(now)
     day, month = starts["daily"], starts["monthly"]
-    following = (
-        month.replace(year=month.year + 1, month=1)
-        if month.month == 12
-        else month.replace(month=month.month + 1)
-    )
-    return {"daily": (day, day + timedelta(days=1)), "monthly": (month, following)}
+    return {"daily": (day, day + timedelta(days=1)), "monthly": (month, _next_month(month))}
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def month_start_ns(ns: int) -> int:
+    """Start (epoch ns) of the UTC calendar month holding the instant ``ns``."""
+    moment = datetime.fromtimestamp(ns // 10**9, timezone.utc)
+    return epoch_ns(moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+
+
+def next_month_ns(ns: int) -> int:
+    """Start (epoch ns) of the UTC calendar month after the one holding ``ns``."""
+    first = datetime.fromtimestamp(month_start_ns(ns) // 10**9, timezone.utc)
+    return epoch_ns(_next_month(first))
 
 
 def epoch_ns(moment: datetime) -> int:

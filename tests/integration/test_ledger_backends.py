@@ -791,19 +791,13 @@ def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tup
     return {key: tuple(v) for key, v in out.items()}
 
 
+CHECKED = ("requests", "unpriced", "outcome_count", "output_tokens", "contracted_nanos", "chargeback_nanos")
+
+
 def answered(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]]:
-    measures = (
-        "requests",
-        "unpriced",
-        "outcome_count",
-        "output_tokens",
-        "contracted_nanos",
-        "chargeback_nanos",
-    )
+    """The question from the rollups: per (bucket label, *group values), the CHECKED measures."""
     return {
-        (row.bucket.isoformat() if row.bucket else "", row.group["team"], row.group["model"]): tuple(
-            row[m] for m in measures
-        )
+        (row.bucket.isoformat() if row.bucket else "", *row.group.values()): tuple(row[m] for m in CHECKED)
         for row in ledger.costs(query)
     }
 
@@ -815,23 +809,6 @@ def by_team(costs: dict[tuple, tuple[int, ...]]) -> dict[tuple, tuple[int, ...]]
         before = out.get((label, team), (0,) * len(values))
         out[(label, team)] = tuple(a + b for a, b in zip(before, values, strict=True))
     return out
-
-
-def answered_by_team(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]]:
-    """The same question by team alone: answered from the team-level rollups."""
-    team_query = replace(query, group_by=("team",))
-    measures = (
-        "requests",
-        "unpriced",
-        "outcome_count",
-        "output_tokens",
-        "contracted_nanos",
-        "chargeback_nanos",
-    )
-    return {
-        (row.bucket.isoformat() if row.bucket else "", row.group["team"]): tuple(row[m] for m in measures)
-        for row in ledger.costs(team_query)
-    }
 
 
 def rollup_tables(url: str) -> dict[str, list[tuple]]:
@@ -881,7 +858,8 @@ def test_rollups_equal_a_recomputation_from_the_calls(
         hi = lo + data.draw(st.integers(1, 4 * DAY)) // 10**9 * 10**9 + 10**9
         query = CostQuery(lo, hi, ("team", "model"), bucket="day", tz=data.draw(st.sampled_from(ZONES)))
         assert answered(ledger, query) == expected_costs(rows, query)
-        assert answered_by_team(ledger, query) == by_team(expected_costs(rows, query))
+        # by team alone: answered from the team-level rollups
+        assert answered(ledger, replace(query, group_by=("team",))) == by_team(expected_costs(rows, query))
         incremental = rollup_tables(url)
     finally:
         ledger.close()

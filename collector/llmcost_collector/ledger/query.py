@@ -29,9 +29,9 @@ from llmcost_collector.ledger.rollups import (
     TEAM_TABLES,
     TIME_TABLES,
     USERS_TABLE,
-    month_start_ns,
 )
 from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES
+from llmcost_collector.periods import month_start_ns, next_month_ns
 
 CALLS = "llm_calls"
 # Columns of llm_calls that only the calls table can group or filter by.
@@ -145,12 +145,6 @@ def _next_bucket(moment: datetime, bucket: str, zone: ZoneInfo) -> datetime:
     return local.replace(tzinfo=zone)
 
 
-def _month_end(start: int) -> int:
-    moment = datetime.fromtimestamp(start // 10**9, timezone.utc)
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return int(moment.replace(year=year, month=month).timestamp()) * 10**9
-
-
 def tiles(start: int, end: int) -> list[tuple[str, int, int]]:
     """Cover ``[start, end)`` with the fewest UTC-aligned tiles: ``(kind, lo, hi)`` where kind
     is month, day, hour (a rollup table) or calls (a sub-hour edge read from the calls)."""
@@ -160,8 +154,8 @@ def tiles(start: int, end: int) -> list[tuple[str, int, int]]:
         if t % HOUR_NS:
             hi = min(end, t - t % HOUR_NS + HOUR_NS)
             out.append(("calls", t, hi))
-        elif month_start_ns(t) == t and _month_end(t) <= end:
-            hi = _month_end(t)
+        elif month_start_ns(t) == t and next_month_ns(t) <= end:
+            hi = next_month_ns(t)
             out.append(("month", t, hi))
         elif t % DAY_NS == 0 and t + DAY_NS <= end:
             hi = t + DAY_NS

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from llmcost_collector.ledger.entry import LedgerEntry
 from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES
 from llmcost_collector.model import UNPRICED
+from llmcost_collector.periods import month_start_ns, next_month_ns
 
 HOUR_NS = 3_600 * 10**9
 DAY_NS = 24 * HOUR_NS
@@ -128,13 +128,6 @@ def team_backfill(
         )
         if progress:
             progress(done + 1, len(TIME_TABLES))
-
-
-def month_start_ns(start_ns: int) -> int:
-    """Start of the UTC calendar month holding ``start_ns``."""
-    moment = datetime.fromtimestamp(start_ns // 10**9, timezone.utc)
-    first = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return int(first.timestamp()) * 10**9
 
 
 def measures(e: LedgerEntry) -> tuple[int, ...]:
@@ -370,9 +363,7 @@ def backfill(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int],
     months = []
     start = month_start_ns(int(low))
     while start <= int(high):
-        moment = datetime.fromtimestamp(start // 10**9, timezone.utc)
-        following = moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
-        months.append((start, int(following.timestamp()) * 10**9))
+        months.append((start, next_month_ns(start)))
         start = months[-1][1]
     dims_cols = ", ".join(DIMENSIONS)
     dims_exprs = ", ".join(DIMENSION_SQL[d] for d in DIMENSIONS)

@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llmcost_collector.ledger.query import Filter, Read, tiles
-from llmcost_collector.ledger.rollups import SESSIONS_TABLE, STEPS_TABLE, month_start_ns
+from llmcost_collector.ledger.rollups import SESSIONS_TABLE, STEPS_TABLE
 from llmcost_collector.ledger.usage import MEASURES
+from llmcost_collector.periods import month_start_ns, next_month_ns
 
 # What a session list may be filtered by: the columns the session rollup carries.
 SESSION_FILTERS = ("session_id", "session_name", "user_id", "team")
@@ -304,7 +305,7 @@ def session_total(
     between the two instants: one primary-key lookup per calendar month. None when it has no row."""
     months = [month_start_ns(first_start_ns)]
     while months[-1] < month_start_ns(last_start_ns):
-        months.append(month_start_ns(months[-1] + 32 * 86_400 * 10**9))
+        months.append(next_month_ns(months[-1]))
     sql = (
         f"SELECT SUM(contracted_nanos), SUM(unpriced), MAX(last_end_ns) FROM {SESSIONS_TABLE} "
         f"WHERE month_ns IN ({', '.join('?' * len(months))}) AND session_id = ?"

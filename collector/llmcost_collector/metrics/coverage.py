@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from llmcost_collector.model import TEAM_FROM_DEFAULT
-from llmcost_collector.periods import epoch_ns, period_starts
+from llmcost_collector.periods import epoch_ns, period_bounds
 
 SourceSpend = Callable[[int, int], Sequence[tuple[str, int]]]  # (start_ns, end_ns) -> [(team_source, nanos)]
 
@@ -41,11 +41,10 @@ class AttributionCoverage(Collector):
         with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < self._ttl:
                 return self._cached[1]
-            now = self._clock()
-            end_ns = epoch_ns(now) + 1
             ratios = []
-            for period, start in period_starts(now).items():
-                spend = self._spend(epoch_ns(start), end_ns)
+            # The whole period, as the spend gauges read it: one rollup tile, whatever the time.
+            for period, (start, end) in period_bounds(self._clock()).items():
+                spend = self._spend(epoch_ns(start), epoch_ns(end))
                 total = sum(nanos for _, nanos in spend)
                 covered = sum(nanos for source, nanos in spend if source != TEAM_FROM_DEFAULT)
                 if total:
