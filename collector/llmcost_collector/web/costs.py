@@ -75,7 +75,7 @@ def parse(params: Mapping[str, str], now: datetime | None = None) -> CostsReques
         zone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise BadQuery(f"tz: unknown time zone {tz_name!r}; use an IANA name such as Europe/Berlin") from None
-    start_ns, end_ns = _range(params, now, zone)
+    start_ns, end_ns = time_range(params, now, zone)
     group_by = tuple(g for g in params.get("group_by", "team").split(",") if g)
     for name in group_by:
         _column(name, "group_by")
@@ -123,8 +123,9 @@ def _column(name: str, parameter: str, unknown_kind: str = "column") -> None:
         ) from None
 
 
-def _range(params: Mapping[str, str], now: datetime, zone: ZoneInfo) -> tuple[int, int]:
-    """``[start, end)`` in epoch ns from ``period`` or ``from``/``to`` (default: this month so far)."""
+def time_range(params: Mapping[str, str], now: datetime, zone: ZoneInfo) -> tuple[int, int]:
+    """``[start, end)`` in epoch ns from ``period`` or ``from``/``to`` (default: this month), the
+    one reading of a time range for every route and ``llmcost query``."""
     preset = params.get("period")
     if preset is not None and ("from" in params or "to" in params):
         raise BadQuery("period: give either period or from/to, not both")

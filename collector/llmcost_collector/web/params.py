@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 
 from llmcost_collector.ledger.query import Filter
 from llmcost_collector.money import format_usd, usd_to_nanos
-from llmcost_collector.periods import epoch_ns, named_period
+from llmcost_collector.web.costs import BadQuery, time_range
 
 PERIOD_PARAMS = ("period", "from", "to")
 
@@ -37,35 +38,13 @@ def check_known(request: Request, allowed: Iterable[str]) -> None:
         raise bad(f"parameter {', '.join(repeated)} given more than once: use one value list a,b")
 
 
-def _moment(name: str, value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad(
-            f"{name}: invalid time {value!r}: use ISO 8601, e.g. 2026-11-01 or 2026-11-01T00:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def period_range(request: Request, now: datetime | None = None) -> tuple[int, int]:
-    """``[start_ns, end_ns)`` from ``period`` or ``from``/``to`` (default: this month)."""
-    now = now or datetime.now(timezone.utc)
-    q = request.query_params
-    period, start, end = q.get("period"), q.get("from"), q.get("to")
-    if period is not None:
-        if start is not None or end is not None:
-            raise bad("period: give either period or from/to, not both")
-        try:
-            first, following = named_period(period, now)
-        except ValueError as exc:
-            raise bad(f"period: {exc}") from None
-        return epoch_ns(first), epoch_ns(following)
-    first, following = named_period("this_month", now)
-    start_ns = epoch_ns(_moment("from", start)) if start else epoch_ns(first)
-    end_ns = epoch_ns(_moment("to", end)) if end else epoch_ns(following)
-    if end_ns <= start_ns:
-        raise bad(f"to: must be after from ({end} is not after {start or first.isoformat()})")
-    return start_ns, end_ns
+    """``[start_ns, end_ns)`` from ``period`` or ``from``/``to`` (default: this month), read as
+    ``/api/v1/costs`` reads them, in UTC."""
+    try:
+        return time_range(dict(request.query_params), now or datetime.now(timezone.utc), ZoneInfo("UTC"))
+    except BadQuery as exc:
+        raise bad(str(exc)) from None
 
 
 def filters(request: Request, columns: Iterable[str]) -> tuple[Filter, ...]:
