@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from llmcost_collector.budget import BudgetStatus, budget_status
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.config.watch import ConfigWatcher
 from llmcost_collector.ledger import Ledger, open_ledger
@@ -37,8 +40,14 @@ __all__ = ["DEFAULT_LEDGER_URL", "CollectorApp", "Settings"]
 
 
 class CollectorApp:
-    def __init__(self, settings: Settings, config: Config | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
         self.settings = settings
+        self.clock = clock  # "now" for budget periods; tests roll periods over with their own
         if config is None:
             config = load_config(Path(settings.config_path)) if settings.config_path else Config.default()
         self.config = config
@@ -55,7 +64,7 @@ class CollectorApp:
             session_total=self.ledger.session_total,  # the histogram observes the ledger's totals
         )
         self.pricer = Pricer(config.price_book)
-        self.gauges = LedgerGauges(self._team_spend, self._budgets, self.caps)
+        self.gauges = LedgerGauges(self._team_spend, self.budget_statuses, self.caps, clock=self.clock)
         self.registry.register(self.gauges)
         self.coverage = AttributionCoverage(self._source_spend)
         self.registry.register(self.coverage)
@@ -95,14 +104,12 @@ class CollectorApp:
         self.self_metrics.config_reloads.labels("applied").inc()
         log.info("configuration applied: %d teams", len(config.team_names()))
 
-    def _budgets(self) -> list[tuple[str, str, float]]:
-        rows = []
-        for team in self.config.team_names():
-            for period in ("daily", "monthly"):
-                budget = self.config.budget_for(team, period)
-                if budget is not None:
-                    rows.append((self.caps.value("team", team), period, float(budget)))
-        return rows
+    def budget_statuses(self, now: datetime | None = None, user_id: str | None = None) -> list[BudgetStatus]:
+        """Every configured budget's status from the ledger (``now`` defaults to the app's clock)."""
+        moment = now or self.clock()
+        return [
+            budget_status(b, self.ledger.costs, moment, user_id=user_id) for b in self.config.all_budgets()
+        ]
 
     def _team_spend(self, start_ns: int, end_ns: int) -> list[tuple[str, int]]:
         return [

@@ -36,6 +36,11 @@ CONFIG = """
 version: 1
 teams:
   - {name: support, budgets: {daily: 10, monthly: 100}}
+budgets:
+  - {name: triage-prod, amount_usd: 0.0013, period: weekly, basis: provider, thresholds: [50, 120],
+     scope: {team: support, feature: triage}, timezone: Europe/Paris}
+  - {name: org, amount_usd: 1, period: monthly}
+  - {name: free-users, amount_usd: 0.0008, period: monthly, scope: {user_tier: free, per_user: true}}
 attribution:
   rules:
     - {match: {service.name: "helpdesk-*"}, team: support}
@@ -101,7 +106,39 @@ def test_budget_and_spend_gauges_come_from_the_ledger(app: CollectorApp) -> None
     app.gauges.invalidate()
     spend = app.registry.get_sample_value("llmcost_spend_usd", {"team": "support", "period": "monthly"})
     assert spend == pytest.approx(2 * CALL_NANOS * 1.2 / 1e9)
-    assert app.registry.get_sample_value("llmcost_budget_usd", {"team": "support", "period": "daily"}) == 10
+    labels = {"budget": "support-daily", "scope": "team=support", "team": "support", "period": "daily"}
+    assert app.registry.get_sample_value("llmcost_budget_usd", {**labels, "basis": "charged"}) == 10
+    scoped = {"budget": "triage-prod", "scope": "team=support,feature=triage", "team": "support"}
+    scoped |= {"period": "weekly", "basis": "provider"}
+    spent = app.registry.get_sample_value("llmcost_budget_spend_usd", scoped)
+    assert spent == pytest.approx(2 * CALL_NANOS / 1e9)  # provider basis: no markup
+    ratio = app.registry.get_sample_value(
+        "llmcost_budget_threshold_ratio", {**scoped, "threshold": "120", "severity": "critical"}
+    )
+    assert ratio == 1.2
+    org = {"budget": "org", "scope": "organisation", "team": "", "period": "monthly", "basis": "charged"}
+    assert app.registry.get_sample_value("llmcost_budget_spend_usd", org) == pytest.approx(spend)
+    # a per-user budget is never a metric series (user ids are not labels)
+    assert app.registry.get_sample_value("llmcost_budget_usd", {**org, "budget": "free-users"}) is None
+
+
+def test_budget_status_is_exact_per_scope_and_user(app: CollectorApp) -> None:
+    """Status from the ledger: exact nanos per scope and basis, per-user budgets per user."""
+    free = {**CALL, "user.id": "u-1", "llmcost.user_tier": "free"}
+    export(app, spans(CALL, free, {**free, "user.id": "u-2", "gen_ai.usage.output_tokens": 1}))
+    statuses = {s.budget.name: s for s in app.budget_statuses()}
+    u2_nanos = 1000 * 150 + 1 * 600  # 1000 input at $0.15/M, 1 output at $0.60/M
+    charged = (2 * CALL_NANOS + u2_nanos) * 12 // 10  # cost-plus 20 %
+    assert statuses["support-monthly"].spent_nanos == statuses["org"].spent_nanos == charged
+    triage = statuses["triage-prod"]
+    assert triage.spent_nanos == 2 * CALL_NANOS + u2_nanos
+    assert triage.crossed == 120 and triage.state == "exceeded"
+    assert triage.start.utcoffset() is not None and triage.start.weekday() == 0  # Monday, Paris time
+    users = statuses["free-users"]
+    assert [(u.user_id, u.spent_nanos) for u in users.users_over] == [("u-1", CALL_NANOS * 12 // 10)]
+    assert users.state == "exceeded"
+    (one,) = [s for s in app.budget_statuses(user_id="u-2") if s.budget.name == "free-users"]
+    assert one.users_over == () and one.spent_nanos == u2_nanos * 12 // 10 and one.crossed is None
 
 
 def test_attribution_coverage_gauge_is_the_share_of_cost_with_a_team(app: CollectorApp) -> None:

@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from llmcost_collector.config.alerting import Alerting, parse_contact
+from llmcost_collector.config.budgets import DEFAULT_THRESHOLDS, Budget, BudgetScope, check_thresholds
 from llmcost_collector.config.includes import with_includes
 from llmcost_collector.config.yaml_loader import ConfigError, ModelProblems, Problem, load_model
 from llmcost_collector.model import (
@@ -28,7 +30,6 @@ from llmcost_collector.price.pricebook import PriceBook
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
 PERIODS = ("daily", "monthly")
-DEFAULT_THRESHOLDS = (50, 80, 95, 100)
 # Metric labels whose values come from spans (see docs/reference.md); only these can be capped.
 CAPPED_LABELS = frozenset(
     {"team", "feature", "environment", "provider", "model", "session_name", "outcome", "period"}
@@ -45,6 +46,9 @@ class _Strict(BaseModel):
 
 
 class Budgets(_Strict):
+    """Shorthand (the older form) for a team's charged budgets per UTC day and month: each
+    amount is read as a top-level budget named ``<team>-daily`` / ``<team>-monthly``."""
+
     daily: Money | None = Field(None, description="USD per UTC day")
     monthly: Money | None = Field(None, description="USD per calendar month (UTC)")
     thresholds: list[int] = Field(
@@ -54,11 +58,7 @@ class Budgets(_Strict):
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, value: list[int]) -> list[int]:
-        if any(not 1 <= t <= 1000 for t in value):
-            raise ValueError("thresholds are percentages between 1 and 1000")
-        if value != sorted(set(value)):
-            raise ValueError("thresholds must be ascending and unique")
-        return value
+        return check_thresholds(value)
 
 
 ChargebackModel = Literal["at_cost", "cost_plus", "tiered", "value_based"]
@@ -94,6 +94,12 @@ class Team(_Strict):
     seats: int | None = Field(
         None, ge=0, description="seats billed per month when chargeback.seats is configured"
     )
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, value: str) -> str:
+        parse_contact(value)
+        return value
 
 
 class AttributionRule(_Strict):
@@ -230,6 +236,8 @@ class Config(_Strict):
     chargeback: Chargeback = Field(default_factory=Chargeback)
     ingest: Ingest = Field(default_factory=Ingest)
     privacy: Privacy = Field(default_factory=Privacy)
+    budgets: list[Budget] = Field(default_factory=list, description="scoped budgets (see docs/reference.md)")
+    alerting: Alerting = Field(default_factory=Alerting)
 
     _by_name: dict[str, Team] = PrivateAttr(default_factory=dict)
 
@@ -266,6 +274,23 @@ class Config(_Strict):
                     allowed = ", ".join(sorted(CAPPED_LABELS))
                     yield Problem(("labels", section, label), f"unknown label {label!r} ({allowed})", True)
         yield from self._chargeback_problems()
+        yield from self._budget_problems()
+
+    def _budget_problems(self) -> Iterator[Problem]:
+        seen: dict[str, tuple[str | int, ...]] = {
+            b.name: ("teams", i, "budgets") for i, t in enumerate(self.teams) for b in _team_budgets(t)
+        }
+        known = {t.name for t in self.teams}
+        for index, budget in enumerate(self.budgets):
+            if budget.name in seen:
+                where = ".".join(map(str, seen[budget.name]))
+                yield Problem(("budgets", index, "name"), f"duplicate budget {budget.name!r} (also {where})")
+            seen[budget.name] = ("budgets", index)
+            team = budget.scope.team
+            if self.teams and team is not None and team not in known:
+                yield Problem(
+                    ("budgets", index, "scope", "team"), f"team {team!r} is not defined under teams"
+                )
 
     def _chargeback_problems(self) -> Iterator[Problem]:
         charge = self.chargeback
@@ -376,11 +401,33 @@ class Config(_Strict):
     def team(self, name: str) -> Team | None:
         return self._by_name.get(name)
 
+    def all_budgets(self) -> list[Budget]:
+        """Every budget: the teams' shorthand ones, then the ``budgets:`` list, in file order."""
+        return [b for team in self.teams for b in _team_budgets(team)] + list(self.budgets)
+
     def budget_for(self, team: str, period: str) -> Decimal | None:
         found = self._by_name.get(team)
         if found is None or period not in PERIODS:
             return None
         return found.budgets.daily if period == "daily" else found.budgets.monthly
+
+
+def _team_budgets(team: Team) -> list[Budget]:
+    """``teams[].budgets`` read as top-level budgets (charged, UTC, scoped to the team)."""
+    found = []
+    for period in PERIODS:
+        amount = getattr(team.budgets, period)
+        if amount is not None:
+            found.append(
+                Budget(
+                    name=f"{team.name}-{period}",
+                    amount_usd=amount,
+                    period=period,
+                    scope=BudgetScope(team=team.name),
+                    thresholds=team.budgets.thresholds,
+                )
+            )
+    return found
 
 
 def load_config(path: str | Path, *, text: str | None = None) -> Config:
