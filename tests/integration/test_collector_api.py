@@ -553,3 +553,21 @@ def test_every_sessions_and_reports_parameter_is_checked(app: CollectorApp, quer
     status, body = get(app.urls()["web"] + "api/v1/" + query)
     assert status == 400, body
     assert named in json.loads(body)["error"], body
+
+
+def test_llmcost_budgets_prints_each_budget_from_the_ledger(app: CollectorApp) -> None:
+    from click.testing import CliRunner
+    from llmcost_collector.cli.main import cli
+
+    export(app, spans(CALL))
+    assert app.settings.config_path is not None
+    args = ["budgets", "--config", app.settings.config_path, "--ledger-url", app.settings.ledger_url]
+    result = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["budget"]: row for row in json.loads(result.output)["budgets"]}
+    assert Decimal(rows["support-daily"]["spent_usd"]) == Decimal("0.0009")  # charged, cost-plus 20 %
+    assert rows["support-daily"]["percent"] == "0.01" and rows["support-daily"]["state"] == "ok"
+    assert Decimal(rows["triage-prod"]["spent_usd"]) == Decimal("0.00075")  # provider basis
+    assert rows["triage-prod"]["crossed"] == 50
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0 and "triage-prod" in table.output and "free-users" in table.output

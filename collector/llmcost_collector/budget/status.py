@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from llmcost_collector.config.budgets import Budget
 from llmcost_collector.ledger.query import CostQuery, CostRow, Filter
-from llmcost_collector.money import usd_to_nanos
+from llmcost_collector.money import format_usd, usd_to_nanos
 from llmcost_collector.periods import epoch_ns, named_period
 
 MEASURE = {"charged": "chargeback_nanos", "provider": "contracted_nanos"}
@@ -121,3 +121,35 @@ def budget_status(
     over = tuple(u for u in spends if u.spent_nanos >= amount and (amount or u.spent_nanos))
     top = spends[0].spent_nanos if spends else 0
     return BudgetStatus(budget, start, end, now, top, over, users_truncated=len(over) == user_limit)
+
+
+def status_json(status: BudgetStatus) -> dict[str, object]:
+    """One budget's status as the status API and ``llmcost budgets --format json`` give it:
+    money as exact decimal-dollar strings, percent to two decimals."""
+    b = status.budget
+    ratio = status.ratio
+    body: dict[str, object] = {
+        "budget": b.name,
+        "scope": b.scope.describe(),
+        "scope_filters": b.scope.filters(),
+        "per_user": b.per_user,
+        "period": b.period,
+        "basis": b.basis,
+        "timezone": b.timezone,
+        "from": status.start.isoformat(),
+        "to": status.end.isoformat(),
+        "amount_usd": format_usd(status.amount_nanos),
+        "spent_usd": format_usd(status.spent_nanos),
+        "percent": None if ratio is None else f"{ratio * 100:.2f}",
+        "forecast_usd": format_usd(status.forecast_nanos),
+        "thresholds": list(b.thresholds),
+        "crossed": status.crossed,
+        "state": status.state,
+        "hard_limit": b.hard_limit,
+    }
+    if b.per_user:
+        body["users_over"] = [
+            {"user_id": u.user_id, "spent_usd": format_usd(u.spent_nanos)} for u in status.users_over
+        ]
+        body["users_truncated"] = status.users_truncated
+    return body

@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from llmcost_collector import __version__
+from llmcost_collector.cli.budgets import budgets
 from llmcost_collector.cli.config import config
 from llmcost_collector.cli.demo import demo
 from llmcost_collector.cli.export import export
@@ -66,7 +67,20 @@ def cli() -> None:
 
 
 # Order is the order shown by --help.
-for command in (serve, demo, price, models, query, report, invoice, export, reprice, migrate, config):
+for command in (
+    serve,
+    demo,
+    price,
+    models,
+    query,
+    report,
+    invoice,
+    export,
+    reprice,
+    migrate,
+    config,
+    budgets,
+):
     cli.add_command(command)
 
 
