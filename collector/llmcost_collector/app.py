@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from llmcost_collector.budget import BudgetStatus, budget_status
+from llmcost_collector.budget import BudgetStatus, budget_status, status_json
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.config.watch import ConfigWatcher
 from llmcost_collector.ledger import Ledger, open_ledger
@@ -135,7 +135,13 @@ class CollectorApp:
         receiver = OtlpHttpReceiver(
             self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds
         )
-        web = make_web_app(self.registry, self.ledger, self.ready, self._refresh_gauges)
+        web = make_web_app(
+            self.registry,
+            self.ledger,
+            self.ready,
+            self._refresh_gauges,
+            lambda user: [status_json(s) for s in self.budget_statuses(user_id=user)],
+        )
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),
             ("http", web, settings.http_port),

@@ -571,3 +571,17 @@ def test_llmcost_budgets_prints_each_budget_from_the_ledger(app: CollectorApp) -
     assert rows["triage-prod"]["crossed"] == 50
     table = CliRunner().invoke(cli, args)
     assert table.exit_code == 0 and "triage-prod" in table.output and "free-users" in table.output
+
+
+def test_budget_status_api_answers_from_the_ledger(app: CollectorApp) -> None:
+    export(app, spans(CALL, {**CALL, "user.id": "u-9", "llmcost.user_tier": "free"}))
+    base = app.urls()["api"].replace("/api/v1/spend", "/api/v1/budgets/status")
+    status, body = get(base)
+    assert status == 200
+    rows = {row["budget"]: row for row in json.loads(body)["budgets"]}
+    assert Decimal(rows["org"]["spent_usd"]) == Decimal("0.0018") and rows["org"]["percent"] == "0.18"
+    assert rows["free-users"]["users_over"] == [{"user_id": "u-9", "spent_usd": "0.000900000"}]
+    assert rows["free-users"]["state"] == "exceeded"
+    status, body = get(base + "?user_id=nobody")
+    (free,) = [row for row in json.loads(body)["budgets"] if row["budget"] == "free-users"]
+    assert free["users_over"] == [] and Decimal(free["spent_usd"]) == 0 and free["state"] == "ok"

@@ -119,6 +119,7 @@ def make_web_app(
     ledger: Ledger,
     ready: Callable[[], tuple[bool, str]],
     refresh_gauges: Callable[[], object] = lambda: None,
+    budget_status: Callable[[str | None], list[dict[str, Any]]] = lambda _user: [],
 ) -> FastAPI:
     page = resources.files("llmcost_collector").joinpath("web/index.html").read_bytes()
     app = FastAPI(
@@ -162,6 +163,16 @@ def make_web_app(
     def readyz() -> JSONResponse:
         ok, why = ready()
         return JSONResponse({"ready": ok, "detail": why}, status_code=200 if ok else 503)
+
+    @app.get(
+        "/api/v1/budgets/status",
+        tags=["budgets"],
+        summary="Every configured budget's period-to-date spend, percent, forecast and state",
+        description="From the ledger (exact decimal-dollar strings). Per-user budgets list the "
+        "users at or over the amount; with `user_id`, that user's own spend.",
+    )
+    def budgets_status(user_id: str | None = Query(None, max_length=256)) -> dict[str, Any]:
+        return {"budgets": budget_status(user_id)}
 
     @app.get(
         "/api/v1/spend",
