@@ -10,6 +10,7 @@ Importing this package is cheap: the SDKs are imported only when instrumented.
 """
 
 from .context import attribute, current_attribution
+from .guard import BudgetExceededError, guard
 from .instrumentation import instrument, uninstrument
 from .outcome import record_outcome
 from .processor import AttributionSpanProcessor
@@ -17,10 +18,12 @@ from .setup import configure, ensure_processor
 
 __all__ = [
     "AttributionSpanProcessor",
+    "BudgetExceededError",
     "attribute",
     "configure",
     "current_attribution",
     "ensure_processor",
+    "guard",
     "instrument",
     "record_outcome",
     "uninstrument",

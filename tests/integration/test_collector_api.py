@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from tests.integration.conftest import Collectors, export
+from tests.integration.conftest import Collectors, config_file, export
 from tests.support import wait_for
 from tests.unit.test_ledger import make_entry
 
@@ -585,3 +585,31 @@ def test_budget_status_api_answers_from_the_ledger(app: CollectorApp) -> None:
     status, body = get(base + "?user_id=nobody")
     (free,) = [row for row in json.loads(body)["budgets"] if row["budget"] == "free-users"]
     assert free["users_over"] == [] and Decimal(free["spent_usd"]) == 0 and free["state"] == "ok"
+
+
+def test_guard_refuses_a_free_user_over_budget_before_the_call(app: CollectorApp) -> None:
+    import otel_llmcost
+
+    export(app, spans({**CALL, "user.id": "u-9", "llmcost.user_tier": "free"}))
+    url = app.urls()["api"].replace("/api/v1/spend", "/api/v1/budgets/status")
+    config_file(app).write_text(CONFIG.replace("per_user: true}", "per_user: true}, hard_limit: true"))
+    wait_for(lambda: app.config.budgets[-1].hard_limit)
+    guard = otel_llmcost.guard(url, refresh_seconds=60)
+    try:
+        with pytest.raises(
+            otel_llmcost.BudgetExceededError, match=r"free-users.*0\.0009.*0\.0008.*user_id=u-9"
+        ):
+            guard.check(user_id="u-9", user_tier="free")
+        guard.check(user_id="u-2", user_tier="free")  # under its own budget
+        with (
+            otel_llmcost.attribute(user_id="u-9", user_tier="free"),
+            pytest.raises(otel_llmcost.BudgetExceededError),
+        ):
+            guard.check()
+    finally:
+        guard.close()
+    closed = otel_llmcost.guard("http://127.0.0.1:9/nothing", refresh_seconds=60, fail_closed=True)
+    with pytest.raises(otel_llmcost.BudgetExceededError, match="unreachable"):
+        closed.check(user_id="u-2")
+    closed.close()
+    otel_llmcost.guard("http://127.0.0.1:9/nothing", refresh_seconds=60).check(user_id="u-2")  # fail-open
