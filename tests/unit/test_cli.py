@@ -46,6 +46,7 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
         "reprice",
         "migrate",
         "config",
+        "budgets",
     ]
     assert listed == expected
 
