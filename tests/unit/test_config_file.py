@@ -328,3 +328,26 @@ def test_a_tier_has_one_bound_inclusive_or_exclusive() -> None:
     text = "chargeback:\n  model: tiered\n  volume_tiers:\n    - {up_to_tokens: 5, below_tokens: 6, markup_percent: 1}\n    - {markup_percent: 0}\n"
     ((_, _, path, message),) = errors(text)
     assert path == "chargeback.volume_tiers[0]" and "not both" in message
+
+
+def test_budgets_and_contacts_are_checked_where_written() -> None:
+    """A scoped budget names a declared team and a real time zone; a contact is a #channel, an
+    address or a URL; per-user budgets take no environment or feature."""
+    found = errors(
+        "teams:\n  - {name: a, contact: 'pager me'}\n"
+        "budgets:\n  - {name: b, amount_usd: 1, period: weekly, scope: {team: z}, timezone: Mars/Base}\n"
+        "  - {name: c, amount_usd: 1, period: daily, scope: {per_user: true, feature: x}}\n"
+    )
+    messages = {path: message for _, _, path, message in found}
+    assert "is not a #slack-channel" in messages["teams[0].contact"]
+    assert "unknown IANA time zone 'Mars/Base'" in messages["budgets[0].timezone"]
+    assert "per-user budget" in messages["budgets[1].scope"]
+    (problem,) = errors(
+        "teams:\n  - {name: a, budgets: {daily: 1}}\nbudgets:\n  - {name: a-daily, amount_usd: 1, period: daily}\n"
+    )
+    assert problem[2] == "budgets[0].name" and "duplicate budget 'a-daily'" in problem[3]
+    config = load_config(
+        "x.yaml",
+        text="teams:\n  - {name: a, contact: '#a, a@example.com'}\nbudgets:\n  - {name: o, amount_usd: 5, period: monthly, scope: {team: a}}\n",
+    )
+    assert [b.name for b in config.all_budgets()] == ["o"] and config.all_budgets()[0].basis == "charged"
