@@ -9,6 +9,7 @@
 Importing this package is cheap: the SDKs are imported only when instrumented.
 """
 
+from .cache import cache, configure_cache
 from .context import attribute, current_attribution
 from .instrumentation import instrument, uninstrument
 from .outcome import record_outcome
@@ -18,7 +19,9 @@ from .setup import configure, ensure_processor
 __all__ = [
     "AttributionSpanProcessor",
     "attribute",
+    "cache",
     "configure",
+    "configure_cache",
     "current_attribution",
     "ensure_processor",
     "instrument",
