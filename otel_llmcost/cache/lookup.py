@@ -239,7 +239,8 @@ def plan(
         namespace(options.scope or default_scope(), attribution), provider, endpoint,
         str(kwargs.get("model", "")), options.bucket, body,
     )  # fmt: skip
-    return Plan(options, options.backend or default_backend(), key, types, stream)
+    backend = options.backend if options.backend is not None else default_backend()
+    return Plan(options, backend, key, types, stream)
 
 
 # --- streams ------------------------------------------------------------------------------------
