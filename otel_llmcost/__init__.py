@@ -9,6 +9,7 @@
 Importing this package is cheap: the SDKs are imported only when instrumented.
 """
 
+from .cache import cache, configure_cache
 from .context import attribute, current_attribution
 from .guard import BudgetExceededError, guard
 from .instrumentation import instrument, uninstrument
@@ -20,7 +21,9 @@ __all__ = [
     "AttributionSpanProcessor",
     "BudgetExceededError",
     "attribute",
+    "cache",
     "configure",
+    "configure_cache",
     "current_attribution",
     "ensure_processor",
     "guard",

@@ -51,7 +51,9 @@ SESSION_PATH = "llmcost.session.path"
 
 # Usage provenance and value-based chargeback.
 USAGE_ESTIMATED = "llmcost.usage.estimated"
-CACHE_HIT = "llmcost.cache.hit"
+CACHE_HIT = "llmcost.cache.hit"  # answered from the response cache: its usage was not consumed
+CACHE_LOOKUP = "llmcost.cache.lookup"  # hit | miss: the call looked in the response cache
+CACHE_AGE_S = "llmcost.cache.age_s"  # a hit's entry age, seconds
 OUTCOME = "llmcost.outcome"
 OUTCOME_COUNT = "llmcost.outcome.count"
 # Anthropic's split of cache writes by TTL (priced differently); no convention has it.

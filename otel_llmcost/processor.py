@@ -19,7 +19,9 @@ from opentelemetry import baggage, context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .abandoned import REQUEST_ESTIMATE, estimate_on_end
+from .attributes import CACHE_LOOKUP as CACHE_LOOKUP_ATTRIBUTE
 from .attributes import PROPERTY_PREFIX, STAMPED_KEYS
+from .cache.options import CACHE_LOOKUP
 from .context import env_defaults
 
 GENAI_PREFIXES = ("gen_ai.", "llm.", "openinference.")
@@ -66,6 +68,9 @@ class AttributionSpanProcessor(SpanProcessor):
         estimate = REQUEST_ESTIMATE.get()
         if estimate is not None and self.is_genai_span(span):
             estimate_on_end(span, estimate)  # an SDK's own span for a call we let it trace
+        lookup = CACHE_LOOKUP.get()
+        if lookup is not None and self.is_genai_span(span):
+            span.set_attribute(CACHE_LOOKUP_ATTRIBUTE, lookup)  # a response-cache miss it sends
         bag = baggage.get_all(parent_context)
         if not bag and not self.defaults:
             return

@@ -28,6 +28,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from .. import attributes as a
 from ..abandoned import request_estimate
+from ..cache import lookup as response_cache
 from ..estimate import estimate_tokens
 from ._common import (
     AsyncStreamProxy,
@@ -162,18 +163,52 @@ def _estimator(kwargs: dict[str, Any]) -> Callable[[], int]:
     return lambda: estimate_tokens(_request_text(kwargs))
 
 
+# --- response cache (otel_llmcost.cache): a hit never reaches the SDK's HTTP layer ----------
+
+
+def _cache_plan(instance: Any, kwargs: dict[str, Any]) -> response_cache.Plan | None:
+    provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
+    return response_cache.plan("anthropic", "messages", provider, host, port, kwargs)
+
+
+def _serve_hit(
+    tracer: trace.Tracer, instance: Any, kwargs: dict[str, Any], cached: response_cache.Plan, is_async: bool
+) -> Any:
+    """The cached answer on a span of ours (also for clients that trace themselves: the SDK makes
+    no call, so no span), through the same readers as a real answer, flagged a hit."""
+    call = _start(tracer, instance, kwargs)
+    call.span.set_attributes(cached.attributes())
+    if cached.stream:
+        state = StreamState(call, _observe, _estimator(kwargs))
+        replay = response_cache.replay_stream(cached.hit, is_async)
+        return AsyncStreamProxy(replay, state) if is_async else SyncStreamProxy(replay, state)
+    try:
+        _record(cached.hit, call)
+    finally:
+        call.finish()
+    return cached.hit
+
+
 def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        cached = _cache_plan(instance, kwargs)
+        if cached is not None and cached.load():
+            return _serve_hit(tracer, instance, kwargs, cached, is_async=False)
         if traces_itself(get(instance, "_client")):
-            with request_estimate(_estimator(kwargs)):  # for the SDK's span, if the call is abandoned
-                return wrapped(*args, **kwargs)
+            with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached):
+                result = wrapped(*args, **kwargs)  # for the SDK's span, if the call is abandoned
+            return result if cached is None else cached.keep(result, is_async=False)
         call = _start(tracer, instance, kwargs)
+        if cached is not None:
+            call.span.set_attributes(cached.attributes())
         with call:
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
+        if cached is not None:
+            result = cached.keep(result, is_async=False)
         if kwargs.get("stream") is True:
             state = StreamState(call, _observe, _estimator(kwargs))
             if is_raw(result):
@@ -190,16 +225,24 @@ def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
 
 def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        cached = _cache_plan(instance, kwargs)
+        if cached is not None and cached.load():
+            return _serve_hit(tracer, instance, kwargs, cached, is_async=True)
         if traces_itself(get(instance, "_client")):
-            with request_estimate(_estimator(kwargs)):  # for the SDK's span, if the call is abandoned
-                return await wrapped(*args, **kwargs)
+            with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached):
+                result = await wrapped(*args, **kwargs)  # for the SDK's span, if the call is abandoned
+            return result if cached is None else cached.keep(result, is_async=True)
         call = _start(tracer, instance, kwargs)
+        if cached is not None:
+            call.span.set_attributes(cached.attributes())
         with call:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
+        if cached is not None:
+            result = cached.keep(result, is_async=True)
         if kwargs.get("stream") is True:
             state = StreamState(call, _observe, _estimator(kwargs))
             if is_raw(result):

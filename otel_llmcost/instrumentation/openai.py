@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from .. import attributes as a
+from ..cache import lookup as response_cache
 from ..estimate import estimate_tokens
 from ._common import (
     AsyncStreamProxy,
@@ -189,15 +190,41 @@ def _finish(operation: str, result: Any, call: CallSpan, kwargs: dict[str, Any],
     return result
 
 
+# --- response cache (otel_llmcost.cache): a hit never reaches the SDK's HTTP layer ----------
+
+
+def _cache_plan(operation: str, instance: Any, kwargs: dict[str, Any]) -> response_cache.Plan | None:
+    provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
+    return response_cache.plan("openai", operation, provider, host, port, kwargs)
+
+
+def _serve_hit(
+    tracer: trace.Tracer, operation: str, instance: Any, kwargs: dict[str, Any], cached: response_cache.Plan,
+    proxy: type, is_async: bool,
+) -> Any:  # fmt: skip
+    """The cached answer, through the same span path as a real one (its usage, flagged a hit)."""
+    call = _start(tracer, operation, instance, kwargs)
+    call.span.set_attributes(cached.attributes())
+    result = response_cache.replay_stream(cached.hit, is_async) if cached.stream else cached.hit
+    return _finish(operation, result, call, kwargs, proxy)
+
+
 def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        cached = _cache_plan(operation, instance, kwargs)
+        if cached is not None and cached.load():
+            return _serve_hit(tracer, operation, instance, kwargs, cached, SyncStreamProxy, False)
         call = _start(tracer, operation, instance, kwargs)
+        if cached is not None:
+            call.span.set_attributes(cached.attributes())
         with call:
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
+        if cached is not None:
+            result = cached.keep(result, is_async=False)
         return _finish(operation, result, call, kwargs, SyncStreamProxy)
 
     return wrapper
@@ -205,13 +232,20 @@ def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
 
 def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        cached = _cache_plan(operation, instance, kwargs)
+        if cached is not None and cached.load():
+            return _serve_hit(tracer, operation, instance, kwargs, cached, AsyncStreamProxy, True)
         call = _start(tracer, operation, instance, kwargs)
+        if cached is not None:
+            call.span.set_attributes(cached.attributes())
         with call:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
+        if cached is not None:
+            result = cached.keep(result, is_async=True)
         if is_raw(result) and kwargs.get("stream") is not True:
             try:  # legacy raw responses parse synchronously, the newer async ones asynchronously
                 parsed = result.parse()
