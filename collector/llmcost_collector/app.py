@@ -141,6 +141,7 @@ class CollectorApp:
             self.ready,
             self._refresh_gauges,
             lambda user: [status_json(s) for s in self.budget_statuses(user_id=user)],
+            pricer=self.pricer,
         )
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),

@@ -613,3 +613,87 @@ def test_guard_refuses_a_free_user_over_budget_before_the_call(app: CollectorApp
         closed.check(user_id="u-2")
     closed.close()
     otel_llmcost.guard("http://127.0.0.1:9/nothing", refresh_seconds=60).check(user_id="u-2")  # fail-open
+
+
+def _quote_client(tmp_path: Path) -> TestClient:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'quote.db'}")
+    return TestClient(make_web_app(CollectorRegistry(), ledger, lambda: (True, "ok")))
+
+
+def test_quote_compares_models_with_the_invoice_engine(tmp_path: Path) -> None:
+    # 10M uncached input, 2M output, list prices on 2026-11-15: gpt-4o-mini $0.15 / $0.60 per
+    # Mtok, claude-3-5-sonnet $3 / $15; cost-plus 10 % markup plus a 5 % platform fee.
+    body = {
+        "choices": [
+            {"provider": "openai", "model": "gpt-4o-mini"},
+            {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022"},
+        ],
+        "volume": {"input_tokens": 10_000_000, "output_tokens": 2_000_000},
+        "chargeback": {"model": "cost_plus", "markup_percent": "10", "platform_fee_percent": "5"},
+        "on": "2026-11-15",
+    }
+    answer = _quote_client(tmp_path).post("/api/v1/quote", json=body)
+    assert answer.status_code == 200, answer.text
+    mini, sonnet = answer.json()["quotes"]
+    mini_cost = Decimal("10") * Decimal("0.15") + Decimal("2") * Decimal("0.60")  # 2.70
+    sonnet_cost = Decimal("10") * Decimal("3") + Decimal("2") * Decimal("15")  # 60.00
+    assert Decimal(mini["cost_usd"]) == mini_cost
+    assert Decimal(sonnet["cost_usd"]) == sonnet_cost
+    assert Decimal(mini["charge_usd"]) == mini_cost * Decimal("1.15")
+    assert Decimal(sonnet["charge_usd"]) == sonnet_cost * Decimal("1.15")
+    assert mini["markup_percent"] == "10"
+    (delta,) = answer.json()["comparisons"]
+    assert Decimal(delta["delta_usd"]) == (sonnet_cost - mini_cost) * Decimal("1.15")
+    assert delta["delta_percent"] == str(
+        ((sonnet_cost - mini_cost) * 100 / mini_cost).quantize(Decimal("0.01"))
+    )
+
+
+def test_quote_crosses_a_volume_tier_boundary(tmp_path: Path) -> None:
+    client = _quote_client(tmp_path)
+
+    def charge(requests: int) -> dict[str, object]:
+        body = {
+            "choices": [{"provider": "openai", "model": "gpt-4o-mini"}],
+            "volume": {
+                "requests": requests,
+                "input_tokens_per_request": 800,
+                "output_tokens_per_request": 200,
+            },
+            "chargeback": {"model": "tiered"},
+            "on": "2026-11-15",
+        }
+        answer = client.post("/api/v1/quote", json=body)
+        assert answer.status_code == 200, answer.text
+        result: dict[str, object] = answer.json()["quotes"][0]
+        return result
+
+    below, at = charge(9_999), charge(10_000)  # 9,999,000 tokens vs exactly 10,000,000
+    assert below["tier"]["name"] == "Experimental" and below["markup_percent"] == "50"  # type: ignore[index]
+    assert at["tier"]["name"] == "Standard" and at["markup_percent"] == "20"  # type: ignore[index]
+    cost = 10_000 * (800 * Decimal("0.15") + 200 * Decimal("0.60")) / 1_000_000  # $2.40
+    assert Decimal(at["charge_usd"]) == cost * Decimal("1.20")  # type: ignore[arg-type]
+    bad = client.post("/api/v1/quote", json={"choices": [], "volume": {}})
+    assert bad.status_code == 400
+
+
+def test_catalog_lists_price_book_entries_first_with_source_and_date(tmp_path: Path) -> None:
+    from llmcost_collector.config.schema import load_config as load
+    from llmcost_collector.price.pricer import Pricer
+
+    config_file = tmp_path / "llmcost.yaml"
+    config_file.write_text(
+        f"version: 1\nprice_book:\n  include: {Path('examples/model-catalog.json').resolve()}\n"
+    )
+    pricer = Pricer(load(config_file).price_book)
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'catalog.db'}")
+    client = TestClient(make_web_app(CollectorRegistry(), ledger, lambda: (True, "ok"), pricer=pricer))
+    models = client.get("/api/v1/catalog", params={"search": "gpt-4o-mini"}).json()["models"]
+    first = models[0]
+    assert (first["provider"], first["model"], first["source"]) == ("openai", "gpt-4o-mini", "price-book")
+    assert (first["effective_from"], first["input_per_mtok"], first["output_per_mtok"]) == (
+        "2024-10-10",
+        "0.15",
+        "0.60",
+    )
+    assert any(m["source"] == "genai-prices" and m["model"] == "gpt-4o-mini" for m in models)

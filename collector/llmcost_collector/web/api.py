@@ -31,8 +31,10 @@ from llmcost_collector import __version__
 from llmcost_collector.ledger import GROUPABLE, Ledger
 from llmcost_collector.money import format_usd
 from llmcost_collector.periods import epoch_ns, period_starts
+from llmcost_collector.price.pricer import Pricer
 from llmcost_collector.web import costs
 from llmcost_collector.web.costs import BadQuery
+from llmcost_collector.web.quote import QuoteRequest, catalog, quote
 from llmcost_collector.web.reports import reports_router
 from llmcost_collector.web.sessions import sessions_router
 
@@ -120,7 +122,9 @@ def make_web_app(
     ready: Callable[[], tuple[bool, str]],
     refresh_gauges: Callable[[], object] = lambda: None,
     budget_status: Callable[[str | None], list[dict[str, Any]]] = lambda _user: [],
+    pricer: Pricer | None = None,
 ) -> FastAPI:
+    quote_pricer = pricer or Pricer()
     page = resources.files("llmcost_collector").joinpath("web/index.html").read_bytes()
     app = FastAPI(
         title="otel-llmcost collector",
@@ -231,6 +235,30 @@ def make_web_app(
     # Filters are declared in the OpenAPI document too: one optional query parameter each.
     spend_route = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/spend")
     _document_filters(app, spend_route)
+
+    @app.post(
+        "/api/v1/quote",
+        tags=["calculator"],
+        summary="A scenario's monthly cost and charge per model, from the invoice engine",
+        description="Monthly volume (tokens, or requests x tokens per request with a cached share) "
+        "of each chosen model, priced like the ledger (list price, price book) and charged under "
+        "the given chargeback settings by the invoice engine; each choice's delta to the first.",
+    )
+    def quote_endpoint(body: QuoteRequest) -> dict[str, Any]:
+        return quote(quote_pricer, body)
+
+    @app.get(
+        "/api/v1/catalog",
+        tags=["calculator"],
+        summary="Models the calculator quotes: price book entries, then list prices",
+        description="Each model with its price source, price id, effective date and input / cached "
+        "input / output USD per million tokens (decimal strings).",
+    )
+    def catalog_endpoint(
+        search: str = Query("", max_length=200, description="substring of provider/model"),
+        limit: int = Query(2000, ge=1, le=10_000),
+    ) -> dict[str, Any]:
+        return catalog(quote_pricer, search, limit)
 
     for router in (sessions_router(ledger), reports_router(ledger)):
         app.include_router(router)
