@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from itertools import compress
 
 from llmcost_collector.ledger import NEW, SUPPRESSED, Ledger, LedgerEntry, SpanLink
+from llmcost_collector.ledger.entry import storage_fault
 from llmcost_collector.metrics.collector_health import SelfMetrics
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
 from llmcost_collector.metrics.sessions import SessionCostTracker
@@ -45,6 +46,38 @@ class Overloaded(Exception):
 
 class LedgerUnavailable(Exception):
     """The ledger did not commit this export (error or timeout); nothing was acknowledged."""
+
+
+# A row the ledger refused for what it holds (not for the ledger's state): rejected, never retried.
+REFUSED = "refused"
+
+
+class RateLimitedLog:
+    """At most ``burst`` records per ``interval`` seconds for one kind of per-span error; the
+    number suppressed is reported with the next record let through (no log flood from a client
+    that sends the same bad span a million times)."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0, burst: int = 5) -> None:
+        self._log = logger
+        self._interval = interval
+        self._burst = burst
+        self._lock = threading.Lock()
+        self._window: dict[str, tuple[float, int, int]] = {}  # kind -> (start, emitted, dropped)
+
+    def warning(self, kind: str, msg: str, *args: object, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            start, emitted, dropped = self._window.get(kind, (now, 0, 0))
+            if now - start >= self._interval:
+                start, emitted = now, 0
+            if emitted >= self._burst:
+                self._window[kind] = (start, emitted, dropped + 1)
+                return
+            self._window[kind] = (start, emitted + 1, 0)
+        if dropped:
+            msg += " (%d similar messages suppressed)"
+            args = (*args, dropped)
+        self._log.warning(msg, *args, exc_info=exc_info)
 
 
 @dataclass(slots=True)
@@ -74,6 +107,7 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     new_rows: int = 0
     suppressed: int = 0
+    refused: list[str] = field(default_factory=list)  # reasons for rows the ledger refused
     error: BaseException | None = None
 
 
@@ -104,6 +138,7 @@ class IngestPipeline:
         self._running = False
         self._thread: threading.Thread | None = None
         self.committed_batches = 0
+        self._span_log = RateLimitedLog(log)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -158,7 +193,7 @@ class IngestPipeline:
                 self._reject(result, f"span {span.span_id}: {exc}", "invalid_usage")
                 continue
             except Exception as exc:  # a bug must cost one span (reported), not the whole export
-                log.exception("cannot process span %s", span.span_id)
+                self._span_log.warning("internal", "cannot process span %s", span.span_id, exc_info=True)
                 self._reject(
                     result, f"span {span.span_id}: internal error ({type(exc).__name__})", "internal"
                 )
@@ -178,6 +213,10 @@ class IngestPipeline:
             if scrub is not None:
                 user_id, session_id = scrub(entry.user_id, entry.session_id)
                 entry = entry._replace(user_id=user_id, session_id=session_id)
+            fault = storage_fault(entry)
+            if fault is not None:
+                self._reject(result, f"span {span.span_id}: {fault}", "invalid_span")
+                continue
             entries.append(entry)
             billed.append(BilledCall(call, cost, chargeback, savings))
             # A response-cache hit replays a stored response (and its id) without calling the
@@ -189,9 +228,11 @@ class IngestPipeline:
             if not job.done.wait(self.commit_timeout):
                 raise LedgerUnavailable("ledger commit timed out")
             if job.error is not None:
-                raise LedgerUnavailable(f"ledger commit failed: {job.error}")
+                raise LedgerUnavailable(f"ledger commit failed: {type(job.error).__name__}")
+            for reason in job.refused:
+                self._reject(result, reason, "ledger_refused")
             result.accepted = job.new_rows
-            result.duplicates = len(entries) - job.new_rows
+            result.duplicates = len(entries) - job.new_rows - len(job.refused)
             result.suppressed = job.suppressed
             if result.duplicates - result.suppressed:
                 self.self_metrics.spans_duplicate.inc(result.duplicates - result.suppressed)
@@ -261,10 +302,17 @@ class IngestPipeline:
         entries = [entry for job in jobs for entry in job.entries]
         links = [link for job in jobs for link in job.links]
         started = time.perf_counter()
+        refusals: dict[int, str] = {}
         try:
-            outcomes = self.ledger.record(entries, links, self._merge)
+            outcomes = self._record_isolating(entries, links, 0, refusals)
         except Exception as exc:  # the ledger is down: fail these exports, clients retry
-            log.exception("ledger insert failed for %d rows", len(entries))
+            self._span_log.warning(
+                "commit",
+                "ledger insert failed for %d rows: %s",
+                len(entries),
+                type(exc).__name__,
+                exc_info=True,
+            )
             for job in jobs:
                 job.error = exc
             self._finish(jobs, len(entries))
@@ -282,6 +330,7 @@ class IngestPipeline:
             new_session_ids.extend(e.session_id for e in compress(job.entries, job_flags))
             job.new_rows = sum(job_flags)
             job.suppressed = job_outcomes.count(SUPPRESSED)
+            job.refused = [refusals[i] for i in range(offset, offset + count) if i in refusals]
             offset += count
         try:
             self.cost_metrics.record(new_billed)
@@ -289,6 +338,30 @@ class IngestPipeline:
         except Exception:  # metrics are for trends; the ledger already has the money
             log.exception("updating metrics failed")
         self._finish(jobs, len(entries))
+
+    def _record_isolating(
+        self, entries: list[LedgerEntry], links: list[SpanLink | None], offset: int, refusals: dict[int, str]
+    ) -> list[str]:
+        """``ledger.record``; when the ledger refuses the batch for its contents (not for its own
+        state), split it in halves and retry each, down to the single offending row, which gets
+        ``REFUSED`` (its reason in ``refusals`` under its index in the whole batch). A clean batch
+        costs one transaction; k bad rows cost about 2·k·log2(n) more. Errors of the ledger
+        itself (connection lost, disk full) propagate: the whole batch is retried by its clients.
+        """
+        try:
+            return self.ledger.record(entries, links, self._merge)
+        except Exception as exc:
+            if not self.ledger.refuses_data(exc):
+                raise
+            if len(entries) == 1:
+                entry = entries[0]
+                self._span_log.warning("refused", "ledger refused span %s: %s", entry.span_id, str(exc)[:200])
+                refusals[offset] = f"span {entry.span_id}: ledger refused the row ({type(exc).__name__})"
+                return [REFUSED]
+        mid = len(entries) // 2
+        return self._record_isolating(entries[:mid], links[:mid], offset, refusals) + self._record_isolating(
+            entries[mid:], links[mid:], offset + mid, refusals
+        )
 
     def _merge(self, usage: LedgerEntry, attributed: LedgerEntry) -> LedgerEntry:
         """One call seen by two spans: the usage and cost of one, the attribution of the other

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.integration.conftest import FAR_FUTURE, Collectors, metric, post, team_cost
+from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -409,3 +410,81 @@ def test_silent_and_trickling_clients_are_cut_off(strict_app: CollectorApp) -> N
         time.sleep(0.05)
     assert strict_app.ledger.count() == 0
     still_serving(strict_app)
+
+
+# --- no blast radius: a poison span is rejected alone ------------------------------------------
+
+POISON_SPANS = {
+    "start_time_2_63": lambda span: span.update(startTimeUnixNano=str(2**63)),
+    "start_time_1e23": lambda span: span.update(startTimeUnixNano=1e23),
+    "end_time_negative": lambda span: span.update(endTimeUnixNano="-1"),
+    "lone_surrogate": lambda span: span["attributes"].append(
+        {"key": "llmcost.feature", "value": {"stringValue": "\ud800"}}
+    ),
+    "nul_byte": lambda span: span["attributes"].append(
+        {"key": "llmcost.feature", "value": {"stringValue": "a\x00b"}}
+    ),
+    "huge_session_id": lambda span: span["attributes"].append(
+        {"key": "session.id", "value": {"stringValue": "s" * 1_000_000}}
+    ),
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'poison.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_poison_spans_are_rejected_alone(collector: Collectors, any_ledger_url: str) -> None:
+    """Each poison span costs itself only: the good span beside it in the same export, and
+    innocent exports committed in the same group commit, are billed; the answer is a permanent
+    partial success (200), never a retryable 503."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = collector(ledger_url=any_ledger_url)
+    url = app.urls()["otlp_http"]
+    doc = otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    for n, poison in enumerate(POISON_SPANS.values()):
+        bad = otlp_json("0af7651916cd43dd8448eb211c80319c", f"{n + 1:016x}")
+        poison(bad["resourceSpans"][0]["scopeSpans"][0]["spans"][0])
+        doc["resourceSpans"].extend(bad["resourceSpans"])
+    poisoned = json.dumps(doc).encode()
+
+    def innocent(n: int) -> int:
+        body = json.dumps(otlp_json("1af7651916cd43dd8448eb211c80319c", f"{n + 100:016x}")).encode()
+        return post(url, body, {"Content-Type": "application/json"})[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        innocents = [pool.submit(innocent, n) for n in range(16)]
+        status, body, _ = post(url, poisoned, {"Content-Type": "application/json"})
+        assert [f.result() for f in innocents] == [200] * 16
+    assert status == 200, body
+    answer = json.loads(body)["partialSuccess"]
+    assert answer["rejectedSpans"] == str(len(POISON_SPANS))
+    assert app.ledger.count() == 17
+
+
+def test_a_batch_that_fails_to_commit_is_split_and_only_the_offender_rejected(
+    collector: Collectors, any_ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the checks (as a future decoding bug would let it), a span the ledger refuses is
+    isolated by splitting the group commit: its neighbours commit, it is rejected for good."""
+    from llmcost_collector import pipeline
+    from llmcost_collector.model import DecodedExport
+    from llmcost_collector.receive.decode import decode_json
+
+    monkeypatch.setattr(pipeline, "storage_fault", lambda entry: None)  # the pre-commit check misses it
+    app = collector(ledger_url=any_ledger_url)
+    spans = []
+    for n in range(8):
+        spans += decode_json(
+            json.dumps(otlp_json("2af7651916cd43dd8448eb211c80319c", f"{n + 1:016x}")).encode()
+        ).spans
+    spans[5].start_time_ns = 2**63  # out of int64: both databases refuse the row
+    result = app.pipeline.ingest(DecodedExport(spans=spans), "http")
+    assert (result.accepted, result.duplicates, result.rejected) == (7, 0, 1)
+    assert "0000000000000006" in result.error_message
+    assert app.ledger.count() == 7
+    assert metric(app, "llmcost_collector_spans_rejected_total", reason="ledger_refused") == 1

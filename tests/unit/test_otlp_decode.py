@@ -104,12 +104,15 @@ def test_bad_ids_are_per_span_rejections_not_whole_export_errors() -> None:
     assert decoded.spans == [] and len(decoded.invalid) == 1 and "'bad'" in decoded.invalid[0]
 
 
-@pytest.mark.parametrize(
-    "body", [b"{", b"[]", b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": 3}]}]}]}']
-)
+@pytest.mark.parametrize("body", [b"{", b"[]", b'{"resourceSpans": 3}'])
 def test_undecodable_json_raises(body: bytes) -> None:
     with pytest.raises(DecodeError):
         decode_json(body)
+
+
+def test_a_span_of_the_wrong_shape_is_rejected_alone() -> None:
+    decoded = decode_json(b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": 3}, 7]}]}]}')
+    assert decoded.spans == [] and len(decoded.invalid) == 2
 
 
 def test_undecodable_protobuf_raises() -> None:

@@ -164,3 +164,32 @@ INT_COLUMNS = frozenset(
     name for name, kind in get_type_hints(LedgerEntry).items() if kind in (int, int | None)
 )
 STATUSES = (PRICED, UNPRICED)
+
+# What one text column may hold. Longer values are refused with the span (a 1 MiB session id is
+# not an identifier, and would be kept in memory and in every index that holds the column).
+MAX_TEXT_CHARS = 4096
+MAX_PROPERTIES_CHARS = 65536
+_TEXT_INDEXES = tuple(i for i, name in enumerate(COLUMNS) if name not in INT_COLUMNS)
+_PROPERTIES_INDEX = COLUMNS.index("properties")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def storage_fault(entry: LedgerEntry) -> str | None:
+    """Why both ledgers would refuse this row (None when they would not).
+
+    Checked per span before the group commit so that one bad row is rejected alone: PostgreSQL
+    refuses NUL characters in text, and neither database stores an integer outside int64.
+    """
+    for index in _TEXT_INDEXES:
+        value = entry[index]
+        if not isinstance(value, str):
+            continue
+        limit = MAX_PROPERTIES_CHARS if index == _PROPERTIES_INDEX else MAX_TEXT_CHARS
+        if len(value) > limit:
+            return f"{COLUMNS[index]} is {len(value)} characters (at most {limit})"
+        if "\x00" in value:
+            return f"{COLUMNS[index]} contains a NUL character"
+    for index, value in enumerate(entry):
+        if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            return f"{COLUMNS[index]} {value} is outside int64"
+    return None

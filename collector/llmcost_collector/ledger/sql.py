@@ -103,6 +103,9 @@ class Dialect:
     migration_lock: str | None = None
     is_broken: Callable[[Any], bool] = lambda conn: False
     column_types_sql: str = ""
+    # Errors that mean "this data cannot be stored" (a value out of range, a NUL, a constraint),
+    # as opposed to the database being unreachable or out of space.
+    data_errors: tuple[type[BaseException], ...] = (OverflowError, UnicodeError)
 
 
 def _key(entry: LedgerEntry) -> tuple[str, str]:
@@ -381,6 +384,10 @@ class SqlLedger:
         """Rows in the ledger (a full count: for tests and tools, not for health checks)."""
         return int(self._read(f"SELECT COUNT(*) FROM {TABLE}")[0][0])
 
+    def refuses_data(self, exc: BaseException) -> bool:
+        """True when ``exc`` from a write says the rows themselves are unstorable (permanent)."""
+        return isinstance(exc, self.dialect.data_errors)
+
     def ping(self) -> None:
         """Raise if the database cannot be read; cheap at any ledger size (for ``/readyz``)."""
         self._read(f"SELECT 1 FROM {TABLE} LIMIT 1")
@@ -621,6 +628,7 @@ def sqlite_dialect(path: str, synchronous: str = "FULL") -> Dialect:
         connect=connect,
         begin_write="BEGIN IMMEDIATE",
         column_types_sql=f"SELECT name, type FROM pragma_table_xinfo('{TABLE}')",
+        data_errors=(OverflowError, UnicodeError, sqlite3.DataError, sqlite3.IntegrityError),
     )
 
 
@@ -642,4 +650,5 @@ def postgres_dialect(url: str) -> Dialect:
             "SELECT column_name, data_type FROM information_schema.columns "
             f"WHERE table_name = '{TABLE}' AND table_schema = current_schema()"
         ),
+        data_errors=(OverflowError, UnicodeError, psycopg.DataError, psycopg.IntegrityError),
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import binascii
 import json
+import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +33,43 @@ _OUTCOME_LINE = "\n" + OUTCOME_KEY + "\n"
 
 class DecodeError(ValueError):
     """The body is not a decodable OTLP trace export (HTTP 400 / gRPC INVALID_ARGUMENT)."""
+
+
+class SpanInvalid(ValueError):
+    """One span cannot be billed as sent; it is rejected alone (partial success)."""
+
+
+# Timestamps are stored as signed 64-bit integers (SQLite INTEGER, PostgreSQL BIGINT): a span
+# time outside [0, 2**63) would fail the ledger write of every export committed with it.
+MAX_TIME_NS = 2**63 - 1
+# A JSON body can spell a UTF-16 surrogate (``"\\ud800"``) that no encoder can write; only bodies
+# containing such an escape pay for the per-span check.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def checked_time(value: int, field: str) -> int:
+    """``value`` when it fits the ledger's int64 nanoseconds, else the span is refused."""
+    if not 0 <= value <= MAX_TIME_NS:
+        raise SpanInvalid(f"{field} {value} is outside 0..2**63-1 nanoseconds")
+    return value
+
+
+def _json_time(value: object, field: str) -> int:
+    """An OTLP/JSON uint64 time (a decimal string, or a number from lenient encoders)."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SpanInvalid(f"{field} must be a decimal string, not {type(value).__name__}")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise SpanInvalid(f"{field} {value!r} is not a whole number of nanoseconds")
+        return checked_time(int(value), field)
+    try:
+        return checked_time(int(value), field)
+    except ValueError as exc:
+        if isinstance(exc, SpanInvalid):
+            raise
+        raise SpanInvalid(f"{field} {str(value)[:40]!r} is not an integer") from None
 
 
 _SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value", "bytes_value"})
@@ -96,6 +135,12 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedExport:
                 if len(span.trace_id) != 16 or len(span.span_id) != 8:
                     out.invalid.append(f"span {span.name!r}: trace_id must be 16 bytes and span_id 8 bytes")
                     continue
+                try:
+                    start = checked_time(span.start_time_unix_nano, "start_time_unix_nano")
+                    end = checked_time(span.end_time_unix_nano, "end_time_unix_nano")
+                except SpanInvalid as exc:
+                    out.invalid.append(f"span {span.span_id.hex()}: {exc}")
+                    continue
                 if resource is None:
                     resource = _attributes(resource_spans.resource.attributes)
                 out.spans.append(
@@ -103,8 +148,8 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedExport:
                         trace_id=span.trace_id.hex(),
                         span_id=span.span_id.hex(),
                         name=span.name,
-                        start_time_ns=span.start_time_unix_nano,
-                        end_time_ns=span.end_time_unix_nano,
+                        start_time_ns=start,
+                        end_time_ns=end,
                         attributes=_values(raw),
                         resource=resource,
                         status_code=span.status.code,
@@ -179,14 +224,25 @@ def decode_json(body: bytes) -> DecodedExport:
     if not isinstance(doc, dict):
         raise DecodeError("invalid OTLP JSON: top level must be an object")
     out = DecodedExport()
+    check_text = _SURROGATE_ESCAPE.search(body) is not None
     try:
         for resource_spans in _get(doc, "resourceSpans", "resource_spans", []) or []:
             resource_obj = resource_spans.get("resource") or {}
             resource = _json_attributes(resource_obj.get("attributes", []))
             for scope_spans in _get(resource_spans, "scopeSpans", "scope_spans", []) or []:
                 scope_name = str((scope_spans.get("scope") or {}).get("name", ""))
+                if check_text and not _encodable((resource, scope_name)):
+                    raise DecodeError("invalid OTLP JSON: a resource or scope string is not valid Unicode")
                 for span in scope_spans.get("spans", []) or []:
-                    _decode_json_span(span, resource, scope_name, out)
+                    if check_text and not _encodable(span):
+                        name = span.get("name") if isinstance(span, dict) else None
+                        out.invalid.append(f"span {name!r}: a string is not valid Unicode (lone surrogate)")
+                        continue
+                    try:
+                        _decode_json_span(span, resource, scope_name, out)
+                    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+                        # a wrong type in one span costs that span, not the export
+                        out.invalid.append(f"span: invalid structure: {str(exc)[:200]}")
     except DecodeError:
         raise
     except (AttributeError, TypeError, ValueError) as exc:
@@ -194,6 +250,15 @@ def decode_json(body: bytes) -> DecodedExport:
     except RecursionError as exc:
         raise DecodeError("invalid OTLP JSON: attribute values nested too deeply") from exc
     return out
+
+
+def _encodable(value: object) -> bool:
+    """False when a string anywhere in ``value`` holds a lone surrogate (not writable as UTF-8)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _decode_json_span(span: dict, resource: dict[str, object], scope_name: str, out: DecodedExport) -> None:
@@ -205,14 +270,14 @@ def _decode_json_span(span: dict, resource: dict[str, object], scope_name: str, 
     trace_id = _json_hex_id(_get(span, "traceId", "trace_id"), 16)
     span_id = _json_hex_id(_get(span, "spanId", "span_id"), 8)
     if trace_id is None or span_id is None:
-        out.invalid.append(f"span {name!r}: traceId must be 32 and spanId 16 hex characters")
+        out.invalid.append(f"span {name[:80]!r}: traceId must be 32 and spanId 16 hex characters")
         return
     try:
         attributes = _json_attributes(raw_attrs)
-        start = int(_get(span, "startTimeUnixNano", "start_time_unix_nano", 0) or 0)
-        end = int(_get(span, "endTimeUnixNano", "end_time_unix_nano", 0) or 0)
-    except (DecodeError, ValueError, TypeError) as exc:
-        out.invalid.append(f"span {name!r}: {exc}")
+        start = _json_time(_get(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
+        end = _json_time(_get(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
+    except (DecodeError, ValueError, TypeError, OverflowError) as exc:
+        out.invalid.append(f"span {span_id}: {str(exc)[:200]}")
         return
     parent_span_id = _json_hex_id(_get(span, "parentSpanId", "parent_span_id"), 8) or ""
     status = span.get("status") or {}
