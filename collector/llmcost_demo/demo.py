@@ -174,8 +174,13 @@ def summarize(app: CollectorApp) -> str:
 class DemoStack:
     """Collector + fake provider + instrumentation + traffic threads, started and stopped together."""
 
-    def __init__(self, settings: Settings, rate: float = 20.0, threads: int = 2) -> None:
+    def __init__(
+        self, settings: Settings, rate: float = 20.0, threads: int = 2, send_to: str | None = None
+    ) -> None:
         self.settings = settings
+        # An OTLP/HTTP traces endpoint to export to instead of an embedded collector: the compose
+        # stack's traffic service sends through the OpenTelemetry Collector to the replicas.
+        self.send_to = send_to
         self.rate = rate
         self.thread_count = threads
         self.app: CollectorApp | None = None
@@ -194,10 +199,13 @@ class DemoStack:
     def _start(self) -> DemoStack:
         import otel_llmcost
 
-        self.app = CollectorApp(self.settings).start()
+        if self.send_to is None:
+            self.app = CollectorApp(self.settings).start()
         self.provider = FakeProvider(host="127.0.0.1").start()
         self._tracer_provider = otel_llmcost.configure(
-            endpoint=self.app.urls()["otlp_http"], service_name="llmcost-demo", export_interval_seconds=1.0
+            endpoint=self.app.urls()["otlp_http"] if self.app else self.send_to,
+            service_name="llmcost-demo",
+            export_interval_seconds=1.0,
         )
         otel_llmcost.instrument()
         self.generator = TrafficGenerator(self.provider.base_url, self.rate)
@@ -255,29 +263,36 @@ def run_demo(
     duration: float | None = None,
     summary_every: float = 5.0,
     out: Callable[[str], None] = print,
+    send_to: str | None = None,
 ) -> None:
-    """Run until Ctrl-C (or ``duration`` seconds), printing the live summary."""
-    stack = DemoStack(settings, rate).start()
-    assert stack.app and stack.provider and stack.generator
-    urls = stack.app.urls()
-    out(
-        "otel-llmcost demo is running (Ctrl-C to stop)\n"
-        f"  web page      {urls['web']}\n"
-        f"  metrics       {urls['metrics']}\n"
-        f"  spend API     {urls['api']}?group_by=team,feature\n"
-        f"  OTLP/HTTP in  {urls['otlp_http']}\n"
-        f"  fake provider {stack.provider.base_url}\n"
-        f"  ledger        {settings.ledger_url}"
-    )
+    """Run until Ctrl-C (or ``duration`` seconds), printing the live summary (or, with
+    ``send_to``, only the call counts: the spend then lives in the collectors behind it)."""
+    stack = DemoStack(settings, rate, send_to=send_to).start()
+    assert stack.provider and stack.generator
+    if stack.app is None:
+        out(
+            "otel-llmcost demo traffic is running (Ctrl-C to stop)\n"
+            f"  spans to      {send_to}\n"
+            f"  fake provider {stack.provider.base_url}"
+        )
+    else:
+        urls = stack.app.urls()
+        out(
+            "otel-llmcost demo is running (Ctrl-C to stop)\n"
+            f"  web page      {urls['web']}\n"
+            f"  metrics       {urls['metrics']}\n"
+            f"  spend API     {urls['api']}?group_by=team,feature\n"
+            f"  OTLP/HTTP in  {urls['otlp_http']}\n"
+            f"  fake provider {stack.provider.base_url}\n"
+            f"  ledger        {settings.ledger_url}"
+        )
     started = time.monotonic()
     try:
         while duration is None or time.monotonic() - started < duration:
             remaining = summary_every if duration is None else duration - (time.monotonic() - started)
             time.sleep(max(0.1, min(summary_every, remaining)))
-            out(
-                summarize(stack.app)
-                + f"\n({stack.generator.calls} calls, {stack.generator.errors} provider errors)"
-            )
+            counts = f"({stack.generator.calls} calls, {stack.generator.errors} provider errors)"
+            out(counts if stack.app is None else summarize(stack.app) + "\n" + counts)
     except KeyboardInterrupt:
         out("\nstopping ...")
     finally:

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.integration.conftest import FAR_FUTURE
+
 pytestmark = pytest.mark.integration
 
 
@@ -35,3 +37,22 @@ def test_demo_prints_costs_per_team_and_stops_cleanly() -> None:
     )
     assert re.search(r"Prompt cache: [1-9]\d*% of input tokens", last), last
     assert re.search(r"^\| Document Analysis \| \d+ \| \$", last, re.M), last  # average cost per session name
+
+
+def test_demo_send_to_exports_its_traffic_to_a_collector_it_did_not_start(collector) -> None:
+    """`llmcost demo --send-to URL` (the compose stack's traffic service) starts no collector of its
+    own: every call it makes lands, priced, in the ledger of the collector at URL."""
+    app = collector()
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmcost_collector", "demo", "--duration", "5", "--summary-every", "2",
+         "--send-to", app.urls()["otlp_http"]],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert f"spans to      {app.urls()['otlp_http']}" in out and "web page" not in out, out
+    calls = int(re.findall(r"\((\d+) calls, \d+ provider errors\)", out)[-1])
+    assert calls > 0, out
+    rows = app.ledger.spend(0, FAR_FUTURE, group_by=("team",))
+    assert sum(r.requests for r in rows) >= calls  # the last count printed is before the final flush
+    assert sum(r.contracted_nanos or 0 for r in rows) > 0

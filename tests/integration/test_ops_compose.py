@@ -9,6 +9,7 @@ of the compose network listening on that port.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -230,14 +231,30 @@ def test_grafana_provisions_the_dashboards(compose: dict[str, Any]) -> None:
         check_dashboard(json.loads(path.read_text()), uids)
 
 
+DASHBOARD_UIDS = {
+    "llmcost-overview",
+    "llmcost-chargeback",
+    "llmcost-sessions",
+    "llmcost-efficiency",
+    "llmcost-reliability",
+}
+MONEY = re.compile(r"llmcost_\w*usd|:llmcost_\w*usd")
+
+
 def check_dashboard(dashboard: dict[str, Any], datasource_uids: set[str]) -> None:
-    """Structural validity: unique ids, panels on the 24-column grid, datasources that exist."""
-    assert dashboard["uid"] and dashboard["title"] and dashboard["schemaVersion"] >= 36
+    """Structural validity: unique ids, panels on the 24-column grid without overlap, datasources
+    that exist, the shared template variables, a description on every panel, money in USD."""
+    assert dashboard["uid"] in DASHBOARD_UIDS and dashboard["title"] and dashboard["schemaVersion"] >= 36
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert {"datasource", "team", "feature", "environment", "provider", "model"} <= set(variables)
     assert (
         variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     )
     assert variables["datasource"]["current"]["value"] in datasource_uids
+    # every dashboard links to the others (they share the tag) keeping time range and variables
+    [link] = [link for link in dashboard["links"] if link["type"] == "dashboards"]
+    assert link["tags"] == ["otel-llmcost"] and "otel-llmcost" in dashboard["tags"]
+    assert link["keepTime"] and link["includeVars"]
 
     def datasource_ok(ref: dict[str, str]) -> bool:
         return ref["type"] == "prometheus" and (
@@ -245,22 +262,43 @@ def check_dashboard(dashboard: dict[str, Any], datasource_uids: set[str]) -> Non
         )
 
     ids = []
-    titles = []
+    cells: set[tuple[int, int]] = set()
     for panel in dashboard["panels"]:
         ids.append(panel["id"])
         grid = panel["gridPos"]
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
+        area = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not area & cells, f"{panel['title']} overlaps another panel"
+        cells |= area
         if panel["type"] == "row":
             continue
-        titles.append(panel["title"].lower())
+        assert panel["description"].rstrip().endswith("?") or "?" in panel["description"], panel["title"]
         assert datasource_ok(panel["datasource"]), panel["title"]
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
             assert target["expr"].strip() and datasource_ok(target["datasource"]), panel["title"]
-        assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+        unit = panel["fieldConfig"]["defaults"]["unit"]
+        assert unit, panel["title"]
+        exprs = [t["expr"] for t in panel["targets"]]
+        if all(MONEY.search(e) and "/" not in e and "_count" not in e for e in exprs):  # amounts only
+            assert unit == "currencyUSD", panel["title"]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
-    for topic in ("by team", "by feature", "by model", "tokens by type", "unpriced", "budget utilisation"):
-        assert any(topic in title for title in titles), f"no panel about {topic}"
+
+
+def test_the_dashboard_generator_reproduces_the_committed_json() -> None:
+    spec = importlib.util.spec_from_file_location("generate", ROOT / "dashboards" / "generate.py")
+    assert spec and spec.loader
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    rendered = generate.render()
+    assert {json.loads(text)["uid"] for text in rendered.values()} == DASHBOARD_UIDS
+    for name, text in rendered.items():
+        assert (ROOT / "dashboards" / name).read_text() == text, f"run python dashboards/generate.py ({name})"
+    assert set(rendered) == {p.name for p in (ROOT / "dashboards").glob("*.json")}
 
 
 def test_container_command_is_accepted_by_llmcost_serve(compose: dict[str, Any]) -> None:

@@ -21,6 +21,12 @@ import click
 )
 @click.option("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
 @click.option("--summary-every", type=float, default=5.0, show_default=True, help="seconds between summaries")
+@click.option(
+    "--send-to",
+    metavar="URL",
+    help="export the traffic's spans to this OTLP/HTTP traces endpoint (e.g. an OpenTelemetry "
+    "Collector in front of llmcost replicas) instead of starting a collector",
+)
 def demo(
     host: str,
     otlp_http_port: int,
@@ -30,6 +36,7 @@ def demo(
     rate: float,
     duration: float | None,
     summary_every: float,
+    send_to: str | None,
 ) -> None:
     """Run the demo: collector, fake provider and traffic via real SDKs.
 
@@ -45,6 +52,7 @@ def demo(
             duration=duration,
             summary_every=summary_every,
             out=click.echo,
+            send_to=send_to,
         )
     except OSError as exc:
         raise click.ClickException(
