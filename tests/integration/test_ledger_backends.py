@@ -289,7 +289,7 @@ def test_a_merge_bills_one_spans_usage_to_the_others_team(ledger: SqlLedger) -> 
 
 def test_a_rewritten_row_moves_its_rollups_with_it(url: str) -> None:
     """_rewrite_rows adjusts the rollups in the same transaction: after a later, finer span
-    rewrote a row, the rollups equal the ones rebuilt from the calls alone (migration 3)."""
+    rewrote a row, the rollups equal the ones rebuilt from the calls alone (migrations 3 and 9)."""
     ledger = open_ledger(url)
     try:
         ledger.record([span(1, contracted=1_000)], [SpanLink(response_id="msg_01")])
@@ -301,7 +301,7 @@ def test_a_rewritten_row_moves_its_rollups_with_it(url: str) -> None:
     for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
                   "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
         raw_execute(url, f"DROP TABLE {table}")
-    raw_execute(url, "DELETE FROM schema_migrations WHERE version = 3")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 9)")
     open_ledger(url).close()
     assert rollup_tables(url) == incremental
     assert any(700 in row for row in incremental["hour"])  # the rewritten cost, not the first one
@@ -416,9 +416,9 @@ def test_unpriced_rows_are_repriced_by_update_costs(ledger: SqlLedger) -> None:
     (before,) = ledger.spend(T0 - DAY, T0 + DAY, group_by=())
     assert (before.unpriced, before.contracted_nanos) == (2, 500)
 
-    updates = [(e.trace_id, e.span_id, Cost(PRICED, 77, 70, "price-book", "price-book:new", "2026-01-01"), 84)
-               for e in pending]  # fmt: skip
-    missing = ("f" * 32, "f" * 16, Cost(PRICED, 1, 1), 1)  # not in the ledger: changes nothing
+    updates = [(e.trace_id, e.span_id, Cost(PRICED, 77, 70, "price-book", "price-book:new", "2026-01-01"), 84,
+                0, 0) for e in pending]  # fmt: skip
+    missing = ("f" * 32, "f" * 16, Cost(PRICED, 1, 1), 1, 0, 0)  # not in the ledger: changes nothing
     assert ledger.update_costs([*updates, missing]) == 2
     assert ledger.unpriced() == []
     (after,) = ledger.spend(T0 - DAY, T0 + DAY, group_by=())
@@ -762,6 +762,8 @@ def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerE
         output_tokens=draw(st.integers(0, 10**6)),
         reasoning_tokens=0,
         status=draw(st.sampled_from(["ok", "ok", "error"])),
+        cache_lookup=draw(st.integers(0, 1)),
+        prompt_cache_savings_nanos=draw(st.integers(0, 10**9)),
     )
     if draw(st.integers(0, 7)) == 0:
         made = made._replace(
@@ -772,7 +774,8 @@ def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerE
 
 def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tuple[int, ...]]:
     """The question answered from the calls alone, with the calendar in zoneinfo: per (bucket
-    label, team, model), (requests, unpriced, outcomes, output excluding reasoning, contracted, chargeback)."""
+    label, team, model), (requests, unpriced, outcomes, output excluding reasoning, contracted, chargeback,
+    response-cache lookups and savings, prompt-cache savings)."""
     zone = ZoneInfo(query.tz)
     out: dict[tuple, list[int]] = {}
     for row in rows:
@@ -782,16 +785,18 @@ def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tup
         label = datetime.combine(local.date(), datetime.min.time(), zone).isoformat()
         request = row.operation != "outcome"
         key = (label, row.team, row.response_model or row.request_model)
-        sums = out.setdefault(key, [0] * 6)
+        sums = out.setdefault(key, [0] * 9)
         for i, value in enumerate(
             (request, request and row.price_status == "unpriced", row.outcome_count,
-             row.output_tokens - row.reasoning_tokens, row.contracted_cost_nanos or 0, row.chargeback_nanos or 0)
+             row.output_tokens - row.reasoning_tokens, row.contracted_cost_nanos or 0, row.chargeback_nanos or 0,
+             row.cache_lookup, row.savings_nanos, row.prompt_cache_savings_nanos)
         ):  # fmt: skip
             sums[i] += int(value)
     return {key: tuple(v) for key, v in out.items()}
 
 
-CHECKED = ("requests", "unpriced", "outcome_count", "output_tokens", "contracted_nanos", "chargeback_nanos")
+CHECKED = ("requests", "unpriced", "outcome_count", "output_tokens", "contracted_nanos", "chargeback_nanos",
+           "cache_lookups", "savings_nanos", "prompt_cache_savings_nanos")  # fmt: skip
 
 
 def answered(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]]:
@@ -850,8 +855,8 @@ def test_rollups_equal_a_recomputation_from_the_calls(
             ledger.insert([pool[i] for i in data.draw(st.lists(st.integers(0, 11), max_size=10))])
         repriced = data.draw(st.lists(st.integers(0, 11), max_size=4, unique=True))
         ledger.update_costs(
-            [(pool[i].trace_id, pool[i].span_id, Cost(PRICED, 90 + i, 80 + i, "price-book", "p"), 100 + i)
-             for i in repriced]
+            [(pool[i].trace_id, pool[i].span_id, Cost(PRICED, 90 + i, 80 + i, "price-book", "p"), 100 + i,
+              i, 2 * i) for i in repriced]
         )  # fmt: skip
         rows = list(ledger.entries(0, T0 + 10 * DAY))
         lo = T0 + data.draw(st.integers(-2 * DAY, 2 * DAY)) // 10**9 * 10**9
@@ -863,11 +868,11 @@ def test_rollups_equal_a_recomputation_from_the_calls(
         incremental = rollup_tables(url)
     finally:
         ledger.close()
-    # Rebuild the rollups from the calls alone, as migrations 3 and 6 do on an existing ledger.
+    # Rebuild the rollups from the calls alone, as migrations 3, 6 and 9 do on an existing ledger.
     for table in (*TIME_TABLES.values(), *TEAM_TABLES.values(), "llm_rollup_users", "llm_rollup_sessions",
                   "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
         raw_execute(url, f"DROP TABLE {table}")
-    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 6)")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 6, 9)")
     reopened = open_ledger(url)
     try:
         assert rollup_tables(url) == incremental

@@ -31,6 +31,7 @@ class BilledCall:
     cost: Cost
     chargeback_nanos: int | None
     savings_nanos: int = 0  # response-cache savings: what the call would have cost
+    prompt_cache_savings_nanos: int = 0  # prompt-cache reads at the read rate instead of the input rate
 
 
 class CostMetrics:
