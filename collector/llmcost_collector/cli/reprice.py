@@ -87,14 +87,14 @@ def reprice(
                 for entry in entries:
                     seen.add((entry.trace_id, entry.span_id))
                     call = entry.to_call()
-                    priced = bill(pricer, call)  # a response-cache hit stays $0, its saving priced
-                    cost = priced.cost
+                    billed = bill(pricer, call)  # a response-cache hit stays $0, its saving priced
+                    cost = billed.cost
                     if cost.status != PRICED:
                         still += 1
                         continue
                     updates.append(
                         (entry.trace_id, entry.span_id, cost, chargeback(call, cost.contracted_nanos),
-                         priced.savings_nanos, priced.prompt_cache_savings_nanos)
+                         billed.savings_nanos, billed.prompt_cache_savings_nanos)
                     )  # fmt: skip
                     total += cost.contracted_nanos or 0
                 priced += len(updates)

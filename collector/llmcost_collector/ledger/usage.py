@@ -70,8 +70,8 @@ class UsageLine:
     contracted_nanos: int
     chargeback_nanos: int
     savings_nanos: int  # response cache: what its hits would have cost when they were served
-    cache_lookups: int  # calls that looked in the response cache (hits and misses)
-    prompt_cache_savings_nanos: int  # provider prompt cache: cached tokens at the read rate vs input
+    cache_lookups: int = 0  # calls that looked in the response cache (hits and misses)
+    prompt_cache_savings_nanos: int = 0  # provider prompt cache: cached tokens at the read rate vs input
 
     @property
     def total_input_tokens(self) -> int:
