@@ -762,9 +762,12 @@ def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerE
         output_tokens=draw(st.integers(0, 10**6)),
         reasoning_tokens=0,
         status=draw(st.sampled_from(["ok", "ok", "error"])),
+        cache_hit=draw(st.sampled_from([0, 0, 1])),
         cache_lookup=draw(st.integers(0, 1)),
         prompt_cache_savings_nanos=draw(st.integers(0, 10**9)),
     )
+    if made.cache_hit:
+        made = made._replace(cache_lookup=1, savings_nanos=draw(st.integers(0, 10**9)))
     if draw(st.integers(0, 7)) == 0:
         made = made._replace(
             operation="outcome", request_model="", outcome="ticket_resolved", outcome_count=2
@@ -788,8 +791,8 @@ def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tup
         sums = out.setdefault(key, [0] * 9)
         for i, value in enumerate(
             (request, request and row.price_status == "unpriced", row.outcome_count,
-             row.output_tokens - row.reasoning_tokens, row.contracted_cost_nanos or 0, row.chargeback_nanos or 0,
-             row.cache_lookup, row.savings_nanos, row.prompt_cache_savings_nanos)
+             0 if row.cache_hit else row.output_tokens - row.reasoning_tokens,  # a hit consumed none
+             row.contracted_cost_nanos or 0, row.chargeback_nanos or 0, row.cache_lookup, row.savings_nanos, row.prompt_cache_savings_nanos)
         ):  # fmt: skip
             sums[i] += int(value)
     return {key: tuple(v) for key, v in out.items()}

@@ -182,7 +182,11 @@ def billed(team: str, *, status: str = "ok", cost: int | None = 1_000_000, cache
         cache_lookup=cache_lookup or cache_hit, outcome=outcome, outcome_count=outcome_count,
     )  # fmt: skip
     return BilledCall(
-        llm, Cost(PRICED, cost, cost) if cost is not None else Cost.unpriced("?"), cost, savings, prompt_savings
+        llm,
+        Cost(PRICED, cost, cost) if cost is not None else Cost.unpriced("?"),
+        cost,
+        savings,
+        prompt_savings,
     )
 
 

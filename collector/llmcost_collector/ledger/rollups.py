@@ -52,6 +52,7 @@ _ADD_MEASURES = ", ".join(f"{m} = t.{m} + excluded.{m}" for m in MEASURES)
 # SQL expressions computing each measure from one llm_calls row (the backfill and the tests'
 # recomputation); ``measures()`` is the same in Python for the insert path.
 _REQUEST = "CASE WHEN operation <> 'outcome' THEN 1 ELSE 0 END"
+_CONSUMED = "CASE WHEN cache_hit = 0 THEN {} ELSE 0 END"  # a response-cache hit consumed no tokens
 MEASURE_SQL = {
     "requests": _REQUEST,
     "errors": "CASE WHEN operation <> 'outcome' AND status = 'error' THEN 1 ELSE 0 END",
@@ -59,14 +60,12 @@ MEASURE_SQL = {
     "outcome_count": "outcome_count",
     "cache_hits": "cache_hit",
     "estimated": "usage_estimated",
-    "input_tokens": "input_tokens",
-    "cache_read_tokens": "cache_read_tokens",
-    "cache_write_tokens": "cache_write_tokens",
-    "cache_write_1h_tokens": "cache_write_1h_tokens",
-    "output_tokens": "output_tokens - reasoning_tokens",
-    "reasoning_tokens": "reasoning_tokens",
-    "input_audio_tokens": "input_audio_tokens",
-    "output_audio_tokens": "output_audio_tokens",
+    **{
+        m: _CONSUMED.format(m)
+        for m in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
+    },
+    "output_tokens": _CONSUMED.format("output_tokens - reasoning_tokens"),
+    **{m: _CONSUMED.format(m) for m in ("reasoning_tokens", "input_audio_tokens", "output_audio_tokens")},
     "list_nanos": "COALESCE(list_cost_nanos, 0)",
     "contracted_nanos": "COALESCE(contracted_cost_nanos, 0)",
     "chargeback_nanos": "COALESCE(chargeback_nanos, 0)",
@@ -153,8 +152,10 @@ def team_backfill(
 
 
 def measures(e: LedgerEntry) -> tuple[int, ...]:
-    """The ``MEASURES`` of one call, in order (the Python twin of ``MEASURE_SQL``)."""
+    """The ``MEASURES`` of one call, in order (the Python twin of ``MEASURE_SQL``). A response-cache
+    hit carries its original usage, but consumed none of it: its token measures are 0."""
     request = 0 if e.operation == "outcome" else 1
+    consumed = 0 if e.cache_hit else 1
     return (
         request,
         request if e.status == "error" else 0,
@@ -162,14 +163,14 @@ def measures(e: LedgerEntry) -> tuple[int, ...]:
         e.outcome_count,
         e.cache_hit,
         e.usage_estimated,
-        e.input_tokens,
-        e.cache_read_tokens,
-        e.cache_write_tokens,
-        e.cache_write_1h_tokens,
-        e.output_tokens - e.reasoning_tokens,
-        e.reasoning_tokens,
-        e.input_audio_tokens,
-        e.output_audio_tokens,
+        consumed * e.input_tokens,
+        consumed * e.cache_read_tokens,
+        consumed * e.cache_write_tokens,
+        consumed * e.cache_write_1h_tokens,
+        consumed * (e.output_tokens - e.reasoning_tokens),
+        consumed * e.reasoning_tokens,
+        consumed * e.input_audio_tokens,
+        consumed * e.output_audio_tokens,
         e.list_cost_nanos or 0,
         e.contracted_cost_nanos or 0,
         e.chargeback_nanos or 0,

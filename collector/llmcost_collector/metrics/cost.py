@@ -194,7 +194,9 @@ class CostMetrics:
             if prompt_hits:
                 self.cache_hits.labels(team, feature, "prompt_cache").inc(prompt_hits)
             if prompt_savings:
-                self.cache_savings.labels(team, feature, "prompt_cache").inc(nanos_to_float_usd(prompt_savings))
+                self.cache_savings.labels(team, feature, "prompt_cache").inc(
+                    nanos_to_float_usd(prompt_savings)
+                )
         cap = self.caps.value
         for (team, outcome), count in outcomes.items():
             self.outcomes.labels(cap("team", team), cap("outcome", outcome)).inc(count)
