@@ -516,12 +516,14 @@ MAR = FEB + 28 * DAY
 HALF_HOUR = HOUR // 2
 
 
-def row(n: int, nanos: int, start_ns: int, *, savings: int = 0, **attribution: object) -> LedgerEntry:
+def row(
+    n: int, nanos: int, start_ns: int, *, savings: int = 0, prompt_savings: int = 0, **attribution: object
+) -> LedgerEntry:
     """Call ``n`` costing exactly ``nanos`` (list and contracted; chargeback twice that); the
     call lasts 1 ms (``make_call``)."""
     call = make_call(n, start_ns=start_ns, **attribution)
     return LedgerEntry.from_call(
-        call, Cost(PRICED, nanos, nanos, "book", "p", "2024"), 2 * nanos, T0, savings
+        call, Cost(PRICED, nanos, nanos, "book", "p", "2024"), 2 * nanos, T0, savings, prompt_savings
     )
 
 
@@ -649,9 +651,9 @@ def report_ledger() -> list[LedgerEntry]:
            "user_tier": "premium", "session_id": "s1", "session_name": "Document Analysis"}  # fmt: skip
     dev = {"environment": "development", "feature": "chat", "user_id": "user-123", "user_tier": "free"}
     return [
-        row(1, 20 * USD, T0 + HOUR, **p789),
-        row(2, 20 * USD, T0 + 2 * HOUR, **p789),
-        row(3, 0, T0 + 3 * HOUR, savings=5 * USD, cache_hit=True, **p789),
+        row(1, 20 * USD, T0 + HOUR, cache_lookup=True, **p789),  # a response-cache miss
+        row(2, 20 * USD, T0 + 2 * HOUR, prompt_savings=3 * USD // 2, **p789),
+        row(3, 0, T0 + 3 * HOUR, savings=5 * USD, cache_hit=True, cache_lookup=True, **p789),
         *(row(4 + i, 10 * USD, T0 + (4 + i) * HOUR, **f123) for i in range(3)),
         row(7, 27 * USD, T0 + DAY, **doc),
         row(8, 3 * USD, T0 + 2 * DAY, **dev),
@@ -686,13 +688,14 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
     )
     assert data["top_users"] == [
         {"user_id": "user-789", "user_tier": "premium", "requests": 3, "cost_usd": "40.000000000",
-         "cache_hits": 1, "cache_hit_rate": "0.333333", "savings_usd": "5.000000000"},
+         "cache_lookups": 2, "cache_hits": 1, "cache_hit_rate": "0.500000", "savings_usd": "5.000000000"},
         {"user_id": "user-123", "user_tier": "free", "requests": 4, "cost_usd": "33.000000000",
-         "cache_hits": 0, "cache_hit_rate": "0.000000", "savings_usd": "0.000000000"},
+         "cache_lookups": 0, "cache_hits": 0, "cache_hit_rate": None, "savings_usd": "0.000000000"},
     ]  # fmt: skip
-    # 1 hit in 8 calls; 8 x 20 cache-read of 8 x 124 input tokens
-    assert data["cache"] == {"requests": 8, "hits": 1, "hit_rate": "0.125000", "savings_usd": "5.000000000",
-                             "prompt_cache_read_share": "0.161290"}  # fmt: skip
+    # 1 hit in 2 lookups; the hit consumed no tokens: 7 x 20 cache-read of 7 x 124 input tokens
+    assert data["cache"] == {"requests": 8, "lookups": 2, "hits": 1, "hit_rate": "0.500000",
+                             "savings_usd": "5.000000000", "prompt_cache_read_share": "0.161290",
+                             "prompt_cache_savings_usd": "1.500000000"}  # fmt: skip
     assert data["sessions"] == [
         {"session_name": "Chat", "runs": 2, "total_usd": "70.000000000", "average_usd": "35.000000000"},
         {
@@ -732,8 +735,10 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
         "└── development: $3.00 (3%)",
         "    └── chat: $3.00 (100%)",
     ]
-    assert "1. user-789: $40.00 (premium tier), 3 calls, cache hit rate 33%, savings $5.00" in text
-    assert "- Hit rate: 12% of calls answered from a response cache" in text  # 12.5% half to even
+    assert "1. user-789: $40.00 (premium tier), 3 calls, cache hit rate 50%, savings $5.00" in text
+    assert "- Hit rate: 50% of 2 response-cache lookups answered from the cache" in text
+    assert "- Savings: $5.00" in text
+    assert "of input tokens read from the provider's cache, saving $1.50" in text
     assert "| Chat | 2 | $35.00 | $70.00 |" in text
     assert "| ticket_resolved | 4 | $73.00 | $18.25 |" in text
 
