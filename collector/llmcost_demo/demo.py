@@ -150,7 +150,7 @@ class TrafficGenerator:
             elif workload.call == "openai-faq":
                 import otel_llmcost
 
-                question = [{"role": "user", "content": self.rng.choice(FAQ)}]
+                question: Any = [{"role": "user", "content": self.rng.choice(FAQ)}]
                 with otel_llmcost.cache(ttl=86400, backend=self.faq_cache):
                     self.openai.chat.completions.create(
                         model=workload.model, messages=question, temperature=0, extra_headers=headers
