@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import time
 import urllib.request
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from llmcost_demo.fake_provider import FakeProvider, Scenario
 import otel_llmcost
 from otel_llmcost.cache import MemoryBackend, RedisBackend, SQLiteBackend
 from tests.integration.conftest import FAR_FUTURE, Collectors, config_file, export, metric
+from tests.support import require_binary, start_process, stop_process
 
 from .helpers import MESSAGES, MODEL, SNAPSHOT, Otel, attrs, claude, client
 
@@ -93,6 +97,33 @@ def test_sqlite_backend_is_shared_by_instances(oai: Otel, fake: FakeProvider, tm
     with otel_llmcost.cache(ttl=60, backend=SQLiteBackend(path)):
         second = c.chat.completions.create(**CHAT)
     assert len(fake.requests) == 1 and second == first
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server (Debian's) on a free loopback port, without persistence."""
+    binary = require_binary("redis-server")
+    pytest.importorskip("redis")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc, _ = start_process(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        re.compile(r"(Ready to accept connections)"),
+    )  # fmt: skip
+    yield f"redis://127.0.0.1:{port}/0"
+    stop_process(proc)
+
+
+def test_redis_backend_is_shared_by_replicas(oai: Otel, fake: FakeProvider, redis_url: str) -> None:
+    c = client(fake)
+    with otel_llmcost.cache(ttl=60, backend=RedisBackend(redis_url)):  # one replica
+        first = c.chat.completions.create(**CHAT)
+    with otel_llmcost.cache(ttl=60, backend=RedisBackend(redis_url)):  # another, same Redis
+        second = c.chat.completions.create(**CHAT)
+    assert len(fake.requests) == 1 and second == first
+    assert [attrs(s)["llmcost.cache.lookup"] for s in oai.spans()] == ["miss", "hit"]
 
 
 def test_redis_outage_degrades_to_misses(oai: Otel, fake: FakeProvider) -> None:
