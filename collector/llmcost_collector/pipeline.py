@@ -364,6 +364,7 @@ class IngestPipeline:
         (``ledger/dedupe.py``), with the chargeback for that attribution's team."""
         call = usage.to_call()
         call.attribution = attributed.to_call().attribution  # already scrubbed, as stored
+        call.cache_lookup = bool(usage.cache_lookup or attributed.cache_lookup)  # a lookup either saw
         chargeback = self.policy.chargeback(call, usage.contracted_cost_nanos)
         return LedgerEntry.from_call(
             call,

@@ -242,3 +242,21 @@ def test_collector_counts_hits_lookups_and_savings_exactly(
     )
     assert credits["prompt_cache_savings"]["amount_usd"] == "-0.000600000"
     assert invoice["total_usd"] == "0.015600000"  # shown, never deducted: at cost, the 3 calls
+
+
+def test_a_lookup_survives_the_merge_with_the_sdks_own_span(
+    ant: Otel, fake: FakeProvider, collector: Collectors
+) -> None:
+    """The anthropic SDK traces itself beside ours: the collector bills the miss once (two spans,
+    one row) and keeps it a lookup, whichever span's usage it keeps."""
+    app = collector()
+    c = claude(fake)
+    kwargs = {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": MESSAGES}
+    with otel_llmcost.attribute(team="support", feature="faq"), otel_llmcost.cache(backend=MemoryBackend()):
+        c.messages.create(**kwargs)
+        c.messages.create(**kwargs)
+    assert len(fake.requests) == 1
+    export(app, ant.spans())
+    rows = sorted(app.ledger.entries(0, FAR_FUTURE), key=lambda e: e.start_time_ns)
+    assert [(e.cache_lookup, e.cache_hit) for e in rows] == [(1, 0), (1, 1)]
+    assert metric(app, "llmcost_cache_lookups_total", team="support", feature="faq") == 2
