@@ -100,7 +100,7 @@ def test_prometheus_scrapes_the_collector_and_alerts_alertmanager() -> None:
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     targets = [t for sc in jobs["llmcost"]["static_configs"] for t in sc["targets"]]
-    assert targets == ["llmcost:9464"]
+    assert targets == ["llmcost-1:9464", "llmcost-2:9464"]
     assert jobs["llmcost"].get("metrics_path", "/metrics") == "/metrics"
     am_targets = [
         t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]
