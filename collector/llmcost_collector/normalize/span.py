@@ -167,10 +167,7 @@ def is_llm_call(attrs: dict[str, object]) -> bool:
     kind = attrs.get(sc.OI_SPAN_KIND)
     if kind is not None and kind not in OPENINFERENCE_CALL_KINDS:
         return False
-    for key in CALL_MODEL_KEYS:
-        if attrs.get(key):
-            return True
-    return False
+    return any(map(attrs.get, CALL_MODEL_KEYS))
 
 
 def input_excludes_cache(dialect: str, provider: str) -> bool:
