@@ -8,25 +8,35 @@ routing test starts a real Alertmanager on loopback with the rendered config who
 receivers point at an HTTP server in this test (and whose ``group_wait`` is short), posts the
 alerts Prometheus would send, and checks who is notified of what: FinOps gets budget alerts, the
 owning team its own, and inhibition keeps only the highest crossed threshold.
+
+The end-to-end test runs the whole chain with real Prometheus and Alertmanager processes: real
+calls push a team's spend past 50, 80, 95 and 100 % of its budget, the webhook gets one
+notification per step in that order, and a resolved notice when the collector's clock (the one
+part the test controls) moves into the next period.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from llmcost_collector.app import CollectorApp, Settings
 from llmcost_collector.budget.alertmanager import template_text
 
 from tests.support import require_binary
@@ -443,3 +453,173 @@ def test_budget_alerts_reach_the_right_receivers_and_lower_thresholds_are_inhibi
     assert states[("LLMCostBudgetThreshold", "organisation-monthly", "100")]["inhibitedBy"]
     assert not states[("LLMCostBudgetThreshold", "marketing-monthly", "100")]["inhibitedBy"]
     assert not states[("LLMCostBudgetThreshold", "marketing-prod-monthly", "50")]["inhibitedBy"]
+
+
+# --- end to end: collector, Prometheus, Alertmanager, webhook -------------------------------------
+
+# One call at a time through the real openai SDK (instrumented by otel_llmcost) to the fake
+# provider: each stdin line is the call's input tokens; "sent" once its span is exported.
+CLIENT = textwrap.dedent(
+    """
+    import json, sys
+    import openai
+    from opentelemetry import trace
+    import otel_llmcost
+
+    provider_url, endpoint = sys.argv[1], sys.argv[2]
+    otel_llmcost.configure(endpoint=endpoint, service_name="budget-e2e")
+    otel_llmcost.instrument()
+    client = openai.OpenAI(base_url=provider_url + "/v1", api_key="test", max_retries=0)
+    for line in sys.stdin:
+        scenario = {"input_tokens": int(line), "output_tokens": 1}
+        with otel_llmcost.attribute(team="e2e", feature="chat"):
+            client.chat.completions.create(
+                model="e2e-model",
+                messages=[{"role": "user", "content": "hello"}],
+                extra_headers={"x-fake-scenario": json.dumps(scenario)},
+            )
+        assert trace.get_tracer_provider().force_flush(10_000)
+        print("sent", flush=True)
+    """
+)
+
+# $1000 per million input tokens: 1,000 tokens are $1.00 of the $100 daily budget, charged at cost.
+E2E_CONFIG = """
+teams:
+  - {{name: e2e, contact: "{sink}/team-e2e", budgets: {{daily: 100}}}}
+alerting:
+  finops_contact: "{sink}/finops"
+  default_contact: "{sink}/default"
+  oncall_contact: "{sink}/oncall"
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+price_book:
+  entries:
+    - {{name: e2e-rate, provider: openai, model: e2e-model, input: 1000, output: 0}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _prometheus(tmp_path: Path, collector: str, alertmanager: str) -> Iterator[str]:
+    """A real Prometheus with the repository's rules, scraping and evaluating every second."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ROOT / "prometheus/rules/llmcost.rules.yml"),
+                       str(ROOT / "prometheus/rules/llmcost.alerts.yml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
+        "scrape_configs": [{"job_name": "llmcost", "static_configs": [{"targets": [collector]}]}],
+    }  # fmt: skip
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = _free_port()
+    process = subprocess.Popen(
+        [require_binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'prometheus-data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/-/ready", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "Prometheus did not start"
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _team_notifications(sink: WebhookSink, receiver: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """(status, [(threshold, severity, alert status)]) of each notification ``receiver`` got."""
+    with sink.cond:
+        bodies = [body for path, body in sink.received if path == receiver]
+    return [
+        (body["status"], sorted((a["labels"]["threshold"], a["labels"]["severity"], a["status"])
+                                for a in body["alerts"]))
+        for body in bodies
+    ]  # fmt: skip
+
+
+@pytest.mark.needs_prometheus
+def test_a_budget_alerts_from_info_to_critical_then_resolves_at_the_period_end(
+    tmp_path: Path, sink: WebhookSink, fake_provider: str
+) -> None:
+    """Real processes but the collector: the client (openai SDK) -> fake provider, spans -> the
+    collector (in this process, for a clock the test controls) -> Prometheus with the shipped rules
+    -> Alertmanager with the config `llmcost alertmanager-config` renders -> the webhook here.
+
+    The team's spend is pushed to exactly 50, 80, 95 and 100 % of its daily budget; each step
+    notifies the team (and FinOps) of that threshold alone, the lower ones inhibited, in order.
+    Then the collector's clock moves to the next day: the budget's spend is 0 and a resolved
+    notice arrives."""
+    now = datetime.now(timezone.utc)
+    if (now + timedelta(minutes=5)).date() != now.date():
+        pytest.skip("too close to UTC midnight: the real calls would fall in two days")
+    config_path = tmp_path / "llmcost.yaml"
+    config_path.write_text(E2E_CONFIG.format(sink=sink.url))
+    shift = [timedelta(0)]
+    app = CollectorApp(
+        Settings(host="127.0.0.1", otlp_http_port=0, http_port=0, enable_grpc=False,
+                 ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}", config_path=str(config_path)),
+        clock=lambda: datetime.now(timezone.utc) + shift[0],
+    ).start()  # fmt: skip
+    am_dir = tmp_path / "alertmanager"
+    am_dir.mkdir()
+    done = _render(config_path, am_dir / "alertmanager.yml")
+    assert done.returncode == 0, done.stderr
+    am = start_alertmanager(am_dir / "alertmanager.yml", am_dir / "data")
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, fake_provider, app.urls()["otlp_http"]],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert client.stdin is not None and client.stdout is not None
+    try:
+        with _prometheus(tmp_path, f"127.0.0.1:{app.ports['http']}", am.url.removeprefix("http://")):
+            expected: list[tuple[str, list[tuple[str, str, str]]]] = []
+            for tokens, threshold, severity in (
+                (50_000, "50", "info"), (30_000, "80", "warning"),
+                (15_000, "95", "critical"), (5_000, "100", "critical"),
+            ):  # fmt: skip
+                client.stdin.write(f"{tokens}\n")
+                client.stdin.flush()
+                assert client.stdout.readline().strip() == "sent", client.stderr.read()
+                expected.append(("firing", [(threshold, severity, "firing")]))
+                for receiver in ("team-e2e", "finops"):
+                    _wait_until(lambda r=receiver: len(_team_notifications(sink, r)) >= len(expected), 60)
+                    assert _team_notifications(sink, receiver) == expected, receiver
+            # the spend is exact: $100.00 of $100.00 in the ledger and on the gauge
+            (status,) = app.budget_statuses()
+            assert (status.spent_nanos, status.crossed) == (100 * 10**9, 100)
+
+            # The period rolls over: tomorrow nothing is spent yet and every threshold resolves.
+            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+            shift[0] = midnight - datetime.now(timezone.utc) + timedelta(minutes=1)
+            app.gauges.invalidate()
+            _wait_until(lambda: len(_team_notifications(sink, "team-e2e")) > len(expected), 60)
+            status_after, alerts_after = _team_notifications(sink, "team-e2e")[len(expected)]
+            assert status_after == "resolved"
+            every = [("50", "info"), ("80", "warning"), ("95", "critical"), ("100", "critical")]
+            assert alerts_after == sorted((t, s, "resolved") for t, s in every)
+        assert not any(path in ("default", "oncall") for path, _ in sink.received), sink.received
+    finally:
+        client.stdin.close()
+        client.wait(30)
+        stop(am)
+        app.stop()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
