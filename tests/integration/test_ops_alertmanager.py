@@ -378,6 +378,16 @@ def test_real_alertmanager_loads_the_config(alertmanager: Alertmanager) -> None:
     assert status["cluster"]["status"] == "disabled"
 
 
+def test_the_shipped_config_starts_a_real_alertmanager(tmp_path: Path) -> None:
+    """As compose mounts it: templates next to it, secret files (absent here) read only to send."""
+    am = start_alertmanager(CONFIG, tmp_path / "data")
+    try:
+        status = am.get("/api/v2/status")
+        assert yaml.safe_load(status["config"]["original"])["global"]["slack_api_url_file"]
+    finally:
+        stop(am)
+
+
 def _alert(**labels: str) -> dict[str, Any]:
     return {"labels": labels, "annotations": {"summary": f"test {labels['alertname']}"}}
 
