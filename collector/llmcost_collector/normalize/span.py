@@ -150,6 +150,16 @@ def _dialect(attrs: dict[str, object], scope: str = "") -> str:
     return "otel"
 
 
+# The attributes a call's model is read from; a span with none of them is not a call. An
+# OpenTelemetry Collector in front of llmcost filters on the same list (otelcol/config.yaml).
+CALL_MODEL_KEYS = (
+    sc.GEN_AI_REQUEST_MODEL,
+    sc.GEN_AI_RESPONSE_MODEL,
+    sc.OI_MODEL_NAME,
+    sc.OI_EMBEDDING_MODEL_NAME,
+)
+
+
 def is_llm_call(attrs: dict[str, object]) -> bool:
     """Cheap test: a model name, and not an orchestration span that aggregates other calls."""
     if attrs.get(sc.GEN_AI_OPERATION_NAME) in NOT_CALLS:
@@ -157,12 +167,7 @@ def is_llm_call(attrs: dict[str, object]) -> bool:
     kind = attrs.get(sc.OI_SPAN_KIND)
     if kind is not None and kind not in OPENINFERENCE_CALL_KINDS:
         return False
-    return bool(
-        attrs.get(sc.GEN_AI_REQUEST_MODEL)
-        or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
-        or attrs.get(sc.OI_MODEL_NAME)
-        or attrs.get(sc.OI_EMBEDDING_MODEL_NAME)
-    )
+    return any(map(attrs.get, CALL_MODEL_KEYS))
 
 
 def input_excludes_cache(dialect: str, provider: str) -> bool:
