@@ -142,6 +142,8 @@ class CollectorApp:
             self._refresh_gauges,
             lambda user: [status_json(s) for s in self.budget_statuses(user_id=user)],
             pricer=self.pricer,
+            config=lambda: self.config,
+            grafana_url=settings.grafana_url,
         )
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),
