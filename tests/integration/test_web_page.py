@@ -23,6 +23,7 @@ from llmcost_collector.invoice.build import Invoicing, Period
 from llmcost_collector.invoice.render import render_one
 from llmcost_collector.model import Usage
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -102,12 +103,17 @@ def open_page(browser: WebDriver, app: CollectorApp, query: str = "") -> None:
 
 
 def wait(browser: WebDriver, css: str, timeout: float = 15) -> WebElement:
-    WebDriverWait(browser, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
-    return browser.find_element(By.CSS_SELECTOR, css)
+    """The first element matching ``css`` once there is one (found again if a redraw replaced it)."""
+    return WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, css) and d.find_element(By.CSS_SELECTOR, css)
+    )
 
 
 def exact(browser: WebDriver, css: str) -> list[Decimal]:
-    return [Decimal(e.get_attribute("data-exact") or "nan") for e in browser.find_elements(By.CSS_SELECTOR, css)]
+    """The exact amounts (``data-exact``) of the matching cells, read in one script: the page
+    redraws on every quote, so elements found one by one could go stale in between."""
+    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.dataset.exact);"
+    return [Decimal(text or "nan") for text in browser.execute_script(script, css)]
 
 
 def wait_for_quote(browser: WebDriver, css: str, expected: list[Decimal], timeout: float = 15) -> None:
@@ -135,6 +141,7 @@ def screenshot(browser: WebDriver, name: str) -> None:
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
+TEXT = "return document.querySelector(arguments[0])?.textContent || '';"
 MINI_VS_SONNET = (
     "m=openai/gpt-4o-mini&m=anthropic/claude-3-5-sonnet&in=10000000&cached=0&out=2000000"
     "&cb=cost_plus&markup=10&fee=5&feem=0"
@@ -188,10 +195,11 @@ def test_the_url_round_trips_the_calculators_state(page: tuple[CollectorApp, Web
     wait(browser, "#calc-quotes td.charge")
     search = browser.find_element(By.ID, "calc-search")
     retype(search, "gpt-4o")
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".catalog tbody tr"))
-    rows = browser.find_elements(By.CSS_SELECTOR, ".catalog tbody tr")
-    target = next(r for r in rows if r.find_elements(By.TAG_NAME, "td")[1].text == "openai/gpt-4o")
-    box = target.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
+    box = wait(browser, "#calc-source:not(:empty)")  # the catalogue is loaded, then filtered as typed
+    names = "return [...document.querySelectorAll('.catalog tbody tr td:nth-child(2)')].map(e => e.textContent);"
+    WebDriverWait(browser, 10).until(lambda d: (n := d.execute_script(names)) and all("gpt-4o" in x for x in n))
+    label = browser.find_element(By.XPATH, "//label[starts-with(., 'Compare openai/gpt-4o (')]")
+    box = browser.find_element(By.ID, label.get_attribute("for") or "")
     box.send_keys(" ")  # keyboard, not a click: the control is reachable and operable by keys
     browser.find_element(By.ID, "calc-mode-requests").click()
     retype(browser.find_element(By.ID, "calc-requests"), "1234")
@@ -222,34 +230,34 @@ def test_the_explorer_shows_the_ledgers_totals(page: tuple[CollectorApp, WebDriv
     wait(browser, "#exp-table tfoot td")
     # cost $2.80 + $1.00 + $0.50 + $2.00 = $6.30; charged x 1.10 = $6.93
     WebDriverWait(browser, 10).until(lambda d: exact(d, "#exp-table tfoot td[data-exact]") == [Decimal("6.30"), Decimal("6.93")])
-    teams = {r.find_element(By.TAG_NAME, "th").text: exact_row(r) for r in browser.find_elements(By.CSS_SELECTOR, "#exp-table tbody tr")}
-    assert teams == {"search": [Decimal("4.30"), Decimal("4.73")], ODD_TEAM: [Decimal("2.00"), Decimal("2.20")]}
-    users = [r.find_element(By.TAG_NAME, "th").text for r in browser.find_elements(By.CSS_SELECTOR, "#exp-top-users tbody tr")]
-    assert users == ["ann", ODD_USER, "bob"]  # ann $3.30, the odd user $2.00, bob $1.00: shown as text
+    assert table(browser, "#exp-table") == {"search": [Decimal("4.30"), Decimal("4.73")], ODD_TEAM: [Decimal("2.00"), Decimal("2.20")]}
+    assert list(table(browser, "#exp-top-users")) == ["ann", ODD_USER, "bob"]  # ann $3.30, the odd user $2.00, bob $1.00: shown as text
     assert not browser.find_elements(By.CSS_SELECTOR, "#exp-top-users img")
     bars = browser.find_elements(By.CSS_SELECTOR, "#exp-trend rect.bar")
     assert len(bars) == 3  # 3, 4 and 9 November
     screenshot(browser, "explorer")
 
     Select(browser.find_element(By.ID, "exp-group")).select_by_value("feature")
-    WebDriverWait(browser, 10).until(lambda d: "constructor" in d.find_element(By.ID, "exp-table").text)
-    features = {r.find_element(By.TAG_NAME, "th").text: exact_row(r) for r in browser.find_elements(By.CSS_SELECTOR, "#exp-table tbody tr")}
-    assert features["answers"] == [Decimal("3.80"), Decimal("4.18")]
+    WebDriverWait(browser, 10).until(lambda d: "constructor" in d.execute_script(TEXT, "#exp-table"))
+    assert table(browser, "#exp-table")["answers"] == [Decimal("3.80"), Decimal("4.18")]
     Select(browser.find_element(By.ID, "exp-group")).select_by_value("team")
     button = wait(browser, f"#exp-table tbody button[aria-label='Drill into search']")
     button.send_keys("\n")  # Enter on the focused button
     wait(browser, "#exp-features tbody button")
-    drill = {r.find_element(By.TAG_NAME, "th").text: exact_row(r) for r in browser.find_elements(By.CSS_SELECTOR, "#exp-features tbody tr")}
-    assert drill == {"answers": [Decimal("3.80"), Decimal("4.18")], "summaries": [Decimal("0.50"), Decimal("0.55")]}
+    assert table(browser, "#exp-features") == {"answers": [Decimal("3.80"), Decimal("4.18")], "summaries": [Decimal("0.50"), Decimal("0.55")]}
     browser.find_element(By.CSS_SELECTOR, "#exp-features button[aria-label='Drill into answers']").click()
     wait(browser, "#exp-sessions tbody tr")
-    sessions = {r.find_element(By.TAG_NAME, "th").text: exact_row(r) for r in browser.find_elements(By.CSS_SELECTOR, "#exp-sessions tbody tr")}
-    assert sessions == {"Answer s-1": [Decimal("2.80"), Decimal("3.08")], "Answer s-2": [Decimal("1.00"), Decimal("1.10")]}
+    assert table(browser, "#exp-sessions") == {"Answer s-1": [Decimal("2.80"), Decimal("3.08")], "Answer s-2": [Decimal("1.00"), Decimal("1.10")]}
     assert "team=search" in browser.current_url and "feature=answers" in browser.current_url
 
 
-def exact_row(row: WebElement) -> list[Decimal]:
-    return [Decimal(e.get_attribute("data-exact") or "nan") for e in row.find_elements(By.CSS_SELECTOR, "td[data-exact]")]
+def table(browser: WebDriver, css: str) -> dict[str, list[Decimal]]:
+    """Each body row's heading and exact amounts, read in one script (no stale elements)."""
+    script = (
+        "return [...document.querySelectorAll(arguments[0] + ' tbody tr')].map(r => [r.querySelector('th').textContent,"
+        " [...r.querySelectorAll('td[data-exact]')].map(e => e.dataset.exact)]);"
+    )
+    return {name: [Decimal(v) for v in values] for name, values in browser.execute_script(script, css)}
 
 
 def test_the_invoice_preview_is_the_invoice_engines(page: tuple[CollectorApp, WebDriver]) -> None:
@@ -275,7 +283,7 @@ def test_the_invoice_preview_is_the_invoice_engines(page: tuple[CollectorApp, We
         assert response.headers["Content-Type"] == "application/pdf" and response.read().startswith(b"%PDF")
 
     Select(browser.find_element(By.ID, "inv-team")).select_by_value(ODD_TEAM)  # any team name works
-    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "inv-team-name").text == ODD_TEAM)
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(TEXT, "#inv-team-name") == ODD_TEAM)
     (odd,) = Invoicing(app.ledger, app.config, app.pricer).invoices(Period.parse(MONTH), ODD_TEAM)
     assert browser.find_element(By.ID, "inv-total").text == f"${odd['total']}"
 

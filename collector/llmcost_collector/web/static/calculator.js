@@ -123,7 +123,7 @@ export function calculator(root) {
   function drawChosen() {
     replace(chosenList, chosen.map((name, i) => el("li", {}, name, i === 0 ? " (baseline) " : " ",
       el("button", { type: "button", onclick: () => toggle(name, false), "aria-label": `Remove ${name}` }, "Remove"),
-      i > 0 ? el("button", { type: "button", onclick: () => { chosen.splice(i, 1); chosen.unshift(name); changed(); }, "aria-label": `Make ${name} the baseline` }, "Make baseline") : null)));
+      i > 0 ? el("button", { type: "button", onclick: () => { chosen.splice(i, 1); chosen.unshift(name); changed(); }, "aria-label": `Make baseline: ${name}` }, "Make baseline") : null)));
   }
 
   function toggle(name, on) {
