@@ -61,7 +61,13 @@ def browser() -> Iterator[WebDriver]:
     driver_path = require_binary("chromedriver")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_script_timeout(30)
@@ -148,7 +154,9 @@ MINI_VS_SONNET = (
 )
 
 
-def test_calculator_shows_the_servers_quote_and_follows_a_change(page: tuple[CollectorApp, WebDriver]) -> None:
+def test_calculator_shows_the_servers_quote_and_follows_a_change(
+    page: tuple[CollectorApp, WebDriver],
+) -> None:
     app, browser = page
     open_page(browser, app, MINI_VS_SONNET)
     # 10M input + 2M output: gpt-4o-mini $0.15 / $0.60 per Mtok = $1.50 + $1.20 = $2.70;
@@ -172,12 +180,17 @@ def test_calculator_shows_the_servers_quote_and_follows_a_change(page: tuple[Col
     wait_for_quote(browser, "#calc-quotes td.charge", [Decimal("3.375"), Decimal("75.00")])
     Select(browser.find_element(By.ID, "calc-chargeback")).select_by_value("at_cost")
     wait_for_quote(browser, "#calc-quotes td.charge", [mini, sonnet])
-    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#calc-quotes td.markup")] == ["0 %", "0 %"]
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#calc-quotes td.markup")] == [
+        "0 %",
+        "0 %",
+    ]
 
 
 def test_calculator_crosses_a_volume_tier_boundary(page: tuple[CollectorApp, WebDriver]) -> None:
     app, browser = page
-    open_page(browser, app, "m=openai/gpt-4o-mini&mode=requests&req=9999&inreq=800&outreq=200&share=0&cb=tiered")
+    open_page(
+        browser, app, "m=openai/gpt-4o-mini&mode=requests&req=9999&inreq=800&outreq=200&share=0&cb=tiered"
+    )
     # 9,999 requests x (800 x $0.15 + 200 x $0.60) / 1M = $2.39976 at 9,999,000 tokens: Experimental, 50 %
     wait_for_quote(browser, "#calc-quotes td.charge", [Decimal("2.39976") * Decimal("1.5")])
     assert browser.find_element(By.CSS_SELECTOR, "#calc-quotes td.markup").text == "50 %"
@@ -196,8 +209,12 @@ def test_the_url_round_trips_the_calculators_state(page: tuple[CollectorApp, Web
     search = browser.find_element(By.ID, "calc-search")
     retype(search, "gpt-4o")
     box = wait(browser, "#calc-source:not(:empty)")  # the catalogue is loaded, then filtered as typed
-    names = "return [...document.querySelectorAll('.catalog tbody tr td:nth-child(2)')].map(e => e.textContent);"
-    WebDriverWait(browser, 10).until(lambda d: (n := d.execute_script(names)) and all("gpt-4o" in x for x in n))
+    names = (
+        "return [...document.querySelectorAll('.catalog tbody tr td:nth-child(2)')].map(e => e.textContent);"
+    )
+    WebDriverWait(browser, 10).until(
+        lambda d: (n := d.execute_script(names)) and all("gpt-4o" in x for x in n)
+    )
     label = browser.find_element(By.XPATH, "//label[starts-with(., 'Compare openai/gpt-4o (')]")
     box = browser.find_element(By.ID, label.get_attribute("for") or "")
     box.send_keys(" ")  # keyboard, not a click: the control is reachable and operable by keys
@@ -218,9 +235,14 @@ def test_the_url_round_trips_the_calculators_state(page: tuple[CollectorApp, Web
     wait_for_quote(browser, "#calc-quotes td.charge", shown)
     assert browser.find_element(By.ID, "calc-mode-requests").is_selected()
     assert browser.find_element(By.ID, "calc-requests").get_attribute("value") == "1234"
-    assert Select(browser.find_element(By.ID, "calc-chargeback")).first_selected_option.get_attribute("value") == "value_based"
+    assert (
+        Select(browser.find_element(By.ID, "calc-chargeback")).first_selected_option.get_attribute("value")
+        == "value_based"
+    )
     assert browser.find_element(By.ID, "calc-search").get_attribute("value") == "gpt-4o"
-    models = [e.get_attribute("data-model") for e in browser.find_elements(By.CSS_SELECTOR, "#calc-quotes tbody tr")]
+    models = [
+        e.get_attribute("data-model") for e in browser.find_elements(By.CSS_SELECTOR, "#calc-quotes tbody tr")
+    ]
     assert models == ["openai/gpt-4o-mini", "openai/gpt-4o"]
 
 
@@ -229,9 +251,18 @@ def test_the_explorer_shows_the_ledgers_totals(page: tuple[CollectorApp, WebDriv
     open_page(browser, app, f"view=explorer&period={MONTH}")
     wait(browser, "#exp-table tfoot td")
     # cost $2.80 + $1.00 + $0.50 + $2.00 = $6.30; charged x 1.10 = $6.93
-    WebDriverWait(browser, 10).until(lambda d: exact(d, "#exp-table tfoot td[data-exact]") == [Decimal("6.30"), Decimal("6.93")])
-    assert table(browser, "#exp-table") == {"search": [Decimal("4.30"), Decimal("4.73")], ODD_TEAM: [Decimal("2.00"), Decimal("2.20")]}
-    assert list(table(browser, "#exp-top-users")) == ["ann", ODD_USER, "bob"]  # ann $3.30, the odd user $2.00, bob $1.00: shown as text
+    WebDriverWait(browser, 10).until(
+        lambda d: exact(d, "#exp-table tfoot td[data-exact]") == [Decimal("6.30"), Decimal("6.93")]
+    )
+    assert table(browser, "#exp-table") == {
+        "search": [Decimal("4.30"), Decimal("4.73")],
+        ODD_TEAM: [Decimal("2.00"), Decimal("2.20")],
+    }
+    assert list(table(browser, "#exp-top-users")) == [
+        "ann",
+        ODD_USER,
+        "bob",
+    ]  # ann $3.30, the odd user $2.00, bob $1.00: shown as text
     assert not browser.find_elements(By.CSS_SELECTOR, "#exp-top-users img")
     bars = browser.find_elements(By.CSS_SELECTOR, "#exp-trend rect.bar")
     assert len(bars) == 3  # 3, 4 and 9 November
@@ -241,13 +272,19 @@ def test_the_explorer_shows_the_ledgers_totals(page: tuple[CollectorApp, WebDriv
     WebDriverWait(browser, 10).until(lambda d: "constructor" in d.execute_script(TEXT, "#exp-table"))
     assert table(browser, "#exp-table")["answers"] == [Decimal("3.80"), Decimal("4.18")]
     Select(browser.find_element(By.ID, "exp-group")).select_by_value("team")
-    button = wait(browser, f"#exp-table tbody button[aria-label='Drill into search']")
+    button = wait(browser, "#exp-table tbody button[aria-label='Drill into search']")
     button.send_keys("\n")  # Enter on the focused button
     wait(browser, "#exp-features tbody button")
-    assert table(browser, "#exp-features") == {"answers": [Decimal("3.80"), Decimal("4.18")], "summaries": [Decimal("0.50"), Decimal("0.55")]}
+    assert table(browser, "#exp-features") == {
+        "answers": [Decimal("3.80"), Decimal("4.18")],
+        "summaries": [Decimal("0.50"), Decimal("0.55")],
+    }
     browser.find_element(By.CSS_SELECTOR, "#exp-features button[aria-label='Drill into answers']").click()
     wait(browser, "#exp-sessions tbody tr")
-    assert table(browser, "#exp-sessions") == {"Answer s-1": [Decimal("2.80"), Decimal("3.08")], "Answer s-2": [Decimal("1.00"), Decimal("1.10")]}
+    assert table(browser, "#exp-sessions") == {
+        "Answer s-1": [Decimal("2.80"), Decimal("3.08")],
+        "Answer s-2": [Decimal("1.00"), Decimal("1.10")],
+    }
     assert "team=search" in browser.current_url and "feature=answers" in browser.current_url
 
 
@@ -268,14 +305,20 @@ def test_the_invoice_preview_is_the_invoice_engines(page: tuple[CollectorApp, We
     assert browser.find_element(By.ID, "inv-total").text == f"${expected['total']}"
     assert exact(browser, "#inv-total") == [Decimal(expected["total_usd"])]
     shown = [
-        (r.find_elements(By.TAG_NAME, "td")[0].text, Decimal(r.find_element(By.CSS_SELECTOR, "td.amount").get_attribute("data-exact") or "nan"))
+        (
+            r.find_elements(By.TAG_NAME, "td")[0].text,
+            Decimal(r.find_element(By.CSS_SELECTOR, "td.amount").get_attribute("data-exact") or "nan"),
+        )
         for r in browser.find_elements(By.CSS_SELECTOR, "#inv-lines tbody tr")
     ]
     assert shown == [(line["description"], Decimal(line["amount_usd"])) for line in expected["lines"]]
     assert browser.find_element(By.ID, "inv-team-name").text == "Search"
     screenshot(browser, "invoices")
 
-    links = {a.get_attribute("data-format"): a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#inv-downloads a")}
+    links = {
+        a.get_attribute("data-format"): a.get_attribute("href")
+        for a in browser.find_elements(By.CSS_SELECTOR, "#inv-downloads a")
+    }
     assert set(links) == {"md", "csv", "pdf"}
     with urllib.request.urlopen(links["md"], timeout=10) as response:
         assert response.read().decode() == render_one(expected, "md")
@@ -289,10 +332,20 @@ def test_the_invoice_preview_is_the_invoice_engines(page: tuple[CollectorApp, We
 
 
 @pytest.mark.parametrize("view", ["calculator", "invoices", "explorer"])
-def test_no_serious_accessibility_violation_and_it_fits_a_phone(page: tuple[CollectorApp, WebDriver], view: str) -> None:
+def test_no_serious_accessibility_violation_and_it_fits_a_phone(
+    page: tuple[CollectorApp, WebDriver], view: str
+) -> None:
     app, browser = page
-    query = {"calculator": MINI_VS_SONNET, "invoices": f"view=invoices&ip={MONTH}&it=search", "explorer": f"view=explorer&period={MONTH}"}
-    ready = {"calculator": "#calc-quotes td.charge", "invoices": "#inv-total", "explorer": "#exp-table tfoot td"}
+    query = {
+        "calculator": MINI_VS_SONNET,
+        "invoices": f"view=invoices&ip={MONTH}&it=search",
+        "explorer": f"view=explorer&period={MONTH}",
+    }
+    ready = {
+        "calculator": "#calc-quotes td.charge",
+        "invoices": "#inv-total",
+        "explorer": "#exp-table tfoot td",
+    }
     open_page(browser, app, query[view])
     wait(browser, ready[view])
     browser.execute_script(AXE.read_text())
@@ -301,7 +354,11 @@ def test_no_serious_accessibility_violation_and_it_fits_a_phone(page: tuple[Coll
         "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations)).catch(e => done(String(e)));"
     )
     assert isinstance(result, list), result
-    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result if v["impact"] in ("serious", "critical")]
+    serious = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
     assert serious == []
     browser.set_window_size(390, 844)  # a phone: nothing wider than the screen but the scrollable tables
     WebDriverWait(browser, 5).until(lambda d: d.execute_script("return window.innerWidth") <= 400)

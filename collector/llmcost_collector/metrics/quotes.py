@@ -27,7 +27,22 @@ VOLUME_BANDS = (
 )
 TOP_BAND = "1b_and_over"
 COST_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, float("inf"))
-DELTA_BUCKETS = (-100_000, -10_000, -1_000, -100, -10, -1, 0, 1, 10, 100, 1_000, 10_000, 100_000, float("inf"))
+DELTA_BUCKETS = (
+    -100_000,
+    -10_000,
+    -1_000,
+    -100,
+    -10,
+    -1,
+    0,
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    float("inf"),
+)
 LABELS = ("model", "chargeback_model", "volume_band")
 
 

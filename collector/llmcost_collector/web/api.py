@@ -136,10 +136,11 @@ def make_web_app(
     pricer: Pricer | None = None,
     config: Callable[[], Config] | None = None,
     grafana_url: str | None = None,
+    quote_metrics: QuoteMetrics | None = None,
 ) -> FastAPI:
     quote_pricer = pricer or Pricer()
     current_config = config or Config.default
-    quote_metrics = QuoteMetrics(registry)
+    quote_metrics = quote_metrics or QuoteMetrics(registry)
     web = resources.files("llmcost_collector").joinpath("web")
     page = web.joinpath("index.html").read_bytes()
     app = FastAPI(

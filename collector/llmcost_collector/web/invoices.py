@@ -62,10 +62,12 @@ def invoices_router(ledger: Ledger, config: Callable[[], Config], pricer: Callab
         documents = Invoicing(ledger, config(), pricer()).invoices(month, team)
         if format == "json":
             return JSONResponse({"period": month.name, "invoices": documents})
-        if not documents:
-            raise bad(f"team: no invoice for {team!r} in {month.name}" if team else f"no invoices in {month.name}")
-        if format == "pdf" and len(documents) != 1:
+        if format == "pdf" and team is None:
             raise bad("format: pdf is one invoice: give team")
+        if not documents:
+            raise bad(
+                f"team: no invoice for {team!r} in {month.name}" if team else f"no invoices in {month.name}"
+            )
         headers = {"Content-Disposition": f'attachment; filename="{_filename(month.name, team, format)}"'}
         if format == "html":
             headers = {}
