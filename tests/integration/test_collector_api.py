@@ -362,6 +362,9 @@ def test_costs_group_filter_and_negate_by_columns_and_properties(
     assert {(r["property.region"], r["requests"]) for r in regions["rows"]} == {("eu", 2), ("us", 1)}
     eu = ask(client, group_by="team", **{"property.region": "eu"})
     assert [(r["team"], r["requests"]) for r in eu["rows"]] == [("search", 2)]
+    assert ledger.insert([make_entry(7, team="a,b\\c", start_ns=NOV + 6 * 3_600 * 10**9)]) == [True]
+    odd = ask(client, group_by="team", team="a\\,b\\\\c,ads")  # the comma and backslash escaped
+    assert {(r["team"], r["requests"]) for r in odd["rows"]} == {("a,b\\c", 1), ("ads", 1)}
 
 
 def test_costs_buckets_follow_the_time_zone(costs_client: tuple[TestClient, SqlLedger]) -> None:

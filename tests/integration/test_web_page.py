@@ -50,8 +50,10 @@ price_book:
 chargeback: {{model: cost_plus, markup_percent: 10}}
 """
 MONTH = "2026-11"
+GRAFANA = "http://grafana.example:3000"
 ODD_TEAM = "__proto__"  # a plain-object key in JavaScript: must show like any other team
 ODD_USER = "<img src=x onerror=alert(1)>"  # must show as text, never as markup
+ODD_FEATURE = "constructor, v2\\b"  # a comma and a backslash: escaped in the filter it is sent as
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,7 @@ def browser() -> Iterator[WebDriver]:
 @pytest.fixture
 def page(collector: Collectors, browser: WebDriver) -> Iterator[tuple[CollectorApp, WebDriver]]:
     """A collector with a seeded November 2026 ledger, and the browser at a desktop width."""
-    app = collector(CONFIG)
+    app = collector(CONFIG, grafana_url=GRAFANA)
     config = app.config
     # house-model at $2 input / $8 output per million tokens; cost-plus 10 %
     app.ledger.insert(
@@ -95,9 +97,9 @@ def page(collector: Collectors, browser: WebDriver) -> Iterator[tuple[CollectorA
             # search/summaries: 250k input = $0.50
             priced_entry(config, 3, team="search", day=date(2026, 11, 9), feature="summaries", user_id="ann",
                          usage=Usage(input_tokens=250_000)),
-            # __proto__/constructor: 1M input = $2.00
-            priced_entry(config, 4, team=ODD_TEAM, day=date(2026, 11, 4), feature="constructor", user_id=ODD_USER,
-                         usage=Usage(input_tokens=1_000_000), environment="production"),
+            # __proto__/constructor, v2\b: 1M input = $2.00
+            priced_entry(config, 4, team=ODD_TEAM, day=date(2026, 11, 4), feature=ODD_FEATURE, user_id=ODD_USER,
+                         session_id="s-3", session_name="Ticket", usage=Usage(input_tokens=1_000_000), environment="production"),
         ]
     )  # fmt: skip
     browser.set_window_size(1280, 1600)
@@ -269,7 +271,7 @@ def test_the_explorer_shows_the_ledgers_totals(page: tuple[CollectorApp, WebDriv
     screenshot(browser, "explorer")
 
     Select(browser.find_element(By.ID, "exp-group")).select_by_value("feature")
-    WebDriverWait(browser, 10).until(lambda d: "constructor" in d.execute_script(TEXT, "#exp-table"))
+    WebDriverWait(browser, 10).until(lambda d: ODD_FEATURE in d.execute_script(TEXT, "#exp-table"))
     assert table(browser, "#exp-table")["answers"] == [Decimal("3.80"), Decimal("4.18")]
     Select(browser.find_element(By.ID, "exp-group")).select_by_value("team")
     button = wait(browser, "#exp-table tbody button[aria-label='Drill into search']")
@@ -286,6 +288,28 @@ def test_the_explorer_shows_the_ledgers_totals(page: tuple[CollectorApp, WebDriv
         "Answer s-2": [Decimal("1.00"), Decimal("1.10")],
     }
     assert "team=search" in browser.current_url and "feature=answers" in browser.current_url
+
+    # the odd team and feature, drilled by keyboard-operable buttons found by their exact names
+    browser.find_element(By.XPATH, "//button[.='Close drill-down']").click()
+    press(browser, "#exp-table", f"Drill into {ODD_TEAM}")
+    wait(browser, "#exp-features tbody button")
+    assert table(browser, "#exp-features") == {ODD_FEATURE: [Decimal("2.00"), Decimal("2.20")]}
+    press(browser, "#exp-features", f"Drill into {ODD_FEATURE}")
+    wait(browser, "#exp-sessions tbody tr")
+    assert table(browser, "#exp-sessions") == {"Ticket s-3": [Decimal("2.00"), Decimal("2.20")]}
+    links = [
+        (a.text, a.get_attribute("href")) for a in browser.find_elements(By.CSS_SELECTOR, "#exp-grafana a")
+    ]
+    assert ("Overview", f"{GRAFANA}/d/llmcost-overview") in links and len(links) == 5
+
+
+def press(browser: WebDriver, within: str, label: str) -> None:
+    """Click the button named ``label`` (any characters) inside ``within``."""
+    script = (
+        "const b = [...document.querySelectorAll(arguments[0] + ' button')].find(b => b.getAttribute('aria-label') === arguments[1]);"
+        "if (!b) return false; b.click(); return true;"
+    )
+    assert browser.execute_script(script, within, label), f"no button {label!r} in {within}"
 
 
 def table(browser: WebDriver, css: str) -> dict[str, list[Decimal]]:
@@ -363,5 +387,9 @@ def test_no_serious_accessibility_violation_and_it_fits_a_phone(
     browser.set_window_size(390, 844)  # a phone: nothing wider than the screen but the scrollable tables
     WebDriverWait(browser, 5).until(lambda d: d.execute_script("return window.innerWidth") <= 400)
     overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0
+    wide = browser.execute_script(
+        "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+        ".slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + e.textContent.slice(0, 40));"
+    )
+    assert overflow <= 0, wide
     screenshot(browser, f"{view}-phone")

@@ -49,6 +49,11 @@ export function count(n) {
   return Number(n).toLocaleString("en-US");
 }
 
+/** One value of a filter parameter (team=a,b lists values): its commas and backslashes escaped. */
+export function filterValue(value) {
+  return value.replace(/\\/g, "\\\\").replace(/,/g, "\\,");
+}
+
 export class ApiError extends Error {}
 
 async function answer(response) {

@@ -1,6 +1,6 @@
 // Cost explorer: the ledger's spend from GET /api/v1/costs by team, feature, model or environment
 // over a chosen period, a daily trend, drill-down team -> feature -> sessions, and the top users.
-import { el, replace, usd, exact, count, getJson, state, field, select, status } from "./dom.js";
+import { el, replace, usd, exact, count, getJson, state, field, select, status, filterValue } from "./dom.js";
 import { barChart } from "./chart.js";
 
 const DIMENSIONS = [["team", "Team"], ["feature", "Feature"], ["model", "Model"], ["environment", "Environment"]];
@@ -62,11 +62,11 @@ export function explorer(root) {
     const p = chosenPeriod();
     const back = el("button", { type: "button", onclick: () => { drillTeam = drillFeature = null; save(); drawDrill(); } }, "Close drill-down");
     if (drillFeature === null) {
-      const body = await getJson("/api/v1/costs", { group_by: "feature", team: drillTeam, period: p });
+      const body = await getJson("/api/v1/costs", { group_by: "feature", team: filterValue(drillTeam), period: p });
       replace(drill, el("h3", {}, `Features of team ${drillTeam}`), back,
         costTable("exp-features", `Spend by feature, team ${drillTeam}`, "feature", body, f => { drillFeature = f; save(); drawDrill(); }));
     } else {
-      const body = await getJson("/api/v1/costs", { group_by: "session_id,session_name", team: drillTeam, feature: drillFeature, period: p, order_by: "-contracted_cost", limit: 50 });
+      const body = await getJson("/api/v1/costs", { group_by: "session_id,session_name", team: filterValue(drillTeam), feature: filterValue(drillFeature), period: p, order_by: "-contracted_cost", limit: 50 });
       const up = el("button", { type: "button", onclick: () => { drillFeature = null; save(); drawDrill(); } }, `Back to team ${drillTeam}`);
       const rows = body.rows.map(r => ({ ...r, session: r.others ? r.session_id : (r.session_id ? `${r.session_name || "session"} ${r.session_id}` : "") }));
       replace(drill, el("h3", {}, `Sessions of ${drillTeam} / ${drillFeature === "" ? "(none)" : drillFeature}`), el("div", { class: "buttons" }, up, back),
