@@ -204,6 +204,26 @@ def test_calculator_crosses_a_volume_tier_boundary(page: tuple[CollectorApp, Web
     assert browser.find_element(By.CSS_SELECTOR, "#calc-quotes td.tier").text.startswith("Standard")
 
 
+def test_the_catalogue_is_searchable_and_sorted_by_price(page: tuple[CollectorApp, WebDriver]) -> None:
+    app, browser = page
+    open_page(browser, app, "q=seed-catalog-never&sort=-input")
+    wait(browser, "#calc-source:not(:empty)")
+    rows = "return [...document.querySelectorAll('.catalog tbody tr')].map(r => [...r.cells].map(c => c.textContent));"
+    retype(browser.find_element(By.ID, "calc-search"), "claude-3-5")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(rows))
+    found = browser.execute_script(rows)
+    assert all("claude-3-5" in r[1] for r in found)
+    inputs = [Decimal(r[4]) for r in found]
+    assert inputs == sorted(inputs, reverse=True)  # input price, high to low (from the URL)
+    seed = {r[1]: (r[2], r[3], r[4], r[6]) for r in found if r[2] == "price-book"}
+    # examples/model-catalog.json: each entry with its source and date
+    assert seed["anthropic/claude-3-5-sonnet*"] == ("price-book", "2024-11-15", "3.00", "15.00")
+    Select(browser.find_element(By.ID, "calc-sort")).select_by_value("output")
+    found = browser.execute_script(rows)
+    outputs = [Decimal(r[6]) for r in found]
+    assert outputs == sorted(outputs) and "sort=output" in browser.current_url
+
+
 def test_the_url_round_trips_the_calculators_state(page: tuple[CollectorApp, WebDriver]) -> None:
     app, browser = page
     open_page(browser, app, "m=openai/gpt-4o-mini")
