@@ -26,6 +26,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -373,6 +374,23 @@ def test_the_invoice_preview_is_the_invoice_engines(page: tuple[CollectorApp, We
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(TEXT, "#inv-team-name") == ODD_TEAM)
     (odd,) = Invoicing(app.ledger, app.config, app.pricer).invoices(Period.parse(MONTH), ODD_TEAM)
     assert browser.find_element(By.ID, "inv-total").text == f"${odd['total']}"
+
+
+def test_the_views_are_reached_by_keyboard(page: tuple[CollectorApp, WebDriver]) -> None:
+    app, browser = page
+    open_page(browser, app)
+    wait(browser, "#calc-quotes td.charge")
+    tab = browser.find_element(By.ID, "tab-calculator")
+    tab.send_keys(Keys.ARROW_RIGHT)  # the ARIA tabs pattern: arrows move between views
+    wait(browser, "#view-invoices:not([hidden])")
+    assert browser.switch_to.active_element.get_attribute("id") == "tab-invoices"
+    assert browser.find_element(By.ID, "view-calculator").get_attribute("hidden") is not None
+    assert "view=invoices" in browser.current_url
+    browser.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+    wait(browser, "#view-explorer:not([hidden]) #exp-table")
+    browser.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)  # wraps round to the first view
+    wait(browser, "#view-calculator:not([hidden])")
+    assert "view=" not in browser.current_url
 
 
 @pytest.mark.parametrize("view", ["calculator", "invoices", "explorer"])
