@@ -74,10 +74,13 @@ export function explorer(root) {
     }
   }
 
+  let generation = 0;  // a later refresh wins: an earlier answer arriving late is dropped
+
   async function refresh() {
     monthField.hidden = period.value !== "month";
     save();
     const p = chosenPeriod();
+    const mine = ++generation;
     status(message, "Loading…");
     try {
       const [byGroup, daily, top] = await Promise.all([
@@ -85,6 +88,7 @@ export function explorer(root) {
         getJson("/api/v1/costs", { group_by: "", bucket: "day", period: p, order_by: "-charged" }),
         getJson("/api/v1/costs", { group_by: "user_id", period: p, limit: 10, "user_id!": "" }),
       ]);
+      if (mine !== generation) return;
       const label = DIMENSIONS.find(([v]) => v === dimension.value)[1];
       replace(main, costTable("exp-table", `Spend by ${label.toLowerCase()}, ${byGroup.from.slice(0, 10)} to ${byGroup.to.slice(0, 10)} (exclusive)`,
         dimension.value, byGroup, dimension.value === "team" ? t => { drillTeam = t; drillFeature = null; save(); drawDrill(); } : null));

@@ -47,7 +47,9 @@ export function invoices(root) {
   async function load() {
     status(message, "Loading…");
     try {
-      const answer = await getJson("/api/v1/invoices", { period: month.value });
+      const asked = month.value;
+      const answer = await getJson("/api/v1/invoices", { period: asked });
+      if (asked !== month.value) return;  // the month changed meanwhile: its own load draws
       documents = answer.invoices;
       const wanted = team.value || state.get("it");
       replace(team, documents.map(d => el("option", { value: d.team }, d.team_name === d.team ? d.team : `${d.team_name} (${d.team})`)));
