@@ -209,9 +209,9 @@ export function calculator(root) {
     replace(results, table, deltas, lines);
   }
 
-  for (const control of [search, sort]) {
-    for (const event of ["input", "change"]) control.addEventListener(event, () => { drawCatalog(); saveState(); });
-  }
+  // as typed (a search's change event on blur would redraw under the pointer); a select on change
+  search.addEventListener("input", () => { drawCatalog(); saveState(); });
+  sort.addEventListener("change", () => { drawCatalog(); saveState(); });
   for (const control of [modeTokens, modeRequests, cbModel, ...Object.values(inputs), ...Object.values(cb)]) {
     control.addEventListener("input", changed);
     control.addEventListener("change", changed);
