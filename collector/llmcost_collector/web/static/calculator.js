@@ -219,10 +219,11 @@ export function calculator(root) {
 
   syncVisibility();
   drawChosen();
-  getJson("/api/v1/catalog").then(answer => {
+  getJson("/api/v1/catalog", { limit: 10000 }).then(answer => {  // the whole catalogue (about 2,300 models)
     catalog = answer.models;
     const sources = [...new Set(catalog.map(m => m.source))].join(", ");
-    source.textContent = `Prices from ${sources || "nowhere"}; each row shows its source and the date it applies from.`;
+    source.textContent = `Prices from ${sources || "nowhere"}; each row shows its source and the date it applies from.`
+      + (answer.truncated ? ` Only the first ${count(catalog.length)} models are listed.` : "");
     drawCatalog();
   }).catch(e => status(message, `Cannot load the catalogue: ${e.message}`, true));
   requote();
