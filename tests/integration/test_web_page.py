@@ -309,6 +309,9 @@ def test_the_explorer_shows_the_ledgers_totals(page: tuple[CollectorApp, WebDriv
         "Answer s-2": [Decimal("1.00"), Decimal("1.10")],
     }
     assert "team=search" in browser.current_url and "feature=answers" in browser.current_url
+    browser.get(browser.current_url)  # the drill-down is in the URL: a link reopens it
+    wait(browser, "#exp-sessions tbody tr")
+    assert list(table(browser, "#exp-sessions")) == ["Answer s-1", "Answer s-2"]
 
     # the odd team and feature, drilled by keyboard-operable buttons found by their exact names
     browser.find_element(By.XPATH, "//button[.='Close drill-down']").click()
