@@ -61,6 +61,24 @@ class BadQuery(ValueError):
     """A parameter the API refuses; the message names it."""
 
 
+def filter_values(raw: str) -> tuple[str, ...]:
+    """A filter's values, ``a,b``: a comma inside a value is written ``\\,`` and a backslash
+    ``\\\\``, so any name (a team called ``a,b``) can be asked for."""
+    values: list[str] = []
+    current: list[str] = []
+    chars = iter(raw)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, "\\"))
+        elif char == ",":
+            values.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    values.append("".join(current))
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class CostsRequest:
     query: CostQuery
@@ -91,7 +109,7 @@ def parse(params: Mapping[str, str], now: datetime | None = None) -> CostsReques
         negate = key.endswith("!")
         column = key[:-1] if negate else key
         _column(column, key, unknown_kind="parameter")
-        values = tuple(v for v in raw.split(","))
+        values = filter_values(raw)
         filters.append(Filter(column, values, negate))
     order = params.get("order_by", "-charged")
     descending = order.startswith("-")
