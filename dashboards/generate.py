@@ -23,6 +23,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "llmcost_chargeback_usd_total": ("team", "feature", "environment"),
     "llmcost_unpriced_requests_total": ("provider", "model"),
     "llmcost_cache_hits_total": ("team", "feature"),
+    "llmcost_cache_lookups_total": ("team", "feature"),
     "llmcost_cache_savings_usd_total": ("team", "feature"),
     "llmcost_outcomes_total": ("team",),
     "llmcost_spend_usd": ("team",),
@@ -312,7 +313,7 @@ def efficiency() -> Board:
             [target(f"sum by (kind) (rate({sel('llmcost_cache_hits_total')}[$__rate_interval])) * 60", "{{kind}}")],
             "short", w=8)  # fmt: skip
     b.panel("bargauge", "Cache savings by kind",
-            "What did response-cache hits save in the time range?",
+            "What did response-cache hits and provider prompt caching save in the time range?",
             [target(f"sum by (kind) (increase({sel('llmcost_cache_savings_usd_total')}[$__range]))", "{{kind}}")],
             "currencyUSD", w=8)  # fmt: skip
     b.panel("stat", "Cached-token share of input",
@@ -320,6 +321,12 @@ def efficiency() -> Board:
             [target(f"sum(increase({sel(TOKENS, token_type='cache_read')}[$__range]))"
                     f" / sum(increase({sel(TOKENS, token_type='~input|cache_read|cache_write')}[$__range]))")],
             "percentunit", w=8)  # fmt: skip
+    b.panel("timeseries", "Response-cache hit rate by team and feature",
+            "What share of the response-cache lookups were answered from the cache (hits / lookups)?",
+            [target(f"sum by (team, feature) (rate({sel('llmcost_cache_hits_total', kind='response')}[$__rate_interval]))"
+                    f" / (sum by (team, feature) (rate({sel('llmcost_cache_lookups_total')}[$__rate_interval])) > 0)",
+                    "{{team}} / {{feature}}")],
+            "percentunit", w=24)  # fmt: skip
     b.row("Unit cost")
     b.panel("table", "Cost per request by model",
             "Which models are expensive per call (provider cost ÷ calls, time range)?",
