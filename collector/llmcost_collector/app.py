@@ -16,6 +16,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from llmcost_collector.budget import BudgetStatus, budget_status, status_json
+from llmcost_collector.budget.reserve import Estimate, Reservations
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.config.watch import ConfigWatcher
 from llmcost_collector.ledger import Ledger, open_ledger
@@ -24,7 +25,9 @@ from llmcost_collector.metrics.cost import CostMetrics
 from llmcost_collector.metrics.coverage import AttributionCoverage
 from llmcost_collector.metrics.gauges import LedgerGauges
 from llmcost_collector.metrics.labels import LabelCaps
+from llmcost_collector.metrics.reservations import ReservationMetrics
 from llmcost_collector.metrics.sessions import SessionCostTracker
+from llmcost_collector.model import LlmCall
 from llmcost_collector.pipeline import IngestPipeline
 from llmcost_collector.policy import IngestLimits, IngestPolicy
 from llmcost_collector.price.pricer import Pricer
@@ -33,6 +36,7 @@ from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
 from llmcost_collector.serving import BackgroundServer
 from llmcost_collector.settings import DEFAULT_LEDGER_URL, Settings
 from llmcost_collector.web.api import make_web_app
+from llmcost_collector.web.budgets import budgets_router
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,10 @@ class CollectorApp:
             sessions=self.sessions,
             self_metrics=self.self_metrics,
         )
+        self.reservation_metrics = ReservationMetrics(self.registry)
+        self.reservations = Reservations(
+            self.ledger, lambda: self.config.all_budgets(), self.clock, self.reservation_metrics.leaked
+        )
         self.ports: dict[str, int] = {}
         self._servers: list[BackgroundServer] = []
         self._grpc = None
@@ -111,6 +119,16 @@ class CollectorApp:
             budget_status(b, self.ledger.costs, moment, user_id=user_id) for b in self.config.all_budgets()
         ]
 
+    def estimate(self, call: LlmCall) -> Estimate:
+        """A (hypothetical) call's provider cost and charge, as ingest would price and charge it."""
+        cost = self.pricer.price(call)
+        return Estimate(cost.contracted_nanos, self.pipeline.policy.chargeback(call, cost.contracted_nanos))
+
+    def _stored_user_id(self, user_id: str) -> str:
+        """A user id as the ledger stores it (the privacy section may hash it)."""
+        scrub = self.pipeline.policy.scrub_identifiers
+        return scrub(user_id, "")[0] if scrub is not None else user_id
+
     def _team_spend(self, start_ns: int, end_ns: int) -> list[tuple[str, int]]:
         return [
             (row.group["team"], row.chargeback_nanos or 0)
@@ -142,6 +160,16 @@ class CollectorApp:
             self._refresh_gauges,
             lambda user: [status_json(s) for s in self.budget_statuses(user_id=user)],
             pricer=self.pricer,
+            routers=[
+                budgets_router(
+                    self.reservations,
+                    self.estimate,
+                    lambda: self.config.enforcement,
+                    self._stored_user_id,
+                    self.clock,
+                    lambda result: self.reservation_metrics.answers.labels(result).inc(),
+                )
+            ],
         )
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),
@@ -177,6 +205,10 @@ class CollectorApp:
         interval = min(5.0, max(0.2, self.settings.session_idle_seconds / 4))
         while not self._stopped.wait(interval):
             self.sessions.sweep()
+            try:
+                self.reservations.expire()  # leaks are counted even when no call reserves
+            except Exception:
+                log.exception("expiring budget reservations failed")
 
     def ready(self) -> tuple[bool, str]:
         try:

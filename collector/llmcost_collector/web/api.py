@@ -11,13 +11,13 @@ worker threads, off the event loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -123,6 +123,7 @@ def make_web_app(
     refresh_gauges: Callable[[], object] = lambda: None,
     budget_status: Callable[[str | None], list[dict[str, Any]]] = lambda _user: [],
     pricer: Pricer | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     quote_pricer = pricer or Pricer()
     page = resources.files("llmcost_collector").joinpath("web/index.html").read_bytes()
@@ -260,7 +261,7 @@ def make_web_app(
     ) -> dict[str, Any]:
         return catalog(quote_pricer, search, limit)
 
-    for router in (sessions_router(ledger), reports_router(ledger)):
+    for router in (sessions_router(ledger), reports_router(ledger), *routers):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
