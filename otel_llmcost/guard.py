@@ -231,10 +231,13 @@ class ReserveGuard:
 
     def reserve(
         self, *, provider: str, model: str, input_tokens: int, max_output_tokens: int | None = None,
-        cache_read_tokens: int = 0, cache_write_tokens: int = 0, **scope: str,
+        cache_read_tokens: int = 0, cache_write_tokens: int = 0, span: Any = None, **scope: str,
     ) -> Reservation:  # fmt: skip
         """Reserve one call's maximum cost, or raise ``BudgetExceededError`` (over a hard limit,
-        an unpriced model without a ceiling, or an unreachable collector when failing closed)."""
+        an unpriced model without a ceiling, or an unreachable collector when failing closed).
+
+        ``span``, the call's span (started, not ended), lets the collector stop counting the hold
+        as soon as that span is in the ledger, before the settlement arrives."""
         body: dict[str, Any] = {
             "scope": call_scope(**scope), "provider": provider or "openai", "model": model,
             "input_tokens": input_tokens, "cache_read_tokens": cache_read_tokens,
@@ -243,6 +246,12 @@ class ReserveGuard:
         }  # fmt: skip
         if self._ttl is not None:
             body["ttl_seconds"] = self._ttl
+        if span is not None and span.get_span_context().is_valid:
+            context = span.get_span_context()
+            body["trace_id"], body["span_id"] = (
+                format(context.trace_id, "032x"),
+                format(context.span_id, "016x"),
+            )
         try:
             status, answer = self._post("/api/v1/budgets/reserve", body)
         except (OSError, ValueError) as exc:

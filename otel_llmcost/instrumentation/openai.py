@@ -218,7 +218,7 @@ FRAME_TOKENS_PER_MESSAGE = 4
 FRAME_TOKENS_PER_REQUEST = 3
 
 
-def _hold(operation: str, instance: Any, kwargs: dict[str, Any]) -> Reservation | None:
+def _hold(operation: str, instance: Any, kwargs: dict[str, Any], span: Any) -> Reservation | None:
     """Reserve the call's maximum cost (raises ``BudgetExceededError`` when refused): its input
     counted locally with the chat framing, its output at the request's max tokens per choice."""
     guard = active_reserve_guard()
@@ -246,6 +246,7 @@ def _hold(operation: str, instance: Any, kwargs: dict[str, Any]) -> Reservation 
         model=str(kwargs.get("model", "")),
         input_tokens=input_tokens,
         max_output_tokens=max_output,
+        span=span,
     )
 
 
@@ -254,9 +255,9 @@ def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
         cached = _cache_plan(operation, instance, kwargs)
         if cached is not None and cached.load():
             return _serve_hit(tracer, operation, instance, kwargs, cached, SyncStreamProxy, False)
-        hold = _hold(operation, instance, kwargs)
         call = _start(tracer, operation, instance, kwargs)
-        call.hold = hold
+        # Refused: the span is dropped unended (never exported), as no call was made.
+        call.hold = _hold(operation, instance, kwargs, call.span)
         if cached is not None:
             call.span.set_attributes(cached.attributes())
         with call:
@@ -277,10 +278,9 @@ def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
         cached = _cache_plan(operation, instance, kwargs)
         if cached is not None and cached.load():
             return _serve_hit(tracer, operation, instance, kwargs, cached, AsyncStreamProxy, True)
-        # the reservation is a blocking HTTP call: off the event loop (the context goes along)
-        hold = await asyncio.to_thread(_hold, operation, instance, kwargs) if active_reserve_guard() else None
         call = _start(tracer, operation, instance, kwargs)
-        call.hold = hold
+        if active_reserve_guard() is not None:  # a blocking HTTP call: off the event loop, context along
+            call.hold = await asyncio.to_thread(_hold, operation, instance, kwargs, call.span)
         if cached is not None:
             call.span.set_attributes(cached.attributes())
         with call:

@@ -8,9 +8,10 @@ file; PostgreSQL: a transaction-scoped advisory lock per scope, taken in sorted 
 number of concurrent reservers, on any number of replicas, can never together overshoot.
 
 Settling releases the hold without counting the call twice: the call's actual cost reaches the
-ledger through its span, as always. A settlement that names the call's span keeps its *actual*
-cost held only until that span is in the ledger (``llm_call_spans``); one without a span is
-released at once. A reservation never settled (a crashed process) stops counting at its expiry
+ledger through its span, as always. A hold names the call's span (at reservation or settlement)
+and counts only until that span is in the ledger (``llm_call_spans``), so a settlement still on
+its way never doubles a call the ledger already has; settled, the hold shrinks to the actual
+cost; a settlement without a span releases it at once. A reservation never settled (a crashed process) stops counting at its expiry
 and is counted once as a leak, by whichever replica marks it.
 """
 
@@ -150,10 +151,14 @@ class Reservations:
         return found
 
     def reserve(
-        self, scope: CallScope, estimate: Estimate, *, ceiling_nanos: int | None, ttl_ns: int
-    ) -> Granted | Refused:
+        self, scope: CallScope, estimate: Estimate, *, ceiling_nanos: int | None, ttl_ns: int,
+        trace_id: str = "", span_id: str = "",
+    ) -> Granted | Refused:  # fmt: skip
         """Hold ``estimate`` (or ``ceiling_nanos`` for an unpriced model; refused without one)
-        against every hard-limit budget of ``scope``, or refuse it; one transaction."""
+        against every hard-limit budget of ``scope``, or refuse it; one transaction.
+
+        ``trace_id``/``span_id`` name the call's span: once it is in the ledger the ledger counts
+        the call and the hold stops counting, even before the settlement arrives."""
         budgets = self.in_scope(scope)
         if budgets and not estimate.priced:
             if ceiling_nanos is None:
@@ -185,7 +190,7 @@ class Reservations:
             for hold in holds:
                 execute(
                     f"INSERT INTO {RESERVATIONS_TABLE} (reservation_id, scope_key, budget, amount_nanos, state, "
-                    "created_at_ns, expires_at_ns, outcome, trace_id, span_id) VALUES (?, ?, ?, ?, ?, ?, ?, '', '', '')",
+                    "created_at_ns, expires_at_ns, outcome, trace_id, span_id) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
                     [
                         reservation_id,
                         hold.scope_key,
@@ -194,6 +199,8 @@ class Reservations:
                         HELD,
                         now_ns,
                         expires,
+                        trace_id,
+                        span_id,
                     ],
                 )
         return Granted(reservation_id, tuple(holds), expires)
@@ -213,17 +220,20 @@ class Reservations:
         now_ns = epoch_ns(self._clock())
         with self._ledger.write_transaction() as execute:
             rows = execute(
-                f"SELECT scope_key, budget, amount_nanos, state FROM {RESERVATIONS_TABLE} WHERE reservation_id = ?",
+                f"SELECT scope_key, budget, amount_nanos, state, trace_id, span_id FROM {RESERVATIONS_TABLE} "
+                "WHERE reservation_id = ?",
                 [reservation_id],
             ).fetchall()
             if not rows:
                 raise UnknownReservation(reservation_id)
-            if any(state == EXPIRED for _, _, _, state in rows):
+            if any(row[3] == EXPIRED for row in rows):
                 return Settled(reservation_id, EXPIRED, 0)
+            if not (trace_id and span_id):  # named when reserving, if at all
+                trace_id, span_id = rows[0][4], rows[0][5]
             basis = {b.name: b.basis for b in self._budgets()}
             keep = bool(trace_id and span_id and actual is not None and actual.priced)
             held = 0
-            for scope_key, budget, amount, state in rows:
+            for scope_key, budget, amount, state, _, _ in rows:
                 if state != HELD:
                     continue  # settled twice: the first settlement stands
                 new_amount = actual.on(basis.get(budget, "charged")) if keep and actual else 0
@@ -265,13 +275,12 @@ class Reservations:
 
 
 def _outstanding(execute: Callable[..., Any], scope_key: str, period_start_ns: int, now_ns: int) -> int:
-    """Nanos held against one scope this period: unsettled holds not yet expired, and settled
-    calls whose span has not reached the ledger yet."""
+    """Nanos held against one scope this period: holds and settled calls not expired whose span
+    is not in the ledger yet (once it is, the ledger counts the call)."""
     row = execute(
         f"SELECT COALESCE(SUM(r.amount_nanos), 0) FROM {RESERVATIONS_TABLE} r "
-        "WHERE r.scope_key = ? AND r.expires_at_ns > ? AND r.created_at_ns >= ? "
-        f"AND (r.state = ? OR (r.state = ? AND NOT EXISTS (SELECT 1 FROM {SPANS_TABLE} s "
-        "WHERE s.trace_id = r.trace_id AND s.span_id = r.span_id)))",
+        "WHERE r.scope_key = ? AND r.expires_at_ns > ? AND r.created_at_ns >= ? AND r.state IN (?, ?) "
+        f"AND NOT EXISTS (SELECT 1 FROM {SPANS_TABLE} s WHERE s.trace_id = r.trace_id AND s.span_id = r.span_id)",
         [scope_key, now_ns, period_start_ns, HELD, SETTLED],
     ).fetchone()
     return int(row[0])

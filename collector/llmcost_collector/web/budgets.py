@@ -57,6 +57,10 @@ class ReserveRequest(BaseModel):
     ttl_seconds: float | None = Field(
         None, gt=0, le=86_400, description="default: enforcement.reservation_ttl_seconds"
     )
+    trace_id: str = Field(
+        "", pattern=r"^([0-9a-f]{32})?$", description="the call span's trace id, if started"
+    )
+    span_id: str = Field("", pattern=r"^([0-9a-f]{16})?$", description="the call span's span id, if started")
 
 
 class SettleUsage(BaseModel):
@@ -134,8 +138,9 @@ def budgets_router(
         )
         ttl = body.ttl_seconds or settings.reservation_ttl_seconds
         answer = reservations.reserve(
-            scope_of(body.scope), cost, ceiling_nanos=ceiling, ttl_ns=int(ttl * 1e9)
-        )
+            scope_of(body.scope), cost, ceiling_nanos=ceiling, ttl_ns=int(ttl * 1e9),
+            trace_id=body.trace_id, span_id=body.span_id,
+        )  # fmt: skip
         if isinstance(answer, Refused):
             answered("unpriced" if answer.reason == "unpriced" else "refused")
             return JSONResponse(_refusal(answer, body), status_code=409)
