@@ -239,6 +239,10 @@ def test_the_api_documents_itself(app: CollectorApp) -> None:
     sessions = {p["name"] for p in spec["paths"]["/api/v1/sessions"]["get"]["parameters"]}
     assert {"period", "from", "to", "order_by", "order", "limit", "team", "team!", "session_name"} <= sessions
     assert "400" in spec["paths"]["/api/v1/reports/summary"]["get"]["responses"]
+    reserve = spec["paths"]["/api/v1/budgets/reserve"]["post"]
+    assert {"200", "400", "409"} <= set(reserve["responses"])
+    assert "max_output_tokens" in spec["components"]["schemas"]["ReserveRequest"]["required"]
+    assert {"200", "400", "404"} <= set(spec["paths"]["/api/v1/budgets/settle"]["post"]["responses"])
     status, page = get(base + "docs")
     assert status == 200 and "/openapi.json" in page
     script = page.split('src="', 1)[1].split('"', 1)[0]  # the bundled Swagger UI, served locally
@@ -907,3 +911,41 @@ def test_reserve_settles_a_stream_closed_early_as_partial(reserving: Reserving) 
 
 def team_requests(app: CollectorApp, team: str) -> int:
     return sum(row.requests for row in app.ledger.spend(0, FAR_FUTURE, filters={"team": team}))
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"provider": "openai", "model": "gpt-4o-mini"}, "max_output_tokens"),
+        ({"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": -1}, "max_output_tokens"),
+        ({"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": 1, "region": "eu"}, "region"),
+        ({"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": 1, "span_id": "xyz"}, "span_id"),
+    ],
+)
+def test_reserve_requests_are_validated(reserving: Reserving, body: dict[str, Any], named: str) -> None:
+    status, answer, _ = post(
+        reserving.app.urls()["web"] + "api/v1/budgets/reserve",
+        json.dumps(body).encode(),
+        {"content-type": "application/json"},
+    )
+    assert status == 400 and named in json.loads(answer)["error"]
+
+
+def test_reserve_fails_open_or_closed_when_the_collector_is_unreachable(reserving: Reserving) -> None:
+    closed = otel_llmcost.guard("http://127.0.0.1:9", mode="reserve", fail_closed=True)
+    try:
+        with (
+            otel_llmcost.attribute(team="search"),
+            pytest.raises(otel_llmcost.BudgetExceededError, match="unreachable"),
+        ):
+            reserving.ping()
+    finally:
+        closed.close()
+    assert reserving.fake.requests == []
+    opened = otel_llmcost.guard("http://127.0.0.1:9", mode="reserve")  # fail-open, the default
+    try:
+        with otel_llmcost.attribute(team="search"):
+            reserving.ping()
+    finally:
+        opened.close()
+    assert len(reserving.fake.requests) == 1

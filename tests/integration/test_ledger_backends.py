@@ -7,9 +7,12 @@ The last tests run the whole collector on PostgreSQL with the official OTLP/HTTP
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -1062,7 +1065,10 @@ def clean_postgres_url(postgres_url: str) -> str:  # noqa: F811
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         tables = [
-            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'llm_%'")
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'llm_%' OR tablename = 'budget_reservations'"
+            )
         ]
         if tables:
             conn.execute(f"TRUNCATE {', '.join(tables)}")
@@ -1144,3 +1150,54 @@ def test_postgres_start_time_is_an_indexed_utc_timestamp(pg_url: str) -> None:  
         }
     assert any("(start_time)" in ddl for ddl in indexes)
     assert any("(team, start_time_ns)" in ddl for ddl in indexes)
+
+
+RESERVE_CONFIG = """
+version: 1
+budgets:
+  - {name: org-cap, amount_usd: 0.0033, period: monthly, basis: provider, hard_limit: true}
+"""
+# gpt-4o-mini, no input, 1000 output tokens at $0.60 per Mtok: $0.0006 per reservation.
+RESERVATION = {"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": 1000}
+
+
+def api_post(app: CollectorApp, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        app.urls()["web"] + path.lstrip("/"), data=json.dumps(body).encode(), method="POST",
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_two_replicas_on_postgres_share_reservations(collector: Collectors, clean_postgres_url: str) -> None:
+    """24 concurrent reservations split over two collectors on one database, against a cap of
+    5.5 of them: exactly 5 are granted, and a release on one replica frees room on the other."""
+    config = load_config("collector.yaml", text=RESERVE_CONFIG)
+    replicas = [collector(config=config, ledger_url=clean_postgres_url) for _ in range(2)]
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def reserve(n: int) -> None:
+        answers.append(api_post(replicas[n % 2], "/api/v1/budgets/reserve", RESERVATION))
+
+    threads = [threading.Thread(target=reserve, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    granted = [body for status, body in answers if status == 200]
+    assert len(granted) == 5 and sorted({status for status, _ in answers}) == [200, 409]
+    held = raw_query(
+        clean_postgres_url, "SELECT COUNT(*), SUM(amount_nanos) FROM budget_reservations WHERE state = 'held'"
+    )
+    assert held == [(5, 5 * 600_000)]
+    assert api_post(replicas[0], "/api/v1/budgets/reserve", RESERVATION)[0] == 409
+    # settled on the other replica without a span: released, so the first replica has room again
+    settle = {"reservation_id": granted[0]["reservation_id"], "outcome": "error"}
+    assert api_post(replicas[1], "/api/v1/budgets/settle", settle) == (
+        200, {"reservation_id": granted[0]["reservation_id"], "state": "released", "held_usd": "0.000000000"}
+    )  # fmt: skip
+    assert api_post(replicas[0], "/api/v1/budgets/reserve", RESERVATION)[0] == 200
