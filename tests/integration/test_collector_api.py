@@ -835,7 +835,7 @@ def test_reserve_parallel_calls_never_exceed_the_cap(reserving: Reserving) -> No
     assert metric(reserving.app, "llmcost_budget_reservations_total", result="refused") == 30
 
 
-def test_reserve_unpriced_model_fails_closed_or_holds_the_ceiling(reserving: Reserving) -> None:
+def test_reserve_unpriced_model_fails_closed_without_a_ceiling(reserving: Reserving) -> None:
     with (
         otel_llmcost.attribute(team="search"),
         pytest.raises(otel_llmcost.BudgetExceededError, match="no price"),
@@ -844,13 +844,25 @@ def test_reserve_unpriced_model_fails_closed_or_holds_the_ceiling(reserving: Res
     assert reserving.fake.requests == []
     status, body = reserving.reserve(model="house-llm-1")
     assert status == 409 and body["reason"] == "unpriced"
+    assert metric(reserving.app, "llmcost_budget_reservations_total", result="unpriced") == 2
+
+
+def test_reserve_unpriced_calls_hold_the_ceiling_for_the_period(reserving: Reserving) -> None:
+    """$0.002 per unpriced call against the $0.0063 cap: three calls, then refused, although the
+    ledger has each of them at $0 (unpriced) the moment their spans land."""
     config_file(reserving.app).write_text(RESERVE_CONFIG + "enforcement: {unpriced_ceiling_usd: 0.002}\n")
     wait_for(lambda: reserving.app.config.enforcement.unpriced_ceiling_usd is not None)
-    status, body = reserving.reserve(model="house-llm-1")
-    assert status == 200 and body["holds"] == [
-        {"budget": "search-cap", "scope": "team=search", "amount_usd": "0.002000000"}
-    ]
-    assert metric(reserving.app, "llmcost_budget_reservations_total", result="unpriced") == 2
+    with otel_llmcost.attribute(team="search"):
+        for _ in range(3):
+            reserving.client.chat.completions.create(model="house-llm-1", messages=PING, max_tokens=10)
+        wait_for(lambda: team_requests(reserving.app, "search") == 3)
+        with pytest.raises(
+            otel_llmcost.BudgetExceededError,
+            match=r"reserved \$0\.006000000 \+ this call up to \$0\.002000000",
+        ):
+            reserving.client.chat.completions.create(model="house-llm-1", messages=PING, max_tokens=10)
+    assert len(reserving.fake.requests) == 3
+    assert reserving.rows() == [("search-cap", "unpriced", "success", 2_000_000)] * 3
 
 
 def test_reserve_expiry_stops_holding_and_counts_a_leak(reserving: Reserving) -> None:

@@ -11,7 +11,9 @@ Settling releases the hold without counting the call twice: the call's actual co
 ledger through its span, as always. A hold names the call's span (at reservation or settlement)
 and counts only until that span is in the ledger (``llm_call_spans``), so a settlement still on
 its way never doubles a call the ledger already has; settled, the hold shrinks to the actual
-cost; a settlement without a span releases it at once. A reservation never settled (a crashed process) stops counting at its expiry
+cost; a settlement without a span releases it at once. A call to a model without a price holds
+the configured ceiling, and settled it keeps holding it to the end of the budget's period: the
+ledger counts such a call as $0 until it is re-priced, so it is never free against a hard limit. A reservation never settled (a crashed process) stops counting at its expiry
 and is counted once as a leak, by whichever replica marks it.
 """
 
@@ -33,6 +35,9 @@ from llmcost_collector.money import usd_to_nanos
 from llmcost_collector.periods import epoch_ns
 
 HELD, SETTLED, RELEASED, EXPIRED = "held", "settled", "released", "expired"
+# A call to a model without a price, settled: the ledger counts it as $0 until it is re-priced, so
+# its hold (the ceiling) keeps counting, span or not, until the end of the budget's period.
+UNPRICED = "unpriced"
 OUTCOMES = ("success", "error", "cancelled", "partial")
 _SCOPE_LOCKS = (
     "SELECT pg_advisory_xact_lock(k) FROM "
@@ -230,24 +235,37 @@ class Reservations:
                 return Settled(reservation_id, EXPIRED, 0)
             if not (trace_id and span_id):  # named when reserving, if at all
                 trace_id, span_id = rows[0][4], rows[0][5]
-            basis = {b.name: b.basis for b in self._budgets()}
-            keep = bool(trace_id and span_id and actual is not None and actual.priced)
+            budgets = {b.name: b for b in self._budgets()}
+            if actual is not None and not actual.priced:
+                new_state = UNPRICED  # used, but the ledger cannot say for how much
+            elif trace_id and span_id and actual is not None:
+                new_state = SETTLED
+            else:
+                new_state = RELEASED
             held = 0
-            for scope_key, budget, amount, state, _, _ in rows:
+            for scope_key, name, amount, state, _, _ in rows:
                 if state != HELD:
                     continue  # settled twice: the first settlement stands
-                new_amount = actual.on(basis.get(budget, "charged")) if keep and actual else 0
-                # never more than was reserved: the hold only ever shrinks
-                new_amount = min(int(amount), new_amount)
+                budget = budgets.get(name)
+                expires = now_ns + hold_ns
+                if new_state == UNPRICED:
+                    new_amount = int(amount)
+                    if budget is not None:
+                        expires = max(expires, epoch_ns(period_of(budget, self._clock())[1]))
+                elif new_state == SETTLED and actual is not None:
+                    # never more than was reserved: the hold only ever shrinks
+                    new_amount = min(int(amount), actual.on(budget.basis if budget else "charged"))
+                else:
+                    new_amount = 0
                 held = max(held, new_amount)
                 execute(
                     f"UPDATE {RESERVATIONS_TABLE} SET state = ?, amount_nanos = ?, outcome = ?, trace_id = ?, "
                     "span_id = ?, settled_at_ns = ?, expires_at_ns = ? "
                     "WHERE reservation_id = ? AND scope_key = ? AND state = ?",
-                    [SETTLED if keep else RELEASED, new_amount, outcome, trace_id, span_id, now_ns,
-                     now_ns + hold_ns, reservation_id, scope_key, HELD],
+                    [new_state, new_amount, outcome, trace_id, span_id, now_ns, expires, reservation_id,
+                     scope_key, HELD],
                 )  # fmt: skip
-        return Settled(reservation_id, SETTLED if keep else RELEASED, held)
+        return Settled(reservation_id, new_state, held)
 
     def expire(self) -> int:
         """Mark reservations past their expiry and never settled as expired (leaks); forget
@@ -275,13 +293,14 @@ class Reservations:
 
 
 def _outstanding(execute: Callable[..., Any], scope_key: str, period_start_ns: int, now_ns: int) -> int:
-    """Nanos held against one scope this period: holds and settled calls not expired whose span
-    is not in the ledger yet (once it is, the ledger counts the call)."""
+    """Nanos held against one scope this period, not expired: holds and settled calls whose span
+    is not in the ledger yet (once it is, the ledger counts the call), and unpriced calls."""
     row = execute(
         f"SELECT COALESCE(SUM(r.amount_nanos), 0) FROM {RESERVATIONS_TABLE} r "
-        "WHERE r.scope_key = ? AND r.expires_at_ns > ? AND r.created_at_ns >= ? AND r.state IN (?, ?) "
-        f"AND NOT EXISTS (SELECT 1 FROM {SPANS_TABLE} s WHERE s.trace_id = r.trace_id AND s.span_id = r.span_id)",
-        [scope_key, now_ns, period_start_ns, HELD, SETTLED],
+        "WHERE r.scope_key = ? AND r.expires_at_ns > ? AND r.created_at_ns >= ? AND (r.state = ? OR "
+        f"(r.state IN (?, ?) AND NOT EXISTS (SELECT 1 FROM {SPANS_TABLE} s "
+        "WHERE s.trace_id = r.trace_id AND s.span_id = r.span_id)))",
+        [scope_key, now_ns, period_start_ns, UNPRICED, HELD, SETTLED],
     ).fetchone()
     return int(row[0])
 

@@ -152,7 +152,8 @@ def budgets_router(
         summary="End a reservation after the call: success, error, cancelled or partial",
         description="With the call's usage and span ids, its actual cost stays held only until the "
         "span reaches the ledger (then the ledger counts it, never both); without them the hold is "
-        "released at once. `state` is `settled`, `released`, or `expired` (too late: already a leak). "
+        "released at once; an unpriced model's ceiling stays held to the end of the budget's period. "
+        "`state` is `settled`, `released`, `unpriced`, or `expired` (too late: already a leak). "
         "404 for an unknown reservation.",
         responses={404: {"description": "No such reservation"}},
     )
