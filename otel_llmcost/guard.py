@@ -23,10 +23,13 @@ import atexit
 import json
 import logging
 import queue
+import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, overload
 
 from . import attributes as a
@@ -143,6 +146,7 @@ class Reservation:
         self._body = body
         self.reservation_id = reservation_id
         self.settled: str | None = None
+        self.attached = False  # handed to an SDK's own span, which settles it as it ends
 
     def settle(
         self, outcome: str, usage: Mapping[str, int] | None = None, *, response_model: str = "",
@@ -306,6 +310,49 @@ class ReserveGuard:
 
 
 _active: ReserveGuard | None = None
+# The reservation of a call our instrumentor lets an SDK trace itself, while the SDK runs.
+REQUEST_HOLD: ContextVar[Reservation | None] = ContextVar("llmcost_request_hold", default=None)
+
+
+@contextmanager
+def holding(hold: Reservation | None) -> Iterator[None]:
+    """Offer ``hold`` to the GenAI span an SDK starts inside this block (``AttributionSpanProcessor``
+    calls ``settle_on_end``); settle it here if no such span took it."""
+    if hold is None:
+        yield
+        return
+    token = REQUEST_HOLD.set(hold)
+    try:
+        yield
+    except BaseException as exc:
+        if not hold.attached:
+            hold.settle("error" if isinstance(exc, Exception) else "cancelled")
+        raise
+    else:
+        if not hold.attached:
+            hold.settle("success")  # nothing traced the call: no usage known, the hold is released
+    finally:
+        REQUEST_HOLD.reset(token)
+
+
+def settle_on_end(span: Any, hold: Reservation) -> None:
+    """Make an SDK's own call span (still open) settle ``hold`` right after it ends, from its
+    attributes: only that span's ``end`` is wrapped. The SDK ends its span while handling the
+    call's exception, so the exception is at hand."""
+    hold.attached = True
+    end = span.end
+
+    def ending(end_time: int | None = None) -> None:
+        error = sys.exc_info()[1]
+        end(end_time)
+        try:
+            attrs = span.attributes or {}
+            failed = error is not None and (a.ERROR_TYPE in attrs or not isinstance(error, Exception))
+            hold.settle_span(attrs, error if failed else None, span)
+        except Exception:  # accounting must never break the caller's call
+            pass
+
+    span.end = ending
 
 
 def active_reserve_guard() -> ReserveGuard | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +42,8 @@ from llmcost_collector.web.budgets import budgets_router
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_LEDGER_URL", "CollectorApp", "Settings"]
+
+RESERVATION_SWEEP_SECONDS = 5.0  # how often expired budget reservations are looked for
 
 
 class CollectorApp:
@@ -203,12 +206,15 @@ class CollectorApp:
 
     def _sweep_sessions(self) -> None:
         interval = min(5.0, max(0.2, self.settings.session_idle_seconds / 4))
+        expired_at = time.monotonic()
         while not self._stopped.wait(interval):
             self.sessions.sweep()
-            try:
-                self.reservations.expire()  # leaks are counted even when no call reserves
-            except Exception:
-                log.exception("expiring budget reservations failed")
+            if time.monotonic() - expired_at >= RESERVATION_SWEEP_SECONDS:
+                expired_at = time.monotonic()
+                try:  # leaks are counted even when no call reserves (each reservation marks them too)
+                    self.reservations.expire()
+                except Exception:
+                    log.exception("expiring budget reservations failed")
 
     def ready(self) -> tuple[bool, str]:
         try:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +26,7 @@ from llmcost_collector.ledger import SqlLedger, open_ledger
 from llmcost_collector.web import costs
 from llmcost_collector.web.api import make_web_app
 from llmcost_demo.fake_provider import FakeProvider, Scenario
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -34,6 +36,7 @@ from prometheus_client import CollectorRegistry
 
 import otel_llmcost
 from otel_llmcost.estimate import estimate_tokens
+from otel_llmcost.instrumentation.anthropic import AnthropicInstrumentor, traces_itself
 from otel_llmcost.instrumentation.openai import OpenAIInstrumentor
 from tests.integration.conftest import FAR_FUTURE, Collectors, config_file, export, metric, post
 from tests.support import wait_for
@@ -767,20 +770,24 @@ class Reserving:
 
 
 @pytest.fixture
-def reserving(collector: Collectors) -> Iterator[Reserving]:
+def reserving(collector: Collectors, monkeypatch: pytest.MonkeyPatch) -> Iterator[Reserving]:
     app = collector(RESERVE_CONFIG)
     provider = TracerProvider(resource=Resource.create({"service.name": "search-api"}))
     provider.add_span_processor(otel_llmcost.AttributionSpanProcessor(defaults={}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=app.urls()["otlp_http"])))
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)  # the anthropic SDK's own spans use it
+    monkeypatch.delenv("ANTHROPIC_OPEN_TELEMETRY", raising=False)
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=provider)
     fake = FakeProvider(default=Scenario(input_tokens=PING_INPUT, output_tokens=1000)).start()
     guard = otel_llmcost.guard(app.urls()["web"], mode="reserve")
     try:
         yield Reserving(app, fake, guard)
     finally:
         guard.close()
-        instrumentor.uninstrument()
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
         provider.shutdown()
         fake.stop()
 
@@ -961,3 +968,22 @@ def test_reserve_fails_open_or_closed_when_the_collector_is_unreachable(reservin
     finally:
         opened.close()
     assert len(reserving.fake.requests) == 1
+
+
+@pytest.mark.parametrize("sdk_traces", [True, False], ids=["sdk-span", "our-span"])
+def test_reserve_guards_anthropic_calls(
+    reserving: Reserving, monkeypatch: pytest.MonkeyPatch, sdk_traces: bool
+) -> None:
+    """claude-haiku-4-5 at $1 / $5 per Mtok: a 1000-token answer costs $0.005008 of the $0.0063
+    cap, so one call is sent and settled (from the SDK's own span or ours), the next refused."""
+    if not sdk_traces:
+        monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY", "false")  # read when the client is made
+    claude = anthropic.Anthropic(base_url=reserving.fake.anthropic_base_url, api_key="test", max_retries=0)
+    assert traces_itself(claude) is sdk_traces
+    with otel_llmcost.attribute(team="search"):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=1000, messages=PING)
+        wait_for(lambda: team_requests(reserving.app, "search") == 1)
+        with pytest.raises(otel_llmcost.BudgetExceededError, match=r"search-cap.*spent \$0\.005008000"):
+            claude.messages.create(model="claude-haiku-4-5", max_tokens=1000, messages=PING)
+    assert len(reserving.fake.requests) == 1
+    assert reserving.rows() == [("search-cap", "settled", "success", (PING_INPUT * 1000 + 1000 * 5000))]
