@@ -1201,3 +1201,33 @@ def test_two_replicas_on_postgres_share_reservations(collector: Collectors, clea
         200, {"reservation_id": granted[0]["reservation_id"], "state": "released", "held_usd": "0.000000000"}
     )  # fmt: skip
     assert api_post(replicas[0], "/api/v1/budgets/reserve", RESERVATION)[0] == 200
+
+
+def test_reservations_count_until_their_span_is_in_the_ledger_and_reset_with_the_period(
+    ledger: SqlLedger,
+) -> None:
+    """A hold counts until the call's span is in the ledger (then the ledger does); holds of the
+    previous calendar period do not count in the next."""
+    from llmcost_collector.budget.reserve import CallScope, Estimate, Granted, Refused, Reservations
+    from llmcost_collector.config.budgets import Budget
+
+    budget = Budget(name="cap", amount_usd="0.000003", period="daily", basis="provider", hard_limit=True)
+    now = [datetime(2026, 11, 30, 23, 59, tzinfo=timezone.utc)]
+    reservations = Reservations(ledger, lambda: [budget], lambda: now[0])
+    entry = make_entry(1, nanos=2_000, start_ns=int(now[0].timestamp()) * 10**9)
+    first = reservations.reserve(
+        CallScope(), Estimate(2_000, 2_000), ceiling_nanos=None, ttl_ns=HOUR,
+        trace_id=entry.trace_id, span_id=entry.span_id,
+    )  # fmt: skip
+    assert isinstance(first, Granted)
+    refused = reservations.reserve(CallScope(), Estimate(2_000, 2_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(refused, Refused) and (refused.spent_nanos, refused.reserved_nanos) == (0, 2_000)
+    ledger.insert([entry])  # the call's span lands before its settlement: counted once, by the ledger
+    again = reservations.reserve(CallScope(), Estimate(1_000, 1_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(again, Granted)
+    refused = reservations.reserve(CallScope(), Estimate(1, 1), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(refused, Refused) and (refused.spent_nanos, refused.reserved_nanos) == (2_000, 1_000)
+    now[0] = datetime(2026, 12, 1, 0, 1, tzinfo=timezone.utc)  # a new day: nothing spent or held
+    assert isinstance(
+        reservations.reserve(CallScope(), Estimate(3_000, 3_000), ceiling_nanos=None, ttl_ns=HOUR), Granted
+    )
