@@ -5,9 +5,9 @@ Two modes. *Cached* (the default) checks an in-memory copy of the budget status;
 call's maximum cost, and settles the reservation when the call ends (success, error, cancellation,
 a stream closed early). A reservation is granted only while spend + outstanding reservations +
 this call's maximum stay within every hard limit of its scope, atomically on the collector's
-ledger database, so concurrent calls on any number of processes overshoot a cap by at most the
-amount by which one call's real cost exceeds its estimate (the input is counted locally; output is
-priced at the request's max tokens).
+ledger database, so concurrent calls on any number of processes never overshoot a cap while each
+call's real cost stays within its estimate (the input is counted locally; output is priced at the
+request's max tokens); beyond that, by what the calls in flight cost over their estimates.
 
 Cached mode: a daemon thread reads the collector's ``GET /api/v1/budgets/status`` every
 ``refresh_seconds``; ``check()`` compares the call's scope with the last answer in memory, so it
