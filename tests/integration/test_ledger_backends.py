@@ -1231,3 +1231,20 @@ def test_reservations_count_until_their_span_is_in_the_ledger_and_reset_with_the
     assert isinstance(
         reservations.reserve(CallScope(), Estimate(3_000, 3_000), ceiling_nanos=None, ttl_ns=HOUR), Granted
     )
+
+
+def test_an_unsettled_reservation_expires_once_as_a_leak(ledger: SqlLedger) -> None:
+    from llmcost_collector.budget.reserve import CallScope, Estimate, Granted, Reservations
+    from llmcost_collector.config.budgets import Budget
+
+    budget = Budget(name="cap", amount_usd="0.000003", period="daily", hard_limit=True)
+    now = [datetime(2026, 11, 30, 12, tzinfo=timezone.utc)]
+    leaks: list[tuple[str, int]] = []
+    reservations = Reservations(ledger, lambda: [budget], lambda: now[0], lambda b, n: leaks.append((b, n)))
+    held = reservations.reserve(CallScope(), Estimate(3_000, 3_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(held, Granted) and reservations.expire() == 0
+    now[0] = datetime(2026, 11, 30, 13, tzinfo=timezone.utc)  # its expiry, never settled
+    assert (reservations.expire(), reservations.expire()) == (1, 0) and leaks == [("cap", 1)]
+    again = reservations.reserve(CallScope(), Estimate(3_000, 3_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(again, Granted)  # the leaked hold no longer counts
+    assert reservations.settle(held.reservation_id, "success", None, hold_ns=HOUR).state == "expired"

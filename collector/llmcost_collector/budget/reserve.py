@@ -226,7 +226,7 @@ class Reservations:
         with self._ledger.write_transaction() as execute:
             rows = execute(
                 f"SELECT scope_key, budget, amount_nanos, state, trace_id, span_id FROM {RESERVATIONS_TABLE} "
-                "WHERE reservation_id = ?",
+                "WHERE reservation_id = ? ORDER BY scope_key",  # rows locked in one order
                 [reservation_id],
             ).fetchall()
             if not rows:
@@ -276,9 +276,13 @@ class Reservations:
     def _expire(self, execute: Callable[..., Any], now_ns: int) -> int:
         if self._postgres and not execute(_SWEEP_LOCK, []).fetchone()[0]:
             return 0  # another replica is marking them right now
+        # PostgreSQL: rows a settlement is updating right now are skipped (it ends them itself), so
+        # marking never waits on, nor deadlocks with, a settlement. SQLite has one writer anyway.
+        due = f"state = ? AND expires_at_ns <= ?{' FOR UPDATE SKIP LOCKED' if self._postgres else ''}"
         leaked = execute(
-            f"UPDATE {RESERVATIONS_TABLE} SET state = ? WHERE state = ? AND expires_at_ns <= ? RETURNING budget",
-            [EXPIRED, HELD, now_ns],
+            f"UPDATE {RESERVATIONS_TABLE} SET state = ? WHERE state = ? AND (reservation_id, scope_key) IN "
+            f"(SELECT reservation_id, scope_key FROM {RESERVATIONS_TABLE} WHERE {due}) RETURNING budget",
+            [EXPIRED, HELD, HELD, now_ns],
         ).fetchall()
         execute(
             f"DELETE FROM {RESERVATIONS_TABLE} WHERE state <> ? AND expires_at_ns <= ?",
