@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal, overload
 
+from opentelemetry import trace
+
 from . import attributes as a
 from .context import current_attribution, env_defaults
 
@@ -250,6 +252,9 @@ class ReserveGuard:
         }  # fmt: skip
         if self._ttl is not None:
             body["ttl_seconds"] = self._ttl
+        service = _service_name(span)
+        if service and "service_name" not in body["scope"]:
+            body["scope"]["service_name"] = service
         if span is not None and span.get_span_context().is_valid:
             context = span.get_span_context()
             body["trace_id"], body["span_id"] = (
@@ -310,6 +315,16 @@ class ReserveGuard:
 
 
 _active: ReserveGuard | None = None
+
+
+def _service_name(span: Any) -> str:
+    """The service's ``service.name`` (the collector's attribution rules match on it): from the
+    call span's resource, else the global tracer provider's."""
+    resource = getattr(span, "resource", None) or getattr(trace.get_tracer_provider(), "resource", None)
+    value = getattr(resource, "attributes", {}).get("service.name") if resource is not None else None
+    return str(value) if value else ""
+
+
 # The reservation of a call our instrumentor lets an SDK trace itself, while the SDK runs.
 REQUEST_HOLD: ContextVar[Reservation | None] = ContextVar("llmcost_request_hold", default=None)
 

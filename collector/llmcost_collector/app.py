@@ -37,7 +37,7 @@ from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
 from llmcost_collector.serving import BackgroundServer
 from llmcost_collector.settings import DEFAULT_LEDGER_URL, Settings
 from llmcost_collector.web.api import make_web_app
-from llmcost_collector.web.budgets import budgets_router
+from llmcost_collector.web.budgets import ReserveScope, budgets_router
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,16 @@ class CollectorApp:
         cost = self.pricer.price(call)
         return Estimate(cost.contracted_nanos, self.pipeline.policy.chargeback(call, cost.contracted_nanos))
 
+    def _attribute_scope(self, scope: ReserveScope) -> tuple[str, str]:
+        """(team, feature) a call of ``scope`` gets at ingest: the attribution rules applied."""
+        attrs = {"llmcost.team": scope.team, "llmcost.feature": scope.feature, "user.id": scope.user_id,
+                 "llmcost.user_tier": scope.user_tier, "deployment.environment.name": scope.environment}  # fmt: skip
+        resource = {"service.name": scope.service_name} if scope.service_name else {}
+        team, _, feature = self.pipeline.policy.rules.resolve(
+            {k: v for k, v in attrs.items() if v}, resource, scope.team, scope.feature
+        )
+        return team, feature
+
     def _stored_user_id(self, user_id: str) -> str:
         """A user id as the ledger stores it (the privacy section may hash it)."""
         scrub = self.pipeline.policy.scrub_identifiers
@@ -169,6 +179,7 @@ class CollectorApp:
                     self.estimate,
                     lambda: self.config.enforcement,
                     self._stored_user_id,
+                    self._attribute_scope,
                     self.clock,
                     lambda result: self.reservation_metrics.answers.labels(result).inc(),
                 )

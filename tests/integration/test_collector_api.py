@@ -618,7 +618,7 @@ def test_guard_refuses_a_free_user_over_budget_before_the_call(app: CollectorApp
             guard.check(user_id="u-9", user_tier="free")
         guard.check(user_id="u-2", user_tier="free")  # under its own budget
         with (
-            otel_llmcost.attribute(user_id="u-9", user_tier="free"),
+            otel_llmcost.attribute(team="consumer", user_id="u-9", user_tier="free"),
             pytest.raises(otel_llmcost.BudgetExceededError),
         ):
             guard.check()
@@ -721,10 +721,14 @@ RESERVE_CONFIG = """
 version: 1
 teams:
   - {name: search}
+  - {name: consumer}
 budgets:
   - {name: free-tier, amount_usd: 25, period: monthly, scope: {user_tier: free, per_user: true}, hard_limit: true}
   - {name: search-cap, amount_usd: 0.0063126, period: monthly, basis: provider, scope: {team: search},
      hard_limit: true}
+attribution:
+  rules:
+    - {match: {service.name: "search-*"}, team: search}
 chargeback: {model: cost_plus, markup_percent: 20}
 """
 PING = [{"role": "user", "content": "ping"}]
@@ -796,10 +800,10 @@ def test_reserve_refuses_a_free_user_over_25_dollars_before_any_request(reservin
     # u-9 spent $35 of provider cost this month (10M input, 1M output of gpt-4o): $42 charged.
     big = {**CALL, "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10_000_000,
            "gen_ai.usage.output_tokens": 1_000_000, "user.id": "u-9", "llmcost.user_tier": "free",
-           "llmcost.team": "search"}  # fmt: skip
+           "llmcost.team": "consumer"}  # fmt: skip
     export(reserving.app, spans(big))
     with (
-        otel_llmcost.attribute(user_id="u-9", user_tier="free"),
+        otel_llmcost.attribute(team="consumer", user_id="u-9", user_tier="free"),
         pytest.raises(otel_llmcost.BudgetExceededError) as refused,
     ):
         reserving.ping()
@@ -807,7 +811,7 @@ def test_reserve_refuses_a_free_user_over_25_dollars_before_any_request(reservin
     assert "free-tier" in message and "spent $42.000000000" in message and "limit $25.000000000" in message
     assert "user_id=u-9" in message and "user_tier=free" in message
     assert reserving.fake.requests == []  # nothing left the process
-    with otel_llmcost.attribute(user_id="u-2", user_tier="free"):
+    with otel_llmcost.attribute(team="consumer", user_id="u-2", user_tier="free"):
         reserving.ping()  # another free user, under their own $25
     assert len(reserving.fake.requests) == 1
     assert [(b, state, outcome) for b, state, outcome, _ in reserving.rows()] == [
@@ -987,3 +991,12 @@ def test_reserve_guards_anthropic_calls(
             claude.messages.create(model="claude-haiku-4-5", max_tokens=1000, messages=PING)
     assert len(reserving.fake.requests) == 1
     assert reserving.rows() == [("search-cap", "settled", "success", (PING_INPUT * 1000 + 1000 * 5000))]
+
+
+def test_reserve_attributes_the_call_with_the_collectors_rules(reserving: Reserving) -> None:
+    """No team in the service's attribution: the rule for service.name search-* puts the call in
+    team search, at reservation as at ingest, so the team's cap holds."""
+    assert reserving.reserve(max_output_tokens=10_000)[0] == 200  # $0.006 of the $0.0063 cap
+    with pytest.raises(otel_llmcost.BudgetExceededError, match="search-cap"):
+        reserving.ping()
+    assert reserving.fake.requests == []

@@ -41,6 +41,9 @@ class ReserveScope(BaseModel):
     feature: str = Field("", max_length=128)
     user_tier: str = Field("", max_length=128)
     user_id: str = Field("", max_length=256)
+    service_name: str = Field(
+        "", max_length=256, description="the service's service.name (attribution rules)"
+    )
 
 
 class ReserveRequest(BaseModel):
@@ -92,12 +95,13 @@ def budgets_router(
     estimate: Callable[[LlmCall], Estimate],
     enforcement: Callable[[], Enforcement],
     scrub_user: Callable[[str], str],
+    attribute: Callable[[ReserveScope], tuple[str, str]],
     clock: Callable[[], datetime],
     answered: Callable[[str], None] = lambda _result: None,
 ) -> APIRouter:
     router = APIRouter(tags=["budgets"])
 
-    def call_of(provider: str, model: str, response_model: str, usage: Usage, scope: ReserveScope) -> LlmCall:
+    def call_of(provider: str, model: str, response_model: str, usage: Usage, scope: CallScope) -> LlmCall:
         now_ns = epoch_ns(clock())
         attribution = Attribution(
             team=scope.team, feature=scope.feature, user_id=scope.user_id, user_tier=scope.user_tier,
@@ -108,9 +112,13 @@ def budgets_router(
         )
 
     def scope_of(scope: ReserveScope) -> CallScope:
+        """The scope as the ledger will attribute the call: team and feature through the
+        collector's attribution rules (a service matched by ``service.name``), the user id as the
+        privacy section stores it."""
+        team, feature = attribute(scope)
         return CallScope(
-            team=scope.team, environment=scope.environment, feature=scope.feature,
-            user_tier=scope.user_tier, user_id=scrub_user(scope.user_id) if scope.user_id else "",
+            team=team, environment=scope.environment, feature=feature, user_tier=scope.user_tier,
+            user_id=scrub_user(scope.user_id) if scope.user_id else "",
         )  # fmt: skip
 
     @router.post(
@@ -132,13 +140,14 @@ def budgets_router(
             input_tokens=body.input_tokens, cache_read_tokens=body.cache_read_tokens,
             cache_write_tokens=body.cache_write_tokens, output_tokens=body.max_output_tokens,
         )  # fmt: skip
-        cost = estimate(call_of(body.provider, body.model, "", usage, body.scope))
+        scope = scope_of(body.scope)
+        cost = estimate(call_of(body.provider, body.model, "", usage, scope))
         ceiling = (
             None if settings.unpriced_ceiling_usd is None else usd_to_nanos(settings.unpriced_ceiling_usd)
         )
         ttl = body.ttl_seconds or settings.reservation_ttl_seconds
         answer = reservations.reserve(
-            scope_of(body.scope), cost, ceiling_nanos=ceiling, ttl_ns=int(ttl * 1e9),
+            scope, cost, ceiling_nanos=ceiling, ttl_ns=int(ttl * 1e9),
             trace_id=body.trace_id, span_id=body.span_id,
         )  # fmt: skip
         if isinstance(answer, Refused):
@@ -166,7 +175,7 @@ def budgets_router(
                 cache_write_tokens=u.cache_write_tokens, output_tokens=u.output_tokens,
                 reasoning_tokens=u.reasoning_tokens,
             )  # fmt: skip
-            actual = estimate(call_of(u.provider, u.model, u.response_model, usage, body.scope))
+            actual = estimate(call_of(u.provider, u.model, u.response_model, usage, scope_of(body.scope)))
         try:
             done = reservations.settle(
                 body.reservation_id, body.outcome, actual, trace_id=body.trace_id, span_id=body.span_id,
