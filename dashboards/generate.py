@@ -224,7 +224,7 @@ def chargeback() -> Board:
             [target(forecast, "{{team}}")], "currencyUSD")  # fmt: skip
     b.panel("bargauge", "Forecast against monthly budget",
             "Which teams will overrun their monthly budget at the current rate (1 = 100 %)?",
-            [target(f"({forecast}) / on (team) (max by (team) ({sel('llmcost_budget_usd', period='monthly')}) > 0)",
+            [target(f"({forecast}) / on (team) (max by (team) ({sel('llmcost_budget_usd', period='monthly', scope='~team=[^,]+', basis='charged')}) > 0)",
                     "{{team}}")], "percentunit")  # fmt: skip
     b.panel("stat", "Attribution coverage",
             "What share of provider cost is attributed to a team by a span or rule (not the default team)?",

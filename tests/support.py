@@ -13,7 +13,9 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
@@ -66,6 +68,8 @@ def start_process(
         seen.append(line)
         match = ready.search(line)
         if match:
+            # keep reading what it prints, so a chatty server never blocks on a full pipe
+            threading.Thread(target=deque, args=(proc.stdout, 0), daemon=True).start()
             return proc, match.group(1)
     proc.kill()
     raise AssertionError(f"{args[:3]} did not become ready:\n{''.join(seen)}")

@@ -3,8 +3,10 @@
 No Docker engine runs here, so the stack is checked statically: the compose file against the
 compose-spec JSON schema (check-jsonschema's vendored copy), every file it mounts or builds from
 exists, every path a container is told to read resolves through its mounts to a file in the
-repository, and every host name in the Prometheus, Alertmanager and Grafana configs is a service
-of the compose network listening on that port.
+repository, every host name in the OpenTelemetry Collector, Prometheus, Alertmanager and Grafana
+configs is a service of the compose network listening on that port, and the OpenTelemetry
+Collector's pipelines use only components it defines. The topology itself (GenAI filter, routing
+by trace id, two replicas on one PostgreSQL, Prometheus scraping both) runs for real with processes.
 """
 
 from __future__ import annotations
@@ -12,14 +14,27 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import socket
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from llmcost_collector.ledger import open_ledger
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.integration.conftest import FAR_FUTURE
+from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
+from tests.support import require_binary, start_process, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -114,34 +129,62 @@ def test_dockerfile_copies_only_files_in_the_build_context() -> None:
     assert (ROOT / "collector" / "pyproject.toml").is_file()
 
 
-def test_collector_service(compose: dict[str, Any]) -> None:
-    collector = compose["services"]["llmcost"]
-    assert collector["build"]["context"] == "."
-    assert collector["command"][0] == "serve"
-    assert {4317, 4318, 9464} <= published(collector)
-    environment = collector["environment"]
-    assert (
-        host_path(collector, environment["LLMCOST_CONFIG"]) == (ROOT / "examples" / "llmcost.yaml").resolve()
-    )
-    assert host_path(collector, environment["LLMCOST_CONFIG"]).is_file(), "examples/llmcost.yaml is missing"
-    # the default SQLite ledger lives on a named volume, so it survives container restarts
-    ledger = re.fullmatch(r"\$\{LLMCOST_LEDGER_URL:-sqlite:///(/.+)\}", environment["LLMCOST_LEDGER_URL"])
-    assert ledger, environment["LLMCOST_LEDGER_URL"]
-    volumes = {v.split(":")[1]: v.split(":")[0] for v in collector["volumes"] if isinstance(v, str)}
-    data_dir = str(PurePosixPath(ledger.group(1)).parent)
-    assert volumes[data_dir] in compose["volumes"], "the ledger directory must be a named volume"
+REPLICAS = ("llmcost-1", "llmcost-2")
 
 
-def test_postgres_profile(compose: dict[str, Any]) -> None:
-    postgres = compose["services"]["postgres"]
-    assert postgres["profiles"] == ["postgres"]
+def dockerfile_targets() -> set[str]:
+    return set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.M))
+
+
+def test_two_collector_replicas_share_the_postgres_ledger(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    postgres = services["postgres"]
+    assert "profiles" not in postgres, "the replicas' ledger must start with a plain `docker compose up`"
+    assert "healthcheck" in postgres
     env = postgres["environment"]
-    url = f"postgresql://{env['POSTGRES_USER']}:llmcost@postgres:5432/{env['POSTGRES_DB']}"
-    assert url in COMPOSE_FILE.read_text(), "the header should show the LLMCOST_LEDGER_URL for the profile"
-    # services outside the profile must not depend on it, or `docker compose up` would fail
-    for name, service in compose["services"].items():
-        if "profiles" not in service:
-            assert "postgres" not in service.get("depends_on", []), name
+    user, database = env["POSTGRES_USER"], env["POSTGRES_DB"]
+    ledger_url = f"postgresql://{user}:${{POSTGRES_PASSWORD:-llmcost}}@postgres:5432/{database}"
+    published_ports = []
+    for name in REPLICAS:
+        replica = services[name]
+        assert replica["build"]["context"] == "." and replica["build"]["target"] in dockerfile_targets()
+        assert replica["command"][0] == "serve"
+        environment = replica["environment"]
+        assert environment["LLMCOST_LEDGER_URL"] == ledger_url, name
+        config = host_path(replica, environment["LLMCOST_CONFIG"])
+        assert config == (ROOT / "examples" / "llmcost.yaml").resolve() and config.is_file()
+        # started only once PostgreSQL answers; reported healthy once /readyz does
+        assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert "/readyz" in " ".join(replica["healthcheck"]["test"])
+        [port] = replica["ports"]
+        host, container = str(port).split(":")
+        assert container == "9464"
+        published_ports.append(host)
+    assert len(set(published_ports)) == len(REPLICAS), "each replica's web port is published apart"
+
+
+def test_services_start_in_order(compose: dict[str, Any]) -> None:
+    """A ``service_healthy`` condition waits for a service that has a health check."""
+    services = compose["services"]
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        for other, condition in depends.items() if isinstance(depends, dict) else ():
+            assert other in services, (name, other)
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[other], (
+                    f"{name} waits for {other}, which has no health check"
+                )
+    assert set(services["otelcol"]["depends_on"]) == set(REPLICAS)
+
+
+def test_demo_traffic_goes_through_the_opentelemetry_collector(compose: dict[str, Any]) -> None:
+    from llmcost_collector.cli.demo import demo
+
+    service = compose["services"]["demo"]
+    assert service["build"]["target"] == "demo" and "demo" in dockerfile_targets()
+    params = demo.make_context("llmcost demo", service["command"][1:]).params
+    url = urlsplit(params["send_to"])
+    assert (url.hostname, url.port, url.path) == ("otelcol", 4318, "/v1/traces")
 
 
 def test_prometheus_and_alertmanager_read_the_repository_configs(compose: dict[str, Any]) -> None:
@@ -162,6 +205,9 @@ def test_prometheus_and_alertmanager_read_the_repository_configs(compose: dict[s
 def _endpoints(compose: dict[str, Any]) -> list[tuple[str, str, int]]:
     """(where, host, port) of every address the stack's configs point at."""
     found: list[tuple[str, str, int]] = []
+    for hostname in otelcol_config()["exporters"]["loadbalancing"]["resolver"]["static"]["hostnames"]:
+        host, port = hostname.rsplit(":", 1)
+        found.append(("otelcol loadbalancing", host, int(port)))
     prometheus = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     for job in prometheus["scrape_configs"]:
         for static in job["static_configs"]:
@@ -189,7 +235,10 @@ def _endpoints(compose: dict[str, Any]) -> list[tuple[str, str, int]]:
 
 # Ports the images listen on inside the network (their defaults, or set in the service environment).
 LISTEN_PORTS = {
-    "llmcost": {4317, 4318, 9464},
+    "otelcol": {4317, 4318, 13133},
+    "llmcost-1": {4317, 4318, 9464},
+    "llmcost-2": {4317, 4318, 9464},
+    "demo": set(),  # sends only
     "prometheus": {9090},
     "alertmanager": {9093},
     "grafana": {3000},
@@ -309,10 +358,211 @@ def test_container_command_is_accepted_by_llmcost_serve(compose: dict[str, Any])
     entrypoint = json.loads(re.findall(r"^ENTRYPOINT\s+(\[.*\])$", dockerfile, flags=re.MULTILINE)[-1])
     cmd = json.loads(re.findall(r"^CMD\s+(\[.*\])$", dockerfile, flags=re.MULTILINE)[-1])
     assert entrypoint == ["llmcost"]
-    for command in (cmd, compose["services"]["llmcost"]["command"]):
+    for command in (cmd, *(compose["services"][name]["command"] for name in REPLICAS)):
         assert command[0] == "serve"
         args = serve.make_context("llmcost serve", command[1:]).params
         # inside a container, loopback is unreachable from the other services
         assert args["host"] == "0.0.0.0"
         # ports stay the contract's defaults that the compose file publishes and Prometheus scrapes
         assert args["otlp_grpc_port"] is None and args["otlp_http_port"] is None and args["http_port"] is None
+
+
+# --- the OpenTelemetry Collector in front ------------------------------------------------------
+
+OTELCOL_CONFIG = ROOT / "otelcol" / "config.yaml"
+
+
+def otelcol_config() -> dict[str, Any]:
+    return yaml.safe_load(OTELCOL_CONFIG.read_text())
+
+
+def test_otelcol_pipelines_use_only_configured_components(compose: dict[str, Any]) -> None:
+    service = compose["services"]["otelcol"]
+    [config_flag] = [arg for arg in service["command"] if arg.startswith("--config=")]
+    assert host_path(service, config_flag.split("=", 1)[1]) == OTELCOL_CONFIG.resolve()
+    config = otelcol_config()
+    assert set(config["service"]["extensions"]) <= set(config["extensions"])
+    kinds = ("receivers", "processors", "exporters")
+    used: dict[str, set[str]] = {kind: set() for kind in kinds}
+    for name, pipeline in config["service"]["pipelines"].items():
+        assert name.split("/")[0] in {"traces", "metrics", "logs"}, name
+        for kind in kinds:
+            assert pipeline.get(kind) or kind == "processors", (name, kind)
+            missing = set(pipeline.get(kind, [])) - set(config[kind])
+            assert not missing, f"pipeline {name} uses undefined {kind}: {missing}"
+            used[kind] |= set(pipeline.get(kind, []))
+    for kind in kinds:
+        assert used[kind] == set(config[kind]), f"{kind} defined but in no pipeline"
+    [traces] = [p for n, p in config["service"]["pipelines"].items() if n.startswith("traces")]
+    # the memory limiter goes first, so it refuses data before any other work is done
+    assert traces["processors"][0] == "memory_limiter" and "filter/genai" in traces["processors"]
+    assert set(published(service)) == {4317, 4318}
+    balancer = config["exporters"]["loadbalancing"]
+    assert balancer["routing_key"] == "traceID"
+    targets = [h.rsplit(":", 1)[0] for h in balancer["resolver"]["static"]["hostnames"]]
+    assert sorted(targets) == sorted(REPLICAS)
+
+
+def kept_attributes() -> set[str]:
+    """The attributes the GenAI filter keeps a span for: it drops a span only when all are absent."""
+    [condition] = otelcol_config()["processors"]["filter/genai"]["traces"]["span"]
+    parts = re.split(r"\s+and\s+", condition.strip())
+    keys = [re.fullmatch(r'attributes\["([\w.]+)"\] == nil', part) for part in parts]
+    assert all(keys), condition
+    return {key.group(1) for key in keys if key}
+
+
+def test_the_genai_filter_keeps_exactly_what_llmcost_bills() -> None:
+    """The spans the filter keeps are the spans the collector reads a call (or an outcome) from:
+    one name more in the code would be dropped in front of it, one less would add load."""
+    from llmcost_collector.normalize import semconv
+    from llmcost_collector.normalize.span import CALL_MODEL_KEYS
+
+    assert kept_attributes() == {*CALL_MODEL_KEYS, semconv.LLMCOST_OUTCOME}
+
+
+def _traffic(traces: int) -> list[ReadableSpan]:
+    """Traces as services send them: an HTTP request span with one to three LLM calls under it,
+    and now and then an outcome record; two teams, two models."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "topology-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    for n in range(traces):
+        team, model = ("search", "gpt-4o") if n % 3 else ("support", "gpt-4o-mini")
+        with tracer.start_as_current_span("POST /answer"):
+            for call in range(1 + n % 3):
+                with tracer.start_as_current_span(f"chat {model}") as span:
+                    span.set_attributes(
+                        {
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.provider.name": "openai",
+                            "gen_ai.request.model": model,
+                            "gen_ai.usage.input_tokens": 1000 + 17 * n,
+                            "gen_ai.usage.cache_read.input_tokens": 100 * call,
+                            "gen_ai.usage.output_tokens": 50 + n,
+                            "llmcost.team": team,
+                            "llmcost.feature": "answers",
+                        }
+                    )
+            if n % 5 == 0:
+                with tracer.start_as_current_span("outcome") as span:
+                    span.set_attributes({"llmcost.outcome": "ticket_resolved", "llmcost.team": team})
+    provider.shutdown()
+    return list(exporter.get_finished_spans())
+
+
+def _through_the_filter(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    keys = kept_attributes()
+    return [s for s in spans if any((s.attributes or {}).get(k) is not None for k in keys)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _query(base: str, expr: str) -> list[dict[str, Any]]:
+    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        answer = json.loads(response.read())
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+@pytest.mark.needs_prometheus
+def test_two_replicas_on_one_postgres_scraped_by_prometheus(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """The compose topology with processes: spans filtered as otelcol/config.yaml filters them
+    and routed by trace id to two ``llmcost serve`` replicas on one PostgreSQL ledger (each
+    export sent twice, as a retry would); Prometheus scrapes both. The sum of the replicas'
+    counters is the ledger, and both replicas' ledger gauges report the same ledger."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    prometheus_binary = require_binary("prometheus")
+    replicas = [
+        start_process(
+            [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--ledger-url", pg_url,
+             "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--http-port", "0"],
+            re.compile(r"llmcost collector ready: (\{.*\})"),
+        )
+        for _ in REPLICAS
+    ]  # fmt: skip
+    prometheus = None
+    try:
+        urls = [json.loads(found) for _, found in replicas]
+        spans = _traffic(60)
+        kept = _through_the_filter(spans)
+        assert len(kept) < len(spans)  # the HTTP spans stop at the filter
+        routed: list[list[ReadableSpan]] = [[] for _ in replicas]
+        for span in kept:  # every span of a trace to the same replica, as routing_key: traceID does
+            assert span.context is not None
+            routed[span.context.trace_id % len(replicas)].append(span)
+        assert all(routed), "both replicas get traffic"
+        for batch, url in zip(routed, urls, strict=True):
+            exporter = OTLPSpanExporter(endpoint=url["otlp_grpc"], insecure=True)
+            try:
+                for _ in range(2):  # a retried export is billed once
+                    assert exporter.export(batch) is SpanExportResult.SUCCESS
+            finally:
+                exporter.shutdown()
+
+        ledger = open_ledger(pg_url, migrate=False)
+        try:
+            rows = ledger.spend(0, FAR_FUTURE, group_by=("team",))
+        finally:
+            ledger.close()
+        llm_calls = sum(1 for s in kept if (s.attributes or {}).get("gen_ai.request.model"))
+        assert sum(r.requests for r in rows) == llm_calls
+        charged = {r.group["team"]: Decimal(r.chargeback_nanos or r.contracted_nanos or 0) for r in rows}
+        cost = sum((Decimal(r.contracted_nanos or 0) for r in rows), Decimal(0))
+
+        port = free_port()
+        targets = [urlsplit(u["metrics"]).netloc for u in urls]
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(ROOT / "prometheus/rules/llmcost.rules.yml")],
+            "scrape_configs": [{"job_name": "llmcost", "static_configs": [{"targets": targets}]}],
+        }
+        (tmp_path / "prometheus.yml").write_text(json.dumps(config))
+        prometheus = subprocess.Popen(
+            [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+
+        def scraped() -> bool:
+            try:
+                up = _query(base, "up")
+                rules = _query(base, "team_period:llmcost_spend_usd:max")
+            except OSError:
+                return False
+            return len(up) == 2 and all(r["value"][1] == "1" for r in up) and bool(rules)
+
+        wait_for(scraped, timeout=60)
+
+        requests = _query(base, "sum(llmcost_requests_total)")
+        assert int(float(requests[0]["value"][1])) == llm_calls
+        per_replica = _query(base, "sum by (instance) (llmcost_requests_total)")
+        assert len(per_replica) == 2 and all(float(r["value"][1]) > 0 for r in per_replica)
+        [total] = _query(base, "sum(llmcost_cost_usd_total)")
+        assert Decimal(total["value"][1]) == pytest.approx(cost.scaleb(-9), rel=Decimal("1e-9"))
+        # every replica reports the whole ledger's month to date, so min and max agree per team
+        monthly = 'llmcost_spend_usd{period="monthly"}'
+        highest = {
+            r["metric"]["team"]: Decimal(r["value"][1]) for r in _query(base, f"max by (team) ({monthly})")
+        }
+        lowest = {
+            r["metric"]["team"]: Decimal(r["value"][1]) for r in _query(base, f"min by (team) ({monthly})")
+        }
+        assert highest == lowest
+        assert set(highest) == set(charged)
+        for team, nanos in charged.items():
+            assert highest[team] == pytest.approx(nanos.scaleb(-9), rel=Decimal("1e-9")), team
+    finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(10)
+        for proc, _ in replicas:
+            stop_process(proc)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from llmcost_collector.config.budgets import DEFAULT_THRESHOLDS, severity
 
 from tests import reference
 from tests.support import require_binary
@@ -27,6 +28,8 @@ DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 RULES = ROOT / "prometheus" / "rules" / "llmcost.rules.yml"
 ALERTS = ROOT / "prometheus" / "rules" / "llmcost.alerts.yml"
 ALERTMANAGER = ROOT / "alertmanager" / "alertmanager.yml"
+RUNBOOK = ROOT / "docs" / "runbook.md"
+DASHBOARD_UIDS = {json.loads(p.read_text())["uid"]: p.name for p in DASHBOARDS}
 
 
 def documented_series() -> dict[str, set[str]]:
@@ -154,29 +157,42 @@ def test_alerts_match_the_reference() -> None:
         f"alertmanager.yml: not in docs/reference.md: {routed - set(documented)}"
     )
     for rule in alerts:
+        fixed = rule.get("labels", {})
         labels = (
-            set(rule["labels"])
+            set(fixed)
             | selector_labels(rule["expr"])[""]
             | set(re.findall(r"\$labels\.(\w+)", json.dumps(rule["annotations"])))
         )
         listed = documented[rule["alert"]][0]
         assert labels <= listed, f"{rule['alert']}: labels {labels - listed} not in docs/reference.md"
-        assert rule["labels"]["severity"] in {"info", "warning", "critical"}
-        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+        # the severity is the rule's, or (budget thresholds) the threshold series' own label
+        assert fixed.get("severity") in {"info", "warning", "critical"} or "severity" in labels
+        assert {"summary", "description", "runbook_url", "dashboard_url"} <= set(rule["annotations"])
         assert "$value" in rule["annotations"]["summary"] + rule["annotations"]["description"]
         anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
         assert anchor == rule["alert"].lower()
-    severities = {
+        assert f"\n## {rule['alert']}\n" in RUNBOOK.read_text(), (
+            f"docs/runbook.md: no section {rule['alert']}"
+        )
+        dashboard = re.search(r"/d/([\w-]+)/", rule["annotations"]["dashboard_url"])
+        assert dashboard and dashboard.group(1) in DASHBOARD_UIDS, rule["annotations"]["dashboard_url"]
+    (threshold_rule,) = [rule for rule in alerts if rule["alert"] == "LLMCostBudgetThreshold"]
+    assert "llmcost_budget_threshold_ratio" in threshold_rule["expr"]
+    assert DASHBOARD_UIDS["llmcost-chargeback"] == "llmcost-chargeback.json"
+    assert "/d/llmcost-chargeback/" in threshold_rule["annotations"]["dashboard_url"]
+
+
+def test_threshold_severities_are_the_documented_ones() -> None:
+    """The reference's table of default thresholds is what the collector labels them with."""
+    rows = reference.rows_with(reference.section("Alerts"), "threshold", "severity")
+    documented = {
         next(iter(reference.backticked(row["threshold"]))): next(iter(reference.backticked(row["severity"])))
-        for row in reference.rows_with(reference.section("Alerts"), "threshold", "severity")
+        for row in rows
+        if reference.backticked(row["threshold"]) and row["threshold"].strip("`").isdigit()
     }
-    thresholds = {
-        rule["labels"]["threshold"]: rule["labels"]["severity"]
-        for rule in alerts
-        if rule["alert"] == "LLMCostBudgetThreshold"
-    }
-    assert len(thresholds) >= 4
-    assert thresholds == severities
+    assert set(documented) == {str(t) for t in DEFAULT_THRESHOLDS}
+    assert documented == {threshold: severity(int(threshold)) for threshold in documented}
+    assert (severity(79), severity(94), severity(120)) == ("info", "warning", "critical")
 
 
 def test_dashboards_use_only_documented_metrics() -> None:

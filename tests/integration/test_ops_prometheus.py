@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from llmcost_collector.config.budgets import severity
 
 from tests.support import require_binary
 
@@ -65,26 +66,49 @@ def test_unit_tests_cover_every_alert_and_threshold() -> None:
     assert set(fired) == alerts
     assert silent == alerts, "every alert also needs a case where it must not fire"
     severities = {(a["threshold"], a["severity"]) for a in fired["LLMCostBudgetThreshold"]}
-    assert severities == {("50", "info"), ("80", "warning"), ("95", "critical"), ("100", "critical")}
-    assert {a["period"] for a in fired["LLMCostBudgetThreshold"]} == {"daily", "monthly"}
-    assert {a["period"] for a in fired["LLMCostBudgetForecast"]} == {"daily", "monthly"}
+    # the defaults and custom thresholds on each side of the severity steps (below 80 info,
+    # below 95 warning, else critical)
+    assert severities == {
+        ("50", "info"), ("60", "info"), ("80", "warning"), ("90", "warning"),
+        ("95", "critical"), ("100", "critical"), ("110", "critical"), ("120", "critical"),
+    }  # fmt: skip
+    assert {severity(int(t)) for t, s in severities if severity(int(t)) != s} == set()
+    periods = {"daily", "weekly", "monthly"}
+    assert {a["period"] for a in fired["LLMCostBudgetThreshold"]} == periods
+    assert {a["period"] for a in fired["LLMCostBudgetForecast"]} == periods
 
 
-def test_unit_tests_detect_a_wrong_threshold(tmp_path: Path) -> None:
-    """The unit tests are sharp: moving the 80 % threshold to 79 % makes them fail."""
+@pytest.mark.parametrize(
+    ("original", "mutated", "failing"),
+    [
+        # a threshold a tenth of a percent early: 49.99 % (at 1m) would fire the 50 % alert
+        ("(llmcost_budget_threshold_ratio) - 1e-9)", "(llmcost_budget_threshold_ratio) - 0.001)",
+         "name: default thresholds at every boundary,\n    alertname: LLMCostBudgetThreshold, time: 1m"),
+        # without the float allowance 0.88 / 1.10 misses 80 %
+        ("(llmcost_budget_threshold_ratio) - 1e-9)", "(llmcost_budget_threshold_ratio))",
+         "name: exact boundary in floating point"),
+        # a forecast off by a cent: the $143.99 budget would not fire
+        ("+ deriv(llmcost_budget_spend_usd{period=\"daily\"}[1h])",
+         "- 0.02 + deriv(llmcost_budget_spend_usd{period=\"daily\"}[1h])",
+         "name: daily forecast just under and over"),
+    ],
+    ids=["threshold-boundary", "float-boundary", "forecast-boundary"],
+)  # fmt: skip
+def test_unit_tests_detect_a_wrong_rule(tmp_path: Path, original: str, mutated: str, failing: str) -> None:
+    """The unit tests are sharp: each small change to an alert rule makes them fail where expected."""
     (tmp_path / "rules").mkdir()
     (tmp_path / "tests").mkdir()
     for path in RULE_FILES:
         text = path.read_text()
         if path.name == "llmcost.alerts.yml":
-            assert text.count(">= 0.8\n") == 1
-            text = text.replace(">= 0.8\n", ">= 0.79\n")
+            assert text.count(original) == 1
+            text = text.replace(original, mutated)
         (tmp_path / "rules" / path.name).write_text(text)
     for path in UNIT_TESTS:
         (tmp_path / "tests" / path.name).write_text(path.read_text())
     result = _promtool("test", "rules", *(str(tmp_path / "tests" / p.name) for p in UNIT_TESTS))
     assert result.returncode != 0
-    assert "alertname: LLMCostBudgetThreshold, time: 3m" in result.stdout + result.stderr
+    assert failing in result.stdout + result.stderr
 
 
 def test_prometheus_config_is_valid_and_loads_the_rules() -> None:
@@ -100,7 +124,7 @@ def test_prometheus_scrapes_the_collector_and_alerts_alertmanager() -> None:
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     targets = [t for sc in jobs["llmcost"]["static_configs"] for t in sc["targets"]]
-    assert targets == ["llmcost:9464"]
+    assert targets == ["llmcost-1:9464", "llmcost-2:9464"]
     assert jobs["llmcost"].get("metrics_path", "/metrics") == "/metrics"
     am_targets = [
         t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"] for t in sc["targets"]

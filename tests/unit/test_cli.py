@@ -47,6 +47,7 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
         "migrate",
         "config",
         "budgets",
+        "alertmanager-config",
     ]
     assert listed == expected
 
@@ -570,18 +571,18 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger_with_a_progress_bar(
         (before,) = ledger.spend(0, 2**62, group_by=())
     finally:
         ledger.close()
-    # The same calls as a ledger from before the rollups: their tables gone, versions 3 and 6 not run.
+    # The same calls as a ledger from before the rollups: their tables gone, versions 3, 6 and 9 not run.
     conn = sqlite3.connect(tmp_path / "ledger.db")
     for (table,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'llm_rollup_%'"
     ).fetchall():
         conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM schema_migrations WHERE version IN (3, 6)")
+    conn.execute("DELETE FROM schema_migrations WHERE version IN (3, 6, 9)")
     conn.commit()
     conn.close()
     done = llmcost("migrate", "--ledger-url", ledger_url)
     assert done.exit_code == 0, done.output
-    assert [row[0] for row in table_rows(done.stdout)][1:] == ["3", "6"]
+    assert [row[0] for row in table_rows(done.stdout)][1:] == ["3", "6", "9"]
     assert "building from stored calls" in done.stderr
     again = llmcost("migrate", "--ledger-url", ledger_url)
     assert again.exit_code == 0 and again.stdout.strip() == "the ledger is up to date"
@@ -595,3 +596,94 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger_with_a_progress_bar(
         before.contracted_nanos,
         before.chargeback_nanos,
     )
+
+
+ALERTING_CONFIG = """
+teams:
+  - {name: web, contact: "#web-alerts, web@example.com"}
+  - {name: data, contact: "https://hooks.example.com/data"}
+  - {name: quiet, budgets: {daily: 10}}
+budgets:
+  - {name: web-monthly, amount_usd: 100, period: monthly, scope: {team: web}}
+  - {name: data-weekly, amount_usd: 50, period: weekly, scope: {team: data}, thresholds: [60, 90, 120]}
+alerting:
+  finops_contact: finops@example.com
+  oncall_contact: "https://pager.example.com/hook"
+  slack_api_url_file: /run/secrets/slack
+  smtp: {smarthost: "smtp.example.com:587", from: alerts@example.com, auth_password_file: /run/secrets/smtp}
+  repeat_interval: 12h
+"""
+
+
+def test_alertmanager_config_routes_by_team_contact_and_inhibits_every_lower_threshold(
+    llmcost: Llmcost, tmp_path: Path
+) -> None:
+    import yaml
+
+    (tmp_path / "llmcost.yaml").write_text(ALERTING_CONFIG)
+    done = llmcost("alertmanager-config", "--config", "llmcost.yaml")
+    assert done.exit_code == 0, done.output
+    assert done.stdout.startswith("# Alertmanager for otel-llmcost, rendered by `llmcost alertmanager-config")
+    rendered = yaml.safe_load(done.stdout)
+    receivers = {r["name"]: r for r in rendered["receivers"]}
+    assert set(receivers) == {"default", "finops", "team-web", "team-data", "oncall"}  # no route for quiet
+    assert [c["channel"] for c in receivers["team-web"]["slack_configs"]] == ["#web-alerts"]
+    assert [c["to"] for c in receivers["team-web"]["email_configs"]] == ["web@example.com"]
+    assert [c["url"] for c in receivers["team-data"]["webhook_configs"]] == ["https://hooks.example.com/data"]
+    assert "llmcost.slack.text" in receivers["team-web"]["slack_configs"][0]["text"]
+    assert "llmcost.email.html" in receivers["finops"]["email_configs"][0]["html"]
+    route = rendered["route"]
+    assert route["repeat_interval"] == "12h" and route["receiver"] == "default"
+    assert route["group_by"][:4] == ["alertname", "budget", "scope", "period"]
+    assert [(r["receiver"], r["matchers"], r.get("continue", False)) for r in route["routes"]] == [
+        ("finops", ['alertname=~"LLMCostBudgetThreshold|LLMCostBudgetForecast|LLMCostUnpricedModel"'], True),
+        ("team-web", ['team="web"'], False),
+        ("team-data", ['team="data"'], False),
+        ("oncall", ['severity="critical"'], False),
+    ]
+    assert rendered["global"]["slack_api_url_file"] == "/run/secrets/slack"
+    assert rendered["global"]["smtp_auth_password_file"] == "/run/secrets/smtp"
+    # the thresholds of every budget: the defaults (of web and quiet) and data's 60/90/120
+    inhibits = {rule["source_matchers"][1]: rule["target_matchers"][1] for rule in rendered["inhibit_rules"]}
+    assert inhibits == {
+        'threshold="60"': 'threshold="50"',
+        'threshold="80"': 'threshold=~"50|60"',
+        'threshold="90"': 'threshold=~"50|60|80"',
+        'threshold="95"': 'threshold=~"50|60|80|90"',
+        'threshold="100"': 'threshold=~"50|60|80|90|95"',
+        'threshold="120"': 'threshold=~"50|60|80|90|95|100"',
+    }
+    assert all(rule["equal"] == ["budget", "scope", "period"] for rule in rendered["inhibit_rules"])
+
+
+def test_alertmanager_config_out_writes_the_templates_next_to_it(llmcost: Llmcost, tmp_path: Path) -> None:
+    (tmp_path / "llmcost.yaml").write_text(ALERTING_CONFIG)
+    done = llmcost("alertmanager-config", "--config", "llmcost.yaml", "--out", "am/alertmanager.yml")
+    assert done.exit_code == 1 and "cannot write am/alertmanager.yml" in done.stderr  # no such directory
+    (tmp_path / "am").mkdir()
+    done = llmcost("alertmanager-config", "--config", "llmcost.yaml", "--out", "am/alertmanager.yml")
+    assert done.exit_code == 0, done.output
+    assert done.stdout == ""
+    printed = llmcost("alertmanager-config", "--config", "llmcost.yaml").stdout
+    assert (tmp_path / "am" / "alertmanager.yml").read_text() == printed
+    assert '{{ define "llmcost.slack.text" -}}' in (tmp_path / "am" / "llmcost.tmpl").read_text()
+
+
+@pytest.mark.parametrize(
+    ("contact", "alerting", "message"),
+    [
+        ("#web", "{}", "set alerting.slack_api_url_file"),
+        ("web@example.com", "{}", "set alerting.smtp"),
+        ("pager me", "{}", "is not a #slack-channel"),
+        ("https://hooks.example.com/web", "{group_wait: soon}", "alerting.group_wait"),
+    ],
+)
+def test_alertmanager_config_refuses_contacts_it_cannot_reach(
+    llmcost: Llmcost, tmp_path: Path, contact: str, alerting: str, message: str
+) -> None:
+    (tmp_path / "llmcost.yaml").write_text(
+        f"teams:\n  - {{name: web, contact: '{contact}'}}\nalerting: {alerting}\n"
+    )
+    done = llmcost("alertmanager-config", "--config", "llmcost.yaml")
+    assert done.exit_code == 1
+    assert message in done.stderr and done.stdout == ""

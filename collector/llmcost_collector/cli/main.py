@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from llmcost_collector import __version__
+from llmcost_collector.cli.alertmanager import alertmanager_config
 from llmcost_collector.cli.budgets import budgets
 from llmcost_collector.cli.config import config
 from llmcost_collector.cli.demo import demo
@@ -80,6 +81,7 @@ for command in (
     migrate,
     config,
     budgets,
+    alertmanager_config,
 ):
     cli.add_command(command)
 

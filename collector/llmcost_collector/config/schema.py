@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from llmcost_collector.config.alerting import parse_contact
+from llmcost_collector.config.alerting import Alerting, parse_contact
 from llmcost_collector.config.budgets import (
     DEFAULT_THRESHOLDS,
     Budget,
@@ -243,6 +243,9 @@ class Config(_Strict):
     ingest: Ingest = Field(default_factory=Ingest)
     privacy: Privacy = Field(default_factory=Privacy)
     budgets: list[Budget] = Field(default_factory=list, description="scoped budgets (see docs/reference.md)")
+    alerting: Alerting = Field(
+        default_factory=Alerting, description="where alerts go (llmcost alertmanager-config)"
+    )
     enforcement: Enforcement = Field(default_factory=Enforcement, description="the guard's reserve mode")
 
     _by_name: dict[str, Team] = PrivateAttr(default_factory=dict)

@@ -150,6 +150,16 @@ def _dialect(attrs: dict[str, object], scope: str = "") -> str:
     return "otel"
 
 
+# The attributes a call's model is read from; a span with none of them is not a call. An
+# OpenTelemetry Collector in front of llmcost filters on the same list (otelcol/config.yaml).
+CALL_MODEL_KEYS = (
+    sc.GEN_AI_REQUEST_MODEL,
+    sc.GEN_AI_RESPONSE_MODEL,
+    sc.OI_MODEL_NAME,
+    sc.OI_EMBEDDING_MODEL_NAME,
+)
+
+
 def is_llm_call(attrs: dict[str, object]) -> bool:
     """Cheap test: a model name, and not an orchestration span that aggregates other calls."""
     if attrs.get(sc.GEN_AI_OPERATION_NAME) in NOT_CALLS:
@@ -157,12 +167,7 @@ def is_llm_call(attrs: dict[str, object]) -> bool:
     kind = attrs.get(sc.OI_SPAN_KIND)
     if kind is not None and kind not in OPENINFERENCE_CALL_KINDS:
         return False
-    return bool(
-        attrs.get(sc.GEN_AI_REQUEST_MODEL)
-        or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
-        or attrs.get(sc.OI_MODEL_NAME)
-        or attrs.get(sc.OI_EMBEDDING_MODEL_NAME)
-    )
+    return any(map(attrs.get, CALL_MODEL_KEYS))
 
 
 def input_excludes_cache(dialect: str, provider: str) -> bool:
@@ -331,6 +336,7 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         operation = str(attrs.get(sc.GEN_AI_OPERATION_NAME) or attrs.get(sc.OI_SPAN_KIND, "chat")).lower()
     outcome_count = _tokens(attrs, (sc.LLMCOST_OUTCOME_COUNT,)) if outcome else 0
     error_type = attrs.get(sc.ERROR_TYPE)
+    cache_hit = _flag(attrs, sc.LLMCOST_CACHE_HIT)
     return LlmCall(
         trace_id=span.trace_id,
         span_id=span.span_id,
@@ -349,7 +355,8 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         attribution=normalize_attribution(attrs, span.resource, dialect),
         status="error" if span.status_code == 2 or error_type else "ok",
         error_type=str(error_type or (span.status_message if span.status_code == 2 else "") or ""),
-        cache_hit=_flag(attrs, sc.LLMCOST_CACHE_HIT),
+        cache_hit=cache_hit,
+        cache_lookup=cache_hit or attrs.get(sc.LLMCOST_CACHE_LOOKUP) in ("hit", "miss"),
         outcome=str(outcome or ""),
         outcome_count=(outcome_count if outcome_count is not None else 1) if outcome else 0,
         server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),

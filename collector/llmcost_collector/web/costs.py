@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +34,7 @@ ORDER_FIELDS = {
     "contracted_cost": ("contracted_nanos",),
     "list_cost": ("list_nanos",),
     "savings": ("savings_nanos",),
+    "prompt_cache_savings": ("prompt_cache_savings_nanos",),
     "requests": ("requests",),
     "errors": ("errors",),
     "tokens": (
@@ -297,13 +299,23 @@ def _measures(row: CostRow) -> dict[str, Any]:
         "errors": row["errors"],
         "unpriced_requests": row["unpriced"],
         "outcomes": row["outcome_count"],
+        "cache_lookups": row["cache_lookups"],
         "cache_hits": row["cache_hits"],
+        "cache_hit_rate": _ratio(row["cache_hits"], row["cache_lookups"]),
         "tokens": {name: row[measure] for name, measure in TOKEN_CLASSES.items()},
         "list_cost_usd": format_usd(row["list_nanos"]),
         "contracted_cost_usd": format_usd(row["contracted_nanos"]),
         "charged_usd": format_usd(row["chargeback_nanos"]),
         "savings_usd": format_usd(row["savings_nanos"]),
+        "prompt_cache_savings_usd": format_usd(row["prompt_cache_savings_nanos"]),
     }
+
+
+def _ratio(part: int, whole: int) -> str | None:
+    """``part / whole`` as an exact 6-place decimal string (half to even); None of no lookups."""
+    if not whole:
+        return None
+    return format((Decimal(part) / whole).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN), "f")
 
 
 def _iso(ns: int, tz: str) -> str:
