@@ -11,7 +11,7 @@ Importing this package is cheap: the SDKs are imported only when instrumented.
 
 from .cache import cache, configure_cache
 from .context import attribute, current_attribution
-from .guard import BudgetExceededError, guard
+from .guard import BudgetExceededError, BudgetGuard, Reservation, ReserveGuard, guard
 from .instrumentation import instrument, uninstrument
 from .outcome import record_outcome
 from .processor import AttributionSpanProcessor
@@ -20,6 +20,9 @@ from .setup import configure, ensure_processor
 __all__ = [
     "AttributionSpanProcessor",
     "BudgetExceededError",
+    "BudgetGuard",
+    "Reservation",
+    "ReserveGuard",
     "attribute",
     "cache",
     "configure",

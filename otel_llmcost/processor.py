@@ -23,6 +23,7 @@ from .attributes import CACHE_LOOKUP as CACHE_LOOKUP_ATTRIBUTE
 from .attributes import PROPERTY_PREFIX, STAMPED_KEYS
 from .cache.options import CACHE_LOOKUP
 from .context import env_defaults
+from .guard import REQUEST_HOLD, settle_on_end
 
 GENAI_PREFIXES = ("gen_ai.", "llm.", "openinference.")
 # Substrings of instrumentation scope names that produce LLM call spans: ours, the official
@@ -68,6 +69,9 @@ class AttributionSpanProcessor(SpanProcessor):
         estimate = REQUEST_ESTIMATE.get()
         if estimate is not None and self.is_genai_span(span):
             estimate_on_end(span, estimate)  # an SDK's own span for a call we let it trace
+        hold = REQUEST_HOLD.get()
+        if hold is not None and not hold.attached and self.is_genai_span(span):
+            settle_on_end(span, hold)  # the budget reservation of that call (reserve mode)
         lookup = CACHE_LOOKUP.get()
         if lookup is not None and self.is_genai_span(span):
             span.set_attribute(CACHE_LOOKUP_ATTRIBUTE, lookup)  # a response-cache miss it sends

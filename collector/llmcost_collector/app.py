@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from llmcost_collector.budget import BudgetStatus, budget_status, status_json
+from llmcost_collector.budget.reserve import Estimate, Reservations
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.config.watch import ConfigWatcher
 from llmcost_collector.ledger import Ledger, open_ledger
@@ -25,7 +27,9 @@ from llmcost_collector.metrics.coverage import AttributionCoverage
 from llmcost_collector.metrics.gauges import LedgerGauges
 from llmcost_collector.metrics.labels import LabelCaps
 from llmcost_collector.metrics.quotes import QuoteMetrics
+from llmcost_collector.metrics.reservations import ReservationMetrics
 from llmcost_collector.metrics.sessions import SessionCostTracker
+from llmcost_collector.model import LlmCall
 from llmcost_collector.pipeline import IngestPipeline
 from llmcost_collector.policy import IngestLimits, IngestPolicy
 from llmcost_collector.price.pricer import Pricer
@@ -34,10 +38,13 @@ from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
 from llmcost_collector.serving import BackgroundServer
 from llmcost_collector.settings import DEFAULT_LEDGER_URL, Settings
 from llmcost_collector.web.api import make_web_app
+from llmcost_collector.web.budgets import ReserveScope, budgets_router
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_LEDGER_URL", "CollectorApp", "Settings"]
+
+RESERVATION_SWEEP_SECONDS = 5.0  # how often expired budget reservations are looked for
 
 
 class CollectorApp:
@@ -78,6 +85,10 @@ class CollectorApp:
             sessions=self.sessions,
             self_metrics=self.self_metrics,
         )
+        self.reservation_metrics = ReservationMetrics(self.registry)
+        self.reservations = Reservations(
+            self.ledger, lambda: self.config.all_budgets(), self.clock, self.reservation_metrics.leaked
+        )
         self.ports: dict[str, int] = {}
         self._servers: list[BackgroundServer] = []
         self._grpc = None
@@ -113,6 +124,26 @@ class CollectorApp:
             budget_status(b, self.ledger.costs, moment, user_id=user_id) for b in self.config.all_budgets()
         ]
 
+    def estimate(self, call: LlmCall) -> Estimate:
+        """A (hypothetical) call's provider cost and charge, as ingest would price and charge it."""
+        cost = self.pricer.price(call)
+        return Estimate(cost.contracted_nanos, self.pipeline.policy.chargeback(call, cost.contracted_nanos))
+
+    def _attribute_scope(self, scope: ReserveScope) -> tuple[str, str]:
+        """(team, feature) a call of ``scope`` gets at ingest: the attribution rules applied."""
+        attrs = {"llmcost.team": scope.team, "llmcost.feature": scope.feature, "user.id": scope.user_id,
+                 "llmcost.user_tier": scope.user_tier, "deployment.environment.name": scope.environment}  # fmt: skip
+        resource = {"service.name": scope.service_name} if scope.service_name else {}
+        team, _, feature = self.pipeline.policy.rules.resolve(
+            {k: v for k, v in attrs.items() if v}, resource, scope.team, scope.feature
+        )
+        return team, feature
+
+    def _stored_user_id(self, user_id: str) -> str:
+        """A user id as the ledger stores it (the privacy section may hash it)."""
+        scrub = self.pipeline.policy.scrub_identifiers
+        return scrub(user_id, "")[0] if scrub is not None else user_id
+
     def _team_spend(self, start_ns: int, end_ns: int) -> list[tuple[str, int]]:
         return [
             (row.group["team"], row.chargeback_nanos or 0)
@@ -147,6 +178,17 @@ class CollectorApp:
             config=lambda: self.config,
             grafana_url=settings.grafana_url,
             quote_metrics=self.quote_metrics,
+            routers=[
+                budgets_router(
+                    self.reservations,
+                    self.estimate,
+                    lambda: self.config.enforcement,
+                    self._stored_user_id,
+                    self._attribute_scope,
+                    self.clock,
+                    lambda result: self.reservation_metrics.answers.labels(result).inc(),
+                )
+            ],
         )
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),
@@ -180,8 +222,15 @@ class CollectorApp:
 
     def _sweep_sessions(self) -> None:
         interval = min(5.0, max(0.2, self.settings.session_idle_seconds / 4))
+        expired_at = time.monotonic()
         while not self._stopped.wait(interval):
             self.sessions.sweep()
+            if time.monotonic() - expired_at >= RESERVATION_SWEEP_SECONDS:
+                expired_at = time.monotonic()
+                try:  # leaks are counted even when no call reserves (each reservation marks them too)
+                    self.reservations.expire()
+                except Exception:
+                    log.exception("expiring budget reservations failed")
 
     def ready(self) -> tuple[bool, str]:
         try:

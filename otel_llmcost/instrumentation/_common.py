@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import attributes as a
 from ..abandoned import abandoned_after_sending, estimated_prompt
 from ..estimate import estimate_tokens
+from ..guard import Reservation
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
@@ -171,6 +172,7 @@ class CallSpan:
         self._done = False
         self._pending: dict[str, Any] = {}  # set in one call when the span ends (one lock, not many)
         self.estimate_input = estimate_input
+        self.hold: Reservation | None = None  # the budget reservation to settle (reserve mode)
 
     def __enter__(self) -> CallSpan:
         """Make the span current while the SDK sends the request (HTTP spans and traceparent nest
@@ -218,6 +220,11 @@ class CallSpan:
         if self._pending:
             self.span.set_attributes(self._pending)
         self.span.end()
+        if self.hold is not None:
+            try:  # after the span ended (and was handed to its exporter): the ledger's copy follows
+                self.hold.settle_span(self._pending, error, self.span)
+            except Exception:  # never let accounting break the caller's call
+                pass
 
 
 class StreamState:

@@ -18,8 +18,10 @@ sending (``otel_llmcost.abandoned``).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Collection
+from contextlib import ExitStack
 from typing import Any
 
 import wrapt
@@ -30,6 +32,7 @@ from .. import attributes as a
 from ..abandoned import request_estimate
 from ..cache import lookup as response_cache
 from ..estimate import estimate_tokens
+from ..guard import Reservation, active_reserve_guard, holding
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
@@ -163,6 +166,37 @@ def _estimator(kwargs: dict[str, Any]) -> Callable[[], int]:
     return lambda: estimate_tokens(_request_text(kwargs))
 
 
+# --- budget guard, reserve mode (otel_llmcost.guard): before the request leaves the process -----
+
+FRAME_TOKENS_PER_MESSAGE = 4  # roles and separators: Anthropic publishes no figure, OpenAI's is used
+FRAME_TOKENS_PER_REQUEST = 3
+
+
+def _hold(instance: Any, kwargs: dict[str, Any], span: Any) -> Reservation | None:
+    """Reserve the call's maximum cost (raises ``BudgetExceededError`` when refused). A request
+    with ``cache_control`` may write its whole prompt to the cache, which costs more than input:
+    its prompt is reserved as cache writes."""
+    guard = active_reserve_guard()
+    if guard is None:
+        return None
+    provider, _, _ = client_endpoint(get(instance, "_client"), provider_of)
+    messages = kwargs.get("messages")
+    count = len(messages) if isinstance(messages, list) else 1
+    prompt = (
+        estimate_tokens(_request_text(kwargs)) + FRAME_TOKENS_PER_MESSAGE * count + FRAME_TOKENS_PER_REQUEST
+    )
+    cached = "cache_control" in repr((kwargs.get("system"), messages, kwargs.get("tools")))
+    limit = kwargs.get("max_tokens")
+    return guard.reserve(
+        provider=provider,
+        model=str(kwargs.get("model", "")),
+        input_tokens=0 if cached else prompt,
+        cache_write_tokens=prompt if cached else 0,
+        max_output_tokens=limit if isinstance(limit, int) else None,
+        span=span,
+    )
+
+
 # --- response cache (otel_llmcost.cache): a hit never reaches the SDK's HTTP layer ----------
 
 
@@ -195,10 +229,12 @@ def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
         if cached is not None and cached.load():
             return _serve_hit(tracer, instance, kwargs, cached, is_async=False)
         if traces_itself(get(instance, "_client")):
-            with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached):
+            hold = _hold(instance, kwargs, None)
+            with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached), holding(hold):
                 result = wrapped(*args, **kwargs)  # for the SDK's span, if the call is abandoned
             return result if cached is None else cached.keep(result, is_async=False)
         call = _start(tracer, instance, kwargs)
+        call.hold = _hold(instance, kwargs, call.span)  # refused: the span is dropped unended
         if cached is not None:
             call.span.set_attributes(cached.attributes())
         with call:
@@ -229,10 +265,13 @@ def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
         if cached is not None and cached.load():
             return _serve_hit(tracer, instance, kwargs, cached, is_async=True)
         if traces_itself(get(instance, "_client")):
-            with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached):
+            hold = await asyncio.to_thread(_hold, instance, kwargs, None) if active_reserve_guard() else None
+            with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached), holding(hold):
                 result = await wrapped(*args, **kwargs)  # for the SDK's span, if the call is abandoned
             return result if cached is None else cached.keep(result, is_async=True)
         call = _start(tracer, instance, kwargs)
+        if active_reserve_guard() is not None:  # a blocking HTTP call: off the event loop, context along
+            call.hold = await asyncio.to_thread(_hold, instance, kwargs, call.span)
         if cached is not None:
             call.span.set_attributes(cached.attributes())
         with call:
@@ -270,8 +309,10 @@ class _StreamManagerProxy(wrapt.ObjectProxy):
         self._self_stream: Any = None
 
     def _begin(self) -> CallSpan:
-        self._self_call = _start(self._self_tracer, self._self_instance, self._self_kwargs)
-        return self._self_call
+        call = _start(self._self_tracer, self._self_instance, self._self_kwargs)
+        call.hold = _hold(self._self_instance, self._self_kwargs, call.span)  # refused: span dropped
+        self._self_call = call
+        return call
 
     def _end(self, error: BaseException | None) -> None:
         call = self._self_call
@@ -318,10 +359,51 @@ class _StreamManagerProxy(wrapt.ObjectProxy):
             self._end(exc[1] if exc and isinstance(exc[1], Exception) else None)
 
 
+class _HeldStreamManager(wrapt.ObjectProxy):
+    """``messages.stream(...)`` of a client that traces itself, in reserve mode: the call reserves
+    on enter and its reservation is offered to the SDK's span until exit (``guard.holding``)."""
+
+    def __init__(self, wrapped: Any, instance: Any, kwargs: dict[str, Any]) -> None:
+        super().__init__(wrapped)
+        self._self_instance = instance
+        self._self_kwargs = kwargs
+        self._self_stack = ExitStack()
+
+    def __enter__(self) -> Any:
+        self._self_stack.enter_context(holding(_hold(self._self_instance, self._self_kwargs, None)))
+        try:
+            return self.__wrapped__.__enter__()
+        except BaseException as exc:
+            self._self_stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc)
+        finally:
+            self._self_stack.__exit__(*exc)
+
+    async def __aenter__(self) -> Any:
+        hold = await asyncio.to_thread(_hold, self._self_instance, self._self_kwargs, None)
+        self._self_stack.enter_context(holding(hold))
+        try:
+            return await self.__wrapped__.__aenter__()
+        except BaseException as exc:
+            self._self_stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc)
+        finally:
+            self._self_stack.__exit__(*exc)
+
+
 def _stream_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         if traces_itself(get(instance, "_client")):
-            return wrapped(*args, **kwargs)
+            manager = wrapped(*args, **kwargs)
+            return _HeldStreamManager(manager, instance, kwargs) if active_reserve_guard() else manager
         return _StreamManagerProxy(wrapped(*args, **kwargs), tracer, instance, kwargs)
 
     return wrapper

@@ -9,6 +9,7 @@ method (``_common.MethodWrapping``); the collector bills the call once from the 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Collection
 from typing import Any
@@ -19,6 +20,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from .. import attributes as a
 from ..cache import lookup as response_cache
 from ..estimate import estimate_tokens
+from ..guard import Reservation, active_reserve_guard
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
@@ -209,12 +211,53 @@ def _serve_hit(
     return _finish(operation, result, call, kwargs, proxy)
 
 
+# --- budget guard, reserve mode (otel_llmcost.guard): before the request leaves the process -----
+
+# OpenAI's documented chat framing: about 3 tokens per message and 3 to prime the reply.
+FRAME_TOKENS_PER_MESSAGE = 4
+FRAME_TOKENS_PER_REQUEST = 3
+
+
+def _hold(operation: str, instance: Any, kwargs: dict[str, Any], span: Any) -> Reservation | None:
+    """Reserve the call's maximum cost (raises ``BudgetExceededError`` when refused): its input
+    counted locally with the chat framing, its output at the request's max tokens per choice."""
+    guard = active_reserve_guard()
+    if guard is None:
+        return None
+    provider, _, _ = client_endpoint(get(instance, "_client"), provider_of)
+    messages = kwargs.get("messages") if operation == "chat" else kwargs.get("input")
+    count = len(messages) if isinstance(messages, list) else 1
+    input_tokens = (
+        estimate_tokens(_input_text(operation, kwargs))
+        + FRAME_TOKENS_PER_MESSAGE * count
+        + FRAME_TOKENS_PER_REQUEST
+    )
+    if operation == "embeddings":
+        max_output: int | None = 0
+    else:
+        limit = (
+            kwargs.get("max_completion_tokens") or kwargs.get("max_tokens") or kwargs.get("max_output_tokens")
+        )
+        n = kwargs.get("n")
+        choices = n if isinstance(n, int) and n > 0 else 1
+        max_output = (limit if isinstance(limit, int) else guard.default_max_tokens) * choices
+    return guard.reserve(
+        provider=provider,
+        model=str(kwargs.get("model", "")),
+        input_tokens=input_tokens,
+        max_output_tokens=max_output,
+        span=span,
+    )
+
+
 def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
         cached = _cache_plan(operation, instance, kwargs)
         if cached is not None and cached.load():
             return _serve_hit(tracer, operation, instance, kwargs, cached, SyncStreamProxy, False)
         call = _start(tracer, operation, instance, kwargs)
+        # Refused: the span is dropped unended (never exported), as no call was made.
+        call.hold = _hold(operation, instance, kwargs, call.span)
         if cached is not None:
             call.span.set_attributes(cached.attributes())
         with call:
@@ -236,6 +279,8 @@ def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
         if cached is not None and cached.load():
             return _serve_hit(tracer, operation, instance, kwargs, cached, AsyncStreamProxy, True)
         call = _start(tracer, operation, instance, kwargs)
+        if active_reserve_guard() is not None:  # a blocking HTTP call: off the event loop, context along
+            call.hold = await asyncio.to_thread(_hold, operation, instance, kwargs, call.span)
         if cached is not None:
             call.span.set_attributes(cached.attributes())
         with call:

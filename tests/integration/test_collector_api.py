@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +14,10 @@ from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import anthropic
+import openai
 import pytest
 from fastapi.testclient import TestClient
 from llmcost_collector.app import CollectorApp
@@ -20,6 +26,8 @@ from llmcost_collector.ledger import SqlLedger, open_ledger
 from llmcost_collector.model import Usage
 from llmcost_collector.web import costs
 from llmcost_collector.web.api import make_web_app
+from llmcost_demo.fake_provider import FakeProvider, Scenario
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -27,7 +35,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from tests.integration.conftest import Collectors, config_file, export
+import otel_llmcost
+from otel_llmcost.estimate import estimate_tokens
+from otel_llmcost.instrumentation.anthropic import AnthropicInstrumentor, traces_itself
+from otel_llmcost.instrumentation.openai import OpenAIInstrumentor
+from tests.integration.conftest import FAR_FUTURE, Collectors, config_file, export, metric, post
 from tests.support import priced_entry, wait_for
 from tests.unit.test_ledger import make_entry
 
@@ -231,6 +243,10 @@ def test_the_api_documents_itself(app: CollectorApp) -> None:
     sessions = {p["name"] for p in spec["paths"]["/api/v1/sessions"]["get"]["parameters"]}
     assert {"period", "from", "to", "order_by", "order", "limit", "team", "team!", "session_name"} <= sessions
     assert "400" in spec["paths"]["/api/v1/reports/summary"]["get"]["responses"]
+    reserve = spec["paths"]["/api/v1/budgets/reserve"]["post"]
+    assert {"200", "400", "409"} <= set(reserve["responses"])
+    assert "max_output_tokens" in spec["components"]["schemas"]["ReserveRequest"]["required"]
+    assert {"200", "400", "404"} <= set(spec["paths"]["/api/v1/budgets/settle"]["post"]["responses"])
     status, page = get(base + "docs")
     assert status == 200 and "/openapi.json" in page
     script = page.split('src="', 1)[1].split('"', 1)[0]  # the bundled Swagger UI, served locally
@@ -606,7 +622,7 @@ def test_guard_refuses_a_free_user_over_budget_before_the_call(app: CollectorApp
             guard.check(user_id="u-9", user_tier="free")
         guard.check(user_id="u-2", user_tier="free")  # under its own budget
         with (
-            otel_llmcost.attribute(user_id="u-9", user_tier="free"),
+            otel_llmcost.attribute(team="consumer", user_id="u-9", user_tier="free"),
             pytest.raises(otel_llmcost.BudgetExceededError),
         ):
             guard.check()
@@ -801,3 +817,290 @@ def test_links_name_the_grafana_dashboards_only_when_configured(tmp_path: Path) 
     shipped = sorted(p.stem for p in Path("dashboards").glob("llmcost-*.json"))
     assert sorted(d["uid"] for d in dashboards) == shipped
     assert {d["url"] for d in dashboards} == {f"http://grafana:3000/d/{uid}" for uid in shipped}
+
+
+# --- the guard's reserve mode: the real openai SDK, the fake provider, a real collector ----------
+
+RESERVE_CONFIG = """
+version: 1
+teams:
+  - {name: search}
+  - {name: consumer}
+budgets:
+  - {name: free-tier, amount_usd: 25, period: monthly, scope: {user_tier: free, per_user: true}, hard_limit: true}
+  - {name: search-cap, amount_usd: 0.0063126, period: monthly, basis: provider, scope: {team: search},
+     hard_limit: true}
+attribution:
+  rules:
+    - {match: {service.name: "search-*"}, team: search}
+chargeback: {model: cost_plus, markup_percent: 20}
+"""
+PING = [{"role": "user", "content": "ping"}]
+# gpt-4o-mini at $0.15 / $0.60 per Mtok. A ping's input as the guard counts it: the prompt plus
+# OpenAI's chat framing (4 per message, 3 per request); output at max_tokens=1000.
+PING_INPUT = estimate_tokens("ping") + 4 + 3
+MAX_CALL_NANOS = PING_INPUT * 150 + 1000 * 600
+CAP_NANOS = 6_312_600  # search-cap: 10.5 calls at the maximum
+
+
+class Reserving:
+    """A collector, the fake provider, the openai SDK instrumented and exporting to the collector,
+    and a reserve-mode guard on the collector's API port."""
+
+    def __init__(self, app: CollectorApp, fake: FakeProvider, guard: otel_llmcost.ReserveGuard) -> None:
+        self.app, self.fake, self.guard = app, fake, guard
+        self.client = openai.OpenAI(base_url=fake.openai_base_url, api_key="test", max_retries=0)
+        self.aclient = openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key="test", max_retries=0)
+
+    def ping(self, **options: Any) -> Any:
+        return self.client.chat.completions.create(
+            model="gpt-4o-mini", messages=PING, max_tokens=1000, **options
+        )
+
+    def rows(self) -> list[tuple[str, str, str, int]]:
+        """(budget, state, outcome, amount_nanos) of every reservation, from the ledger file."""
+        self.guard.flush()
+        path = self.app.settings.ledger_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            return conn.execute(
+                "SELECT budget, state, outcome, amount_nanos FROM budget_reservations ORDER BY created_at_ns"
+            ).fetchall()
+
+    def reserve(self, **body: Any) -> tuple[int, dict[str, Any]]:
+        request = {"scope": {"team": "search"}, "provider": "openai", "model": "gpt-4o-mini",
+                   "max_output_tokens": 1000, **body}  # fmt: skip
+        status, answer, _ = post(
+            self.app.urls()["web"] + "api/v1/budgets/reserve",
+            json.dumps(request).encode(),
+            {"content-type": "application/json"},
+        )
+        return status, json.loads(answer)
+
+
+@pytest.fixture
+def reserving(collector: Collectors, monkeypatch: pytest.MonkeyPatch) -> Iterator[Reserving]:
+    app = collector(RESERVE_CONFIG)
+    provider = TracerProvider(resource=Resource.create({"service.name": "search-api"}))
+    provider.add_span_processor(otel_llmcost.AttributionSpanProcessor(defaults={}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=app.urls()["otlp_http"])))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)  # the anthropic SDK's own spans use it
+    monkeypatch.delenv("ANTHROPIC_OPEN_TELEMETRY", raising=False)
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=provider)
+    fake = FakeProvider(default=Scenario(input_tokens=PING_INPUT, output_tokens=1000)).start()
+    guard = otel_llmcost.guard(app.urls()["web"], mode="reserve")
+    try:
+        yield Reserving(app, fake, guard)
+    finally:
+        guard.close()
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+        provider.shutdown()
+        fake.stop()
+
+
+def test_reserve_refuses_a_free_user_over_25_dollars_before_any_request(reserving: Reserving) -> None:
+    # u-9 spent $35 of provider cost this month (10M input, 1M output of gpt-4o): $42 charged.
+    big = {**CALL, "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10_000_000,
+           "gen_ai.usage.output_tokens": 1_000_000, "user.id": "u-9", "llmcost.user_tier": "free",
+           "llmcost.team": "consumer"}  # fmt: skip
+    export(reserving.app, spans(big))
+    with (
+        otel_llmcost.attribute(team="consumer", user_id="u-9", user_tier="free"),
+        pytest.raises(otel_llmcost.BudgetExceededError) as refused,
+    ):
+        reserving.ping()
+    message = str(refused.value)
+    assert "free-tier" in message and "spent $42.000000000" in message and "limit $25.000000000" in message
+    assert "user_id=u-9" in message and "user_tier=free" in message
+    assert reserving.fake.requests == []  # nothing left the process
+    with otel_llmcost.attribute(team="consumer", user_id="u-2", user_tier="free"):
+        reserving.ping()  # another free user, under their own $25
+    assert len(reserving.fake.requests) == 1
+    assert [(b, state, outcome) for b, state, outcome, _ in reserving.rows()] == [
+        ("free-tier", "settled", "success")
+    ]
+
+
+def test_reserve_parallel_calls_never_exceed_the_cap(reserving: Reserving) -> None:
+    """40 calls on 8 threads against a cap of 10.5 calls: exactly 10 are sent, spend <= cap."""
+    granted, refused = [], []
+
+    def worker() -> None:
+        with otel_llmcost.attribute(team="search"):
+            for _ in range(5):
+                try:
+                    granted.append(reserving.ping())
+                except otel_llmcost.BudgetExceededError:
+                    refused.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(granted), len(refused)) == (10, 30)
+    assert len(reserving.fake.requests) == 10
+    wait_for(lambda: team_requests(reserving.app, "search") == 10)
+    (row,) = reserving.app.ledger.spend(0, FAR_FUTURE, filters={"team": "search"})
+    assert row.contracted_nanos == 10 * MAX_CALL_NANOS  # the fake answered each call at its maximum
+    assert row.contracted_nanos is not None and row.contracted_nanos <= CAP_NANOS < 11 * MAX_CALL_NANOS
+    assert metric(reserving.app, "llmcost_budget_reservations_total", result="granted") == 10
+    assert metric(reserving.app, "llmcost_budget_reservations_total", result="refused") == 30
+
+
+def test_reserve_unpriced_model_fails_closed_without_a_ceiling(reserving: Reserving) -> None:
+    with (
+        otel_llmcost.attribute(team="search"),
+        pytest.raises(otel_llmcost.BudgetExceededError, match="no price"),
+    ):
+        reserving.client.chat.completions.create(model="house-llm-1", messages=PING, max_tokens=10)
+    assert reserving.fake.requests == []
+    status, body = reserving.reserve(model="house-llm-1")
+    assert status == 409 and body["reason"] == "unpriced"
+    assert metric(reserving.app, "llmcost_budget_reservations_total", result="unpriced") == 2
+
+
+def test_reserve_unpriced_calls_hold_the_ceiling_for_the_period(reserving: Reserving) -> None:
+    """$0.002 per unpriced call against the $0.0063 cap: three calls, then refused, although the
+    ledger has each of them at $0 (unpriced) the moment their spans land."""
+    config_file(reserving.app).write_text(RESERVE_CONFIG + "enforcement: {unpriced_ceiling_usd: 0.002}\n")
+    wait_for(lambda: reserving.app.config.enforcement.unpriced_ceiling_usd is not None)
+    with otel_llmcost.attribute(team="search"):
+        for _ in range(3):
+            reserving.client.chat.completions.create(model="house-llm-1", messages=PING, max_tokens=10)
+        wait_for(lambda: team_requests(reserving.app, "search") == 3)
+        with pytest.raises(
+            otel_llmcost.BudgetExceededError,
+            match=r"reserved \$0\.006000000 \+ this call up to \$0\.002000000",
+        ):
+            reserving.client.chat.completions.create(model="house-llm-1", messages=PING, max_tokens=10)
+    assert len(reserving.fake.requests) == 3
+    assert reserving.rows() == [("search-cap", "unpriced", "success", 2_000_000)] * 3
+
+
+def test_reserve_expiry_stops_holding_and_counts_a_leak(reserving: Reserving) -> None:
+    status, body = reserving.reserve(max_output_tokens=7000, ttl_seconds=0.2)  # $0.0042 of $0.0063
+    assert status == 200 and body["holds"][0]["amount_usd"] == "0.004200000"
+    assert reserving.reserve(max_output_tokens=7000)[0] == 409  # held: no room for a second
+    time.sleep(0.3)  # never settled: the holder died, say
+    status, _ = reserving.reserve(max_output_tokens=7000)
+    assert status == 200  # the expired hold no longer counts
+    assert metric(reserving.app, "llmcost_budget_reservation_leaks_total", budget="search-cap") == 1
+    assert [state for _, state, _, _ in reserving.rows()] == ["expired", "held"]
+
+
+def test_reserve_settles_a_failed_call_and_releases_its_hold(reserving: Reserving) -> None:
+    reserving.fake.push(Scenario(error_status=500))
+    with otel_llmcost.attribute(team="search"), pytest.raises(openai.InternalServerError):
+        reserving.ping()
+    assert reserving.rows() == [("search-cap", "released", "error", 0)]  # an error answer costs nothing
+
+
+def test_reserve_settles_a_cancelled_stream(reserving: Reserving) -> None:
+    reserving.fake.push(Scenario(text="one two three four five six", stall_stream_after=3))
+
+    async def read_then_cancel() -> None:
+        async def consume() -> None:
+            stream = await reserving.aclient.chat.completions.create(
+                model="gpt-4o-mini", messages=PING, max_tokens=1000, stream=True
+            )
+            async for _ in stream:
+                pass
+
+        with otel_llmcost.attribute(team="search"):
+            task = asyncio.create_task(consume())
+            await asyncio.sleep(0.5)  # the stream stalls after three events
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(read_then_cancel())
+    ((budget, state, outcome, held),) = reserving.rows()
+    assert (budget, state, outcome) == ("search-cap", "settled", "cancelled")
+    # what was consumed (the prompt, the text received; estimated) is held until its span lands
+    assert 0 < held < MAX_CALL_NANOS
+    wait_for(lambda: team_requests(reserving.app, "search") == 1)
+    status, _ = reserving.reserve(max_output_tokens=10_000)  # $0.006 fits: the hold gave way to the ledger
+    assert status == 200
+
+
+def test_reserve_settles_a_stream_closed_early_as_partial(reserving: Reserving) -> None:
+    reserving.fake.push(Scenario(text="one two three four five six"))
+    with otel_llmcost.attribute(team="search"):
+        stream = reserving.ping(stream=True)
+        next(iter(stream))
+        stream.close()
+    ((_, state, outcome, held),) = reserving.rows()
+    assert (state, outcome) == ("settled", "partial") and 0 < held < MAX_CALL_NANOS
+
+
+def team_requests(app: CollectorApp, team: str) -> int:
+    return sum(row.requests for row in app.ledger.spend(0, FAR_FUTURE, filters={"team": team}))
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"provider": "openai", "model": "gpt-4o-mini"}, "max_output_tokens"),
+        ({"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": -1}, "max_output_tokens"),
+        ({"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": 1, "region": "eu"}, "region"),
+        ({"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": 1, "span_id": "xyz"}, "span_id"),
+    ],
+)
+def test_reserve_requests_are_validated(reserving: Reserving, body: dict[str, Any], named: str) -> None:
+    status, answer, _ = post(
+        reserving.app.urls()["web"] + "api/v1/budgets/reserve",
+        json.dumps(body).encode(),
+        {"content-type": "application/json"},
+    )
+    assert status == 400 and named in json.loads(answer)["error"]
+
+
+def test_reserve_fails_open_or_closed_when_the_collector_is_unreachable(reserving: Reserving) -> None:
+    closed = otel_llmcost.guard("http://127.0.0.1:9", mode="reserve", fail_closed=True)
+    try:
+        with (
+            otel_llmcost.attribute(team="search"),
+            pytest.raises(otel_llmcost.BudgetExceededError, match="unreachable"),
+        ):
+            reserving.ping()
+    finally:
+        closed.close()
+    assert reserving.fake.requests == []
+    opened = otel_llmcost.guard("http://127.0.0.1:9", mode="reserve")  # fail-open, the default
+    try:
+        with otel_llmcost.attribute(team="search"):
+            reserving.ping()
+    finally:
+        opened.close()
+    assert len(reserving.fake.requests) == 1
+
+
+@pytest.mark.parametrize("sdk_traces", [True, False], ids=["sdk-span", "our-span"])
+def test_reserve_guards_anthropic_calls(
+    reserving: Reserving, monkeypatch: pytest.MonkeyPatch, sdk_traces: bool
+) -> None:
+    """claude-haiku-4-5 at $1 / $5 per Mtok: a 1000-token answer costs $0.005008 of the $0.0063
+    cap, so one call is sent and settled (from the SDK's own span or ours), the next refused."""
+    if not sdk_traces:
+        monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY", "false")  # read when the client is made
+    claude = anthropic.Anthropic(base_url=reserving.fake.anthropic_base_url, api_key="test", max_retries=0)
+    assert traces_itself(claude) is sdk_traces
+    with otel_llmcost.attribute(team="search"):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=1000, messages=PING)
+        wait_for(lambda: team_requests(reserving.app, "search") == 1)
+        with pytest.raises(otel_llmcost.BudgetExceededError, match=r"search-cap.*spent \$0\.005008000"):
+            claude.messages.create(model="claude-haiku-4-5", max_tokens=1000, messages=PING)
+    assert len(reserving.fake.requests) == 1
+    assert reserving.rows() == [("search-cap", "settled", "success", (PING_INPUT * 1000 + 1000 * 5000))]
+
+
+def test_reserve_attributes_the_call_with_the_collectors_rules(reserving: Reserving) -> None:
+    """No team in the service's attribution: the rule for service.name search-* puts the call in
+    team search, at reservation as at ingest, so the team's cap holds."""
+    assert reserving.reserve(max_output_tokens=10_000)[0] == 200  # $0.006 of the $0.0063 cap
+    with pytest.raises(otel_llmcost.BudgetExceededError, match="search-cap"):
+        reserving.ping()
+    assert reserving.fake.requests == []

@@ -7,9 +7,12 @@ The last tests run the whole collector on PostgreSQL with the official OTLP/HTTP
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -1075,7 +1078,10 @@ def clean_postgres_url(postgres_url: str) -> str:  # noqa: F811
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         tables = [
-            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'llm_%'")
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'llm_%' OR tablename = 'budget_reservations'"
+            )
         ]
         if tables:
             conn.execute(f"TRUNCATE {', '.join(tables)}")
@@ -1157,3 +1163,101 @@ def test_postgres_start_time_is_an_indexed_utc_timestamp(pg_url: str) -> None:  
         }
     assert any("(start_time)" in ddl for ddl in indexes)
     assert any("(team, start_time_ns)" in ddl for ddl in indexes)
+
+
+RESERVE_CONFIG = """
+version: 1
+budgets:
+  - {name: org-cap, amount_usd: 0.0033, period: monthly, basis: provider, hard_limit: true}
+"""
+# gpt-4o-mini, no input, 1000 output tokens at $0.60 per Mtok: $0.0006 per reservation.
+RESERVATION = {"provider": "openai", "model": "gpt-4o-mini", "max_output_tokens": 1000}
+
+
+def api_post(app: CollectorApp, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        app.urls()["web"] + path.lstrip("/"), data=json.dumps(body).encode(), method="POST",
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_two_replicas_on_postgres_share_reservations(collector: Collectors, clean_postgres_url: str) -> None:
+    """24 concurrent reservations split over two collectors on one database, against a cap of
+    5.5 of them: exactly 5 are granted, and a release on one replica frees room on the other."""
+    config = load_config("collector.yaml", text=RESERVE_CONFIG)
+    replicas = [collector(config=config, ledger_url=clean_postgres_url) for _ in range(2)]
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def reserve(n: int) -> None:
+        answers.append(api_post(replicas[n % 2], "/api/v1/budgets/reserve", RESERVATION))
+
+    threads = [threading.Thread(target=reserve, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    granted = [body for status, body in answers if status == 200]
+    assert len(granted) == 5 and sorted({status for status, _ in answers}) == [200, 409]
+    held = raw_query(
+        clean_postgres_url, "SELECT COUNT(*), SUM(amount_nanos) FROM budget_reservations WHERE state = 'held'"
+    )
+    assert held == [(5, 5 * 600_000)]
+    assert api_post(replicas[0], "/api/v1/budgets/reserve", RESERVATION)[0] == 409
+    # settled on the other replica without a span: released, so the first replica has room again
+    settle = {"reservation_id": granted[0]["reservation_id"], "outcome": "error"}
+    assert api_post(replicas[1], "/api/v1/budgets/settle", settle) == (
+        200, {"reservation_id": granted[0]["reservation_id"], "state": "released", "held_usd": "0.000000000"}
+    )  # fmt: skip
+    assert api_post(replicas[0], "/api/v1/budgets/reserve", RESERVATION)[0] == 200
+
+
+def test_reservations_count_until_their_span_is_in_the_ledger_and_reset_with_the_period(
+    ledger: SqlLedger,
+) -> None:
+    """A hold counts until the call's span is in the ledger (then the ledger does); holds of the
+    previous calendar period do not count in the next."""
+    from llmcost_collector.budget.reserve import CallScope, Estimate, Granted, Refused, Reservations
+    from llmcost_collector.config.budgets import Budget
+
+    budget = Budget(name="cap", amount_usd="0.000003", period="daily", basis="provider", hard_limit=True)
+    now = [datetime(2026, 11, 30, 23, 59, tzinfo=timezone.utc)]
+    reservations = Reservations(ledger, lambda: [budget], lambda: now[0])
+    entry = make_entry(1, nanos=2_000, start_ns=int(now[0].timestamp()) * 10**9)
+    first = reservations.reserve(
+        CallScope(), Estimate(2_000, 2_000), ceiling_nanos=None, ttl_ns=HOUR,
+        trace_id=entry.trace_id, span_id=entry.span_id,
+    )  # fmt: skip
+    assert isinstance(first, Granted)
+    refused = reservations.reserve(CallScope(), Estimate(2_000, 2_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(refused, Refused) and (refused.spent_nanos, refused.reserved_nanos) == (0, 2_000)
+    ledger.insert([entry])  # the call's span lands before its settlement: counted once, by the ledger
+    again = reservations.reserve(CallScope(), Estimate(1_000, 1_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(again, Granted)
+    refused = reservations.reserve(CallScope(), Estimate(1, 1), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(refused, Refused) and (refused.spent_nanos, refused.reserved_nanos) == (2_000, 1_000)
+    now[0] = datetime(2026, 12, 1, 0, 1, tzinfo=timezone.utc)  # a new day: nothing spent or held
+    assert isinstance(
+        reservations.reserve(CallScope(), Estimate(3_000, 3_000), ceiling_nanos=None, ttl_ns=HOUR), Granted
+    )
+
+
+def test_an_unsettled_reservation_expires_once_as_a_leak(ledger: SqlLedger) -> None:
+    from llmcost_collector.budget.reserve import CallScope, Estimate, Granted, Reservations
+    from llmcost_collector.config.budgets import Budget
+
+    budget = Budget(name="cap", amount_usd="0.000003", period="daily", hard_limit=True)
+    now = [datetime(2026, 11, 30, 12, tzinfo=timezone.utc)]
+    leaks: list[tuple[str, int]] = []
+    reservations = Reservations(ledger, lambda: [budget], lambda: now[0], lambda b, n: leaks.append((b, n)))
+    held = reservations.reserve(CallScope(), Estimate(3_000, 3_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(held, Granted) and reservations.expire() == 0
+    now[0] = datetime(2026, 11, 30, 13, tzinfo=timezone.utc)  # its expiry, never settled
+    assert (reservations.expire(), reservations.expire()) == (1, 0) and leaks == [("cap", 1)]
+    again = reservations.reserve(CallScope(), Estimate(3_000, 3_000), ceiling_nanos=None, ttl_ns=HOUR)
+    assert isinstance(again, Granted)  # the leaked hold no longer counts
+    assert reservations.settle(held.reservation_id, "success", None, hold_ns=HOUR).state == "expired"

@@ -112,3 +112,16 @@ class Budget(BaseModel):
     @property
     def per_user(self) -> bool:
         return self.scope.per_user
+
+
+class Enforcement(BaseModel):
+    """How the collector answers ``otel_llmcost.guard`` in reserve mode."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reservation_ttl_seconds: float = Field(
+        300, gt=0, le=86_400, description="an unsettled reservation stops counting (a leak) after this"
+    )
+    unpriced_ceiling_usd: Money | None = Field(
+        None, description="reserved for a call to a model without a price; unset: such calls are refused"
+    )

@@ -20,7 +20,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from llmcost_collector.config.alerting import Alerting, parse_contact
-from llmcost_collector.config.budgets import DEFAULT_THRESHOLDS, Budget, BudgetScope, check_thresholds
+from llmcost_collector.config.budgets import (
+    DEFAULT_THRESHOLDS,
+    Budget,
+    BudgetScope,
+    Enforcement,
+    check_thresholds,
+)
 from llmcost_collector.config.includes import with_includes
 from llmcost_collector.config.yaml_loader import ConfigError, ModelProblems, Problem, load_model
 from llmcost_collector.model import (
@@ -240,6 +246,7 @@ class Config(_Strict):
     alerting: Alerting = Field(
         default_factory=Alerting, description="where alerts go (llmcost alertmanager-config)"
     )
+    enforcement: Enforcement = Field(default_factory=Enforcement, description="the guard's reserve mode")
 
     _by_name: dict[str, Team] = PrivateAttr(default_factory=dict)
 

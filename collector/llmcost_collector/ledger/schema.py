@@ -84,6 +84,22 @@ _V4: list[Step] = [
     f"FROM {TABLE} WHERE outcome = ''",
 ]
 
+# Version 8 (7 is reserved by other work): budget reservations, held by ``otel_llmcost.guard`` in
+# reserve mode between the check before a provider call and its settlement (budget/reserve.py).
+# In the ledger database so every collector replica sees the same reservations. One row per
+# (reservation, budget scope): a call in scope of a team budget and the organisation's holds two.
+# ``scope_key`` is the budget's name, with ``/user/<id>`` for a per-user budget.
+RESERVATIONS_TABLE = "budget_reservations"
+_V8: list[Step] = [
+    f"CREATE TABLE IF NOT EXISTS {RESERVATIONS_TABLE} (reservation_id TEXT NOT NULL, scope_key TEXT NOT NULL, "
+    "budget TEXT NOT NULL, amount_nanos BIGINT NOT NULL, state TEXT NOT NULL, created_at_ns BIGINT NOT NULL, "
+    "expires_at_ns BIGINT NOT NULL, outcome TEXT NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL, "
+    "settled_at_ns BIGINT, PRIMARY KEY (reservation_id, scope_key))",
+    f"CREATE INDEX IF NOT EXISTS {RESERVATIONS_TABLE}_scope ON {RESERVATIONS_TABLE} (scope_key, expires_at_ns)",
+    f"CREATE INDEX IF NOT EXISTS {RESERVATIONS_TABLE}_held ON {RESERVATIONS_TABLE} (expires_at_ns) "
+    "WHERE state = 'held'",
+]
+
 # Version 9 (7 and 8 are reserved): whether a call looked in the response cache (so hit rate is
 # hits / lookups) and what the provider's prompt cache saved it, in the calls and every rollup.
 # Every hit was a lookup (misses were not recorded before); prompt-cache savings of older calls
@@ -124,6 +140,7 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         # Version 6: the same time rollups by team alone, so per-team questions (the spend gauges,
         # team trends) read a row per team, built from the version 3 rollups.
         (6, "rollups by team: hourly, daily, monthly", [*rollups.team_ddl(), rollups.team_backfill]),
+        (8, "budget_reservations: reserve-then-settle holds of the budget guard, shared by replicas", _V8),
         (9, "response-cache lookups and prompt-cache savings: llm_calls columns and rollup measures", _V9),
     ]  # fmt: skip
 

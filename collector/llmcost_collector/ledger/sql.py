@@ -380,6 +380,23 @@ class SqlLedger:
             self._rollups.committed()
         return len(new)
 
+    @contextmanager
+    def write_transaction(self) -> Iterator[Callable[[str, Sequence[object]], Any]]:
+        """One write transaction for work outside the ingest path (budget reservations): yields
+        ``execute(sql, params)`` (``?`` placeholders) returning the cursor, committed on success.
+
+        SQLite takes the database's write lock up front (``BEGIN IMMEDIATE``), so transactions of
+        every process on the file run one at a time; PostgreSQL callers take their own locks.
+        It shares the writer connection and its lock with ``insert``.
+        """
+        with self._write_lock, self._transaction(write=True) as cur:
+
+            def execute(sql: str, params: Sequence[object] = ()) -> Any:
+                cur.execute(self._sql(sql), list(params))
+                return cur
+
+            yield execute
+
     # --- reads --------------------------------------------------------------------------
 
     def count(self) -> int:

@@ -11,13 +11,13 @@ worker threads, off the event loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -137,6 +137,7 @@ def make_web_app(
     config: Callable[[], Config] | None = None,
     grafana_url: str | None = None,
     quote_metrics: QuoteMetrics | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     quote_pricer = pricer or Pricer()
     current_config = config or Config.default
@@ -306,12 +307,12 @@ def make_web_app(
             ],
         }
 
-    routers = (
+    built_in = (
         sessions_router(ledger),
         reports_router(ledger),
         invoices_router(ledger, current_config, lambda: quote_pricer),
     )
-    for router in routers:
+    for router in (*built_in, *routers):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
