@@ -94,6 +94,10 @@ class BudgetGuard:
             self.refresh()
 
     def close(self) -> None:
+        """Stop refreshing; instrumented calls are no longer checked against this guard."""
+        global _active_cached
+        if _active_cached is self:
+            _active_cached = None
         self._stop.set()
 
     def check(self, **scope: str) -> None:
@@ -315,6 +319,18 @@ class ReserveGuard:
 
 
 _active: ReserveGuard | None = None
+# The cached-mode guard instrumented calls are checked against (the last one started).
+_active_cached: BudgetGuard | None = None
+
+
+def check_budget() -> None:
+    """Cached mode, automatic: every instrumented SDK call runs the running guard's ``check``
+    for the attribution in force before it is sent, so an over-limit scope gets
+    ``BudgetExceededError`` before any request leaves the process. It reads the last status in
+    memory: no added latency."""
+    cached = _active_cached
+    if cached is not None:
+        cached.check()
 
 
 def _service_name(span: Any) -> str:
@@ -402,7 +418,9 @@ def guard(
 ) -> BudgetGuard | ReserveGuard:  # fmt: skip
     """Start a budget guard on the collector (its status URL, or the API port's base URL).
 
-    ``mode="cached"``: call ``.check()`` before each provider call (``BudgetGuard``).
+    ``mode="cached"``: every call made through the instrumented SDKs is checked against the last
+    status read (refreshed every ``refresh_seconds``) before it is sent; ``.check()`` does the
+    same by hand for other SDKs (``BudgetGuard``).
     ``mode="reserve"``: every call made through the instrumented SDKs reserves its maximum cost
     before it is sent (``default_max_tokens`` when the request sets none) and settles when it
     ends; ``.close()`` stops it (``ReserveGuard``). ``fail_closed`` refuses calls when the
@@ -417,4 +435,7 @@ def guard(
         return reserve
     if mode != "cached":
         raise ValueError(f"guard mode must be 'cached' or 'reserve', not {mode!r}")
-    return BudgetGuard(url, refresh_seconds=refresh_seconds, fail_closed=fail_closed)
+    global _active_cached
+    cached = BudgetGuard(url, refresh_seconds=refresh_seconds, fail_closed=fail_closed)
+    _active_cached = cached
+    return cached

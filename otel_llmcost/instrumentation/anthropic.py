@@ -32,7 +32,7 @@ from .. import attributes as a
 from ..abandoned import request_estimate
 from ..cache import lookup as response_cache
 from ..estimate import estimate_tokens
-from ..guard import Reservation, active_reserve_guard, holding
+from ..guard import Reservation, active_reserve_guard, check_budget, holding
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
@@ -228,6 +228,7 @@ def _create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
         cached = _cache_plan(instance, kwargs)
         if cached is not None and cached.load():
             return _serve_hit(tracer, instance, kwargs, cached, is_async=False)
+        check_budget()  # cached mode: refused before anything is sent
         if traces_itself(get(instance, "_client")):
             hold = _hold(instance, kwargs, None)
             with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached), holding(hold):
@@ -264,6 +265,7 @@ def _async_create_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
         cached = _cache_plan(instance, kwargs)
         if cached is not None and cached.load():
             return _serve_hit(tracer, instance, kwargs, cached, is_async=True)
+        check_budget()  # cached mode: refused before anything is sent
         if traces_itself(get(instance, "_client")):
             hold = await asyncio.to_thread(_hold, instance, kwargs, None) if active_reserve_guard() else None
             with request_estimate(_estimator(kwargs)), response_cache.looked_up(cached), holding(hold):
@@ -401,6 +403,7 @@ class _HeldStreamManager(wrapt.ObjectProxy):
 
 def _stream_wrapper(tracer: trace.Tracer) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        check_budget()  # the request is sent when the stream is entered, never before this
         if traces_itself(get(instance, "_client")):
             manager = wrapped(*args, **kwargs)
             return _HeldStreamManager(manager, instance, kwargs) if active_reserve_guard() else manager

@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from .. import attributes as a
 from ..cache import lookup as response_cache
 from ..estimate import estimate_tokens
-from ..guard import Reservation, active_reserve_guard
+from ..guard import Reservation, active_reserve_guard, check_budget
 from ._common import (
     AsyncStreamProxy,
     CallSpan,
@@ -255,6 +255,7 @@ def _wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
         cached = _cache_plan(operation, instance, kwargs)
         if cached is not None and cached.load():
             return _serve_hit(tracer, operation, instance, kwargs, cached, SyncStreamProxy, False)
+        check_budget()  # cached mode: refused before anything is sent
         call = _start(tracer, operation, instance, kwargs)
         # Refused: the span is dropped unended (never exported), as no call was made.
         call.hold = _hold(operation, instance, kwargs, call.span)
@@ -278,6 +279,7 @@ def _async_wrapper(tracer: trace.Tracer, operation: str) -> Callable[..., Any]:
         cached = _cache_plan(operation, instance, kwargs)
         if cached is not None and cached.load():
             return _serve_hit(tracer, operation, instance, kwargs, cached, AsyncStreamProxy, True)
+        check_budget()  # cached mode: refused before anything is sent
         call = _start(tracer, operation, instance, kwargs)
         if active_reserve_guard() is not None:  # a blocking HTTP call: off the event loop, context along
             call.hold = await asyncio.to_thread(_hold, operation, instance, kwargs, call.span)

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -632,7 +633,9 @@ def test_guard_refuses_a_free_user_over_budget_before_the_call(app: CollectorApp
     with pytest.raises(otel_llmcost.BudgetExceededError, match="unreachable"):
         closed.check(user_id="u-2")
     closed.close()
-    otel_llmcost.guard("http://127.0.0.1:9/nothing", refresh_seconds=60).check(user_id="u-2")  # fail-open
+    open_guard = otel_llmcost.guard("http://127.0.0.1:9/nothing", refresh_seconds=60)
+    open_guard.check(user_id="u-2")  # fail-open
+    open_guard.close()
 
 
 def _quote_client(tmp_path: Path) -> TestClient:
@@ -877,8 +880,8 @@ class Reserving:
         return status, json.loads(answer)
 
 
-@pytest.fixture
-def reserving(collector: Collectors, monkeypatch: pytest.MonkeyPatch) -> Iterator[Reserving]:
+@contextmanager
+def _guarded(collector: Collectors, monkeypatch: pytest.MonkeyPatch, mode: str) -> Iterator[Reserving]:
     app = collector(RESERVE_CONFIG)
     provider = TracerProvider(resource=Resource.create({"service.name": "search-api"}))
     provider.add_span_processor(otel_llmcost.AttributionSpanProcessor(defaults={}))
@@ -889,7 +892,10 @@ def reserving(collector: Collectors, monkeypatch: pytest.MonkeyPatch) -> Iterato
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=provider)
     fake = FakeProvider(default=Scenario(input_tokens=PING_INPUT, output_tokens=1000)).start()
-    guard = otel_llmcost.guard(app.urls()["web"], mode="reserve")
+    if mode == "reserve":
+        guard: Any = otel_llmcost.guard(app.urls()["web"], mode="reserve")
+    else:
+        guard = otel_llmcost.guard(app.urls()["web"] + "api/v1/budgets/status", refresh_seconds=0.2)
     try:
         yield Reserving(app, fake, guard)
     finally:
@@ -898,6 +904,41 @@ def reserving(collector: Collectors, monkeypatch: pytest.MonkeyPatch) -> Iterato
             instrumentor.uninstrument()
         provider.shutdown()
         fake.stop()
+
+
+@pytest.fixture
+def reserving(collector: Collectors, monkeypatch: pytest.MonkeyPatch) -> Iterator[Reserving]:
+    with _guarded(collector, monkeypatch, "reserve") as guarded:
+        yield guarded
+
+
+def test_cached_guard_refuses_instrumented_calls_before_any_request(
+    collector: Collectors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached mode needs no ``check()`` by hand: the instrumented SDK call of a free user over
+    $25 raises before a request is sent; other users' calls go through; closing the guard stops it."""
+    with _guarded(collector, monkeypatch, "cached") as guarded:
+        client = anthropic.Anthropic(base_url=guarded.fake.anthropic_base_url, api_key="test", max_retries=0)
+        big = {**CALL, "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10_000_000,
+               "gen_ai.usage.output_tokens": 1_000_000, "user.id": "u-9", "llmcost.user_tier": "free",
+               "llmcost.team": "consumer"}  # fmt: skip
+        export(guarded.app, spans(big))
+        wait_for(lambda: guarded.guard._budgets and any(b.get("users_over") for b in guarded.guard._budgets))
+        with otel_llmcost.attribute(team="consumer", user_id="u-9", user_tier="free"):
+            with pytest.raises(otel_llmcost.BudgetExceededError, match=r"free-tier.*user_id=u-9"):
+                guarded.ping()
+            with pytest.raises(otel_llmcost.BudgetExceededError):
+                client.messages.create(model="claude-3-5-haiku-latest", max_tokens=10, messages=PING)
+            with pytest.raises(otel_llmcost.BudgetExceededError):
+                client.messages.stream(model="claude-3-5-haiku-latest", max_tokens=10, messages=PING)
+        assert guarded.fake.requests == []  # nothing left the process
+        with otel_llmcost.attribute(team="consumer", user_id="u-2", user_tier="free"):
+            guarded.ping()  # another free user, under their own $25
+        assert len(guarded.fake.requests) == 1
+        guarded.guard.close()
+        with otel_llmcost.attribute(team="consumer", user_id="u-9", user_tier="free"):
+            guarded.ping()  # no guard running: not checked
+        assert len(guarded.fake.requests) == 2
 
 
 def test_reserve_refuses_a_free_user_over_25_dollars_before_any_request(reserving: Reserving) -> None:
