@@ -35,6 +35,7 @@ from llmcost_collector.policy import IngestLimits, IngestPolicy
 from llmcost_collector.price.pricer import Pricer
 from llmcost_collector.receive.otlp_grpc import start_grpc_server
 from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
+from llmcost_collector.reconcile.gauge import CaptureGauge
 from llmcost_collector.serving import BackgroundServer
 from llmcost_collector.settings import DEFAULT_LEDGER_URL, Settings
 from llmcost_collector.web.api import make_web_app
@@ -77,6 +78,7 @@ class CollectorApp:
         self.registry.register(self.gauges)
         self.coverage = AttributionCoverage(self._source_spend)
         self.registry.register(self.coverage)
+        self.registry.register(CaptureGauge(self.ledger))  # the last `llmcost reconcile` run's ratios
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,

@@ -1,0 +1,113 @@
+"""`llmcost reconcile`: the period's ledger set against the providers' own bills.
+
+Each ``--bill`` file's kind is detected from its content (or forced with ``--kind``); the table
+shows capture rates (ledger / bill) per day, provider and model, then per provider, then the
+billed models the ledger never saw and the days one side has and the other has not. Unless
+``--no-record``, each provider's capture ratio is stored in the ledger database, where the
+collector's ``llmcost_capture_ratio`` gauge reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
+
+KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "bedrock-cur", "focus")
+
+
+@click.command()
+@click.option("--period", required=True, help="a month as YYYY-MM, or this_month, last_month (UTC)")
+@click.option(
+    "--bill", "bills", multiple=True, required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path), help="a provider bill file (repeatable)",
+)  # fmt: skip
+@click.option("--kind", type=click.Choice(KINDS), help="the kind of every --bill file (default: detected)")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+@click.option(
+    "--record/--no-record", default=True, show_default=True, help="store the capture ratios for the gauge"
+)
+@click.option("--config", help="config file (its price book maps model aliases); default: $LLMCOST_CONFIG")
+@click.option("--ledger-url", help="default: $LLMCOST_LEDGER_URL or sqlite:///llmcost.db")
+def reconcile(
+    period: str, bills: tuple[Path, ...], kind: str | None, fmt: str, record: bool,
+    config: str | None, ledger_url: str | None,
+) -> None:  # fmt: skip
+    """Reconcile the ledger with provider bills: capture rate, unseen models, gap days."""
+    import csv
+    import json
+    import sys
+    from datetime import datetime, timezone
+
+    from llmcost_collector.config.schema import Config, load_config
+    from llmcost_collector.config.yaml_loader import ConfigError
+    from llmcost_collector.ledger import open_ledger
+    from llmcost_collector.periods import epoch_ns, named_period
+    from llmcost_collector.reconcile.bill import BillError
+    from llmcost_collector.reconcile.compare import reconcile as run
+    from llmcost_collector.reconcile.files import load
+    from llmcost_collector.reconcile.names import ModelNames
+    from llmcost_collector.reconcile.render import (
+        LINE_COLUMNS,
+        TOTAL_COLUMNS,
+        line_cells,
+        to_json,
+        total_cells,
+    )
+    from llmcost_collector.reconcile.runs import record_run
+    from llmcost_collector.settings import Settings
+
+    try:
+        start, end = named_period(period, datetime.now(timezone.utc))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    settings = Settings.from_flags(config_path=config, ledger_url=ledger_url)
+    try:
+        loaded = load_config(settings.config_path) if settings.config_path else Config.default()
+    except ConfigError as exc:
+        raise ConfigInvalid(exc) from None
+    rows = []
+    for path in bills:
+        try:
+            rows += load(path, kind)[1]
+        except BillError as exc:
+            raise click.ClickException(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
+    try:
+        ledger = open_ledger(settings.ledger_url)
+        try:
+            result = run(ledger, rows, epoch_ns(start), epoch_ns(end), period, ModelNames(loaded.price_book))
+            if record:
+                record_run(ledger, result)
+        finally:
+            ledger.close()
+    except ledger_errors() as exc:
+        raise click.ClickException(f"ledger: {exc}") from None
+    if fmt == "json":
+        click.echo(json.dumps(to_json(result), indent=2))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(LINE_COLUMNS)
+        writer.writerows(line_cells(line) for line in result.lines)
+        return
+    from llmcost_collector.cli.tables import console, table
+
+    out = console()
+    lines = table(*LINE_COLUMNS, right=LINE_COLUMNS[3:13])
+    for line in result.lines:
+        lines.add_row(*line_cells(line))
+    out.print(lines)
+    totals = table(*TOTAL_COLUMNS, right=TOTAL_COLUMNS[1:])
+    for cells in total_cells(result):
+        totals.add_row(*cells)
+    out.print(totals)
+    for provider, model in result.unseen_models:
+        out.print(f"ledger never saw: {provider} {model}")
+    for provider, day, side in result.gap_days:
+        out.print(f"gap: {provider} {day.isoformat()} has nothing on the {side}")
+    if result.outside_period:
+        out.print(f"{result.outside_period} bill rows outside {period} were left out")

@@ -1,0 +1,233 @@
+"""Reconciliation: each importer on its sample bill (tests/golden/bills, totals worked out by
+hand from the files), the comparison against a ledger whose true capture rate is known, the
+`llmcost reconcile` command and the capture-ratio gauge it feeds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from llmcost_collector.config.schema import Config
+from llmcost_collector.ledger import LedgerEntry, SqlLedger, open_ledger
+from llmcost_collector.model import Usage
+from llmcost_collector.periods import epoch_ns
+from llmcost_collector.price.pricebook import PriceBook
+from llmcost_collector.reconcile.bill import BillError, BillRow
+from llmcost_collector.reconcile.compare import reconcile
+from llmcost_collector.reconcile.files import detect, load
+from llmcost_collector.reconcile.gauge import CaptureGauge
+from llmcost_collector.reconcile.names import ModelNames
+from llmcost_collector.reconcile.runs import record_run
+
+from tests.support import priced_entry, table_rows
+
+BILLS = Path(__file__).parents[1] / "golden" / "bills"
+NOV_1, NOV_2, NOV_3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
+NOV = (
+    epoch_ns(datetime(2026, 11, 1, tzinfo=timezone.utc)),
+    epoch_ns(datetime(2026, 12, 1, tzinfo=timezone.utc)),
+)
+Llmcost = Callable[..., Result]
+
+
+def bill(name: str) -> list[BillRow]:
+    return load(BILLS / name)[1]
+
+
+def tokens(rows: list[BillRow], name: str) -> int:
+    return sum(getattr(row, name) or 0 for row in rows)
+
+
+def cost(rows: list[BillRow]) -> Decimal:
+    return sum((row.cost_usd for row in rows if row.cost_usd is not None), Decimal(0))
+
+
+def test_each_bill_kind_is_detected_from_its_content() -> None:
+    kinds = {path.name: detect(path.read_text()) for path in sorted(BILLS.iterdir())}
+    assert kinds == {
+        "anthropic_analytics_costs.json": "anthropic-costs",
+        "anthropic_costs.json": "anthropic-costs",
+        "anthropic_usage.json": "anthropic-usage",
+        "bedrock_cur.csv": "bedrock-cur",
+        "focus_azure.csv": "focus",
+        "openai_costs.json": "openai-costs",
+        "openai_usage.json": "openai-usage",
+    }
+    with pytest.raises(BillError, match="neither"):
+        detect("day,amount\n2026-11-01,3\n")
+
+
+def test_openai_usage_subtracts_cached_from_input_and_names_the_batch_tier() -> None:
+    rows = bill("openai_usage.json")
+    # input_tokens 1200 (200 cached) + 1000 + 600 (100 cached); the 2 November bucket is empty
+    assert (tokens(rows, "input_tokens"), tokens(rows, "cache_read_tokens"), tokens(rows, "output_tokens")) == (
+        2500, 300, 950,
+    )  # fmt: skip
+    assert tokens(rows, "requests") == 8 and {row.day for row in rows} == {NOV_1, NOV_3}
+    assert [(row.model, row.tier, row.scope) for row in rows if row.tier] == [
+        ("gpt-4o-2024-08-06", "batch", "proj_reports")
+    ]
+
+
+def test_openai_costs_read_string_and_number_amounts_exactly() -> None:
+    rows = bill("openai_costs.json")
+    # 0.00015 + 0.000015 + 0.00018 + 0.00125 + 0.0025 | 0.000075 + 0.0000075 + 0.00009 + 0.02
+    assert cost(rows) == Decimal("0.0242675")
+    assert cost([r for r in rows if r.day == NOV_1]) == Decimal("0.004095")
+    assert {row.model for row in rows} == {"gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06", ""}
+    assert [row.item for row in rows if row.tier == "batch"] == ["gpt-4o-2024-08-06, batch input",
+                                                                 "gpt-4o-2024-08-06, batch output"]  # fmt: skip
+
+
+def test_anthropic_usage_adds_both_cache_write_ttls() -> None:
+    (sonnet, haiku) = bill("anthropic_usage.json")
+    assert (sonnet.input_tokens, sonnet.cache_read_tokens, sonnet.cache_write_tokens, sonnet.output_tokens) == (
+        1000, 4000, 600, 800,
+    )  # fmt: skip
+    assert (sonnet.scope, haiku.scope, haiku.tier, haiku.day) == (
+        "apikey_01support",
+        "wrkspc_01batch",
+        "batch",
+        NOV_2,
+    )
+
+
+def test_anthropic_costs_are_cents_with_fractions() -> None:
+    rows = bill("anthropic_costs.json")
+    # cents: 0.3 + 0.12 + 0.1875 + 0.06 + 1.2 + 1.0 (web search) + 0.012 + 0.02 = 2.8995
+    assert cost(rows) == Decimal("0.028995")
+    assert [row.cost_usd for row in rows if not row.model] == [Decimal("0.01")]
+    (analytics,) = bill("anthropic_analytics_costs.json")
+    assert (analytics.cost_usd, analytics.list_usd) == (Decimal("1.505"), Decimal("1.7525"))
+
+
+def test_bedrock_cur_reads_token_lines_only() -> None:
+    rows = bill("bedrock_cur.csv")
+    # provisioned throughput ($480) and tax ($0.50) are no token lines: 0.006 + 0.006 + 0.0003 + 0.001875 + 0.0015
+    assert cost(rows) == Decimal("0.015675")
+    assert (tokens(rows, "input_tokens"), tokens(rows, "output_tokens"), tokens(rows, "cache_read_tokens"),
+            tokens(rows, "cache_write_tokens")) == (3000, 400, 1000, 500)  # fmt: skip
+    batch = next(row for row in rows if row.tier == "batch")  # 1 unit of "1K tokens"
+    assert (batch.input_tokens, batch.model) == (1000, "anthropic.claude-3-5-sonnet-20241022-v2:0")
+    assert {row.scope for row in rows} == {
+        "arn:aws:iam::123456789012:role/support-bot", "arn:aws:iam::123456789012:role/nightly",
+    }  # fmt: skip
+    assert {row.model for row in rows if row.day == NOV_1} == {"Claude3.5Sonnet"}
+
+
+def test_focus_reads_usage_rows_with_token_classes_from_the_meter() -> None:
+    rows = bill("focus_azure.csv")
+    assert cost(rows) == Decimal("0.00054")  # the tax row is not usage
+    assert sum((row.list_usd or Decimal(0) for row in rows), Decimal(0)) == Decimal("0.000565")
+    assert (tokens(rows, "input_tokens"), tokens(rows, "output_tokens"), tokens(rows, "cache_read_tokens")) == (
+        1500, 500, 200,
+    )  # fmt: skip
+    assert {(row.provider, row.model) for row in rows} == {("azure.ai.openai", "gpt-4o-mini")}
+
+
+def test_bill_and_response_names_of_a_model_compare_as_one() -> None:
+    book = PriceBook.model_validate(
+        {"entries": [{"provider": "aws.bedrock", "model": "anthropic.claude-3-5-sonnet-20241022-v2:0",
+                      "aliases": ["Claude3.5Sonnet"], "discount_percent": 0}]}
+    )  # fmt: skip
+    names = ModelNames(book)
+    assert names.canonical("openai", "gpt-4o-mini-2024-07-18", NOV_1) == names.canonical(
+        "openai", "gpt-4o-mini", NOV_1
+    )
+    assert names.canonical("anthropic", "claude-sonnet-4-20250514", NOV_1) == names.canonical(
+        "anthropic", "claude-sonnet-4-0", NOV_1
+    )
+    assert names.canonical("aws.bedrock", "Claude3.5Sonnet", NOV_1) == names.canonical(
+        "aws.bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0", NOV_1
+    )
+    assert names.canonical("openai", "House-Model", NOV_1) == "house-model"
+
+
+def mini(n: int, day: date) -> LedgerEntry:
+    """One gpt-4o-mini call: 250 uncached + 50 cached input, 75 output; at list price
+    250 * 0.15 + 50 * 0.075 + 75 * 0.60 per million = 86_250 nano-dollars."""
+    return priced_entry(Config.default(), n, team="search", day=day, model="gpt-4o-mini",
+                        usage=Usage(input_tokens=250, cache_read_tokens=50, output_tokens=75))  # fmt: skip
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqlLedger]:
+    """Three of the four gpt-4o-mini calls billed on 1 November, both of 3 November, one call on
+    2 November (which the bill has not), and none of the batch gpt-4o calls: 1875 of 3750 billed
+    tokens, a token capture rate of exactly 0.5."""
+    opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    opened.insert(
+        [mini(1, NOV_1), mini(2, NOV_1), mini(3, NOV_1), mini(4, NOV_2), mini(5, NOV_3), mini(6, NOV_3)]
+    )
+    yield opened
+    opened.close()
+
+
+def test_capture_rate_unseen_models_and_gap_days(ledger: SqlLedger) -> None:
+    rows = bill("openai_usage.json") + bill("openai_costs.json")
+    result = reconcile(ledger, rows, *NOV, "2026-11")
+    (total,) = result.totals
+    assert (total.bill_tokens, total.ledger_tokens, total.token_capture) == (3750, 1875, Decimal("0.5"))
+    # dollars: 5 calls x 86_250 nanos against the whole bill of $0.0242675 (images included)
+    assert (total.ledger_nanos, total.bill_nanos, total.cost_capture) == (
+        431_250,
+        24_267_500,
+        Decimal("0.0178"),
+    )
+    by_key = {(line.day, line.model): line for line in result.lines}
+    nov_1 = by_key[(NOV_1, "gpt-4o-mini")]
+    assert (nov_1.token_capture, nov_1.cost_capture) == (Decimal("0.75"), Decimal("0.75"))
+    assert nov_1.bill_models == {"gpt-4o-mini-2024-07-18"}
+    assert nov_1.token_differences == {"input_tokens": -250, "cache_read_tokens": -50, "cache_write_tokens": 0,
+                                       "output_tokens": -75}  # fmt: skip
+    assert (by_key[(NOV_3, "gpt-4o-mini")].token_capture, by_key[(NOV_3, "gpt-4o-mini")].cost_capture) == (
+        Decimal("1"), Decimal("1"),
+    )  # fmt: skip
+    assert (
+        by_key[(NOV_1, "gpt-4o")].note == "ledger never saw"
+        and by_key[(NOV_2, "gpt-4o-mini")].note == "not on the bill"
+    )
+    assert result.unseen_models == [("openai", "gpt-4o")]
+    assert result.gap_days == [("openai", NOV_2, "bill")]
+
+
+def test_reconcile_command_prints_the_table_json_and_csv(
+    llmcost: Llmcost, ledger: SqlLedger, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    args = ("reconcile", "--period", "2026-11", "--bill", str(BILLS / "openai_usage.json"),
+            "--bill", str(BILLS / "openai_costs.json"), "--ledger-url", url)  # fmt: skip
+    shown = llmcost(*args, "--no-record")
+    assert shown.exit_code == 0, shown.output
+    cells = {tuple(row[:3]): row[3:] for row in table_rows(shown.stdout) if len(row) > 3}
+    assert cells[("2026-11-01", "openai", "gpt-4o-mini")][:6] == ["1500", "1125", "0.7500", "0.000345000",
+                                                                  "0.000258750", "0.7500"]  # fmt: skip
+    assert "ledger never saw: openai gpt-4o" in shown.stdout
+    assert "gap: openai 2026-11-02 has nothing on the bill" in shown.stdout
+    data = json.loads(llmcost(*args, "--format", "json", "--no-record").stdout)
+    assert data["providers"][0]["token_capture"] == "0.5000" and data["providers"][0]["capture"] == "0.0178"
+    table = list(csv.DictReader(io.StringIO(llmcost(*args, "--format", "csv", "--no-record").stdout)))
+    assert {(r["day"], r["model"], r["note"]) for r in table if r["note"]} == {
+        ("2026-11-01", "gpt-4o", "ledger never saw"), ("2026-11-02", "gpt-4o-mini", "not on the bill"),
+        ("2026-11-03", "(no model)", "no model on the bill"),
+    }  # fmt: skip
+    bad = llmcost("reconcile", "--period", "2026-11", "--bill", str(BILLS / ".." / "usage_corpus.json"),
+                  "--ledger-url", url)  # fmt: skip
+    assert bad.exit_code == 1 and "usage_corpus.json" in bad.stderr
+
+
+def test_a_recorded_run_sets_the_capture_gauge(ledger: SqlLedger) -> None:
+    gauge = CaptureGauge(ledger)
+    assert [sample.value for metric in gauge.collect() for sample in metric.samples] == []
+    result = reconcile(ledger, bill("openai_usage.json"), *NOV, "2026-11")
+    (run,) = record_run(ledger, result)
+    assert (run.basis, run.capture, run.bill, run.ledger) == ("tokens", Decimal("0.5"), 3750, 1875)
+    samples = [(s.name, s.labels, s.value) for metric in gauge.collect() for s in metric.samples]
+    assert samples == [("llmcost_capture_ratio", {"provider": "openai"}, 0.5)]
