@@ -25,6 +25,7 @@ from llmcost_collector.reconcile.files import detect, load
 from llmcost_collector.reconcile.gauge import CaptureGauge
 from llmcost_collector.reconcile.names import ModelNames
 from llmcost_collector.reconcile.runs import record_run
+from llmcost_collector.reconcile.trueup import focus_rows, residuals, true_up
 
 from tests.support import priced_entry, table_rows
 
@@ -218,6 +219,13 @@ def test_reconcile_command_prints_the_table_json_and_csv(
         ("2026-11-01", "gpt-4o", "ledger never saw"), ("2026-11-02", "gpt-4o-mini", "not on the bill"),
         ("2026-11-03", "(no model)", "no model on the bill"),
     }  # fmt: skip
+    assert [
+        (s.labels, s.value) for m in CaptureGauge(ledger).collect() for s in m.samples
+    ] == []  # --no-record
+    assert llmcost(*args).exit_code == 0  # recorded: dollars, as the costs file has them
+    assert [(s.labels, s.value) for m in CaptureGauge(ledger).collect() for s in m.samples] == [
+        ({"provider": "openai"}, 0.0178)
+    ]
     bad = llmcost("reconcile", "--period", "2026-11", "--bill", str(BILLS / ".." / "usage_corpus.json"),
                   "--ledger-url", url)  # fmt: skip
     assert bad.exit_code == 1 and "usage_corpus.json" in bad.stderr
@@ -231,3 +239,36 @@ def test_a_recorded_run_sets_the_capture_gauge(ledger: SqlLedger) -> None:
     assert (run.basis, run.capture, run.bill, run.ledger) == ("tokens", Decimal("0.5"), 3750, 1875)
     samples = [(s.name, s.labels, s.value) for metric in gauge.collect() for s in metric.samples]
     assert samples == [("llmcost_capture_ratio", {"provider": "openai"}, 0.5)]
+
+
+def test_true_up_spreads_each_residual_exactly_by_usage(tmp_path: Path) -> None:
+    config = Config.default()
+    usage = Usage(input_tokens=250, cache_read_tokens=50, output_tokens=75)  # 86_250 nanos per call
+    opened = open_ledger(f"sqlite:///{tmp_path / 'trueup.db'}")
+    try:  # 1 November: search 2 gpt-4o-mini calls, support 1; the bill's gpt-4o and images nobody ran
+        opened.insert([priced_entry(config, n, team=team, day=NOV_1, model="gpt-4o-mini", usage=usage)
+                       for n, team in ((1, "search"), (2, "search"), (3, "support"))])  # fmt: skip
+        result = reconcile(opened, bill("openai_costs.json"), *NOV, "2026-11")
+        owed = residuals(result)
+        # gpt-4o-mini: 345_000 + 172_500 billed - 258_750 seen; gpt-4o batch 3_750_000; images 20_000_000
+        assert owed == {
+            ("openai", ""): 20_000_000,
+            ("openai", "gpt-4o"): 3_750_000,
+            ("openai", "gpt-4o-mini"): 258_750,
+        }
+        lines = true_up(opened, result, *NOV)
+    finally:
+        opened.close()
+    got = {(line.team, line.model): (line.amount_nanos, line.basis) for line in lines}
+    assert got == {
+        ("search", "gpt-4o-mini"): (172_500, "model"), ("support", "gpt-4o-mini"): (86_250, "model"),
+        # no team used gpt-4o or the image line: split by the teams' use of the provider, 2:1
+        ("search", "gpt-4o"): (2_500_000, "provider"), ("support", "gpt-4o"): (1_250_000, "provider"),
+        ("search", ""): (13_333_333, "provider"), ("support", ""): (6_666_667, "provider"),  # largest remainder
+    }  # fmt: skip
+    for key, amount in owed.items():
+        assert sum(line.amount_nanos for line in lines if (line.provider, line.model) == key) == amount
+    rows = focus_rows(lines, NOV_1, date(2026, 12, 1))
+    assert {row["ChargeCategory"] for row in rows} == {"Adjustment"}
+    assert sum(row["BilledCost"] for row in rows) == Decimal("0.02400875")
+    assert rows[0]["ChargeDescription"].startswith("Reconciliation true-up: openai")

@@ -31,11 +31,15 @@ KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "
 @click.option(
     "--record/--no-record", default=True, show_default=True, help="store the capture ratios for the gauge"
 )
+@click.option(
+    "--true-up", "true_up_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="spread bill - ledger over the teams by usage: print the lines, write them to FILE as FOCUS Adjustment rows",
+)  # fmt: skip
 @click.option("--config", help="config file (its price book maps model aliases); default: $LLMCOST_CONFIG")
 @click.option("--ledger-url", help="default: $LLMCOST_LEDGER_URL or sqlite:///llmcost.db")
 def reconcile(
     period: str, bills: tuple[Path, ...], kind: str | None, fmt: str, record: bool,
-    config: str | None, ledger_url: str | None,
+    true_up_file: Path | None, config: str | None, ledger_url: str | None,
 ) -> None:  # fmt: skip
     """Reconcile the ledger with provider bills: capture rate, unseen models, gap days."""
     import csv
@@ -46,6 +50,7 @@ def reconcile(
     from llmcost_collector.config.schema import Config, load_config
     from llmcost_collector.config.yaml_loader import ConfigError
     from llmcost_collector.ledger import open_ledger
+    from llmcost_collector.money import format_usd
     from llmcost_collector.periods import epoch_ns, named_period
     from llmcost_collector.reconcile.bill import BillError
     from llmcost_collector.reconcile.compare import reconcile as run
@@ -59,6 +64,7 @@ def reconcile(
         total_cells,
     )
     from llmcost_collector.reconcile.runs import record_run
+    from llmcost_collector.reconcile.trueup import FOCUS_COLUMNS, focus_rows, true_up
     from llmcost_collector.settings import Settings
 
     try:
@@ -79,15 +85,29 @@ def reconcile(
     try:
         ledger = open_ledger(settings.ledger_url)
         try:
-            result = run(ledger, rows, epoch_ns(start), epoch_ns(end), period, ModelNames(loaded.price_book))
+            names = ModelNames(loaded.price_book)
+            result = run(ledger, rows, epoch_ns(start), epoch_ns(end), period, names)
+            trued = true_up(ledger, result, epoch_ns(start), epoch_ns(end), names) if true_up_file else []
             if record:
                 record_run(ledger, result)
         finally:
             ledger.close()
     except ledger_errors() as exc:
         raise click.ClickException(f"ledger: {exc}") from None
+    if true_up_file:
+        with true_up_file.open("w", newline="") as out_file:
+            focus = csv.DictWriter(out_file, FOCUS_COLUMNS, lineterminator="\n")
+            focus.writeheader()
+            focus.writerows(focus_rows(trued, start.date(), end.date()))
     if fmt == "json":
-        click.echo(json.dumps(to_json(result), indent=2))
+        doc = to_json(result)
+        if true_up_file:
+            doc["true_up"] = [
+                {"team": t.team, "provider": t.provider, "model": t.model, "amount_usd": format_usd(t.amount_nanos),
+                 "basis": t.basis, "label": t.label}
+                for t in trued
+            ]  # fmt: skip
+        click.echo(json.dumps(doc, indent=2))
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -109,5 +129,12 @@ def reconcile(
         out.print(f"ledger never saw: {provider} {model}")
     for provider, day, side in result.gap_days:
         out.print(f"gap: {provider} {day.isoformat()} has nothing on the {side}")
+    if true_up_file:
+        adjustments = table("team", "provider", "model", "true_up_usd", "split_by", right=("true_up_usd",))
+        for t in trued:
+            adjustments.add_row(
+                t.team, t.provider, t.model or "(no model)", format_usd(t.amount_nanos), t.basis
+            )
+        out.print(adjustments)
     if result.outside_period:
         out.print(f"{result.outside_period} bill rows outside {period} were left out")
