@@ -78,7 +78,8 @@ class CollectorApp:
         self.registry.register(self.gauges)
         self.coverage = AttributionCoverage(self._source_spend)
         self.registry.register(self.coverage)
-        self.registry.register(CaptureGauge(self.ledger))  # the last `llmcost reconcile` run's ratios
+        self.capture = CaptureGauge(self.ledger)  # the last recorded `llmcost reconcile` run's ratios
+        self.registry.register(self.capture)
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
@@ -161,6 +162,7 @@ class CollectorApp:
     def _refresh_gauges(self) -> None:
         self.gauges.refresh()
         self.coverage.refresh()
+        self.capture.refresh()
 
     # --- lifecycle ----------------------------------------------------------------------
 

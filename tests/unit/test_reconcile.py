@@ -220,10 +220,10 @@ def test_reconcile_command_prints_the_table_json_and_csv(
         ("2026-11-03", "(no model)", "no model on the bill"),
     }  # fmt: skip
     assert [
-        (s.labels, s.value) for m in CaptureGauge(ledger).collect() for s in m.samples
+        (s.labels, s.value) for m in CaptureGauge(ledger, ttl=0).collect() for s in m.samples
     ] == []  # --no-record
     assert llmcost(*args).exit_code == 0  # recorded: dollars, as the costs file has them
-    assert [(s.labels, s.value) for m in CaptureGauge(ledger).collect() for s in m.samples] == [
+    assert [(s.labels, s.value) for m in CaptureGauge(ledger, ttl=0).collect() for s in m.samples] == [
         ({"provider": "openai"}, 0.0178)
     ]
     bad = llmcost("reconcile", "--period", "2026-11", "--bill", str(BILLS / ".." / "usage_corpus.json"),
@@ -232,7 +232,7 @@ def test_reconcile_command_prints_the_table_json_and_csv(
 
 
 def test_a_recorded_run_sets_the_capture_gauge(ledger: SqlLedger) -> None:
-    gauge = CaptureGauge(ledger)
+    gauge = CaptureGauge(ledger, ttl=0)
     assert [sample.value for metric in gauge.collect() for sample in metric.samples] == []
     result = reconcile(ledger, bill("openai_usage.json"), *NOV, "2026-11")
     (run,) = record_run(ledger, result)
