@@ -20,6 +20,9 @@ from llmcost_collector.model import Usage
 from llmcost_collector.periods import epoch_ns
 from llmcost_collector.price.pricebook import PriceBook
 from llmcost_collector.reconcile.bill import BillError, BillRow
+from llmcost_collector.reconcile.commitments import Commitment, amortize
+from llmcost_collector.reconcile.commitments import focus_rows as commitment_rows
+from llmcost_collector.reconcile.commitments import team_totals as fee_totals
 from llmcost_collector.reconcile.compare import reconcile
 from llmcost_collector.reconcile.files import detect, load
 from llmcost_collector.reconcile.gauge import CaptureGauge
@@ -272,3 +275,35 @@ def test_true_up_spreads_each_residual_exactly_by_usage(tmp_path: Path) -> None:
     assert {row["ChargeCategory"] for row in rows} == {"Adjustment"}
     assert sum(row["BilledCost"] for row in rows) == Decimal("0.02400875")
     assert rows[0]["ChargeDescription"].startswith("Reconciliation true-up: openai")
+
+
+def test_a_commitment_is_amortized_per_day_and_spread_by_that_days_usage(tmp_path: Path) -> None:
+    config = Config.default()
+    usage = Usage(input_tokens=250, cache_read_tokens=50, output_tokens=75)
+    opened = open_ledger(f"sqlite:///{tmp_path / 'fees.db'}")
+    try:  # 1 November only: search 2 gpt-4o-mini calls, support 1
+        opened.insert([priced_entry(config, n, team=team, day=NOV_1, model="gpt-4o-mini", usage=usage)
+                       for n, team in ((1, "search"), (2, "search"), (3, "support"))])  # fmt: skip
+        fee = Commitment.parse("mini-reserved=openai/gpt-4o-mini-2024-07-18:1")
+        shares = amortize(opened, fee, NOV_1, date(2026, 12, 1), *NOV)
+        other = amortize(opened, Commitment.parse("pt=openai/gpt-4o:1"), NOV_1, date(2026, 12, 1), *NOV)
+    finally:
+        opened.close()
+    # $1 over 30 days: 10 days of 33_333_334 nanos (largest remainder, in day order), 20 of 33_333_333;
+    # 1 November's part 2:1 -> 22_222_222.67 and 11_111_111.33, the left nano to the larger remainder
+    assert [(s.team, s.amount_nanos) for s in shares if s.day == NOV_1] == [
+        ("search", 22_222_223),
+        ("support", 11_111_111),
+    ]
+    assert fee_totals(shares) == {("mini-reserved", "search"): 22_222_223, ("mini-reserved", "support"): 11_111_111,
+                                  ("mini-reserved", "unattributed"): 966_666_666}  # fmt: skip
+    assert {s.team for s in other} == {"unattributed"}  # nobody used gpt-4o: the fee is paid all the same
+    purchase, *used = commitment_rows(fee, shares, NOV_1, date(2026, 12, 1))
+    assert (purchase["ChargeCategory"], purchase["BilledCost"], purchase["EffectiveCost"]) == (
+        "Purchase", Decimal("1.000000000"), Decimal(0),
+    )  # fmt: skip
+    assert sum(row["EffectiveCost"] for row in used) == Decimal(1) and {
+        row["BilledCost"] for row in used
+    } == {0}
+    with pytest.raises(ValueError, match="NAME=PROVIDER"):
+        Commitment.parse("pt=openai:lots")

@@ -31,15 +31,24 @@ KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "
 @click.option(
     "--record/--no-record", default=True, show_default=True, help="store the capture ratios for the gauge"
 )
+@click.option("--true-up", "do_true_up", is_flag=True, help="spread bill - ledger over the teams by usage")
 @click.option(
-    "--true-up", "true_up_file", type=click.Path(dir_okay=False, path_type=Path),
-    help="spread bill - ledger over the teams by usage: print the lines, write them to FILE as FOCUS Adjustment rows",
+    "--commitment",
+    "commitment_specs",
+    multiple=True,
+    metavar="NAME=PROVIDER[/MODEL]:USD",
+    help="a flat monthly fee, amortized per day and spread by usage (repeatable)",
+)
+@click.option(
+    "--focus-out", type=click.Path(dir_okay=False, path_type=Path),
+    help="write the true-up and commitment lines to FILE as FOCUS rows (CSV)",
 )  # fmt: skip
 @click.option("--config", help="config file (its price book maps model aliases); default: $LLMCOST_CONFIG")
 @click.option("--ledger-url", help="default: $LLMCOST_LEDGER_URL or sqlite:///llmcost.db")
 def reconcile(
     period: str, bills: tuple[Path, ...], kind: str | None, fmt: str, record: bool,
-    true_up_file: Path | None, config: str | None, ledger_url: str | None,
+    do_true_up: bool, commitment_specs: tuple[str, ...], focus_out: Path | None,
+    config: str | None, ledger_url: str | None,
 ) -> None:  # fmt: skip
     """Reconcile the ledger with provider bills: capture rate, unseen models, gap days."""
     import csv
@@ -52,7 +61,9 @@ def reconcile(
     from llmcost_collector.ledger import open_ledger
     from llmcost_collector.money import format_usd
     from llmcost_collector.periods import epoch_ns, named_period
+    from llmcost_collector.reconcile import commitments as fees
     from llmcost_collector.reconcile.bill import BillError
+    from llmcost_collector.reconcile.commitments import Commitment
     from llmcost_collector.reconcile.compare import reconcile as run
     from llmcost_collector.reconcile.files import load
     from llmcost_collector.reconcile.names import ModelNames
@@ -67,6 +78,10 @@ def reconcile(
     from llmcost_collector.reconcile.trueup import FOCUS_COLUMNS, focus_rows, true_up
     from llmcost_collector.settings import Settings
 
+    try:
+        commitments = [Commitment.parse(spec) for spec in commitment_specs]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--commitment") from None
     try:
         start, end = named_period(period, datetime.now(timezone.utc))
     except ValueError as exc:
@@ -87,21 +102,32 @@ def reconcile(
         try:
             names = ModelNames(loaded.price_book)
             result = run(ledger, rows, epoch_ns(start), epoch_ns(end), period, names)
-            trued = true_up(ledger, result, epoch_ns(start), epoch_ns(end), names) if true_up_file else []
+            trued = true_up(ledger, result, epoch_ns(start), epoch_ns(end), names) if do_true_up else []
+            amortized = [
+                (c, fees.amortize(ledger, c, start.date(), end.date(), epoch_ns(start), epoch_ns(end), names))
+                for c in commitments
+            ]
             if record:
                 record_run(ledger, result)
         finally:
             ledger.close()
     except ledger_errors() as exc:
         raise click.ClickException(f"ledger: {exc}") from None
-    if true_up_file:
-        with true_up_file.open("w", newline="") as out_file:
+    if focus_out:
+        with focus_out.open("w", newline="") as out_file:
             focus = csv.DictWriter(out_file, FOCUS_COLUMNS, lineterminator="\n")
             focus.writeheader()
             focus.writerows(focus_rows(trued, start.date(), end.date()))
+            for commitment, shares in amortized:
+                focus.writerows(fees.focus_rows(commitment, shares, start.date(), end.date()))
     if fmt == "json":
         doc = to_json(result)
-        if true_up_file:
+        doc["commitments"] = [
+            {"commitment": name, "team": team, "amount_usd": format_usd(nanos)}
+            for _, shares in amortized
+            for (name, team), nanos in fees.team_totals(shares).items()
+        ]
+        if do_true_up:
             doc["true_up"] = [
                 {"team": t.team, "provider": t.provider, "model": t.model, "amount_usd": format_usd(t.amount_nanos),
                  "basis": t.basis, "label": t.label}
@@ -129,7 +155,13 @@ def reconcile(
         out.print(f"ledger never saw: {provider} {model}")
     for provider, day, side in result.gap_days:
         out.print(f"gap: {provider} {day.isoformat()} has nothing on the {side}")
-    if true_up_file:
+    if amortized:
+        committed = table("commitment", "team", "amortized_usd", right=("amortized_usd",))
+        for _, shares in amortized:
+            for (name, team), nanos in fees.team_totals(shares).items():
+                committed.add_row(name, team, format_usd(nanos))
+        out.print(committed)
+    if do_true_up:
         adjustments = table("team", "provider", "model", "true_up_usd", "split_by", right=("true_up_usd",))
         for t in trued:
             adjustments.add_row(
