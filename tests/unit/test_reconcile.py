@@ -64,6 +64,8 @@ def test_each_bill_kind_is_detected_from_its_content() -> None:
         "openai_costs.json": "openai-costs",
         "openai_usage.json": "openai-usage",
     }
+    pages = [json.loads((BILLS / "openai_costs.json").read_text())] * 2  # two pages saved as one list
+    assert detect(json.dumps(pages)) == "openai-costs"
     with pytest.raises(BillError, match="neither"):
         detect("day,amount\n2026-11-01,3\n")
 

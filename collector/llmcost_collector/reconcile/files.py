@@ -35,16 +35,17 @@ KINDS = tuple(IMPORTERS)
 def detect(text: str) -> str:
     """The kind of a bill from its content: JSON pages by their result fields, CSV by its header."""
     stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         try:
-            page = json.loads(stripped)
+            doc = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise BillError(f"not valid JSON: {exc}") from None
-        results = [r for b in page.get("data") or [] for r in (b.get("results") or [])]
-        fields = set().union(*(set(r) for r in results)) if results else set()
-        if not isinstance(page.get("data"), list):
-            raise BillError("a JSON bill has a 'data' list of buckets")
-        first = (page["data"] or [{}])[0]
+        pages = doc if isinstance(doc, list) else [doc]
+        if not all(isinstance(page, dict) and isinstance(page.get("data"), list) for page in pages):
+            raise BillError("a JSON bill is a page (or a list of pages) with a 'data' list of buckets")
+        buckets = [bucket for page in pages for bucket in page["data"]]
+        fields = {name for bucket in buckets for result in bucket.get("results") or [] for name in result}
+        first = buckets[0] if buckets else {}
         if "starting_at" in first:
             return "anthropic-costs" if fields & {"amount", "cost"} else "anthropic-usage"
         if "start_time" in first:
