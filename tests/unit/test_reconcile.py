@@ -309,3 +309,22 @@ def test_a_commitment_is_amortized_per_day_and_spread_by_that_days_usage(tmp_pat
     } == {0}
     with pytest.raises(ValueError, match="NAME=PROVIDER"):
         Commitment.parse("pt=openai:lots")
+
+
+def test_by_api_key_sets_each_bill_key_against_the_calls_of_that_key(tmp_path: Path) -> None:
+    config = Config.default()
+    usage = Usage(input_tokens=250, cache_read_tokens=50, output_tokens=75)  # 375 tokens a call
+    opened = open_ledger(f"sqlite:///{tmp_path / 'keys.db'}")
+    try:  # 1 November: two calls with the bill's key_search, one with a key the bill does not have
+        opened.insert([priced_entry(config, n, team="search", day=NOV_1, model="gpt-4o-mini", usage=usage,
+                                    properties={"api_key_id": key})
+                       for n, key in ((1, "key_search"), (2, "key_search"), (3, "key_other"))])  # fmt: skip
+        result = reconcile(opened, bill("openai_usage.json"), *NOV, "2026-11", by_api_key=True)
+    finally:
+        opened.close()
+    nov_1 = {(line.model, line.api_key): line for line in result.lines if line.day == NOV_1}
+    assert (nov_1[("gpt-4o-mini", "key_search")].bill.total_tokens, nov_1[("gpt-4o-mini", "key_search")].token_capture) == (
+        1500, Decimal("0.5"),
+    )  # fmt: skip
+    assert nov_1[("gpt-4o-mini", "key_other")].note == "not on the bill"
+    assert nov_1[("gpt-4o", "key_reports")].note == "ledger never saw"

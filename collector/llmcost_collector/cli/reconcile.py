@@ -31,6 +31,9 @@ KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "
 @click.option(
     "--record/--no-record", default=True, show_default=True, help="store the capture ratios for the gauge"
 )
+@click.option(
+    "--by-api-key", is_flag=True, help="split each line by API key (the ledger's api_key_id property)"
+)
 @click.option("--true-up", "do_true_up", is_flag=True, help="spread bill - ledger over the teams by usage")
 @click.option(
     "--commitment",
@@ -47,7 +50,7 @@ KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "
 @click.option("--ledger-url", help="default: $LLMCOST_LEDGER_URL or sqlite:///llmcost.db")
 def reconcile(
     period: str, bills: tuple[Path, ...], kind: str | None, fmt: str, record: bool,
-    do_true_up: bool, commitment_specs: tuple[str, ...], focus_out: Path | None,
+    by_api_key: bool, do_true_up: bool, commitment_specs: tuple[str, ...], focus_out: Path | None,
     config: str | None, ledger_url: str | None,
 ) -> None:  # fmt: skip
     """Reconcile the ledger with provider bills: capture rate, unseen models, gap days."""
@@ -68,9 +71,9 @@ def reconcile(
     from llmcost_collector.reconcile.files import load
     from llmcost_collector.reconcile.names import ModelNames
     from llmcost_collector.reconcile.render import (
-        LINE_COLUMNS,
         TOTAL_COLUMNS,
         line_cells,
+        line_columns,
         to_json,
         total_cells,
     )
@@ -101,7 +104,7 @@ def reconcile(
         ledger = open_ledger(settings.ledger_url)
         try:
             names = ModelNames(loaded.price_book)
-            result = run(ledger, rows, epoch_ns(start), epoch_ns(end), period, names)
+            result = run(ledger, rows, epoch_ns(start), epoch_ns(end), period, names, by_api_key)
             trued = true_up(ledger, result, epoch_ns(start), epoch_ns(end), names) if do_true_up else []
             amortized = [
                 (c, fees.amortize(ledger, c, start.date(), end.date(), epoch_ns(start), epoch_ns(end), names))
@@ -137,15 +140,16 @@ def reconcile(
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(LINE_COLUMNS)
-        writer.writerows(line_cells(line) for line in result.lines)
+        writer.writerow(line_columns(by_api_key))
+        writer.writerows(line_cells(line, by_api_key) for line in result.lines)
         return
     from llmcost_collector.cli.tables import console, table
 
     out = console()
-    lines = table(*LINE_COLUMNS, right=LINE_COLUMNS[3:13])
+    columns = line_columns(by_api_key)
+    lines = table(*columns, right=columns[-11:-1])
     for line in result.lines:
-        lines.add_row(*line_cells(line))
+        lines.add_row(*line_cells(line, by_api_key))
     out.print(lines)
     totals = table(*TOTAL_COLUMNS, right=TOTAL_COLUMNS[1:])
     for cells in total_cells(result):

@@ -49,6 +49,7 @@ def usage(text: str) -> list[BillRow]:
                     model=result.get("model") or "",
                     source="anthropic-usage",
                     scope=result.get("api_key_id") or result.get("workspace_id") or "",
+                    api_key=result.get("api_key_id") or "",
                     tier=_tier(result),
                     input_tokens=count(result.get("uncached_input_tokens")),
                     cache_read_tokens=count(result.get("cache_read_input_tokens")),

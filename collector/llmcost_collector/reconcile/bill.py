@@ -35,6 +35,7 @@ class BillRow:
     model: str
     source: str  # the importer: openai-usage, openai-costs, anthropic-usage, ...
     scope: str = ""  # project_id, api_key_id, workspace_id or IAM principal, when the bill has it
+    api_key: str = ""  # the provider's API key id, when the bill is grouped by it
     tier: str = ""  # batch, priority, flex, ... ("" when standard or not said)
     input_tokens: int | None = None  # uncached input
     cache_read_tokens: int | None = None

@@ -27,6 +27,7 @@ from llmcost_collector.reconcile.names import ModelNames
 
 TOKEN_CLASSES = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 RATIO_PLACES = Decimal("0.0001")
+KEY_COLUMN = "property.api_key_id"
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Line:
     day: date
     provider: str
     model: str  # the compared name (see ``names``)
+    api_key: str = ""  # compared per API key only when asked (``by_api_key``)
     bill: Side = field(default_factory=Side)
     ledger: Side = field(default_factory=Side)
     bill_models: set[str] = field(default_factory=set)  # the bill's own spellings
@@ -161,15 +163,22 @@ def reconcile(
     end_ns: int,
     period: str,
     names: ModelNames | None = None,
+    by_api_key: bool = False,
 ) -> Reconciliation:
-    """Compare the bill ``rows`` with the ledger over ``[start_ns, end_ns)`` (whole UTC days)."""
+    """Compare the bill ``rows`` with the ledger over ``[start_ns, end_ns)`` (whole UTC days).
+
+    ``by_api_key`` splits each line by API key: the bill's ``api_key_id`` against the ledger's
+    ``api_key_id`` property (``llmcost.property.api_key_id``, which also selects key-scoped
+    price-book entries). The ledger keeps properties on the calls, not in the rollups, so this
+    reads the calls of the period; cost reports carry no key, so it suits usage reports.
+    """
     names = names or ModelNames()
     first = _day(start_ns)
     last = _day(end_ns - 1)
-    lines: dict[tuple[date, str, str], Line] = {}
+    lines: dict[tuple[date, str, str, str], Line] = {}
 
-    def line(day: date, provider: str, model: str) -> Line:
-        key = (day, provider, names.canonical(provider, model, day))
+    def line(day: date, provider: str, model: str, api_key: str) -> Line:
+        key = (day, provider, names.canonical(provider, model, day), api_key if by_api_key else "")
         if key not in lines:
             lines[key] = Line(*key)
         return lines[key]
@@ -179,18 +188,18 @@ def reconcile(
         if not first <= row.day <= last:
             outside += 1
             continue
-        _bill_side(line(row.day, row.provider, row.model), row)
+        _bill_side(line(row.day, row.provider, row.model, row.api_key), row)
     providers = sorted({key[1] for key in lines})
     if providers:
-        query = CostQuery(
-            start_ns, end_ns, ("provider", "model"), (Filter("provider", tuple(providers)),), bucket="day"
-        )
+        group = ("provider", "model", KEY_COLUMN) if by_api_key else ("provider", "model")
+        query = CostQuery(start_ns, end_ns, group, (Filter("provider", tuple(providers)),), bucket="day")
         for cost in ledger.costs(query):
             assert cost.bucket is not None
             requests = cost["requests"] - cost["cache_hits"]  # a response-cache hit reached no provider
             if requests <= 0 and not cost["input_tokens"] + cost["output_tokens"]:
                 continue
-            target = line(cost.bucket.date(), cost.group["provider"], cost.group["model"])
+            key = cost.group.get(KEY_COLUMN, "")
+            target = line(cost.bucket.date(), cost.group["provider"], cost.group["model"], key)
             target.ledger.add_tokens(
                 {
                     "input_tokens": cost["input_tokens"],
@@ -202,7 +211,7 @@ def reconcile(
             target.ledger.add("requests", requests)
             target.ledger.add("cost_nanos", cost["contracted_nanos"])
             target.ledger.add("list_nanos", cost["list_nanos"])
-    ordered = sorted(lines.values(), key=lambda item: (item.day, item.provider, item.model))
+    ordered = sorted(lines.values(), key=lambda item: (item.day, item.provider, item.model, item.api_key))
     return Reconciliation(period, ordered, _totals(ordered), _unseen(ordered), _gaps(ordered), outside)
 
 

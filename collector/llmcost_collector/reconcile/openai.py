@@ -52,6 +52,7 @@ def usage(text: str) -> list[BillRow]:
                     model=result.get("model") or "",
                     source="openai-usage",
                     scope=result.get("project_id") or result.get("api_key_id") or "",
+                    api_key=result.get("api_key_id") or "",
                     tier=_tier(result),
                     input_tokens=total_input - cached,
                     cache_read_tokens=cached,

@@ -27,10 +27,16 @@ def _text(value: int | Decimal | None) -> str:
     return "" if value is None else str(value)
 
 
-def line_cells(line: Line) -> list[str]:
+def line_columns(by_api_key: bool = False) -> tuple[str, ...]:
+    """The columns of the lines: ``LINE_COLUMNS``, with ``api_key`` after the model when split by key."""
+    return (*LINE_COLUMNS[:3], "api_key", *LINE_COLUMNS[3:]) if by_api_key else LINE_COLUMNS
+
+
+def line_cells(line: Line, by_api_key: bool = False) -> list[str]:
     diffs = line.token_differences
+    key = (line.api_key or "(none)",) if by_api_key else ()
     return [
-        line.day.isoformat(), line.provider, line.model or "(no model)",
+        line.day.isoformat(), line.provider, line.model or "(no model)", *key,
         _text(line.bill.total_tokens), _text(line.ledger.total_tokens), _text(line.token_capture),
         usd(line.bill.cost_nanos), usd(line.ledger.cost_nanos), _text(line.cost_capture),
         *(("",) * 4 if diffs is None else tuple(str(diffs[name]) for name in TOKEN_CLASSES)),
@@ -71,6 +77,7 @@ def to_json(result: Reconciliation) -> dict[str, Any]:
                 "day": line.day.isoformat(),
                 "provider": line.provider,
                 "model": line.model,
+                "api_key": line.api_key,
                 "bill_models": sorted(line.bill_models),
                 "scopes": sorted(line.scopes),
                 "tiers": sorted(line.tiers),
