@@ -111,6 +111,7 @@ def priced_entry(
     day: date,
     usage: Usage | None = None,
     model: str = "house-model",
+    provider: str = "openai",
     status: str = "ok",
     outcome: str = "",
     outcome_count: int = 0,
@@ -122,7 +123,7 @@ def priced_entry(
     start = epoch_ns(datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)) + n
     call = LlmCall(
         trace_id=f"{n:032x}", span_id=f"{n:016x}", start_time_ns=start, end_time_ns=start + 10**9,
-        provider="openai", operation="outcome" if outcome and usage is None else "chat",
+        provider=provider, operation="outcome" if outcome and usage is None else "chat",
         request_model="" if outcome and usage is None else model, response_model="", usage=usage or Usage(),
         attribution=Attribution(team=team, **attribution), status=status, outcome=outcome,
         outcome_count=outcome_count,

@@ -328,3 +328,68 @@ def test_by_api_key_sets_each_bill_key_against_the_calls_of_that_key(tmp_path: P
     )  # fmt: skip
     assert nov_1[("gpt-4o-mini", "key_other")].note == "not on the bill"
     assert nov_1[("gpt-4o", "key_reports")].note == "ledger never saw"
+
+
+def test_anthropic_usage_and_costs_meet_the_ledger_under_the_responses_model_name(tmp_path: Path) -> None:
+    config = Config.default()
+    # the responses name claude-sonnet-4-0; the bill the dated snapshot claude-sonnet-4-20250514
+    usage = Usage(input_tokens=500, cache_read_tokens=4000, cache_write_tokens=600, cache_write_1h_tokens=100,
+                  output_tokens=800)  # fmt: skip
+    opened = open_ledger(f"sqlite:///{tmp_path / 'anthropic.db'}")
+    try:
+        opened.insert([priced_entry(config, 1, team="support", day=NOV_1, model="claude-sonnet-4-0", usage=usage,
+                                    provider="anthropic")])  # fmt: skip
+        result = reconcile(
+            opened, bill("anthropic_usage.json") + bill("anthropic_costs.json"), *NOV, "2026-11"
+        )
+    finally:
+        opened.close()
+    (sonnet,) = [line for line in result.lines if line.day == NOV_1 and line.model]
+    assert sonnet.bill_models == {"claude-sonnet-4-20250514"} and sonnet.seen
+    # the bill's 1000 uncached input against the ledger's 500: every other class agrees
+    assert sonnet.token_differences == {"input_tokens": -500, "cache_read_tokens": 0, "cache_write_tokens": 0,
+                                        "output_tokens": 0}  # fmt: skip
+    assert (sonnet.bill.total_tokens, sonnet.ledger.total_tokens, sonnet.token_capture) == (
+        6400,
+        5900,
+        Decimal("0.9219"),
+    )
+    # Sonnet 4 list: 500 x $3 + 4000 x $0.30 + 500 x $3.75 + 100 x $6 + 800 x $15 per million = $0.017175
+    assert (sonnet.ledger.cost_nanos, sonnet.bill.cost_nanos) == (17_175_000, 18_675_000)
+    assert result.unseen_models == [
+        ("anthropic", "claude-3-5-haiku-latest")
+    ]  # the catalogue's id of the snapshot
+
+
+def test_the_price_books_aliases_map_a_cur_usage_type_to_the_ledgers_model(
+    llmcost: Llmcost, tmp_path: Path
+) -> None:
+    bedrock = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+    url = f"sqlite:///{tmp_path / 'bedrock.db'}"
+    opened = open_ledger(url)
+    try:  # 1 November, exactly the tokens the CUR bills under the usage type USE1-Claude3.5Sonnet-*
+        usage = Usage(input_tokens=2000, cache_read_tokens=1000, cache_write_tokens=500, output_tokens=400)
+        opened.insert([priced_entry(Config.default(), 1, team="support", day=NOV_1, model=bedrock, usage=usage,
+                                    provider="aws.bedrock")])  # fmt: skip
+    finally:
+        opened.close()
+    config = tmp_path / "llmcost.yaml"
+    config.write_text(
+        f"price_book:\n  entries:\n    - {{provider: aws.bedrock, model: '{bedrock}', aliases: [Claude3.5Sonnet], "
+        "discount_percent: 0}\n"
+    )
+    args = ("reconcile", "--period", "2026-11", "--bill", str(BILLS / "bedrock_cur.csv"), "--ledger-url", url,
+            "--no-record", "--format", "json")  # fmt: skip
+    plain = json.loads(llmcost(*args).stdout)
+    unseen = [
+        (line["day"], line["bill_models"]) for line in plain["lines"] if line["note"] == "ledger never saw"
+    ]
+    assert unseen == [
+        ("2026-11-01", ["Claude3.5Sonnet"]),
+        ("2026-11-02", [bedrock]),
+    ]  # 2 November: nobody called it
+    mapped = json.loads(llmcost(*args, "--config", str(config)).stdout)
+    nov_1 = [line for line in mapped["lines"] if line["day"] == "2026-11-01"]
+    assert [(line["bill_models"], line["token_capture"], line["note"]) for line in nov_1] == [
+        (["Claude3.5Sonnet"], "1.0000", "")
+    ]
