@@ -220,6 +220,7 @@ def test_reconcile_command_prints_the_table_json_and_csv(
     data = json.loads(llmcost(*args, "--format", "json", "--no-record").stdout)
     assert data["providers"][0]["token_capture"] == "0.5000" and data["providers"][0]["capture"] == "0.0178"
     table = list(csv.DictReader(io.StringIO(llmcost(*args, "--format", "csv", "--no-record").stdout)))
+    assert [(r["model"], r["tier"]) for r in table if r["tier"]] == [("gpt-4o", "batch")]
     assert {(r["day"], r["model"], r["note"]) for r in table if r["note"]} == {
         ("2026-11-01", "gpt-4o", "ledger never saw"), ("2026-11-02", "gpt-4o-mini", "not on the bill"),
         ("2026-11-03", "(no model)", "no model on the bill"),

@@ -147,7 +147,7 @@ def reconcile(
 
     out = console()
     columns = line_columns(by_api_key)
-    lines = table(*columns, right=columns[-11:-1])
+    lines = table(*columns, right=columns[-12:-2])
     for line in result.lines:
         lines.add_row(*line_cells(line, by_api_key))
     out.print(lines)

@@ -10,7 +10,7 @@ from llmcost_collector.reconcile.compare import TOKEN_CLASSES, Line, Reconciliat
 
 LINE_COLUMNS = (
     "day", "provider", "model", "bill_tokens", "ledger_tokens", "token_capture", "bill_usd", "ledger_usd",
-    "usd_capture", "diff_input", "diff_cache_read", "diff_cache_write", "diff_output", "note",
+    "usd_capture", "diff_input", "diff_cache_read", "diff_cache_write", "diff_output", "note", "tier",
 )  # fmt: skip
 TOTAL_COLUMNS = (
     "provider",
@@ -41,6 +41,7 @@ def line_cells(line: Line, by_api_key: bool = False) -> list[str]:
         usd(line.bill.cost_nanos), usd(line.ledger.cost_nanos), _text(line.cost_capture),
         *(("",) * 4 if diffs is None else tuple(str(diffs[name]) for name in TOKEN_CLASSES)),
         line.note,
+        ",".join(sorted(line.tiers)),  # batch or priority: billed at other rates than the ledger may assume
     ]  # fmt: skip
 
 
