@@ -27,6 +27,7 @@ from llmcost_collector.reconcile.compare import reconcile
 from llmcost_collector.reconcile.files import detect, load
 from llmcost_collector.reconcile.gauge import CaptureGauge
 from llmcost_collector.reconcile.names import ModelNames
+from llmcost_collector.reconcile.openai import usage as openai_usage
 from llmcost_collector.reconcile.runs import record_run
 from llmcost_collector.reconcile.trueup import focus_rows, residuals, true_up
 
@@ -80,6 +81,13 @@ def test_openai_usage_subtracts_cached_from_input_and_names_the_batch_tier() -> 
     assert [(row.model, row.tier, row.scope) for row in rows if row.tier] == [
         ("gpt-4o-2024-08-06", "batch", "proj_reports")
     ]
+
+
+def test_openai_audio_tokens_count_on_their_side_as_in_the_ledger() -> None:
+    page = json.loads((BILLS / "openai_usage.json").read_text())
+    page["data"][0]["results"][0] |= {"input_audio_tokens": 40, "output_audio_tokens": 10}
+    row = openai_usage(json.dumps(page))[0]
+    assert (row.input_tokens, row.cache_read_tokens, row.output_tokens) == (1000 + 40, 200, 300 + 10)
 
 
 def test_openai_costs_read_string_and_number_amounts_exactly() -> None:

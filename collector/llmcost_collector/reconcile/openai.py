@@ -1,8 +1,9 @@
 """OpenAI organization Usage API (completions) and Costs API pages, as downloaded JSON.
 
 Usage (``GET /v1/organization/usage/completions``): buckets of ``start_time``/``end_time`` (Unix
-seconds) whose results carry ``input_tokens`` *including* ``input_cached_tokens``, so uncached
-input is the difference; ``batch`` and ``service_tier`` name the tier. OpenAI reports no cache
+seconds) whose results carry text ``input_tokens`` *including* ``input_cached_tokens``, so uncached
+input is the difference (audio tokens are counted apart and added to their side, as the ledger
+counts them); ``batch`` and ``service_tier`` name the tier. OpenAI reports no cache
 writes (prompt caching there is automatic and unbilled on write).
 
 Costs (``GET /v1/organization/costs``): 1-day buckets whose ``amount.value`` is a number or, in
@@ -54,10 +55,11 @@ def usage(text: str) -> list[BillRow]:
                     scope=result.get("project_id") or result.get("api_key_id") or "",
                     api_key=result.get("api_key_id") or "",
                     tier=_tier(result),
-                    input_tokens=total_input - cached,
+                    input_tokens=total_input - cached + count(result.get("input_audio_tokens")),
                     cache_read_tokens=cached,
                     cache_write_tokens=0,
-                    output_tokens=count(result.get("output_tokens")),
+                    output_tokens=count(result.get("output_tokens"))
+                    + count(result.get("output_audio_tokens")),
                     requests=count(result.get("num_model_requests")),
                 )
             )
