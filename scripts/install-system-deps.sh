@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real Prometheus, promtool, Alertmanager and PostgreSQL that the integration tests use,
-# and Pango for the invoice PDFs.
+# Pango for the invoice PDFs, and Chromium with chromedriver for the web page's tests.
 # Idempotent: does nothing when they are already present.
 set -euo pipefail
 need=()
@@ -10,6 +10,9 @@ command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # Pango, which WeasyPrint renders invoice PDFs with (`llmcost invoice --format pdf`).
 ldconfig -p | grep -q libpangoft2-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+# Chromium and its WebDriver, for the web page's browser tests (tests/integration/test_web_page.py).
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

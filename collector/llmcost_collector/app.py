@@ -24,6 +24,7 @@ from llmcost_collector.metrics.cost import CostMetrics
 from llmcost_collector.metrics.coverage import AttributionCoverage
 from llmcost_collector.metrics.gauges import LedgerGauges
 from llmcost_collector.metrics.labels import LabelCaps
+from llmcost_collector.metrics.quotes import QuoteMetrics
 from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.pipeline import IngestPipeline
 from llmcost_collector.policy import IngestLimits, IngestPolicy
@@ -64,6 +65,7 @@ class CollectorApp:
             session_total=self.ledger.session_total,  # the histogram observes the ledger's totals
         )
         self.pricer = Pricer(config.price_book)
+        self.quote_metrics = QuoteMetrics(self.registry)  # registered now: /metrics lists them from the start
         self.gauges = LedgerGauges(self._team_spend, self.budget_statuses, self.caps, clock=self.clock)
         self.registry.register(self.gauges)
         self.coverage = AttributionCoverage(self._source_spend)
@@ -142,6 +144,9 @@ class CollectorApp:
             self._refresh_gauges,
             lambda user: [status_json(s) for s in self.budget_statuses(user_id=user)],
             pricer=self.pricer,
+            config=lambda: self.config,
+            grafana_url=settings.grafana_url,
+            quote_metrics=self.quote_metrics,
         )
         for name, asgi_app, port in (
             ("otlp_http", receiver.app(), settings.otlp_http_port),

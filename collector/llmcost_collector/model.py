@@ -97,6 +97,7 @@ class LlmCall:
     status: str = "ok"  # ok | error
     error_type: str = ""
     cache_hit: bool = False  # served from the response cache: no provider call was made
+    cache_lookup: bool = False  # looked in the response cache (hit or miss): hit rate = hits / lookups
     outcome: str = ""
     outcome_count: int = 0
     server_address: str = ""

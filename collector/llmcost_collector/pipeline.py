@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import compress
 
 from llmcost_collector.ledger import NEW, SUPPRESSED, Ledger, LedgerEntry, SpanLink
@@ -28,6 +28,7 @@ from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.model import TEAM_FROM_SPAN, DecodedExport, LlmCall, SpanView
 from llmcost_collector.normalize.span import SpanRejected, normalize_span
 from llmcost_collector.policy import IngestPolicy
+from llmcost_collector.price.billing import bill
 from llmcost_collector.price.pricer import Pricer
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class IngestPipeline:
                 if mapping:
                     mapping.apply(call.attribution, span.attributes, span.resource)
                 self._attribute(call, span, resolve)
-                cost = self.pricer.price(call)
+                priced = bill(self.pricer, call)  # a response-cache hit owes $0, its saving beside
             except SpanRejected as exc:
                 self._reject(result, f"span {span.span_id}: {exc}", "invalid_usage")
                 continue
@@ -198,18 +199,13 @@ class IngestPipeline:
                     result, f"span {span.span_id}: internal error ({type(exc).__name__})", "internal"
                 )
                 continue
-            savings = 0
-            if call.cache_hit:
-                # Served from the response cache: no provider call, so nothing is owed; what the
-                # call would have cost is the saving.
-                savings = cost.contracted_nanos or 0
-                cost = replace(
-                    cost,
-                    list_nanos=None if cost.list_nanos is None else 0,
-                    contracted_nanos=None if cost.contracted_nanos is None else 0,
-                )
+            cost, savings, prompt_savings = (
+                priced.cost,
+                priced.savings_nanos,
+                priced.prompt_cache_savings_nanos,
+            )
             chargeback = policy.chargeback(call, cost.contracted_nanos)
-            entry = LedgerEntry.from_call(call, cost, chargeback, now_ns, savings)
+            entry = LedgerEntry.from_call(call, cost, chargeback, now_ns, savings, prompt_savings)
             if scrub is not None:
                 user_id, session_id = scrub(entry.user_id, entry.session_id)
                 entry = entry._replace(user_id=user_id, session_id=session_id)
@@ -218,7 +214,7 @@ class IngestPipeline:
                 self._reject(result, f"span {span.span_id}: {fault}", "invalid_span")
                 continue
             entries.append(entry)
-            billed.append(BilledCall(call, cost, chargeback, savings))
+            billed.append(BilledCall(call, cost, chargeback, savings, prompt_savings))
             # A response-cache hit replays a stored response (and its id) without calling the
             # provider: it is its own row (the savings), never a duplicate of the original call.
             response_id = "" if call.cache_hit else call.response_id
@@ -368,8 +364,16 @@ class IngestPipeline:
         (``ledger/dedupe.py``), with the chargeback for that attribution's team."""
         call = usage.to_call()
         call.attribution = attributed.to_call().attribution  # already scrubbed, as stored
+        call.cache_lookup = bool(usage.cache_lookup or attributed.cache_lookup)  # a lookup either saw
         chargeback = self.policy.chargeback(call, usage.contracted_cost_nanos)
-        return LedgerEntry.from_call(call, usage.cost, chargeback, usage.ingested_at_ns, usage.savings_nanos)
+        return LedgerEntry.from_call(
+            call,
+            usage.cost,
+            chargeback,
+            usage.ingested_at_ns,
+            usage.savings_nanos,
+            usage.prompt_cache_savings_nanos,
+        )
 
     def _finish(self, jobs: list[_Job], rows: int) -> None:
         with self._cond:

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(30.0, gt=0)
     # Open connections per port; past it new requests get 503 at once.
     max_connections: int = Field(1024, ge=1)
+    # Grafana's base URL (http://grafana:3000): the page links to the shipped dashboards there.
+    grafana_url: str | None = None
 
     @classmethod
     def from_flags(cls, **flags: object) -> Settings:

@@ -36,7 +36,7 @@ class Workload:
     environment: str
     session_name: str
     steps: tuple[str, ...]
-    call: str  # which SDK call to make: openai-chat | openai-stream | openai-responses | openai-embed | anthropic | anthropic-stream
+    call: str  # which SDK call to make: openai-chat | openai-faq | openai-stream | openai-responses | openai-embed | anthropic | anthropic-stream
     model: str
     weight: int
     outcome: str = ""
@@ -49,6 +49,8 @@ WORKLOADS = (
     Workload("marketing", "chat", "development", "Campaign Chat", ("/chat",), "openai-chat", "gpt-4o-mini", 2),
     Workload("support", "ticket-triage", "production", "Ticket Resolution", ("/triage", "/triage/answer"),
              "anthropic", "claude-haiku-4-5", 5, "ticket_resolved"),
+    # The same few questions again and again, through the response cache: repeats cost $0.
+    Workload("support", "faq", "production", "FAQ", ("/faq",), "openai-faq", "gpt-4o-mini", 4),
     Workload("support", "document-analysis", "production", "Document Analysis", ("/analyze", "/analyze/extract"),
              "anthropic-stream", "claude-sonnet-4-5", 3),
     Workload("search", "semantic-search", "production", "Search", ("/embed",), "openai-embed",
@@ -56,6 +58,13 @@ WORKLOADS = (
     Workload("search", "answers", "staging", "Search", ("/answer",), "openai-responses", "gpt-4.1-mini", 2),
     Workload("platform", "evals", "development", "Nightly Evals", ("/eval",), "openai-chat", "o4-mini", 1),
 )  # fmt: skip
+FAQ = (
+    "How do I reset my password?",
+    "Where can I download my invoice?",
+    "How do I add a teammate?",
+    "Which plans include single sign-on?",
+    "How do I cancel my subscription?",
+)
 USERS = {
     "free": [f"user-{n:03d}" for n in range(100, 112)],
     "premium": [f"user-{n:03d}" for n in range(200, 206)],
@@ -93,6 +102,9 @@ class TrafficGenerator:
         self.anthropic = anthropic.Anthropic(base_url=provider_url, api_key="demo", max_retries=0)
         self.calls = 0
         self.errors = 0
+        from otel_llmcost.cache import MemoryBackend
+
+        self.faq_cache = MemoryBackend()  # per team (the default key scope), shared by its users
         self._stop = threading.Event()
         self._weights = [w.weight for w in WORKLOADS]
 
@@ -135,6 +147,14 @@ class TrafficGenerator:
                 self.openai.chat.completions.create(
                     model=workload.model, messages=messages, extra_headers=headers
                 )
+            elif workload.call == "openai-faq":
+                import otel_llmcost
+
+                question: Any = [{"role": "user", "content": self.rng.choice(FAQ)}]
+                with otel_llmcost.cache(ttl=86400, backend=self.faq_cache):
+                    self.openai.chat.completions.create(
+                        model=workload.model, messages=question, temperature=0, extra_headers=headers
+                    )
             elif workload.call == "openai-stream":
                 stream = self.openai.chat.completions.create(
                     model=workload.model, messages=messages, stream=True,

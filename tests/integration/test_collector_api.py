@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
 from llmcost_collector.ledger import SqlLedger, open_ledger
+from llmcost_collector.model import Usage
 from llmcost_collector.web import costs
 from llmcost_collector.web.api import make_web_app
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -27,7 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 from tests.integration.conftest import Collectors, config_file, export
-from tests.support import wait_for
+from tests.support import priced_entry, wait_for
 from tests.unit.test_ledger import make_entry
 
 pytestmark = pytest.mark.integration
@@ -361,6 +362,9 @@ def test_costs_group_filter_and_negate_by_columns_and_properties(
     assert {(r["property.region"], r["requests"]) for r in regions["rows"]} == {("eu", 2), ("us", 1)}
     eu = ask(client, group_by="team", **{"property.region": "eu"})
     assert [(r["team"], r["requests"]) for r in eu["rows"]] == [("search", 2)]
+    assert ledger.insert([make_entry(7, team="a,b\\c", start_ns=NOV + 6 * 3_600 * 10**9)]) == [True]
+    odd = ask(client, group_by="team", team="a\\,b\\\\c,ads")  # the comma and backslash escaped
+    assert {(r["team"], r["requests"]) for r in odd["rows"]} == {("a,b\\c", 1), ("ads", 1)}
 
 
 def test_costs_buckets_follow_the_time_zone(costs_client: tuple[TestClient, SqlLedger]) -> None:
@@ -697,3 +701,103 @@ def test_catalog_lists_price_book_entries_first_with_source_and_date(tmp_path: P
         "0.60",
     )
     assert any(m["source"] == "genai-prices" and m["model"] == "gpt-4o-mini" for m in models)
+
+
+def test_each_quote_is_recorded_as_bounded_metrics_and_in_the_api(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'stats.db'}")
+    client = TestClient(make_web_app(registry, ledger, lambda: (True, "ok")))
+    body = {
+        "choices": [
+            {"provider": "openai", "model": "gpt-4o-mini"},
+            {"provider": "anthropic", "model": "claude-3-5-sonnet-20241022"},
+        ],
+        "volume": {"input_tokens": 10_000_000, "output_tokens": 2_000_000},
+        "chargeback": {"model": "at_cost"},
+        "on": "2026-11-15",
+    }
+    for _ in range(2):
+        assert client.post("/api/v1/quote", json=body).status_code == 200
+    # 12M tokens a month: the 10M-100M band; at cost, $2.70 and $60.00, delta $57.30
+    mini = {"model": "openai/gpt-4o-mini", "chargeback_model": "at_cost", "volume_band": "10m_100m"}
+    sonnet = {**mini, "model": "anthropic/claude-3-5-sonnet-20241022"}
+    assert registry.get_sample_value("llmcost_quotes_total", mini) == 2
+    assert registry.get_sample_value("llmcost_quote_monthly_charge_usd_sum", sonnet) == pytest.approx(120.0)
+    assert registry.get_sample_value("llmcost_quote_monthly_charge_usd_bucket", {**mini, "le": "10.0"}) == 2
+    # $57.30 more than the baseline, twice (negative buckets: prometheus_client exports no _sum)
+    assert (
+        registry.get_sample_value("llmcost_quote_comparison_delta_usd_bucket", {**sonnet, "le": "10.0"}) == 0
+    )
+    assert (
+        registry.get_sample_value("llmcost_quote_comparison_delta_usd_bucket", {**sonnet, "le": "100.0"}) == 2
+    )
+    assert registry.get_sample_value("llmcost_quote_comparison_delta_usd_count", mini) is None  # the baseline
+    stats = {s["model"]: s for s in client.get("/api/v1/quote/stats").json()["selections"]}
+    assert stats["anthropic/claude-3-5-sonnet-20241022"] == {
+        **sonnet, "quotes": 2, "monthly_charge_usd": "120.000000000", "comparison_delta_usd": "114.600000000"
+    }  # fmt: skip
+    assert Decimal(stats["openai/gpt-4o-mini"]["monthly_charge_usd"]) == Decimal("5.40")
+
+
+def test_the_models_label_is_capped(tmp_path: Path) -> None:
+    from llmcost_collector.metrics.quotes import MODEL_CAP, QuoteMetrics
+
+    registry = CollectorRegistry()
+    metrics = QuoteMetrics(registry)
+    for n in range(MODEL_CAP + 5):
+        quote = {"provider": "p", "model": f"m{n}", "volume_tokens": 5, "charge_usd": "1"}
+        metrics.record({"chargeback_model": "at_cost", "quotes": [quote]})
+    labels = {"model": "__other__", "chargeback_model": "at_cost", "volume_band": "under_1m"}
+    assert registry.get_sample_value("llmcost_quotes_total", labels) == 5
+    assert len({s["model"] for s in metrics.summary()}) == MODEL_CAP + 1
+
+
+def test_invoices_over_http_are_the_invoice_engines(tmp_path: Path) -> None:
+    from llmcost_collector.config.schema import Config
+    from llmcost_collector.invoice.build import Invoicing, Period
+    from llmcost_collector.invoice.render import render_one
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'invoices.db'}")
+    config = Config.model_validate({"chargeback": {"model": "cost_plus", "markup_percent": 10}})
+    odd = "a/b c&__proto__"  # any team name is one query parameter
+    ledger.insert([priced_entry(config, 1, team=odd, day=date(2026, 11, 3), model="gpt-4o-mini",
+                                usage=Usage(input_tokens=1_000_000, output_tokens=1_000_000))])  # fmt: skip
+    client = TestClient(
+        make_web_app(CollectorRegistry(), ledger, lambda: (True, "ok"), config=lambda: config)
+    )
+    (expected,) = Invoicing(ledger, config).invoices(Period.parse("2026-11"), odd)
+    # gpt-4o-mini: $0.15 + $0.60 = $0.75, cost-plus 10 %: $0.825, printed $0.82 (half to even)
+    assert (expected["total_usd"], expected["total"]) == ("0.825000000", "0.82")
+    answer = client.get("/api/v1/invoices", params={"period": "2026-11"}).json()
+    assert answer == {"period": "2026-11", "invoices": [expected]}
+    markdown = client.get("/api/v1/invoices", params={"period": "2026-11", "team": odd, "format": "md"})
+    assert markdown.text == render_one(expected, "md")
+    assert (
+        markdown.headers["content-disposition"] == 'attachment; filename="invoice-2026-11-a_b_c___proto__.md"'
+    )
+    csv_answer = client.get("/api/v1/invoices", params={"period": "2026-11", "team": odd, "format": "csv"})
+    assert csv_answer.text == render_one(expected, "csv") and csv_answer.headers["content-type"].startswith(
+        "text/csv"
+    )
+    for params, error in (
+        ({"period": "2026-13"}, "period"),
+        ({"format": "docx"}, "format"),
+        ({"period": "2026-11", "format": "pdf"}, "pdf is one invoice"),
+        ({"period": "2026-11", "team": "nobody", "format": "md"}, "no invoice for 'nobody'"),
+        ({"region": "eu"}, "unknown parameter region"),
+    ):
+        bad = client.get("/api/v1/invoices", params=params)
+        assert bad.status_code == 400 and error in bad.json()["error"], bad.text
+
+
+def test_links_name_the_grafana_dashboards_only_when_configured(tmp_path: Path) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'links.db'}")
+    plain = TestClient(make_web_app(CollectorRegistry(), ledger, lambda: (True, "ok")))
+    assert plain.get("/api/v1/links").json() == {"grafana": None, "dashboards": []}
+    linked = TestClient(
+        make_web_app(CollectorRegistry(), ledger, lambda: (True, "ok"), grafana_url="http://grafana:3000/")
+    )
+    dashboards = linked.get("/api/v1/links").json()["dashboards"]
+    shipped = sorted(p.stem for p in Path("dashboards").glob("llmcost-*.json"))
+    assert sorted(d["uid"] for d in dashboards) == shipped
+    assert {d["url"] for d in dashboards} == {f"http://grafana:3000/d/{uid}" for uid in shipped}

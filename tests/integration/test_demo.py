@@ -36,6 +36,10 @@ def test_demo_prints_costs_per_team_and_stops_cleanly() -> None:
         r"^1\. user-\d+: \$[\d.]+ \((free|premium) tier\)", last, re.M
     )
     assert re.search(r"Prompt cache: [1-9]\d*% of input tokens", last), last
+    # repeated FAQ questions go through the response cache: some are answered from it, for $0
+    assert re.search(r"^- Hit rate: [1-9]\d*% of [\d,]+ response-cache lookups", last, re.M), last
+    saved = re.search(r"^- Savings: \$([\d,.]+)$", last, re.M)
+    assert saved and Decimal(saved.group(1).replace(",", "")) > 0, last
     assert re.search(r"^\| Document Analysis \| \d+ \| \$", last, re.M), last  # average cost per session name
 
 

@@ -289,7 +289,7 @@ def test_a_merge_bills_one_spans_usage_to_the_others_team(ledger: SqlLedger) -> 
 
 def test_a_rewritten_row_moves_its_rollups_with_it(url: str) -> None:
     """_rewrite_rows adjusts the rollups in the same transaction: after a later, finer span
-    rewrote a row, the rollups equal the ones rebuilt from the calls alone (migration 3)."""
+    rewrote a row, the rollups equal the ones rebuilt from the calls alone (migrations 3 and 9)."""
     ledger = open_ledger(url)
     try:
         ledger.record([span(1, contracted=1_000)], [SpanLink(response_id="msg_01")])
@@ -301,7 +301,7 @@ def test_a_rewritten_row_moves_its_rollups_with_it(url: str) -> None:
     for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
                   "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
         raw_execute(url, f"DROP TABLE {table}")
-    raw_execute(url, "DELETE FROM schema_migrations WHERE version = 3")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 9)")
     open_ledger(url).close()
     assert rollup_tables(url) == incremental
     assert any(700 in row for row in incremental["hour"])  # the rewritten cost, not the first one
@@ -416,9 +416,9 @@ def test_unpriced_rows_are_repriced_by_update_costs(ledger: SqlLedger) -> None:
     (before,) = ledger.spend(T0 - DAY, T0 + DAY, group_by=())
     assert (before.unpriced, before.contracted_nanos) == (2, 500)
 
-    updates = [(e.trace_id, e.span_id, Cost(PRICED, 77, 70, "price-book", "price-book:new", "2026-01-01"), 84)
-               for e in pending]  # fmt: skip
-    missing = ("f" * 32, "f" * 16, Cost(PRICED, 1, 1), 1)  # not in the ledger: changes nothing
+    updates = [(e.trace_id, e.span_id, Cost(PRICED, 77, 70, "price-book", "price-book:new", "2026-01-01"), 84,
+                0, 0) for e in pending]  # fmt: skip
+    missing = ("f" * 32, "f" * 16, Cost(PRICED, 1, 1), 1, 0, 0)  # not in the ledger: changes nothing
     assert ledger.update_costs([*updates, missing]) == 2
     assert ledger.unpriced() == []
     (after,) = ledger.spend(T0 - DAY, T0 + DAY, group_by=())
@@ -516,12 +516,14 @@ MAR = FEB + 28 * DAY
 HALF_HOUR = HOUR // 2
 
 
-def row(n: int, nanos: int, start_ns: int, *, savings: int = 0, **attribution: object) -> LedgerEntry:
+def row(
+    n: int, nanos: int, start_ns: int, *, savings: int = 0, prompt_savings: int = 0, **attribution: object
+) -> LedgerEntry:
     """Call ``n`` costing exactly ``nanos`` (list and contracted; chargeback twice that); the
     call lasts 1 ms (``make_call``)."""
     call = make_call(n, start_ns=start_ns, **attribution)
     return LedgerEntry.from_call(
-        call, Cost(PRICED, nanos, nanos, "book", "p", "2024"), 2 * nanos, T0, savings
+        call, Cost(PRICED, nanos, nanos, "book", "p", "2024"), 2 * nanos, T0, savings, prompt_savings
     )
 
 
@@ -649,9 +651,9 @@ def report_ledger() -> list[LedgerEntry]:
            "user_tier": "premium", "session_id": "s1", "session_name": "Document Analysis"}  # fmt: skip
     dev = {"environment": "development", "feature": "chat", "user_id": "user-123", "user_tier": "free"}
     return [
-        row(1, 20 * USD, T0 + HOUR, **p789),
-        row(2, 20 * USD, T0 + 2 * HOUR, **p789),
-        row(3, 0, T0 + 3 * HOUR, savings=5 * USD, cache_hit=True, **p789),
+        row(1, 20 * USD, T0 + HOUR, cache_lookup=True, **p789),  # a response-cache miss
+        row(2, 20 * USD, T0 + 2 * HOUR, prompt_savings=3 * USD // 2, **p789),
+        row(3, 0, T0 + 3 * HOUR, savings=5 * USD, cache_hit=True, cache_lookup=True, **p789),
         *(row(4 + i, 10 * USD, T0 + (4 + i) * HOUR, **f123) for i in range(3)),
         row(7, 27 * USD, T0 + DAY, **doc),
         row(8, 3 * USD, T0 + 2 * DAY, **dev),
@@ -686,13 +688,14 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
     )
     assert data["top_users"] == [
         {"user_id": "user-789", "user_tier": "premium", "requests": 3, "cost_usd": "40.000000000",
-         "cache_hits": 1, "cache_hit_rate": "0.333333", "savings_usd": "5.000000000"},
+         "cache_lookups": 2, "cache_hits": 1, "cache_hit_rate": "0.500000", "savings_usd": "5.000000000"},
         {"user_id": "user-123", "user_tier": "free", "requests": 4, "cost_usd": "33.000000000",
-         "cache_hits": 0, "cache_hit_rate": "0.000000", "savings_usd": "0.000000000"},
+         "cache_lookups": 0, "cache_hits": 0, "cache_hit_rate": None, "savings_usd": "0.000000000"},
     ]  # fmt: skip
-    # 1 hit in 8 calls; 8 x 20 cache-read of 8 x 124 input tokens
-    assert data["cache"] == {"requests": 8, "hits": 1, "hit_rate": "0.125000", "savings_usd": "5.000000000",
-                             "prompt_cache_read_share": "0.161290"}  # fmt: skip
+    # 1 hit in 2 lookups; the hit consumed no tokens: 7 x 20 cache-read of 7 x 124 input tokens
+    assert data["cache"] == {"requests": 8, "lookups": 2, "hits": 1, "hit_rate": "0.500000",
+                             "savings_usd": "5.000000000", "prompt_cache_read_share": "0.161290",
+                             "prompt_cache_savings_usd": "1.500000000"}  # fmt: skip
     assert data["sessions"] == [
         {"session_name": "Chat", "runs": 2, "total_usd": "70.000000000", "average_usd": "35.000000000"},
         {
@@ -732,8 +735,10 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
         "└── development: $3.00 (3%)",
         "    └── chat: $3.00 (100%)",
     ]
-    assert "1. user-789: $40.00 (premium tier), 3 calls, cache hit rate 33%, savings $5.00" in text
-    assert "- Hit rate: 12% of calls answered from a response cache" in text  # 12.5% half to even
+    assert "1. user-789: $40.00 (premium tier), 3 calls, cache hit rate 50%, savings $5.00" in text
+    assert "- Hit rate: 50% of 2 response-cache lookups answered from the cache" in text
+    assert "- Savings: $5.00" in text
+    assert "of input tokens read from the provider's cache, saving $1.50" in text
     assert "| Chat | 2 | $35.00 | $70.00 |" in text
     assert "| ticket_resolved | 4 | $73.00 | $18.25 |" in text
 
@@ -762,7 +767,12 @@ def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerE
         output_tokens=draw(st.integers(0, 10**6)),
         reasoning_tokens=0,
         status=draw(st.sampled_from(["ok", "ok", "error"])),
+        cache_hit=draw(st.sampled_from([0, 0, 1])),
+        cache_lookup=draw(st.integers(0, 1)),
+        prompt_cache_savings_nanos=draw(st.integers(0, 10**9)),
     )
+    if made.cache_hit:
+        made = made._replace(cache_lookup=1, savings_nanos=draw(st.integers(0, 10**9)))
     if draw(st.integers(0, 7)) == 0:
         made = made._replace(
             operation="outcome", request_model="", outcome="ticket_resolved", outcome_count=2
@@ -772,7 +782,8 @@ def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerE
 
 def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tuple[int, ...]]:
     """The question answered from the calls alone, with the calendar in zoneinfo: per (bucket
-    label, team, model), (requests, unpriced, outcomes, output excluding reasoning, contracted, chargeback)."""
+    label, team, model), (requests, unpriced, outcomes, output excluding reasoning, contracted, chargeback,
+    response-cache lookups and savings, prompt-cache savings)."""
     zone = ZoneInfo(query.tz)
     out: dict[tuple, list[int]] = {}
     for row in rows:
@@ -782,16 +793,18 @@ def expected_costs(rows: list[LedgerEntry], query: CostQuery) -> dict[tuple, tup
         label = datetime.combine(local.date(), datetime.min.time(), zone).isoformat()
         request = row.operation != "outcome"
         key = (label, row.team, row.response_model or row.request_model)
-        sums = out.setdefault(key, [0] * 6)
+        sums = out.setdefault(key, [0] * 9)
         for i, value in enumerate(
             (request, request and row.price_status == "unpriced", row.outcome_count,
-             row.output_tokens - row.reasoning_tokens, row.contracted_cost_nanos or 0, row.chargeback_nanos or 0)
+             0 if row.cache_hit else row.output_tokens - row.reasoning_tokens,  # a hit consumed none
+             row.contracted_cost_nanos or 0, row.chargeback_nanos or 0, row.cache_lookup, row.savings_nanos, row.prompt_cache_savings_nanos)
         ):  # fmt: skip
             sums[i] += int(value)
     return {key: tuple(v) for key, v in out.items()}
 
 
-CHECKED = ("requests", "unpriced", "outcome_count", "output_tokens", "contracted_nanos", "chargeback_nanos")
+CHECKED = ("requests", "unpriced", "outcome_count", "output_tokens", "contracted_nanos", "chargeback_nanos",
+           "cache_lookups", "savings_nanos", "prompt_cache_savings_nanos")  # fmt: skip
 
 
 def answered(ledger: SqlLedger, query: CostQuery) -> dict[tuple, tuple[int, ...]]:
@@ -850,8 +863,8 @@ def test_rollups_equal_a_recomputation_from_the_calls(
             ledger.insert([pool[i] for i in data.draw(st.lists(st.integers(0, 11), max_size=10))])
         repriced = data.draw(st.lists(st.integers(0, 11), max_size=4, unique=True))
         ledger.update_costs(
-            [(pool[i].trace_id, pool[i].span_id, Cost(PRICED, 90 + i, 80 + i, "price-book", "p"), 100 + i)
-             for i in repriced]
+            [(pool[i].trace_id, pool[i].span_id, Cost(PRICED, 90 + i, 80 + i, "price-book", "p"), 100 + i,
+              i, 2 * i) for i in repriced]
         )  # fmt: skip
         rows = list(ledger.entries(0, T0 + 10 * DAY))
         lo = T0 + data.draw(st.integers(-2 * DAY, 2 * DAY)) // 10**9 * 10**9
@@ -863,11 +876,11 @@ def test_rollups_equal_a_recomputation_from_the_calls(
         incremental = rollup_tables(url)
     finally:
         ledger.close()
-    # Rebuild the rollups from the calls alone, as migrations 3 and 6 do on an existing ledger.
+    # Rebuild the rollups from the calls alone, as migrations 3, 6 and 9 do on an existing ledger.
     for table in (*TIME_TABLES.values(), *TEAM_TABLES.values(), "llm_rollup_users", "llm_rollup_sessions",
                   "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
         raw_execute(url, f"DROP TABLE {table}")
-    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 6)")
+    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 6, 9)")
     reopened = open_ledger(url)
     try:
         assert rollup_tables(url) == incremental

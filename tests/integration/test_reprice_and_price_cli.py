@@ -67,7 +67,15 @@ def test_reprice_prices_what_was_unpriced_once(tmp_path: Path) -> None:
         "ab" * 16, "cd" * 8, now, now, "vllm", "chat", "acme-llm-13b", "",
         Usage(input_tokens=2_000_000, output_tokens=1_000_000), Attribution(team="search"),
     )  # fmt: skip
-    assert ledger.insert([LedgerEntry.from_call(call, Cost.unpriced("unknown model"), None, now)]) == [True]
+    # the same answer replayed by the response cache: re-priced, it still owes $0 and saves the call
+    hit = LlmCall(
+        "ab" * 16, "ef" * 8, now, now, "vllm", "chat", "acme-llm-13b", "",
+        Usage(input_tokens=2_000_000, output_tokens=1_000_000), Attribution(team="search"),
+        cache_hit=True, cache_lookup=True,
+    )  # fmt: skip
+    unpriced = Cost.unpriced("unknown model")
+    rows = [LedgerEntry.from_call(c, unpriced, None, now) for c in (call, hit)]
+    assert ledger.insert(rows) == [True, True]
     ledger.close()
     config = tmp_path / "llmcost.yaml"
     config.write_text(
@@ -77,14 +85,20 @@ def test_reprice_prices_what_was_unpriced_once(tmp_path: Path) -> None:
     first = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config))
     # 2M * $0.25 + 1M * $0.50 per 1M = $1.00, charged at +10%.
     assert first.returncode == 0
-    assert ["priced", "1", "$1.000000000"] in table_rows(first.stdout)
+    assert ["priced", "2", "$1.000000000"] in table_rows(first.stdout)
     again = llmcost("reprice", "--ledger-url", ledger_url, "--config", str(config))
     assert ["priced", "0", "$0.000000000"] in table_rows(again.stdout)
     ledger = open_ledger(ledger_url)
     try:
         (row,) = ledger.spend(0, now + 1, group_by=("team",))
         assert (row.contracted_nanos, row.chargeback_nanos, row.unpriced) == (1_000_000_000, 1_100_000_000, 0)
-        (entry,) = ledger.entries(0, now + 1)
-        assert entry.price_id == "price-book:acme" and entry.repriced_at_ns is not None
+        assert row.savings_nanos == 1_000_000_000
+        paid, replayed = sorted(ledger.entries(0, now + 1), key=lambda e: e.cache_hit)
+        assert paid.price_id == "price-book:acme" and paid.repriced_at_ns is not None
+        assert (replayed.contracted_cost_nanos, replayed.chargeback_nanos, replayed.savings_nanos) == (
+            0,
+            0,
+            1_000_000_000,
+        )
     finally:
         ledger.close()

@@ -571,18 +571,18 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger_with_a_progress_bar(
         (before,) = ledger.spend(0, 2**62, group_by=())
     finally:
         ledger.close()
-    # The same calls as a ledger from before the rollups: their tables gone, versions 3 and 6 not run.
+    # The same calls as a ledger from before the rollups: their tables gone, versions 3, 6 and 9 not run.
     conn = sqlite3.connect(tmp_path / "ledger.db")
     for (table,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'llm_rollup_%'"
     ).fetchall():
         conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM schema_migrations WHERE version IN (3, 6)")
+    conn.execute("DELETE FROM schema_migrations WHERE version IN (3, 6, 9)")
     conn.commit()
     conn.close()
     done = llmcost("migrate", "--ledger-url", ledger_url)
     assert done.exit_code == 0, done.output
-    assert [row[0] for row in table_rows(done.stdout)][1:] == ["3", "6"]
+    assert [row[0] for row in table_rows(done.stdout)][1:] == ["3", "6", "9"]
     assert "building from stored calls" in done.stderr
     again = llmcost("migrate", "--ledger-url", ledger_url)
     assert again.exit_code == 0 and again.stdout.strip() == "the ledger is up to date"

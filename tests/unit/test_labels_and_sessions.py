@@ -171,17 +171,22 @@ def test_metrics_follow_a_new_allow_list_after_forgetting_the_memo() -> None:
 
 
 def billed(team: str, *, status: str = "ok", cost: int | None = 1_000_000, cache_hit: bool = False,
-           savings: int = 0, outcome: str = "", outcome_count: int = 0, **usage: int) -> BilledCall:  # fmt: skip
+           cache_lookup: bool = False, savings: int = 0, prompt_savings: int = 0, outcome: str = "",
+           outcome_count: int = 0, **usage: int) -> BilledCall:  # fmt: skip
     # An outcome record is what normalize_span makes of record_outcome(): no provider, no model.
     llm = LlmCall(
         trace_id="0" * 32, span_id="1" * 16, start_time_ns=0, end_time_ns=0,
         provider="" if outcome else "openai", operation="outcome" if outcome else "chat",
         request_model="" if outcome else "gpt-4o", response_model="", usage=Usage(**usage),
         attribution=Attribution(team=team, feature="f"), status=status, cache_hit=cache_hit,
-        outcome=outcome, outcome_count=outcome_count,
+        cache_lookup=cache_lookup or cache_hit, outcome=outcome, outcome_count=outcome_count,
     )  # fmt: skip
     return BilledCall(
-        llm, Cost(PRICED, cost, cost) if cost is not None else Cost.unpriced("?"), cost, savings
+        llm,
+        Cost(PRICED, cost, cost) if cost is not None else Cost.unpriced("?"),
+        cost,
+        savings,
+        prompt_savings,
     )
 
 
@@ -190,10 +195,11 @@ def test_one_batch_of_mixed_calls_moves_every_counter_once_per_label_set() -> No
     metrics = CostMetrics(registry, LabelCaps(caps={"team": 1}))
     metrics.record(
         [
-            billed("t", input_tokens=10, cache_read_tokens=5),
-            billed("t", input_tokens=10, cache_read_tokens=5),
+            billed("t", input_tokens=10, cache_read_tokens=5, prompt_savings=250_000_000),
+            billed("t", input_tokens=10, cache_read_tokens=5, prompt_savings=250_000_000, cache_lookup=True),
             billed("t", status="error", cost=None, input_tokens=7),
-            billed("t", cost=0, cache_hit=True, savings=3_000_000, input_tokens=10),
+            # a response-cache hit: its original usage is carried, never counted as consumed
+            billed("t", cost=0, cache_hit=True, savings=3_000_000, input_tokens=10, output_tokens=4),
             billed("t", cost=0, outcome="ticket_resolved", outcome_count=3),
             billed("u", cost=500_000_000, output_tokens=9),  # over the team cap: __other__
             billed("v", cost=500_000_000, output_tokens=1),  # also __other__, merged with u
@@ -213,7 +219,8 @@ def test_one_batch_of_mixed_calls_moves_every_counter_once_per_label_set() -> No
     assert (
         value("llmcost_chargeback_usd_total", {"team": "__other__", "feature": "f", "environment": ""}) == 1.0
     )
-    assert value("llmcost_tokens_total", {**t, "token_type": "input"}) == 37
+    assert value("llmcost_tokens_total", {**t, "token_type": "input"}) == 27
+    assert value("llmcost_tokens_total", {**t, "token_type": "output"}) is None
     assert value("llmcost_tokens_total", {**t, "token_type": "cache_read"}) == 10
     assert value("llmcost_tokens_total", {**other, "token_type": "output"}) == 10
     assert value("llmcost_unpriced_requests_total", {"provider": "openai", "model": "gpt-4o"}) == 1
@@ -221,6 +228,8 @@ def test_one_batch_of_mixed_calls_moves_every_counter_once_per_label_set() -> No
     assert value("llmcost_cache_hits_total", {**hits, "kind": "prompt_cache"}) == 2
     assert value("llmcost_cache_hits_total", {**hits, "kind": "response"}) == 1
     assert value("llmcost_cache_savings_usd_total", {**hits, "kind": "response"}) == 0.003
+    assert value("llmcost_cache_savings_usd_total", {**hits, "kind": "prompt_cache"}) == 0.5
+    assert value("llmcost_cache_lookups_total", hits) == 2  # the miss and the hit
     assert value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 3
 
 

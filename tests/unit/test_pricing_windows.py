@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmcost_collector.model import PRICED, Attribution, LlmCall, Usage
+from llmcost_collector.price.billing import bill
 from llmcost_collector.price.catalog import NS_PER_DAY, instant
 from llmcost_collector.price.pricer import PriceBook, Pricer
 
@@ -172,6 +173,34 @@ def test_provider_wide_discount_with_the_default_model_glob() -> None:
         10 * NS,
         8 * NS,
         "price-book:oai-commit",
+    )
+
+
+def test_a_cache_hit_owes_nothing_and_saves_what_it_would_cost_when_served() -> None:
+    """o3's price fell on 2025-06-10: an answer cached on the 9th and replayed on the 10th saved
+    the 10th's price (1M input x $2 = $2), not the original call's ($10)."""
+    pricer = Pricer()
+    original = call("o3", "openai", at("2025-06-09T12:00:00"), MILLION_IN)
+    replayed = call("o3", "openai", at("2025-06-10T12:00:00"), MILLION_IN)
+    replayed.cache_hit = True
+    assert bill(pricer, original).cost.contracted_nanos == 10 * NS
+    hit = bill(pricer, replayed)
+    assert (hit.cost.list_nanos, hit.cost.contracted_nanos, hit.savings_nanos) == (0, 0, 2 * NS)
+    assert hit.prompt_cache_savings_nanos == 0  # the whole call was avoided, counted once
+
+
+def test_prompt_cache_savings_are_the_read_rate_against_the_input_rate() -> None:
+    book = PriceBook.model_validate({"entries": [
+        {"name": "mini", "provider": "openai", "model": "gpt-4o-mini", "input": "0.1", "output": "0.4",
+         "cache_read": "0.025"},
+    ]})  # fmt: skip
+    usage = Usage(input_tokens=1000, cache_read_tokens=4000, output_tokens=500)
+    billed = bill(Pricer(book), call("gpt-4o-mini", "openai", at("2026-11-01T12:00:00"), usage))
+    # 1000*0.1 + 4000*0.025 + 500*0.4 = 400 per 1e6; the reads at 0.1 would add 4000*0.075 = 300
+    assert (billed.cost.contracted_nanos, billed.savings_nanos, billed.prompt_cache_savings_nanos) == (
+        400_000,
+        0,
+        300_000,
     )
 
 

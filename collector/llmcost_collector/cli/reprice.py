@@ -58,6 +58,7 @@ def reprice(
     from llmcost_collector.ledger import open_ledger
     from llmcost_collector.model import PRICED
     from llmcost_collector.money import format_usd
+    from llmcost_collector.price.billing import bill
     from llmcost_collector.price.pricer import Pricer
     from llmcost_collector.settings import Settings
 
@@ -86,13 +87,15 @@ def reprice(
                 for entry in entries:
                     seen.add((entry.trace_id, entry.span_id))
                     call = entry.to_call()
-                    cost = pricer.price(call)
+                    billed = bill(pricer, call)  # a response-cache hit stays $0, its saving priced
+                    cost = billed.cost
                     if cost.status != PRICED:
                         still += 1
                         continue
                     updates.append(
-                        (entry.trace_id, entry.span_id, cost, chargeback(call, cost.contracted_nanos))
-                    )
+                        (entry.trace_id, entry.span_id, cost, chargeback(call, cost.contracted_nanos),
+                         billed.savings_nanos, billed.prompt_cache_savings_nanos)
+                    )  # fmt: skip
                     total += cost.contracted_nanos or 0
                 priced += len(updates)
                 if updates and not dry_run:
@@ -127,6 +130,7 @@ def _reprice_range(
     from llmcost_collector.ledger.invoice_store import InvoiceStore
     from llmcost_collector.money import format_usd
     from llmcost_collector.periods import epoch_ns
+    from llmcost_collector.price.billing import bill
 
     start_ns = epoch_ns(start.replace(tzinfo=timezone.utc))
     end_ns = epoch_ns(end.replace(tzinfo=timezone.utc))
@@ -141,15 +145,20 @@ def _reprice_range(
                 if entry.operation == "outcome":
                     continue
                 call = entry.to_call()
-                cost = pricer.price(call)
+                priced = bill(pricer, call)
+                cost = priced.cost
                 charged = chargeback(call, cost.contracted_nanos)
                 old = (
                     entry.price_status,
                     entry.list_cost_nanos,
                     entry.contracted_cost_nanos,
                     entry.chargeback_nanos,
+                    entry.savings_nanos,
+                    entry.prompt_cache_savings_nanos,
                 )
-                if old == (cost.status, cost.list_nanos, cost.contracted_nanos, charged):
+                new = (cost.status, cost.list_nanos, cost.contracted_nanos, charged, priced.savings_nanos,
+                       priced.prompt_cache_savings_nanos)  # fmt: skip
+                if old == new:
                     continue
                 sums = before.setdefault(entry.team, [0, 0, 0, 0, 0])
                 sums[0] += 1
@@ -157,7 +166,7 @@ def _reprice_range(
                 sums[2] += cost.contracted_nanos or 0
                 sums[3] += entry.chargeback_nanos or 0
                 sums[4] += charged or 0
-                updates.append((entry.trace_id, entry.span_id, cost, charged))
+                updates.append((entry.trace_id, entry.span_id, cost, charged, *new[4:]))
             if updates and not dry_run:
                 for offset in range(0, len(updates), 10_000):
                     ledger.update_costs(updates[offset : offset + 10_000])

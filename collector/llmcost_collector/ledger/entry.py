@@ -71,6 +71,9 @@ class LedgerEntry(NamedTuple):
     price_effective_from: str
     unpriced_reason: str
     repriced_at_ns: int | None = None
+    # Migration 9, appended as the database appends them.
+    cache_lookup: int = 0  # 0/1: the call looked in the response cache (hit or miss)
+    prompt_cache_savings_nanos: int = 0  # provider prompt cache: cached tokens at the read rate vs input
 
     @classmethod
     def from_call(
@@ -80,6 +83,7 @@ class LedgerEntry(NamedTuple):
         chargeback_nanos: int | None,
         ingested_at_ns: int,
         savings_nanos: int = 0,
+        prompt_cache_savings_nanos: int = 0,
     ) -> LedgerEntry:
         a = call.attribution
         u = call.usage
@@ -93,7 +97,8 @@ class LedgerEntry(NamedTuple):
             u.reasoning_tokens, u.input_audio_tokens, u.output_audio_tokens, int(u.estimated),
             call.status, call.error_type, int(call.cache_hit), call.outcome, call.outcome_count,
             cost.status, cost.list_nanos, cost.contracted_nanos, chargeback_nanos, savings_nanos, "USD",
-            cost.price_source, cost.price_id, cost.price_effective_from, cost.reason,
+            cost.price_source, cost.price_id, cost.price_effective_from, cost.reason, None,
+            int(call.cache_lookup), prompt_cache_savings_nanos,
         )  # fmt: skip
 
     def to_call(self) -> LlmCall:
@@ -135,6 +140,7 @@ class LedgerEntry(NamedTuple):
             status=self.status,
             error_type=self.error_type,
             cache_hit=bool(self.cache_hit),
+            cache_lookup=bool(self.cache_lookup),
             outcome=self.outcome,
             outcome_count=self.outcome_count,
             server_address=self.server_address,

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llmcost_collector.ledger.entry import LedgerEntry
-from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES
+from llmcost_collector.ledger.usage import DIMENSIONS, MEASURES, MEASURES_V3
 from llmcost_collector.model import UNPRICED
 from llmcost_collector.periods import month_start_ns, next_month_ns
 
@@ -47,12 +47,12 @@ USERS_TABLE = "llm_rollup_users"
 SESSIONS_TABLE = "llm_rollup_sessions"
 STEPS_TABLE = "llm_rollup_steps"
 
-_MEASURE_DDL = ", ".join(f"{m} BIGINT NOT NULL" for m in MEASURES)
 _ADD_MEASURES = ", ".join(f"{m} = t.{m} + excluded.{m}" for m in MEASURES)
 
 # SQL expressions computing each measure from one llm_calls row (the backfill and the tests'
 # recomputation); ``measures()`` is the same in Python for the insert path.
 _REQUEST = "CASE WHEN operation <> 'outcome' THEN 1 ELSE 0 END"
+_CONSUMED = "CASE WHEN cache_hit = 0 THEN {} ELSE 0 END"  # a response-cache hit consumed no tokens
 MEASURE_SQL = {
     "requests": _REQUEST,
     "errors": "CASE WHEN operation <> 'outcome' AND status = 'error' THEN 1 ELSE 0 END",
@@ -60,18 +60,18 @@ MEASURE_SQL = {
     "outcome_count": "outcome_count",
     "cache_hits": "cache_hit",
     "estimated": "usage_estimated",
-    "input_tokens": "input_tokens",
-    "cache_read_tokens": "cache_read_tokens",
-    "cache_write_tokens": "cache_write_tokens",
-    "cache_write_1h_tokens": "cache_write_1h_tokens",
-    "output_tokens": "output_tokens - reasoning_tokens",
-    "reasoning_tokens": "reasoning_tokens",
-    "input_audio_tokens": "input_audio_tokens",
-    "output_audio_tokens": "output_audio_tokens",
+    **{
+        m: _CONSUMED.format(m)
+        for m in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
+    },
+    "output_tokens": _CONSUMED.format("output_tokens - reasoning_tokens"),
+    **{m: _CONSUMED.format(m) for m in ("reasoning_tokens", "input_audio_tokens", "output_audio_tokens")},
     "list_nanos": "COALESCE(list_cost_nanos, 0)",
     "contracted_nanos": "COALESCE(contracted_cost_nanos, 0)",
     "chargeback_nanos": "COALESCE(chargeback_nanos, 0)",
     "savings_nanos": "savings_nanos",
+    "cache_lookups": "cache_lookup",
+    "prompt_cache_savings_nanos": "prompt_cache_savings_nanos",
 }
 DIMENSION_SQL = {
     d: ("CASE WHEN response_model <> '' THEN response_model ELSE request_model END" if d == "model" else d)
@@ -79,48 +79,69 @@ DIMENSION_SQL = {
 }
 
 
-def ddl(dialect: str) -> list[str]:
-    """The rollup tables (migration 3)."""
+def ddl(dialect: str, measures: tuple[str, ...] = MEASURES_V3) -> list[str]:
+    """The rollup tables (migration 3, with the measures of its time)."""
     ident = (
         "INTEGER PRIMARY KEY" if dialect == "sqlite" else "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     )
     dims = ", ".join(f"{d} TEXT NOT NULL" for d in DIMENSIONS)
-    statements = [
+    return [
         f"CREATE TABLE {DIMS_TABLE} (dims_id {ident}, {dims}, UNIQUE ({', '.join(DIMENSIONS)}))",
+        *_measure_tables_ddl(measures),
     ]
-    for table in TIME_TABLES.values():
-        statements.append(
-            f"CREATE TABLE {table} (start_ns BIGINT NOT NULL, dims_id BIGINT NOT NULL, {_MEASURE_DDL}, "
-            "PRIMARY KEY (start_ns, dims_id))"
-        )
+
+
+def _measure_tables_ddl(measures: tuple[str, ...]) -> list[str]:
+    cols = ", ".join(f"{m} BIGINT NOT NULL" for m in measures)
+    statements = [
+        f"CREATE TABLE {table} (start_ns BIGINT NOT NULL, dims_id BIGINT NOT NULL, {cols}, "
+        "PRIMARY KEY (start_ns, dims_id))"
+        for table in TIME_TABLES.values()
+    ]
     statements += [
         f"CREATE TABLE {USERS_TABLE} (month_ns BIGINT NOT NULL, user_id TEXT NOT NULL, team TEXT NOT NULL, "
-        f"user_tier TEXT NOT NULL, {_MEASURE_DDL}, PRIMARY KEY (month_ns, user_id, team, user_tier))",
+        f"user_tier TEXT NOT NULL, {cols}, PRIMARY KEY (month_ns, user_id, team, user_tier))",
         f"CREATE TABLE {SESSIONS_TABLE} (month_ns BIGINT NOT NULL, session_id TEXT NOT NULL, "
         "session_name TEXT NOT NULL, user_id TEXT NOT NULL, team TEXT NOT NULL, "
-        f"first_start_ns BIGINT NOT NULL, last_end_ns BIGINT NOT NULL, {_MEASURE_DDL}, "
+        f"first_start_ns BIGINT NOT NULL, last_end_ns BIGINT NOT NULL, {cols}, "
         "PRIMARY KEY (month_ns, session_id))",
         f"CREATE TABLE {STEPS_TABLE} (month_ns BIGINT NOT NULL, session_name TEXT NOT NULL, "
-        f"session_path TEXT NOT NULL, {_MEASURE_DDL}, PRIMARY KEY (month_ns, session_name, session_path))",
+        f"session_path TEXT NOT NULL, {cols}, PRIMARY KEY (month_ns, session_name, session_path))",
     ]
     return statements
 
 
-def team_ddl() -> list[str]:
-    """The team-level time tables (migration 6)."""
+def team_ddl(measures: tuple[str, ...] = MEASURES_V3) -> list[str]:
+    """The team-level time tables (migration 6, with the measures of its time)."""
+    cols = ", ".join(f"{m} BIGINT NOT NULL" for m in measures)
     return [
-        f"CREATE TABLE {table} (start_ns BIGINT NOT NULL, team TEXT NOT NULL, {_MEASURE_DDL}, "
+        f"CREATE TABLE {table} (start_ns BIGINT NOT NULL, team TEXT NOT NULL, {cols}, "
         "PRIMARY KEY (start_ns, team))"
         for table in TEAM_TABLES.values()
     ]
 
 
+def rebuild(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None) -> None:
+    """Every measure table dropped and built again from the calls with today's ``MEASURES``
+    (migration 9 added measures): the same SQL backfills as migrations 3 and 6, so the rollups
+    equal a recomputation from the calls, exactly, whatever measures earlier versions had."""
+    for table in (*TIME_TABLES.values(), *TEAM_TABLES.values(), USERS_TABLE, SESSIONS_TABLE, STEPS_TABLE):
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+    for statement in (*_measure_tables_ddl(MEASURES), *team_ddl(MEASURES)):
+        cur.execute(statement)
+    backfill(cur, sql, progress, MEASURES)
+    team_backfill(cur, sql, None, MEASURES)
+
+
 def team_backfill(
-    cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None
+    cur: Any,
+    sql: Callable[[str], str],
+    progress: Callable[[int, int], None] | None = None,
+    measures: tuple[str, ...] = MEASURES_V3,
 ) -> None:
     """Build the team-level tables from the full time tables (migration 6): pure SQL, rollups only."""
-    cols = ", ".join(MEASURES)
-    sums = ", ".join(f"SUM(r.{m})" for m in MEASURES)
+    cols = ", ".join(measures)
+    sums = ", ".join(f"SUM(r.{m})" for m in measures)
     for done, kind in enumerate(TIME_TABLES):
         cur.execute(
             f"INSERT INTO {TEAM_TABLES[kind]} (start_ns, team, {cols}) SELECT r.start_ns, d.team, {sums} "
@@ -131,8 +152,10 @@ def team_backfill(
 
 
 def measures(e: LedgerEntry) -> tuple[int, ...]:
-    """The ``MEASURES`` of one call, in order (the Python twin of ``MEASURE_SQL``)."""
+    """The ``MEASURES`` of one call, in order (the Python twin of ``MEASURE_SQL``). A response-cache
+    hit carries its original usage, but consumed none of it: its token measures are 0."""
     request = 0 if e.operation == "outcome" else 1
+    consumed = 0 if e.cache_hit else 1
     return (
         request,
         request if e.status == "error" else 0,
@@ -140,18 +163,20 @@ def measures(e: LedgerEntry) -> tuple[int, ...]:
         e.outcome_count,
         e.cache_hit,
         e.usage_estimated,
-        e.input_tokens,
-        e.cache_read_tokens,
-        e.cache_write_tokens,
-        e.cache_write_1h_tokens,
-        e.output_tokens - e.reasoning_tokens,
-        e.reasoning_tokens,
-        e.input_audio_tokens,
-        e.output_audio_tokens,
+        consumed * e.input_tokens,
+        consumed * e.cache_read_tokens,
+        consumed * e.cache_write_tokens,
+        consumed * e.cache_write_1h_tokens,
+        consumed * (e.output_tokens - e.reasoning_tokens),
+        consumed * e.reasoning_tokens,
+        consumed * e.input_audio_tokens,
+        consumed * e.output_audio_tokens,
         e.list_cost_nanos or 0,
         e.contracted_cost_nanos or 0,
         e.chargeback_nanos or 0,
         e.savings_nanos,
+        e.cache_lookup,
+        e.prompt_cache_savings_nanos,
     )
 
 
@@ -350,11 +375,18 @@ class RollupWriter:
         return out
 
 
-def backfill(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None) -> None:
+def backfill(
+    cur: Any,
+    sql: Callable[[str], str],
+    progress: Callable[[int, int], None] | None = None,
+    measures: tuple[str, ...] = MEASURES_V3,
+) -> None:
     """Build every rollup from the calls already in the ledger (migration 3), a month at a time.
 
     Pure SQL (``GROUP BY`` over ``llm_calls``), so an existing ledger of millions of rows is
     rolled up by the database, not row by row in Python. ``progress(done, total)`` counts months.
+    ``measures``: those of migration 3 by default (later columns did not exist yet), all of them
+    in ``rebuild``.
     """
     cur.execute("SELECT MIN(start_time_ns), MAX(start_time_ns) FROM llm_calls")
     low, high = cur.fetchone()
@@ -367,8 +399,8 @@ def backfill(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int],
         start = months[-1][1]
     dims_cols = ", ".join(DIMENSIONS)
     dims_exprs = ", ".join(DIMENSION_SQL[d] for d in DIMENSIONS)
-    sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in MEASURES)
-    cols = ", ".join(MEASURES)
+    sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in measures)
+    cols = ", ".join(measures)
     join = " AND ".join(f"d.{d} = x.{d}" for d in DIMENSIONS)
     window = "start_time_ns >= ? AND start_time_ns < ?"
     for done, (first, end) in enumerate(months):
@@ -383,17 +415,17 @@ def backfill(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int],
             named = ", ".join(f"{DIMENSION_SQL[d]} AS {d}" for d in DIMENSIONS)
             inner = (
                 f"SELECT {bucket} AS bucket, {named}, "
-                + ", ".join(f"SUM({MEASURE_SQL[m]}) AS {m}" for m in MEASURES)
+                + ", ".join(f"SUM({MEASURE_SQL[m]}) AS {m}" for m in measures)
                 + f" FROM llm_calls WHERE start_time_ns >= ? AND start_time_ns < ? GROUP BY bucket, {dims_cols}"
             )
             cur.execute(
                 sql(f"INSERT INTO {table} (start_ns, dims_id, {cols}) SELECT x.bucket, d.dims_id, "
-                    f"{', '.join(f'x.{m}' for m in MEASURES)} FROM ({inner}) x JOIN {DIMS_TABLE} d ON {join}"),
+                    f"{', '.join(f'x.{m}' for m in measures)} FROM ({inner}) x JOIN {DIMS_TABLE} d ON {join}"),
                 (first, end),
             )  # fmt: skip
         cur.execute(
             sql(f"INSERT INTO {TIME_TABLES['month']} (start_ns, dims_id, {cols}) SELECT ?, dims_id, "
-                f"{', '.join(f'SUM({m})' for m in MEASURES)} FROM {TIME_TABLES['day']} "
+                f"{', '.join(f'SUM({m})' for m in measures)} FROM {TIME_TABLES['day']} "
                 "WHERE start_ns >= ? AND start_ns < ? GROUP BY dims_id"),
             (first, first, end),
         )  # fmt: skip

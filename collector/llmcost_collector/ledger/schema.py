@@ -84,6 +84,25 @@ _V4: list[Step] = [
     f"FROM {TABLE} WHERE outcome = ''",
 ]
 
+# Version 9 (7 and 8 are reserved): whether a call looked in the response cache (so hit rate is
+# hits / lookups) and what the provider's prompt cache saved it, in the calls and every rollup.
+# Every hit was a lookup (misses were not recorded before); prompt-cache savings of older calls
+# start at 0 (``llmcost reprice --from`` prices them). The rollups are rebuilt from the calls.
+_V9_COLUMNS = ("cache_lookup", "prompt_cache_savings_nanos")
+
+
+def _v9_columns(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None) -> None:
+    """Add the columns the table lacks (a ledger whose rollups are being rebuilt already has them)."""
+    cur.execute(f"SELECT * FROM {TABLE} WHERE 1 = 0")
+    present = {column[0] for column in cur.description}
+    for name in _V9_COLUMNS:
+        if name not in present:
+            cur.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0")
+    cur.execute(f"UPDATE {TABLE} SET cache_lookup = 1 WHERE cache_hit <> 0 AND cache_lookup = 0")
+
+
+_V9: list[Step] = [_v9_columns, rollups.rebuild]
+
 SCHEMA_MIGRATIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
     "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at_ns BIGINT NOT NULL)"
@@ -105,9 +124,10 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         # Version 6: the same time rollups by team alone, so per-team questions (the spend gauges,
         # team trends) read a row per team, built from the version 3 rollups.
         (6, "rollups by team: hourly, daily, monthly", [*rollups.team_ddl(), rollups.team_backfill]),
+        (9, "response-cache lookups and prompt-cache savings: llm_calls columns and rollup measures", _V9),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 6
+LATEST_VERSION = 9
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

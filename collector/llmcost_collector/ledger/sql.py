@@ -336,23 +336,24 @@ class SqlLedger:
             self._returning_sql[rows] = sql
         return sql
 
-    def update_costs(self, updates: Sequence[tuple[str, str, Cost, int | None]]) -> int:
-        """Re-price rows (``llmcost reprice``): new cost layers and provenance, stamped with
-        ``repriced_at_ns``; the rollups move from the old row to the new one in the same
+    def update_costs(self, updates: Sequence[tuple[str, str, Cost, int | None, int, int]]) -> int:
+        """Re-price rows (``llmcost reprice``): new cost layers, cache savings (response, prompt)
+        and provenance, stamped with ``repriced_at_ns``; the rollups move from the old row to the new one in the same
         transaction. Returns the number of rows changed."""
         now = time.time_ns()
         select = self._sql(f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE trace_id = ? AND span_id = ?")
         sql = self._sql(
             f"UPDATE {TABLE} SET price_status = ?, list_cost_nanos = ?, contracted_cost_nanos = ?, "
             "chargeback_nanos = ?, price_source = ?, price_id = ?, price_effective_from = ?, "
-            "unpriced_reason = ?, repriced_at_ns = ? WHERE trace_id = ? AND span_id = ?"
+            "unpriced_reason = ?, repriced_at_ns = ?, savings_nanos = ?, prompt_cache_savings_nanos = ? "
+            "WHERE trace_id = ? AND span_id = ?"
         )
         old: list[LedgerEntry] = []
         new: list[LedgerEntry] = []
         with self._write_lock:
             try:
                 with self._transaction(write=True) as cur:
-                    for trace_id, span_id, cost, chargeback in updates:
+                    for trace_id, span_id, cost, chargeback, savings, prompt_savings in updates:
                         cur.execute(select, (trace_id, span_id))
                         row = cur.fetchone()
                         if row is None:
@@ -363,12 +364,13 @@ class SqlLedger:
                             contracted_cost_nanos=cost.contracted_nanos, chargeback_nanos=chargeback,
                             price_source=cost.price_source, price_id=cost.price_id,
                             price_effective_from=cost.price_effective_from, unpriced_reason=cost.reason,
-                            repriced_at_ns=now,
+                            repriced_at_ns=now, savings_nanos=savings, prompt_cache_savings_nanos=prompt_savings,
                         )  # fmt: skip
                         cur.execute(
                             sql,
                             (cost.status, cost.list_nanos, cost.contracted_nanos, chargeback, cost.price_source,
-                             cost.price_id, cost.price_effective_from, cost.reason, now, trace_id, span_id),
+                             cost.price_id, cost.price_effective_from, cost.reason, now, savings, prompt_savings,
+                             trace_id, span_id),
                         )  # fmt: skip
                         old.append(before)
                         new.append(after)

@@ -18,13 +18,16 @@ DIMENSIONS = (
     "user_tier", "status", "price_status", "outcome", "currency",
 )  # fmt: skip
 
-# Summed measures, in the order ``UsageLine`` declares them.
-MEASURES = (
+# Summed measures, in the order ``UsageLine`` declares them. The rollup tables were created with
+# ``MEASURES_V3`` (migrations 3 and 6 build exactly those); later ones are added by their migration.
+MEASURES_V3 = (
     "requests", "errors", "unpriced", "outcome_count", "cache_hits", "estimated",
     "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
     "reasoning_tokens", "input_audio_tokens", "output_audio_tokens",
     "list_nanos", "contracted_nanos", "chargeback_nanos", "savings_nanos",
 )  # fmt: skip
+MEASURES_V9 = ("cache_lookups", "prompt_cache_savings_nanos")
+MEASURES = MEASURES_V3 + MEASURES_V9
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,9 @@ class UsageLine:
     list_nanos: int
     contracted_nanos: int
     chargeback_nanos: int
-    savings_nanos: int
+    savings_nanos: int  # response cache: what its hits would have cost when they were served
+    cache_lookups: int = 0  # calls that looked in the response cache (hits and misses)
+    prompt_cache_savings_nanos: int = 0  # provider prompt cache: cached tokens at the read rate vs input
 
     @property
     def total_input_tokens(self) -> int:

@@ -4,6 +4,9 @@ Counters move only for rows the ledger newly inserted, so a retried export never
 Per batch, increments are first summed per label set and then applied once each: a batch of
 512 calls from a handful of teams touches a handful of children, not 512 x 8.
 Ledger-derived gauges (period-to-date spend, budgets) are in ``metrics.gauges``.
+
+A response-cache hit consumed no tokens: it moves the request, hit, lookup and savings counters
+and never the token counter (its span carries the original usage only so the saving can be priced).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class BilledCall:
     cost: Cost
     chargeback_nanos: int | None
     savings_nanos: int = 0  # response-cache savings: what the call would have cost
+    prompt_cache_savings_nanos: int = 0  # prompt-cache reads at the read rate instead of the input rate
 
 
 class CostMetrics:
@@ -69,8 +73,14 @@ class CostMetrics:
         )
         self.cache_savings = Counter(
             "llmcost_cache_savings_usd",
-            "What cache hits saved, USD.",
+            "What caches saved, USD: response-cache hits in full, prompt-cache reads at the read rate.",
             ("team", "feature", "kind"),
+            registry=registry,
+        )
+        self.cache_lookups = Counter(
+            "llmcost_cache_lookups",
+            "Response-cache lookups (hits and misses): hit rate = hits / lookups.",
+            ("team", "feature"),
             registry=registry,
         )
         self.outcomes = Counter(
@@ -110,11 +120,12 @@ class CostMetrics:
             if row is None:
                 row = sums[raw] = [0] * _SUM_FIELDS
             row[_ERRORS if call.status == "error" else _OK] += 1
-            row[_INPUT] += usage.input_tokens
-            row[_CACHE_READ] += usage.cache_read_tokens
-            row[_CACHE_WRITE] += usage.cache_write_tokens
-            row[_OUTPUT] += usage.output_tokens - usage.reasoning_tokens
-            row[_REASONING] += usage.reasoning_tokens
+            if not call.cache_hit:  # a hit's usage is the original call's, not consumed again
+                row[_INPUT] += usage.input_tokens
+                row[_CACHE_READ] += usage.cache_read_tokens
+                row[_CACHE_WRITE] += usage.cache_write_tokens
+                row[_OUTPUT] += usage.output_tokens - usage.reasoning_tokens
+                row[_REASONING] += usage.reasoning_tokens
             contracted = item.cost.contracted_nanos
             if contracted is None:
                 row[_UNPRICED] += 1
@@ -124,11 +135,14 @@ class CostMetrics:
             if item.chargeback_nanos is not None:
                 row[_CHARGED] += 1
                 row[_CHARGEBACK] += item.chargeback_nanos
+            if call.cache_lookup:
+                row[_LOOKUPS] += 1
             if call.cache_hit:
                 row[_RESPONSE_HITS] += 1
                 row[_SAVINGS] += item.savings_nanos
             elif usage.cache_read_tokens:
                 row[_PROMPT_HITS] += 1
+                row[_PROMPT_SAVINGS] += item.prompt_cache_savings_nanos
             if call.outcome:
                 outcomes[(attribution.team, call.outcome)] += call.outcome_count or 1
         self._apply(sums, outcomes)
@@ -167,17 +181,22 @@ class CostMetrics:
                 self.unpriced.labels(provider, model).inc(row[_UNPRICED])
             if row[_CHARGED]:
                 self.chargeback.labels(team, feature, environment).inc(nanos_to_float_usd(row[_CHARGEBACK]))
-            totals = by_team_feature.setdefault((team, feature), [0, 0, 0])
-            totals[0] += row[_RESPONSE_HITS]
-            totals[1] += row[_SAVINGS]
-            totals[2] += row[_PROMPT_HITS]
-        for (team, feature), (response_hits, savings, prompt_hits) in by_team_feature.items():
-            if response_hits:
-                self.cache_hits.labels(team, feature, "response").inc(response_hits)
+            totals = by_team_feature.setdefault((team, feature), [0, 0, 0, 0, 0])
+            for i, index in enumerate((_RESPONSE_HITS, _SAVINGS, _PROMPT_HITS, _PROMPT_SAVINGS, _LOOKUPS)):
+                totals[i] += row[index]
+        for (team, feature), (hits, savings, prompt_hits, prompt_savings, lookups) in by_team_feature.items():
+            if lookups:
+                self.cache_lookups.labels(team, feature).inc(lookups)
+            if hits:
+                self.cache_hits.labels(team, feature, "response").inc(hits)
             if savings:
                 self.cache_savings.labels(team, feature, "response").inc(nanos_to_float_usd(savings))
             if prompt_hits:
                 self.cache_hits.labels(team, feature, "prompt_cache").inc(prompt_hits)
+            if prompt_savings:
+                self.cache_savings.labels(team, feature, "prompt_cache").inc(
+                    nanos_to_float_usd(prompt_savings)
+                )
         cap = self.caps.value
         for (team, outcome), count in outcomes.items():
             self.outcomes.labels(cap("team", team), cap("outcome", outcome)).inc(count)
@@ -186,9 +205,9 @@ class CostMetrics:
 # Per-label-set sums in ``CostMetrics.record`` (indexes into one list of integers).
 (
     _OK, _ERRORS, _INPUT, _CACHE_READ, _CACHE_WRITE, _OUTPUT, _REASONING, _PRICED, _COST, _UNPRICED, _CHARGED,
-    _CHARGEBACK, _RESPONSE_HITS, _SAVINGS, _PROMPT_HITS,
-) = range(15)  # fmt: skip
-_SUM_FIELDS = 15
+    _CHARGEBACK, _RESPONSE_HITS, _SAVINGS, _PROMPT_HITS, _PROMPT_SAVINGS, _LOOKUPS,
+) = range(17)  # fmt: skip
+_SUM_FIELDS = 17
 _TOKEN_FIELDS = (
     ("input", _INPUT), ("cache_read", _CACHE_READ), ("cache_write", _CACHE_WRITE), ("output", _OUTPUT),
     ("reasoning", _REASONING),

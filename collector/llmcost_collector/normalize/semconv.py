@@ -53,6 +53,7 @@ DEPLOYMENT_ENVIRONMENT = "deployment.environment"  # deprecated resource attribu
 SERVICE_NAME = _service.SERVICE_NAME
 LLMCOST_USAGE_ESTIMATED = "llmcost.usage.estimated"
 LLMCOST_CACHE_HIT = "llmcost.cache.hit"
+LLMCOST_CACHE_LOOKUP = "llmcost.cache.lookup"  # hit | miss: the call looked in the response cache
 LLMCOST_OUTCOME = "llmcost.outcome"
 LLMCOST_OUTCOME_COUNT = "llmcost.outcome.count"
 # Finer cache-write split (Anthropic 5m/1h TTLs); not in the OTel registry yet.

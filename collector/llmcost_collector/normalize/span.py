@@ -336,6 +336,7 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         operation = str(attrs.get(sc.GEN_AI_OPERATION_NAME) or attrs.get(sc.OI_SPAN_KIND, "chat")).lower()
     outcome_count = _tokens(attrs, (sc.LLMCOST_OUTCOME_COUNT,)) if outcome else 0
     error_type = attrs.get(sc.ERROR_TYPE)
+    cache_hit = _flag(attrs, sc.LLMCOST_CACHE_HIT)
     return LlmCall(
         trace_id=span.trace_id,
         span_id=span.span_id,
@@ -354,7 +355,8 @@ def normalize_span(span: SpanView) -> LlmCall | None:
         attribution=normalize_attribution(attrs, span.resource, dialect),
         status="error" if span.status_code == 2 or error_type else "ok",
         error_type=str(error_type or (span.status_message if span.status_code == 2 else "") or ""),
-        cache_hit=_flag(attrs, sc.LLMCOST_CACHE_HIT),
+        cache_hit=cache_hit,
+        cache_lookup=cache_hit or attrs.get(sc.LLMCOST_CACHE_LOOKUP) in ("hit", "miss"),
         outcome=str(outcome or ""),
         outcome_count=(outcome_count if outcome_count is not None else 1) if outcome else 0,
         server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),

@@ -98,7 +98,11 @@ class Pricer:
     def price_book(self) -> PriceBook:
         return self._book
 
-    def price(self, call: LlmCall) -> Cost:
+    def price(self, call: LlmCall, usage: Usage | None = None) -> Cost:
+        """The call's cost layers; ``usage`` prices other token counts for the same call (what its
+        prompt-cache reads would have cost as plain input, ``price.billing``)."""
+        if usage is None:
+            usage = call.usage
         if call.is_outcome_record:  # an outcome record, not a provider call: costs nothing
             return Cost(
                 status=PRICED, list_nanos=0, contracted_nanos=0, price_source="none", price_id="outcome"
@@ -112,7 +116,7 @@ class Pricer:
         if windows is not None:
             for layers in windows:
                 if layers.lo <= start < layers.hi:
-                    return layers.cost(call.usage)
+                    return layers.cost(usage)
         layers = self._resolve(call.provider, (call.response_model, call.request_model), api_key_id, start)
         with self._lock:
             if cache is self._cache:  # not swapped by a reload meanwhile
@@ -121,7 +125,7 @@ class Pricer:
                     self._cached = 0
                 cache.setdefault(key, []).append(layers)
                 self._cached += 1
-        return layers.cost(call.usage)
+        return layers.cost(usage)
 
     def layers(
         self, provider: str, model: str, start_time_ns: int, api_key_id: str = ""

@@ -98,18 +98,21 @@ def to_json(report: Report) -> dict[str, Any]:
                 "user_tier": ",".join(u.tiers),
                 "requests": u.requests,
                 "cost_usd": format_usd(u.cost_nanos),
+                "cache_lookups": u.cache_lookups,
                 "cache_hits": u.cache_hits,
-                "cache_hit_rate": _ratio_text(u.cache_hits, u.requests),
+                "cache_hit_rate": _ratio_text(u.cache_hits, u.cache_lookups),
                 "savings_usd": format_usd(u.savings_nanos),
             }
             for u in report.top_users
         ],
         "cache": {
             "requests": cache.requests,
+            "lookups": cache.lookups,
             "hits": cache.hits,
-            "hit_rate": _ratio_text(cache.hits, cache.requests),
+            "hit_rate": _ratio_text(cache.hits, cache.lookups),
             "savings_usd": format_usd(cache.savings_nanos),
             "prompt_cache_read_share": _ratio_text(cache.cache_read_tokens, cache.input_tokens),
+            "prompt_cache_savings_usd": format_usd(cache.prompt_cache_savings_nanos),
         },
         "sessions": [
             {
@@ -217,17 +220,18 @@ def to_markdown(report: Report) -> str:
     for rank, u in enumerate(report.top_users, 1):
         lines.append(
             f"{rank}. {u.user_id}: {dollars(u.cost_nanos)} ({_tiers(u.tiers)}), "
-            f"{u.requests:,} calls, cache hit rate {percent(u.cache_hits, u.requests)}, "
+            f"{u.requests:,} calls, cache hit rate {percent(u.cache_hits, u.cache_lookups)}, "
             f"savings {dollars(u.savings_nanos)}"
         )
     lines += [
         "",
         "## Cache performance",
         "",
-        f"- Hit rate: {percent(cache.hits, cache.requests)} of calls answered from a response cache",
+        f"- Hit rate: {percent(cache.hits, cache.lookups)} of {cache.lookups:,} response-cache lookups "
+        f"answered from the cache",
         f"- Savings: {dollars(cache.savings_nanos)}",
         f"- Prompt cache: {percent(cache.cache_read_tokens, cache.input_tokens)} of input tokens read "
-        "from the provider's cache",
+        f"from the provider's cache, saving {dollars(cache.prompt_cache_savings_nanos)}",
         "",
         "## Sessions: average cost per run",
         "",

@@ -8,8 +8,9 @@ left to ``render``, which applies the one rounding rule.
 * The tree: environment, then feature, by cost (``costs`` grouped by environment and feature).
 * Users: ``costs`` grouped by user id and tier (the per-user rollup for whole months); a user who
   changed tier within the period is one user with both tiers.
-* Cache: response-cache hits (calls answered from a cache, at no cost) per call, their savings,
-  and the share of input tokens read from the provider's prompt cache.
+* Cache: response-cache hits (calls answered from a cache, at no cost) per lookup (calls that
+  looked in the cache), their savings, the share of input tokens read from the provider's prompt
+  cache and what those reads saved (the read rate instead of the input rate).
 * Sessions: runs and total per session name (``ledger/sessions.py``).
 * Outcomes: per outcome name, how many were recorded and the cost of the calls of the (team,
   feature) scopes that recorded it: "cost per resolved ticket" is that cost over that count.
@@ -44,6 +45,7 @@ class UserLine:
     cost_nanos: int
     cache_hits: int
     savings_nanos: int
+    cache_lookups: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ class Cache:
     hits: int  # calls answered from a response cache
     savings_nanos: int
     cache_read_tokens: int
-    input_tokens: int  # all input: uncached + cache reads + cache writes
+    input_tokens: int  # all input consumed: uncached + cache reads + cache writes (hits consumed none)
+    lookups: int = 0  # calls that looked in the response cache: hit rate = hits / lookups
+    prompt_cache_savings_nanos: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,13 +131,14 @@ def _users(rows: list[CostRow]) -> list[UserLine]:
         user = row.group["user_id"]
         if not user or not row["requests"]:
             continue
-        line = merged.setdefault(user, [set(), 0, 0, 0, 0])
+        line = merged.setdefault(user, [set(), 0, 0, 0, 0, 0])
         line[0].add(row.group["user_tier"])
         line[1] += row["requests"]
         line[2] += row["contracted_nanos"]
         line[3] += row["cache_hits"]
         line[4] += row["savings_nanos"]
-    users = [UserLine(u, tuple(sorted(v[0])), v[1], v[2], v[3], v[4]) for u, v in merged.items()]
+        line[5] += row["cache_lookups"]
+    users = [UserLine(u, tuple(sorted(v[0])), v[1], v[2], v[3], v[4], v[5]) for u, v in merged.items()]
     return sorted(users, key=lambda u: (-u.cost_nanos, -u.requests, u.user_id))
 
 
@@ -198,6 +203,8 @@ def build_report(ledger: Ledger, start_ns: int, end_ns: int, *, label: str = "",
             savings_nanos=total("savings_nanos"),
             cache_read_tokens=total("cache_read_tokens"),
             input_tokens=total("input_tokens") + total("cache_read_tokens") + total("cache_write_tokens"),
+            lookups=total("cache_lookups"),
+            prompt_cache_savings_nanos=total("prompt_cache_savings_nanos"),
         ),
         sessions=tuple(SessionLine(s.session_name, s.runs, s.total_nanos) for s in sessions),
         outcomes=_outcomes(outcome_rows),

@@ -28,12 +28,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from llmcost_collector import __version__
+from llmcost_collector.config.schema import Config
 from llmcost_collector.ledger import GROUPABLE, Ledger
+from llmcost_collector.metrics.quotes import QuoteMetrics
 from llmcost_collector.money import format_usd
 from llmcost_collector.periods import epoch_ns, period_starts
 from llmcost_collector.price.pricer import Pricer
 from llmcost_collector.web import costs
 from llmcost_collector.web.costs import BadQuery
+from llmcost_collector.web.invoices import invoices_router
 from llmcost_collector.web.quote import QuoteRequest, catalog, quote
 from llmcost_collector.web.reports import reports_router
 from llmcost_collector.web.sessions import sessions_router
@@ -41,6 +44,14 @@ from llmcost_collector.web.sessions import sessions_router
 log = logging.getLogger(__name__)
 
 FILTERS = tuple(sorted(GROUPABLE))
+# The dashboards shipped in dashboards/ (their uids), linked from the page when Grafana is set.
+GRAFANA_DASHBOARDS = (
+    ("llmcost-overview", "Overview"),
+    ("llmcost-chargeback", "Chargeback"),
+    ("llmcost-sessions", "Sessions"),
+    ("llmcost-efficiency", "Efficiency"),
+    ("llmcost-reliability", "Reliability"),
+)
 
 
 def _parse_time(value: str | None, default: datetime) -> int:
@@ -123,9 +134,15 @@ def make_web_app(
     refresh_gauges: Callable[[], object] = lambda: None,
     budget_status: Callable[[str | None], list[dict[str, Any]]] = lambda _user: [],
     pricer: Pricer | None = None,
+    config: Callable[[], Config] | None = None,
+    grafana_url: str | None = None,
+    quote_metrics: QuoteMetrics | None = None,
 ) -> FastAPI:
     quote_pricer = pricer or Pricer()
-    page = resources.files("llmcost_collector").joinpath("web/index.html").read_bytes()
+    current_config = config or Config.default
+    quote_metrics = quote_metrics or QuoteMetrics(registry)
+    web = resources.files("llmcost_collector").joinpath("web")
+    page = web.joinpath("index.html").read_bytes()
     app = FastAPI(
         title="otel-llmcost collector",
         version=__version__,
@@ -245,7 +262,20 @@ def make_web_app(
         "the given chargeback settings by the invoice engine; each choice's delta to the first.",
     )
     def quote_endpoint(body: QuoteRequest) -> dict[str, Any]:
-        return quote(quote_pricer, body)
+        answer = quote(quote_pricer, body)
+        quote_metrics.record(answer)
+        return answer
+
+    @app.get(
+        "/api/v1/quote/stats",
+        tags=["calculator"],
+        summary="What the calculator was asked since the collector started",
+        description="Per selection (model, capped; chargeback model; monthly volume band): quotes, "
+        "summed monthly charge and summed comparison delta to the first choice (exact decimal "
+        "strings); the same counts as the llmcost_quote* metrics.",
+    )
+    def quote_stats() -> dict[str, Any]:
+        return {"selections": quote_metrics.summary()}
 
     @app.get(
         "/api/v1/catalog",
@@ -260,12 +290,36 @@ def make_web_app(
     ) -> dict[str, Any]:
         return catalog(quote_pricer, search, limit)
 
-    for router in (sessions_router(ledger), reports_router(ledger)):
+    @app.get(
+        "/api/v1/links",
+        tags=["page"],
+        summary="Where the page links to: the Grafana dashboards, when LLMCOST_GRAFANA_URL is set",
+    )
+    def links() -> dict[str, Any]:
+        if not grafana_url:
+            return {"grafana": None, "dashboards": []}
+        base = grafana_url.rstrip("/")
+        return {
+            "grafana": base,
+            "dashboards": [
+                {"uid": uid, "title": title, "url": f"{base}/d/{uid}"} for uid, title in GRAFANA_DASHBOARDS
+            ],
+        }
+
+    routers = (
+        sessions_router(ledger),
+        reports_router(ledger),
+        invoices_router(ledger, current_config, lambda: quote_pricer),
+    )
+    for router in routers:
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+    # The page's own scripts and styles, shipped in the package: nothing is fetched from elsewhere.
+    app.mount("/static/page", StaticFiles(directory=str(web.joinpath("static"))), name="page")
 
     swagger = resources.files("swagger_ui_bundle").joinpath("vendor")
     bundle = next(p for p in swagger.iterdir() if p.name.startswith("swagger-ui"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +34,7 @@ ORDER_FIELDS = {
     "contracted_cost": ("contracted_nanos",),
     "list_cost": ("list_nanos",),
     "savings": ("savings_nanos",),
+    "prompt_cache_savings": ("prompt_cache_savings_nanos",),
     "requests": ("requests",),
     "errors": ("errors",),
     "tokens": (
@@ -57,6 +59,24 @@ MAX_LIMIT = 10_000
 
 class BadQuery(ValueError):
     """A parameter the API refuses; the message names it."""
+
+
+def filter_values(raw: str) -> tuple[str, ...]:
+    """A filter's values, ``a,b``: a comma inside a value is written ``\\,`` and a backslash
+    ``\\\\``, so any name (a team called ``a,b``) can be asked for."""
+    values: list[str] = []
+    current: list[str] = []
+    chars = iter(raw)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, "\\"))
+        elif char == ",":
+            values.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    values.append("".join(current))
+    return tuple(values)
 
 
 @dataclass(frozen=True)
@@ -89,7 +109,7 @@ def parse(params: Mapping[str, str], now: datetime | None = None) -> CostsReques
         negate = key.endswith("!")
         column = key[:-1] if negate else key
         _column(column, key, unknown_kind="parameter")
-        values = tuple(v for v in raw.split(","))
+        values = filter_values(raw)
         filters.append(Filter(column, values, negate))
     order = params.get("order_by", "-charged")
     descending = order.startswith("-")
@@ -297,13 +317,23 @@ def _measures(row: CostRow) -> dict[str, Any]:
         "errors": row["errors"],
         "unpriced_requests": row["unpriced"],
         "outcomes": row["outcome_count"],
+        "cache_lookups": row["cache_lookups"],
         "cache_hits": row["cache_hits"],
+        "cache_hit_rate": _ratio(row["cache_hits"], row["cache_lookups"]),
         "tokens": {name: row[measure] for name, measure in TOKEN_CLASSES.items()},
         "list_cost_usd": format_usd(row["list_nanos"]),
         "contracted_cost_usd": format_usd(row["contracted_nanos"]),
         "charged_usd": format_usd(row["chargeback_nanos"]),
         "savings_usd": format_usd(row["savings_nanos"]),
+        "prompt_cache_savings_usd": format_usd(row["prompt_cache_savings_nanos"]),
     }
+
+
+def _ratio(part: int, whole: int) -> str | None:
+    """``part / whole`` as an exact 6-place decimal string (half to even); None of no lookups."""
+    if not whole:
+        return None
+    return format((Decimal(part) / whole).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN), "f")
 
 
 def _iso(ns: int, tz: str) -> str:

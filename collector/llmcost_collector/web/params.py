@@ -18,7 +18,7 @@ from fastapi import HTTPException, Request
 
 from llmcost_collector.ledger.query import Filter
 from llmcost_collector.money import format_usd, usd_to_nanos
-from llmcost_collector.web.costs import BadQuery, time_range
+from llmcost_collector.web.costs import BadQuery, filter_values, time_range
 
 PERIOD_PARAMS = ("period", "from", "to")
 
@@ -55,7 +55,7 @@ def filters(request: Request, columns: Iterable[str]) -> tuple[Filter, ...]:
             raw = request.query_params.get(key)
             if raw is None:
                 continue
-            values = tuple(v for v in raw.split(",") if v != "")
+            values = tuple(v for v in filter_values(raw) if v != "")
             if not values:
                 raise bad(f"{key}: give at least one value")
             out.append(Filter(column, values, negate))
