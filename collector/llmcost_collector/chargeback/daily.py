@@ -79,10 +79,14 @@ def spread(charges: Sequence[Charge], daily: Sequence[UsageLine], cuts: RangeCut
         if not any(by_day.values()):
             by_day = {min(days, default=first): 1}
         parts = [allocate(amount, by_day) for amount in amounts]
+        team, provider, model, feature, environment, user_tier, service_name, status = key
         for day in by_day:
             tokens, listed, contracted, billed = (part[day] for part in parts)
             if tokens or listed or contracted or billed:
-                out.append(Charge(day, *key, token_class, tokens, listed, contracted, markups[group], billed))
+                out.append(
+                    Charge(day, team, provider, model, feature, environment, user_tier, service_name,
+                           status, token_class, tokens, listed, contracted, markups[group], billed)
+                )  # fmt: skip
     out.sort(key=lambda c: (c.team, c.day, c.provider, c.model, c.feature, c.environment, c.user_tier,
                             c.service_name, c.status, _CLASS_ORDER[c.token_class]))  # fmt: skip
     return out

@@ -109,4 +109,7 @@ def merge(lines: Sequence[UsageLine], cuts: RangeCuts) -> list[UsageLine]:
         else:
             for index, value in enumerate(_MEASURES(line)):
                 total[index] += value
-    return [UsageLine(day, *dims, *values) for (day, dims), values in sorted(sums.items())]
+    return [
+        UsageLine(day, *dims, *values)  # type: ignore[arg-type]  # positional: DIMENSIONS, MEASURES
+        for (day, dims), values in sorted(sums.items())
+    ]
