@@ -382,10 +382,10 @@ def range_sums(read: Read, edges: Sequence[int]) -> list[tuple[int, tuple[str, .
     """``(range start, DIMENSIONS values, MEASURES sums)`` per range ``[edges[i], edges[i + 1])``
     and dimension combination with any call or outcome; edges are UTC midnights, ascending.
 
-    A range of whole calendar months reads the monthly rollup (a month without a boundary is one
-    row per combination), any other range the daily one. Each table is read in one statement
-    that sums per range and dimension id, so the thirteen dimension columns are joined once per
-    result row, not once per rollup row.
+    A range of whole calendar months reads the monthly rollup (a month without a boundary is its
+    rows as stored, one per combination), any other range the daily one. Each table is read in
+    one statement that sums per range and dimension id, so the thirteen dimension columns are
+    joined once per result row, not once per rollup row.
     """
     if any(edge % DAY_NS for edge in edges) or any(lo >= hi for lo, hi in pairwise(edges)):
         raise ValueError("range edges must be ascending UTC midnights")
@@ -397,19 +397,27 @@ def range_sums(read: Read, edges: Sequence[int]) -> list[tuple[int, tuple[str, .
     out: list[tuple[int, tuple[str, ...], list[int]]] = []
     for kind, ranges in by_kind.items():
         params: list[object] = []
-        cases = " ".join("WHEN r.start_ns >= ? AND r.start_ns < ? THEN ?" for _ in ranges)
-        for lo, hi in ranges:
-            params.extend((lo, hi, lo))
-        where = _ranges("r.start_ns", ranges, params)
-        inner = (
-            f"SELECT CASE {cases} END AS range_start, r.dims_id, "
-            + ", ".join(f"SUM(r.{m}) AS {m}" for m in MEASURES)
-            + f" FROM {TIME_TABLES[kind]} r WHERE {where} GROUP BY range_start, r.dims_id"
-        )
-        sql = (
-            f"SELECT x.range_start, {dims}, {', '.join(f'x.{m}' for m in MEASURES)} FROM ({inner}) x "
-            f"JOIN {DIMS_TABLE} d ON d.dims_id = x.dims_id"
-        )
+        if kind == "month" and all(next_month_ns(lo) == hi for lo, hi in ranges):
+            # a month per range: the monthly rows are the sums already (one per dimension id)
+            where = _ranges("r.start_ns", ranges, params)
+            sql = (
+                f"SELECT r.start_ns, {dims}, {', '.join(f'r.{m}' for m in MEASURES)} FROM {TIME_TABLES[kind]} r "
+                f"JOIN {DIMS_TABLE} d ON d.dims_id = r.dims_id WHERE {where}"
+            )
+        else:
+            cases = " ".join("WHEN r.start_ns >= ? AND r.start_ns < ? THEN ?" for _ in ranges)
+            for lo, hi in ranges:
+                params.extend((lo, hi, lo))
+            where = _ranges("r.start_ns", ranges, params)
+            inner = (
+                f"SELECT CASE {cases} END AS range_start, r.dims_id, "
+                + ", ".join(f"SUM(r.{m}) AS {m}" for m in MEASURES)
+                + f" FROM {TIME_TABLES[kind]} r WHERE {where} GROUP BY range_start, r.dims_id"
+            )
+            sql = (
+                f"SELECT x.range_start, {dims}, {', '.join(f'x.{m}' for m in MEASURES)} FROM ({inner}) x "
+                f"JOIN {DIMS_TABLE} d ON d.dims_id = x.dims_id"
+            )
         width = len(DIMENSIONS)
         for record in read(sql, params):
             values = list(map(int, record[1 + width :]))  # PostgreSQL sums bigints as Decimal
