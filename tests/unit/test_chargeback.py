@@ -436,6 +436,18 @@ def test_a_settings_change_and_a_price_change_cut_the_month_into_ranges_charged_
     assert daily.total_nanos == team.total_nanos
 
 
+def test_a_teams_settings_change_cuts_only_its_own_lines() -> None:
+    # search changes on the 16th; ads (no change) on the same model keeps the month whole, except
+    # at the model's own price change on the 11th
+    days = [*mid_month_days(), usage("ads", day=date(2025, 1, 12)), usage("ads", day=date(2025, 1, 20))]
+    plan = ChargebackPlan(load_config("c.yaml", text=CHANGES))
+    cuts = RangeCuts.of(JAN, FEB, plan, dated_rates, {"search", "ads"}, {("openai", "house")})
+    ads = [line for line in merge(days, cuts) if line.team == "ads"]
+    assert [(line.day, line.requests) for line in ads] == [(CUT, 2)]  # one range: the 11th to February
+    assert cuts.range_of("ads", "openai", "house", date(2025, 1, 20)) == (CUT, FEB)
+    assert cuts.range_of("search", "openai", "house", date(2025, 1, 20)) == (date(2025, 1, 16), FEB)
+
+
 def test_markup_is_rounded_once_per_range_not_once_per_day() -> None:
     text = "chargeback: {model: cost_plus, markup_percent: 10}\n"
     days = [usage(day=date(2025, 1, n), input_tokens=0, output_tokens=1, contracted=5) for n in (3, 4)]
