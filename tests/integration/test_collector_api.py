@@ -1182,7 +1182,10 @@ def call(
             "Basic " + base64.b64encode(f"me:{token}".encode()).decode() if basic else f"Bearer {token}"
         )
     request = urllib.request.Request(
-        app.urls()["web"] + path.lstrip("/"), headers=headers, method=method, data=b"" if method == "POST" else None
+        app.urls()["web"] + path.lstrip("/"),
+        headers=headers,
+        method=method,
+        data=b"" if method == "POST" else None,
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -1202,10 +1205,16 @@ def seed_teams(ledger: SqlLedger) -> None:
     hour = 3_600 * 10**9
     rows = [
         make_entry(1, team="search", start_ns=NOV + hour, environment="production", session_id="s-search"),
-        make_entry(2, team="search", start_ns=NOV + 2 * hour, environment="production", session_id="s-search"),
+        make_entry(
+            2, team="search", start_ns=NOV + 2 * hour, environment="production", session_id="s-search"
+        ),
         make_entry(3, team="search", start_ns=NOV + 3 * hour, environment="staging"),
-        make_entry(4, team="support", start_ns=NOV + 4 * hour, environment="production", session_id="s-support"),
-        make_entry(5, team="support", start_ns=NOV + 5 * hour, environment="production", session_id="s-support"),
+        make_entry(
+            4, team="support", start_ns=NOV + 4 * hour, environment="production", session_id="s-support"
+        ),
+        make_entry(
+            5, team="support", start_ns=NOV + 5 * hour, environment="production", session_id="s-support"
+        ),
         make_entry(6, team="ads", start_ns=NOV + 6 * hour, environment="production", session_id="s-ads"),
     ]
     assert all(ledger.insert(rows))
@@ -1282,7 +1291,10 @@ def test_a_team_token_never_sees_another_teams_numbers(guarded: CollectorApp) ->
     everyone = ok(f"/api/v1/costs?{month}&group_by=team", "admin-t0ken")
     assert Decimal(everyone["totals"]["contracted_cost_usd"]) == 6 * one_call
     folded = ok(f"/api/v1/costs?{month}&group_by=environment&order_by=-requests&limit=1", "search-t0ken")
-    assert [(r["environment"], r["requests"]) for r in folded["rows"]] == [("production", 2), ("__others__", 1)]
+    assert [(r["environment"], r["requests"]) for r in folded["rows"]] == [
+        ("production", 2),
+        ("__others__", 1),
+    ]
     assert folded["totals"]["requests"] == 3
     negated = ok(f"/api/v1/costs?{month}&group_by=team&team!=support", "search-t0ken")
     assert [r["team"] for r in negated["rows"]] == ["search"]
@@ -1344,7 +1356,9 @@ def test_a_ledger_password_never_appears_in_serve_output_or_logs(pg_url: str) ->
     assert secret in url
     args = [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--no-grpc",
             "--http-port", "0", "--otlp-http-port", "0", "--log-level", "DEBUG"]  # fmt: skip
-    proc = subprocess.Popen([*args, "--ledger-url", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*args, "--ledger-url", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     seen = []
     ready = None

@@ -298,12 +298,16 @@ def test_only_an_ingest_token_may_export_over_http_and_grpc(app: CollectorApp) -
 
     endpoint = f"localhost:{app.ports['otlp_grpc']}"
     for token, expected in (("read-t0ken", SpanExportResult.FAILURE), ("nope", SpanExportResult.FAILURE)):
-        exporter = GrpcExporter(endpoint=endpoint, insecure=True, headers={"authorization": f"Bearer {token}"})
+        exporter = GrpcExporter(
+            endpoint=endpoint, insecure=True, headers={"authorization": f"Bearer {token}"}
+        )
         started = time.monotonic()
         assert exporter.export(llm_spans(1)) is expected
         assert time.monotonic() - started < 5  # refused, not retried as if unavailable
     assert app.ledger.count() == 1
-    exporter = GrpcExporter(endpoint=endpoint, insecure=True, headers={"authorization": "Bearer ingest-t0ken"})
+    exporter = GrpcExporter(
+        endpoint=endpoint, insecure=True, headers={"authorization": "Bearer ingest-t0ken"}
+    )
     assert exporter.export(llm_spans(2)) is SpanExportResult.SUCCESS
     assert app.ledger.count() == 3
 

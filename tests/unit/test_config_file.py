@@ -418,7 +418,10 @@ def test_ingest_bearer_tokens_are_ingest_role_tokens() -> None:
     from llmcost_collector.auth import AccessPolicy
 
     policy = AccessPolicy.from_config(
-        load_config("c.yaml", text="ingest: {bearer_tokens: [old]}\naccess: {tokens: [{name: r, role: read, token: new}]}\n")
+        load_config(
+            "c.yaml",
+            text="ingest: {bearer_tokens: [old]}\naccess: {tokens: [{name: r, role: read, token: new}]}\n",
+        )
     )
     assert policy.required
     assert policy.identify("Bearer old") is not None and policy.identify("Bearer old").role == "ingest"  # type: ignore[union-attr]
