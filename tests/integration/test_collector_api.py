@@ -1334,13 +1334,23 @@ def test_a_team_token_never_sees_another_teams_numbers(guarded: CollectorApp) ->
 
 
 def test_a_reload_through_the_file_swaps_the_api_tokens(guarded: CollectorApp) -> None:
-    """Rewriting the file (watched) replaces the tokens: the old one is refused from then on."""
+    """Rewriting the file (watched), or only a token file it names, replaces the tokens: the old
+    one is refused from then on."""
     app = guarded
     path = "/api/v1/spend"
     assert call(app, path, "read-t0ken")[0] == 200
     config_file(app).write_text(ACCESS_CONFIG.replace("read-t0ken", "rotated-t0ken"))
     wait_for(lambda: call(app, path, "read-t0ken")[0] == 401, timeout=10)
     assert call(app, path, "rotated-t0ken")[0] == 200
+    # a token kept in a file: rewriting the file alone (a rotated secret) reloads too
+    secret = config_file(app).parent / "finance.token"
+    secret.write_text("from-a-f1le\n")
+    config_file(app).write_text(ACCESS_CONFIG.replace("token: read-t0ken", "token_file: finance.token"))
+    wait_for(lambda: call(app, path, "from-a-f1le")[0] == 200, timeout=10)
+    assert call(app, path, "rotated-t0ken")[0] == 401
+    secret.write_text("r0tated-in-f1le\n")
+    wait_for(lambda: call(app, path, "r0tated-in-f1le")[0] == 200, timeout=10)
+    assert call(app, path, "from-a-f1le")[0] == 401
 
 
 def test_a_ledger_password_never_appears_in_serve_output_or_logs(pg_url: str) -> None:  # noqa: F811
