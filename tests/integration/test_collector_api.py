@@ -1333,6 +1333,35 @@ def test_a_team_token_never_sees_another_teams_numbers(guarded: CollectorApp) ->
     assert len(ok("/api/v1/budgets/status", "read-t0ken")["budgets"]) == 3
 
 
+def test_the_guard_sends_its_token(guarded: CollectorApp) -> None:
+    """The in-service guard passes ``token``: cached mode reads the status with a read token,
+    reserve mode reserves with an ingest token; without the right one, failing closed refuses."""
+    status_url = guarded.urls()["web"] + "api/v1/budgets/status"
+    cached = otel_llmcost.guard(status_url, refresh_seconds=60, fail_closed=True, token="search-t0ken")
+    try:
+        cached.check(team="search")  # the status was read: nothing over budget
+        assert [b["budget"] for b in cached._budgets or []] == []  # no hard limits configured
+    finally:
+        cached.close()
+    refused = otel_llmcost.guard(status_url, refresh_seconds=60, fail_closed=True)
+    try:
+        with pytest.raises(otel_llmcost.BudgetExceededError, match="unreachable"):
+            refused.check(team="search")
+    finally:
+        refused.close()
+    for token, granted in (("ingest-t0ken", True), ("read-t0ken", False)):
+        reserve = otel_llmcost.guard(status_url, mode="reserve", fail_closed=True, token=token)
+        try:
+            if granted:
+                reserve.reserve(provider="openai", model="gpt-4o", input_tokens=10, team="search")
+            else:
+                with pytest.raises(otel_llmcost.BudgetExceededError, match="refused: 403"):
+                    reserve.reserve(provider="openai", model="gpt-4o", input_tokens=10, team="search")
+        finally:
+            reserve.close()
+    assert guarded.reservation_metrics.answers.labels("granted")._value.get() == 1
+
+
 def test_a_reload_through_the_file_swaps_the_api_tokens(guarded: CollectorApp) -> None:
     """Rewriting the file (watched), or only a token file it names, replaces the tokens: the old
     one is refused from then on."""
