@@ -94,6 +94,7 @@ class CollectorApp:
             self.ledger, lambda: self.config.all_budgets(), self.clock, self.reservation_metrics.leaked
         )
         self.ports: dict[str, int] = {}
+        self.hosts: dict[str, str] = {}  # the address each HTTP port is bound to
         self._servers: list[BackgroundServer] = []
         self._grpc = None
         self._watcher: ConfigWatcher | None = None
@@ -225,6 +226,7 @@ class CollectorApp:
             )
             self._servers.append(server.start())
             self.ports[name] = server.port
+            self.hosts[name] = server.host
         if settings.enable_grpc:
             self._grpc, self.ports["otlp_grpc"] = start_grpc_server(
                 self.pipeline, lambda: self.limits, settings.host, settings.otlp_grpc_port

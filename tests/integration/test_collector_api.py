@@ -1227,6 +1227,16 @@ def guarded(collector: Collectors) -> CollectorApp:
     return app
 
 
+def test_the_api_port_binds_loopback_unless_told(collector: Collectors) -> None:
+    """By default the OTLP ports take every interface and the spend-bearing API port loopback;
+    ``http_host`` (``--http-host``, ``LLMCOST_HTTP_HOST``) opens it."""
+    default = collector(host="0.0.0.0")  # http_host left to its default
+    assert default.hosts == {"otlp_http": "0.0.0.0", "http": "127.0.0.1"}
+    opened = collector(host="0.0.0.0", http_host="0.0.0.0")
+    assert opened.hosts["http"] == "0.0.0.0"
+    assert get(f"http://127.0.0.1:{opened.ports['http']}/healthz")[0] == 200
+
+
 def test_each_role_on_the_api_port(guarded: CollectorApp) -> None:
     """Probes are open; the API, page, static files and API reference need a read or admin token
     (401 with a Basic challenge without one, 403 for ingest or metrics); /metrics takes its own
