@@ -378,17 +378,20 @@ def test_access_tokens_are_checked_where_written() -> None:
 
 
 def test_access_cross_checks_name_the_team_and_the_repeat() -> None:
-    """Once every token parses, unknown teams and repeated names are reported at the value."""
+    """Once every token parses, unknown teams, repeated names and a token given twice (two roles
+    for one value) are reported at the value."""
     text = (
         "teams: [{name: search}]\n"
         "access:\n"
         "  tokens:\n"
         "    - {name: d, role: read, token: t4, teams: [search, nosuch]}\n"
         "    - {name: d, role: ingest, token: t5}\n"
+        "    - {name: e, role: admin, token: t4}\n"
     )
     assert errors(text) == [
         (4, 56, "access.tokens[0].teams[1]", "team 'nosuch' is not defined under teams"),
         (5, 14, "access.tokens[1].name", "duplicate token name 'd' (also access.tokens[0])"),
+        (6, 37, "access.tokens[2].token", "the same token as access.tokens[0]"),  # the value is not repeated
     ]
 
 

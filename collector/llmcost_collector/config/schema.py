@@ -293,7 +293,13 @@ class Config(_Strict):
     def _access_problems(self) -> Iterator[Problem]:
         names: dict[str, int] = {}
         known = {t.name for t in self.teams} | {r.team for r in self.attribution.rules}
+        values = {token: f"ingest.bearer_tokens[{i}]" for i, token in enumerate(self.ingest.bearer_tokens)}
         for index, entry in enumerate(self.access.tokens):
+            if entry.token is not None:  # one token, one role: never two grants for the same value
+                value = entry.token.get_secret_value()
+                if value in values:
+                    yield Problem(("access", "tokens", index, "token"), f"the same token as {values[value]}")
+                values.setdefault(value, f"access.tokens[{index}]")
             if entry.name in names:
                 yield Problem(
                     ("access", "tokens", index, "name"),
