@@ -8,6 +8,7 @@ import socket
 import time
 from decimal import Decimal
 
+import grpc
 import pytest
 from google.rpc import code_pb2, status_pb2
 from llmcost_collector.app import CollectorApp
@@ -16,6 +17,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -297,6 +299,14 @@ def test_only_an_ingest_token_may_export_over_http_and_grpc(app: CollectorApp) -
     assert app.ledger.count() == 1
 
     endpoint = f"localhost:{app.ports['otlp_grpc']}"
+    request = encode_spans(llm_spans(1))
+    with grpc.insecure_channel(endpoint) as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        for metadata, code in (((), grpc.StatusCode.UNAUTHENTICATED),
+                               ((("authorization", "Bearer read-t0ken"),), grpc.StatusCode.PERMISSION_DENIED)):  # fmt: skip
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Export(request, metadata=metadata, timeout=10)
+            assert refused.value.code() is code and "read-t0ken" not in (refused.value.details() or "")
     for token, expected in (("read-t0ken", SpanExportResult.FAILURE), ("nope", SpanExportResult.FAILURE)):
         exporter = GrpcExporter(
             endpoint=endpoint, insecure=True, headers={"authorization": f"Bearer {token}"}

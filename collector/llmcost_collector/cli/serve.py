@@ -113,6 +113,8 @@ def serve(
         raise ConfigInvalid(exc) from None
     except ledger_errors() as exc:  # ports in use (OSError), a ledger that cannot be opened
         raise click.ClickException(f"cannot start: {redact(str(exc), secrets)}") from None
+    # the configured tokens too: never expected in a message, masked if one ever is
+    redacting.secrets += tuple(secret.decode() for secret, _ in app.limits.access.tokens)
     tune_garbage_collector()
     ready = {**app.urls(), "ledger": redact(settings.ledger_url, secrets)}
     click.echo("llmcost collector ready: " + json.dumps(ready))
