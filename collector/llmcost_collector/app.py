@@ -33,6 +33,7 @@ from llmcost_collector.model import LlmCall
 from llmcost_collector.pipeline import IngestPipeline
 from llmcost_collector.policy import IngestLimits, IngestPolicy
 from llmcost_collector.price.pricer import Pricer
+from llmcost_collector.receive.admission import ByteBudget
 from llmcost_collector.receive.otlp_grpc import start_grpc_server
 from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
 from llmcost_collector.serving import BackgroundServer
@@ -89,6 +90,7 @@ class CollectorApp:
         self.reservations = Reservations(
             self.ledger, lambda: self.config.all_budgets(), self.clock, self.reservation_metrics.leaked
         )
+        self.budget = ByteBudget(settings.max_inflight_bytes)  # in-flight export bytes, both receivers
         self.ports: dict[str, int] = {}
         self._servers: list[BackgroundServer] = []
         self._grpc = None
@@ -166,7 +168,7 @@ class CollectorApp:
         settings = self.settings
         self.pipeline.start()
         receiver = OtlpHttpReceiver(
-            self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds
+            self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds, budget=self.budget
         )
         web = make_web_app(
             self.registry,
@@ -206,7 +208,13 @@ class CollectorApp:
             self.ports[name] = server.port
         if settings.enable_grpc:
             self._grpc, self.ports["otlp_grpc"] = start_grpc_server(
-                self.pipeline, lambda: self.limits, settings.host, settings.otlp_grpc_port
+                self.pipeline,
+                lambda: self.limits,
+                settings.host,
+                settings.otlp_grpc_port,
+                workers=settings.grpc_workers,
+                max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+                budget=self.budget,
             )
         if settings.config_path and settings.watch_config:
             self._watcher = ConfigWatcher(

@@ -110,7 +110,7 @@ def _is_llm_keys(keys: Iterable[str]) -> bool:
     return _GEN_AI_NEEDLE in text or _LLM_NEEDLE in text or _OUTCOME_LINE in text
 
 
-def decode_protobuf(body: bytes) -> DecodedExport:
+def decode_protobuf(body: bytes | bytearray) -> DecodedExport:
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
@@ -214,7 +214,7 @@ def _json_hex_id(value: object, size: int) -> str | None:
     return value.lower()
 
 
-def decode_json(body: bytes) -> DecodedExport:
+def decode_json(body: bytes | bytearray) -> DecodedExport:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
