@@ -497,7 +497,7 @@ def test_a_body_over_the_in_flight_budget_is_refused_before_it_is_read(collector
     """With the budget taken by another export, a body's Content-Length is refused at once
     (429, Retry-After) before any of it is sent; a chunked body is cut off as it passes the
     budget, a gzip body as it inflates past it; once the budget is free the same bodies pass."""
-    app = collector(max_inflight_bytes=8192)
+    app = collector("ingest: {max_body_bytes: 8000000}\n", max_inflight_bytes=8192)
     port = app.ports["otlp_http"]
     assert app.budget.try_charge(4096)  # as if another export were being read
     head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -513,7 +513,9 @@ def test_a_body_over_the_in_flight_budget_is_refused_before_it_is_read(collector
     gzip_headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     status, _, headers = post(app.urls()["otlp_http"], bomb, gzip_headers)
     assert status == 429 and headers["Retry-After"] == "1"
-    assert metric(app, "llmcost_collector_exports_refused_total", reason="over_budget") == 3
+    # A client that sends its whole (large) body anyway reads the answer: no reset.
+    assert post(app.urls()["otlp_http"], b" " * 4_000_000, {"Content-Type": "application/json"})[0] == 429
+    assert metric(app, "llmcost_collector_exports_refused_total", reason="over_budget") == 4
     assert app.budget.used == 4096  # every refused export returned its charge
     app.budget.release(4096)
     assert post(app.urls()["otlp_http"], bomb, gzip_headers)[0] == 200  # alone, it is admitted
