@@ -78,3 +78,39 @@ class Charge:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- the memory bound these limits give ---------------------------------------------------------
+# Measured on this repository's machine (CPython 3.11, protobuf upb, SQLite ledger), one export
+# at a time into an idle ``llmcost serve``, peak RSS (VmHWM) over the idle RSS:
+#   12.0 MB protobuf of SDK spans (30,000, ~400 B each):  16.4x the body (6.5 kB a span)
+#    6.3 MB protobuf of the most compact billable spans (40,000, 158 B):  26.5x (4.2 kB a span)
+#   14.1 MB OTLP/JSON (15,000 spans):  9.6x
+# and a parsed 4 MB gRPC request held by grpcio: 3.5x its encoded size. Rounded up:
+BASELINE_BYTES = 128 * 1024 * 1024  # idle `llmcost serve` after its first export: 90 MB measured
+DECODE_EXPANSION = 32  # peak bytes per in-flight body byte, read to committed (all formats)
+SPAN_BYTES = 8 * 1024  # one queued span: its decoded view, priced row and billed call
+PARSED_MESSAGE_EXPANSION = 4  # a gRPC request parsed by grpcio before the budget is charged
+CONNECTION_BYTES = 128 * 1024  # one open HTTP connection's buffers (uvicorn pauses past 64 kB)
+
+
+def rss_bound_bytes(
+    *,
+    max_inflight_bytes: int,
+    max_body_bytes: int,
+    queue_capacity_spans: int,
+    grpc_max_concurrent_rpcs: int,
+    max_connections: int,
+) -> int:
+    """The collector's resident memory stays under this, whatever the mix of exports: what is in
+    flight (the budget, or one export alone: its body and, gzipped, the same cap inflated) times
+    the decode expansion, the gRPC requests grpcio holds parsed, the queue, the connections of
+    the two HTTP ports, and the process itself. README "Bounded memory" gives it as a formula."""
+    in_flight = max(max_inflight_bytes, 2 * max_body_bytes)
+    return (
+        BASELINE_BYTES
+        + DECODE_EXPANSION * in_flight
+        + PARSED_MESSAGE_EXPANSION * grpc_max_concurrent_rpcs * max_body_bytes
+        + SPAN_BYTES * queue_capacity_spans
+        + CONNECTION_BYTES * 2 * max_connections
+    )
