@@ -263,6 +263,8 @@ def _encodable(value: object) -> bool:
 
 def _decode_json_span(span: dict, resource: dict[str, object], scope_name: str, out: DecodedExport) -> None:
     raw_attrs = span.get("attributes", []) or []
+    if not isinstance(raw_attrs, list):  # unreadable, so not known to be no LLM call: rejected
+        raise TypeError(f"attributes must be a list, not {type(raw_attrs).__name__}")
     if not _is_llm_keys(kv.get("key", "") for kv in raw_attrs if isinstance(kv, dict)):
         out.skipped += 1
         return
