@@ -81,15 +81,16 @@ class Charge:
 
 
 # --- the memory bound these limits give ---------------------------------------------------------
-# Measured on this repository's machine (CPython 3.11, protobuf upb, SQLite ledger), one export
-# at a time into an idle ``llmcost serve``, peak RSS (VmHWM) over the idle RSS:
-#   12.0 MB protobuf of SDK spans (30,000, ~400 B each):  16.4x the body (6.5 kB a span)
-#    6.3 MB protobuf of the most compact billable spans (40,000, 158 B):  26.5x (4.2 kB a span)
-#   14.1 MB OTLP/JSON (15,000 spans):  9.6x
+# Measured by benchmarks/bench_memory.py (BENCHMARKS.md, "Memory per export"; CPython 3.11,
+# protobuf upb, SQLite ledger), one export at a time into an idle ``llmcost serve``, peak RSS
+# (VmHWM) over the idle RSS:
+#   11.7 MB protobuf of SDK spans (30,000, ~390 B each):  16.4x the body (6.4 kB a span)
+#    6.0 MB protobuf of the most compact billable spans (40,000, 150 B):  27.6x (4.1 kB a span)
+#   13.2 MB OTLP/JSON (15,000 spans):  10.0x (8.8 kB a span)
 # and a parsed 4 MB gRPC request held by grpcio: 3.5x its encoded size. Rounded up:
 BASELINE_BYTES = 128 * 1024 * 1024  # idle `llmcost serve` after its first export: 90 MB measured
 DECODE_EXPANSION = 32  # peak bytes per in-flight body byte, read to committed (all formats)
-SPAN_BYTES = 8 * 1024  # one queued span: its decoded view, priced row and billed call
+SPAN_BYTES = 10 * 1024  # one queued span: its decoded view, priced row and billed call
 PARSED_MESSAGE_EXPANSION = 4  # a gRPC request parsed by grpcio before the budget is charged
 CONNECTION_BYTES = 128 * 1024  # one open HTTP connection's buffers (uvicorn pauses past 64 kB)
 
