@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from bench_instrumentation import timed_each  # the same per-call timing as the overhead bench
 from llmcost_demo.fake_provider import FakeProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -58,19 +59,6 @@ class HitCounter(SpanExporter):
         self.spans += len(spans)
         self.hits += sum(1 for s in spans if (s.attributes or {}).get("llmcost.cache.hit") is True)
         return SpanExportResult.SUCCESS
-
-
-def timed_each(fn: Callable[[], object], n: int) -> tuple[list[float], list[float]]:
-    """Per call: (thread CPU µs list, wall µs list)."""
-    cpu: list[float] = []
-    wall: list[float] = []
-    thread_time, perf_counter = time.thread_time, time.perf_counter
-    for _ in range(n):
-        w, c = perf_counter(), thread_time()
-        fn()
-        cpu.append((thread_time() - c) * 1e6)
-        wall.append((perf_counter() - w) * 1e6)
-    return cpu, wall
 
 
 @contextlib.contextmanager

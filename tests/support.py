@@ -8,16 +8,21 @@ because CI must exercise the real parts.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,6 +116,7 @@ def priced_entry(
     day: date,
     usage: Usage | None = None,
     model: str = "house-model",
+    provider: str = "openai",
     status: str = "ok",
     outcome: str = "",
     outcome_count: int = 0,
@@ -122,10 +128,45 @@ def priced_entry(
     start = epoch_ns(datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)) + n
     call = LlmCall(
         trace_id=f"{n:032x}", span_id=f"{n:016x}", start_time_ns=start, end_time_ns=start + 10**9,
-        provider="openai", operation="outcome" if outcome and usage is None else "chat",
+        provider=provider, operation="outcome" if outcome and usage is None else "chat",
         request_model="" if outcome and usage is None else model, response_model="", usage=usage or Usage(),
         attribution=Attribution(team=team, **attribution), status=status, outcome=outcome,
         outcome_count=outcome_count,
     )  # fmt: skip
     cost = Pricer(config.price_book).price(call)
     return LedgerEntry.from_call(call, cost, make_chargeback(config)(call, cost.contracted_nanos), start)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (for servers that cannot bind port 0 themselves)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_prometheus(config: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+    """A real Prometheus on loopback with ``config`` (its prometheus.yml as a dict), ready to
+    answer; yields its base URL and stops it afterwards."""
+    binary = require_binary("prometheus")
+    (tmp_path / "prometheus.yml").write_text(json.dumps(config))  # JSON is valid YAML
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/-/ready", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "Prometheus did not start"
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)

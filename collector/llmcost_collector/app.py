@@ -36,6 +36,7 @@ from llmcost_collector.price.pricer import Pricer
 from llmcost_collector.receive.admission import ByteBudget
 from llmcost_collector.receive.otlp_grpc import start_grpc_server
 from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
+from llmcost_collector.reconcile.gauge import CaptureGauge
 from llmcost_collector.serving import BackgroundServer
 from llmcost_collector.settings import DEFAULT_LEDGER_URL, Settings
 from llmcost_collector.web.api import make_web_app
@@ -78,6 +79,8 @@ class CollectorApp:
         self.registry.register(self.gauges)
         self.coverage = AttributionCoverage(self._source_spend)
         self.registry.register(self.coverage)
+        self.capture = CaptureGauge(self.ledger)  # the last recorded `llmcost reconcile` run's ratios
+        self.registry.register(self.capture)
         self.pipeline = IngestPipeline(
             ledger=self.ledger,
             pricer=self.pricer,
@@ -161,6 +164,7 @@ class CollectorApp:
     def _refresh_gauges(self) -> None:
         self.gauges.refresh()
         self.coverage.refresh()
+        self.capture.refresh()
 
     # --- lifecycle ----------------------------------------------------------------------
 

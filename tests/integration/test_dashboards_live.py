@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 from llmcost_demo.demo import DemoStack, demo_settings
 
-from tests.support import require_binary
+from tests.support import running_prometheus
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs_prometheus]
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +30,6 @@ VARIABLES = {
 PREVIOUS_PERIOD = re.compile(r"offset (1d|1w|30d)\b")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -45,12 +37,10 @@ def _get(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = require_binary("prometheus")
     tmp = tmp_path_factory.mktemp("prometheus")
     settings = demo_settings(otlp_http_port=0, otlp_grpc_port=0, http_port=0)
     stack = DemoStack(settings, rate=25.0).start()
     assert stack.app is not None
-    port = _free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [
@@ -61,28 +51,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             {"job_name": "llmcost", "static_configs": [{"targets": [f"127.0.0.1:{stack.app.ports['http']}"]}]}
         ],
     }
-    (tmp / "prometheus.yml").write_text(json.dumps(config))  # JSON is valid YAML
-    proc = subprocess.Popen(
-        [binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/ready", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
-        time.sleep(20)  # enough 1s scrapes for rate() over the 15s window
-        yield base
+        with running_prometheus(config, tmp) as base:
+            time.sleep(20)  # enough 1s scrapes for rate() over the 15s window
+            yield base
     finally:
-        proc.terminate()
-        proc.wait(10)
         stack.stop()
 
 

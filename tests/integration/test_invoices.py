@@ -1,5 +1,6 @@
-"""Monthly invoices from a real ledger on both backends: byte-identical JSON, closing, and the
-adjustments that late spans, re-pricing and config changes give a closed month.
+"""Monthly invoices from a real ledger on both backends: byte-identical JSON, closing, the
+adjustments that late spans, re-pricing and config changes give a closed month, and a month cut
+into ranges by a mid-month settings change and a mid-month price change.
 
 Rows are priced as the pipeline prices them (``tests.support.priced_entry``) with a price-book
 model at $2 input / $0.50 cache read / $8 output per million tokens; amounts are worked out by
@@ -71,6 +72,34 @@ def expected_january() -> dict[str, Decimal]:
     return {"search": Decimal("23.75"), "support": Decimal("18.50")}
 
 
+# The same month with a price cut on the 11th (the price book's second entry) and search's markup
+# raised to 20 % from the 16th; no seats, outcomes or shared costs, so every line is usage.
+CHANGES = """
+teams:
+  - name: search
+    chargeback_changes:
+      - {effective_from: 2025-01-16, markup_percent: 20}
+price_book:
+  entries:
+    - {name: house, model: house-model, input: 2.00, cache_read: 0.50, output: 8.00, effective_to: 2025-01-11}
+    - {name: house-cut, model: house-model, input: 1.00, cache_read: 0.25, output: 4.00, effective_from: 2025-01-11}
+chargeback: {model: cost_plus, markup_percent: 10, platform_fee_percent: 15}
+"""
+
+
+def changing_january(config: Config) -> list:
+    m = 1_000_000
+    return [
+        # before the cut: 1M input + 100k output at $2 / $8 = $2.80
+        priced_entry(config, 1, team="search", day=date(2025, 1, 3), usage=Usage(input_tokens=m, output_tokens=m // 10)),
+        # after the cut, before the change: 1M input + 1M cache read + 100k output at $1 / $0.25 / $4 = $1.65
+        priced_entry(config, 2, team="search", day=date(2025, 1, 12),
+                     usage=Usage(input_tokens=m, cache_read_tokens=m, output_tokens=m // 10)),
+        # after the change: 2M input at $1 = $2.00
+        priced_entry(config, 3, team="search", day=date(2025, 1, 20), usage=Usage(input_tokens=2 * m)),
+    ]  # fmt: skip
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -113,15 +142,51 @@ def test_sqlite_and_postgresql_give_byte_identical_json_invoices(
     config: Config,
 ) -> None:
     outputs = []
+    changing = load_config("llmcost.yaml", text=CHANGES)  # a month cut into ranges
     for url in (f"sqlite:///{tmp_path / 'same.db'}", pg_url):
         ledger = open_ledger(url)
         try:
             ledger.insert(january(config))
             outputs.append(render(Invoicing(ledger, config).invoices(JAN), "json"))
+            ledger.insert(
+                [row._replace(trace_id="c" + row.trace_id[1:]) for row in changing_january(changing)]
+            )
+            outputs.append(render(Invoicing(ledger, changing).invoices(JAN), "json"))
         finally:
             ledger.close()
-    assert outputs[0] == outputs[1]
+    assert outputs[:2] == outputs[2:]
     assert totals(json.loads(outputs[0])) == expected_january()
+
+
+def test_a_settings_change_and_a_price_change_mid_month_give_each_range_its_own_charge(url: str) -> None:
+    config = load_config("llmcost.yaml", text=CHANGES)
+    ledger = open_ledger(url)
+    try:
+        ledger.insert(changing_january(config))
+        books = Invoicing(ledger, config)
+        (search,) = books.invoices(JAN)
+        documents, usage = books.view(JAN)
+    finally:
+        ledger.close()
+    lines = {(line["kind"], line["start"]): line["amount_usd"] for line in search["lines"]}
+    assert lines == {
+        # to the 15th at 10 %: ($2.80 + $1.65) x 1.10 = $4.895, fee 15 % of $4.45 = $0.6675
+        ("usage", "2025-01-01"): "4.895000000",
+        ("platform_fee", "2025-01-01"): "0.667500000",
+        # from the 16th at 20 %: $2.00 x 1.20 = $2.40, fee 15 % of $2.00 = $0.30
+        ("usage", "2025-01-16"): "2.400000000",
+        ("platform_fee", "2025-01-16"): "0.300000000",
+        # 1M cache reads on the 12th at the cut rates: 1M x ($1 - $0.25); at the 1st's rates it would be $1.50
+        ("prompt_cache_savings", None): "-0.750000000",
+    }
+    assert search["total_usd"] == "8.262500000"  # 4.895 + 0.6675 + 2.40 + 0.30
+    # the FOCUS grain is back per day: the three days' usage, priced at their own rates
+    by_day = {}
+    for charge in usage:
+        by_day[charge["day"]] = by_day.get(charge["day"], 0) + charge["contracted_nanos"]
+    assert by_day == {"2025-01-03": 2_800_000_000, "2025-01-12": 1_650_000_000, "2025-01-20": 2_000_000_000}
+    rows = focus.rows(documents, usage)
+    assert sum((row["BilledCost"] for row in rows), Decimal(0)) == Decimal(search["total_usd"])
 
 
 def test_a_closed_period_never_changes_and_late_usage_is_adjusted_next_month(

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from llmcost_collector.config.schema import load_config
 from llmcost_collector.ledger import (
     DIMENSIONS,
     DUPLICATE,
+    MEASURES,
     NEW,
     SCHEMA_VERSIONS,
     SUPPRESSED,
@@ -890,6 +891,51 @@ def test_rollups_equal_a_recomputation_from_the_calls(
         assert answered(reopened, query) == expected_costs(rows, query)
     finally:
         reopened.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_range_lines_equal_the_sum_of_their_daily_lines(
+    data: st.DataObject,
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Random ledgers on both backends: ``usage_ranges`` cut at any midnights (whole months from
+    the monthly rollup, other ranges from the daily one) is, per range and dimensions, the sum of
+    ``usage_lines`` over the range's days, with the range's first day as its day."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('ranges') / 'l.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").create_database()
+    pool = [pool_entry(n, data.draw) for n in range(12)]
+    # December 2025, the two days either side of January 1st (where the pool's calls are), February
+    edges = sorted({T0 - 31 * DAY, T0 - 2 * DAY, T0 - DAY, T0, T0 + DAY, T0 + 2 * DAY, T0 + 31 * DAY})
+    cut = sorted(data.draw(st.lists(st.sampled_from(edges), min_size=2, max_size=7, unique=True)))
+    start, end, boundaries = cut[0], cut[-1], cut[1:-1]
+    ledger = open_ledger(url)
+    try:
+        ledger.insert(pool)
+        ranges = ledger.usage_ranges(start, end, boundaries)
+        daily = ledger.usage_lines(start, end)
+    finally:
+        ledger.close()
+    expected: dict[tuple, list[int]] = {}
+    for line in daily:
+        day_ns = (line.day - date(1970, 1, 1)).days * DAY
+        first = max(edge for edge in cut[:-1] if edge <= day_ns)
+        key = (first, *(getattr(line, d) for d in DIMENSIONS))
+        sums = expected.setdefault(key, [0] * len(MEASURES))
+        for i, measure in enumerate(MEASURES):
+            sums[i] += getattr(line, measure)
+    got = {
+        ((line.day - date(1970, 1, 1)).days * DAY, *(getattr(line, d) for d in DIMENSIONS)): [
+            getattr(line, m) for m in MEASURES
+        ]
+        for line in ranges
+    }
+    assert got == expected
+    assert len(got) == len(ranges)  # one line per range and combination
 
 
 # --- schema -----------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -39,7 +38,7 @@ import yaml
 from llmcost_collector.app import CollectorApp, Settings
 from llmcost_collector.budget.alertmanager import template_text
 
-from tests.support import require_binary
+from tests.support import require_binary, running_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
@@ -510,12 +509,6 @@ price_book:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _prometheus(tmp_path: Path, collector: str, alertmanager: str) -> Iterator[str]:
     """A real Prometheus with the repository's rules, scraping and evaluating every second."""
@@ -526,27 +519,8 @@ def _prometheus(tmp_path: Path, collector: str, alertmanager: str) -> Iterator[s
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "scrape_configs": [{"job_name": "llmcost", "static_configs": [{"targets": [collector]}]}],
     }  # fmt: skip
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
-    process = subprocess.Popen(
-        [require_binary("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'prometheus-data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/ready", timeout=2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "Prometheus did not start"
-                time.sleep(0.2)
+    with running_prometheus(config, tmp_path) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _team_notifications(sink: WebhookSink, receiver: str) -> list[tuple[str, list[tuple[str, str, str]]]]:

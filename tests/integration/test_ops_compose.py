@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import socket
 import subprocess
 import sys
 import urllib.parse
@@ -34,7 +33,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.integration.conftest import FAR_FUTURE
 from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
-from tests.support import require_binary, start_process, stop_process, wait_for
+from tests.support import require_binary, running_prometheus, start_process, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -457,12 +456,6 @@ def _through_the_filter(spans: list[ReadableSpan]) -> list[ReadableSpan]:
     return [s for s in spans if any((s.attributes or {}).get(k) is not None for k in keys)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _query(base: str, expr: str) -> list[dict[str, Any]]:
     url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -479,7 +472,7 @@ def test_two_replicas_on_one_postgres_scraped_by_prometheus(pg_url: str, tmp_pat
     counters is the ledger, and both replicas' ledger gauges report the same ledger."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    prometheus_binary = require_binary("prometheus")
+    require_binary("prometheus")  # before starting anything
     replicas = [
         start_process(
             [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--ledger-url", pg_url,
@@ -488,7 +481,6 @@ def test_two_replicas_on_one_postgres_scraped_by_prometheus(pg_url: str, tmp_pat
         )
         for _ in REPLICAS
     ]  # fmt: skip
-    prometheus = None
     try:
         urls = [json.loads(found) for _, found in replicas]
         spans = _traffic(60)
@@ -517,52 +509,48 @@ def test_two_replicas_on_one_postgres_scraped_by_prometheus(pg_url: str, tmp_pat
         charged = {r.group["team"]: Decimal(r.chargeback_nanos or r.contracted_nanos or 0) for r in rows}
         cost = sum((Decimal(r.contracted_nanos or 0) for r in rows), Decimal(0))
 
-        port = free_port()
         targets = [urlsplit(u["metrics"]).netloc for u in urls]
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ROOT / "prometheus/rules/llmcost.rules.yml")],
             "scrape_configs": [{"job_name": "llmcost", "static_configs": [{"targets": targets}]}],
         }
-        (tmp_path / "prometheus.yml").write_text(json.dumps(config))
-        prometheus = subprocess.Popen(
-            [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-
-        def scraped() -> bool:
-            try:
-                up = _query(base, "up")
-                rules = _query(base, "team_period:llmcost_spend_usd:max")
-            except OSError:
-                return False
-            return len(up) == 2 and all(r["value"][1] == "1" for r in up) and bool(rules)
-
-        wait_for(scraped, timeout=60)
-
-        requests = _query(base, "sum(llmcost_requests_total)")
-        assert int(float(requests[0]["value"][1])) == llm_calls
-        per_replica = _query(base, "sum by (instance) (llmcost_requests_total)")
-        assert len(per_replica) == 2 and all(float(r["value"][1]) > 0 for r in per_replica)
-        [total] = _query(base, "sum(llmcost_cost_usd_total)")
-        assert Decimal(total["value"][1]) == pytest.approx(cost.scaleb(-9), rel=Decimal("1e-9"))
-        # every replica reports the whole ledger's month to date, so min and max agree per team
-        monthly = 'llmcost_spend_usd{period="monthly"}'
-        highest = {
-            r["metric"]["team"]: Decimal(r["value"][1]) for r in _query(base, f"max by (team) ({monthly})")
-        }
-        lowest = {
-            r["metric"]["team"]: Decimal(r["value"][1]) for r in _query(base, f"min by (team) ({monthly})")
-        }
-        assert highest == lowest
-        assert set(highest) == set(charged)
-        for team, nanos in charged.items():
-            assert highest[team] == pytest.approx(nanos.scaleb(-9), rel=Decimal("1e-9")), team
+        with running_prometheus(config, tmp_path) as prometheus:
+            _check_scrapes(prometheus, llm_calls, cost, charged)
     finally:
-        if prometheus is not None:
-            prometheus.terminate()
-            prometheus.wait(10)
         for proc, _ in replicas:
             stop_process(proc)
+
+
+def _check_scrapes(prometheus: str, llm_calls: int, cost: Decimal, charged: dict[str, Decimal]) -> None:
+    """Prometheus scraping both replicas: summed counters equal the ledger; the ledger gauges
+    agree between replicas and with the ledger."""
+
+    def scraped() -> bool:
+        try:
+            up = _query(prometheus, "up")
+            rules = _query(prometheus, "team_period:llmcost_spend_usd:max")
+        except OSError:
+            return False
+        return len(up) == 2 and all(r["value"][1] == "1" for r in up) and bool(rules)
+
+    wait_for(scraped, timeout=60)
+
+    requests = _query(prometheus, "sum(llmcost_requests_total)")
+    assert int(float(requests[0]["value"][1])) == llm_calls
+    per_replica = _query(prometheus, "sum by (instance) (llmcost_requests_total)")
+    assert len(per_replica) == 2 and all(float(r["value"][1]) > 0 for r in per_replica)
+    [total] = _query(prometheus, "sum(llmcost_cost_usd_total)")
+    assert Decimal(total["value"][1]) == pytest.approx(cost.scaleb(-9), rel=Decimal("1e-9"))
+    # every replica reports the whole ledger's month to date, so min and max agree per team
+    monthly = 'llmcost_spend_usd{period="monthly"}'
+    highest = {
+        r["metric"]["team"]: Decimal(r["value"][1]) for r in _query(prometheus, f"max by (team) ({monthly})")
+    }
+    lowest = {
+        r["metric"]["team"]: Decimal(r["value"][1]) for r in _query(prometheus, f"min by (team) ({monthly})")
+    }
+    assert highest == lowest
+    assert set(highest) == set(charged)
+    for team, nanos in charged.items():
+        assert highest[team] == pytest.approx(nanos.scaleb(-9), rel=Decimal("1e-9")), team

@@ -62,6 +62,7 @@ def test_unit_tests_cover_every_alert_and_threshold() -> None:
         "LLMCostBudgetForecast",
         "LLMCostUnpricedModel",
         "LLMCostHighErrorRate",
+        "LLMCostCaptureGap",
     }
     assert set(fired) == alerts
     assert silent == alerts, "every alert also needs a case where it must not fire"

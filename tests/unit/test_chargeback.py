@@ -1,19 +1,30 @@
 """Chargeback: per call (``chargeback.per_call``: the rates each team is charged and the amounts,
-in whole nano-dollars rounded half to even, with unpriced calls staying unpriced) and per month
-(``chargeback.engine``: invoices computed by hand for every model, tier, fee and split)."""
+in whole nano-dollars rounded half to even, with unpriced calls staying unpriced), per month
+(``chargeback.engine``: invoices computed by hand for every model, tier, fee and split), on range
+lines (``chargeback.ranges``: the month cut where settings or rates change) and back per day
+(``chargeback.daily``: the FOCUS grain)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmcost_collector.chargeback.allocate import allocate
-from llmcost_collector.chargeback.engine import PeriodCharges, TeamCharges, compute
+from llmcost_collector.chargeback.daily import spread
+from llmcost_collector.chargeback.engine import (
+    TOKEN_CLASSES,
+    PeriodCharges,
+    TeamCharges,
+    compute,
+    line_tokens,
+)
 from llmcost_collector.chargeback.per_call import make_chargeback
+from llmcost_collector.chargeback.ranges import RangeCuts, merge
 from llmcost_collector.chargeback.settings import ChargebackPlan, per_call_rates
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.ledger.usage import UsageLine
@@ -353,3 +364,151 @@ def test_per_call_chargeback_follows_the_settings_of_the_calls_day() -> None:
     second = call_for("lab")
     second.start_time_ns = 1_767_312_000 * 10**9  # 2026-01-02T00:00:00Z
     assert (charge(first_day, 1_000), charge(second, 1_000)) == (1_000, 1_100)
+
+
+# --- range lines and the days back ------------------------------------------------------------
+
+CUT = date(2025, 1, 11)  # the test model's price cut: half the rates from the 11th on
+CHEAPER = Rates(
+    input=Decimal(1), output=Decimal(4), cache_read=Decimal("0.25"), source="price-book", price_id="house-cut"
+)
+CHANGES = (
+    "teams:\n  - name: search\n    chargeback: {model: at_cost}\n    chargeback_changes:\n"
+    "      - {effective_from: 2025-01-16, model: cost_plus, markup_percent: 10}\n"
+)
+
+
+def dated_rates(provider: str, model: str, day: date) -> tuple[Rates | None, Rates | None]:
+    if model != "house":
+        return (None, None)
+    return (CHEAPER, CHEAPER) if day >= CUT else (RATES, RATES)
+
+
+def on_ranges(text: str, daily: list[UsageLine]) -> tuple[PeriodCharges, RangeCuts]:
+    """The month charged as invoices charge it: the daily lines summed into range lines."""
+    plan = ChargebackPlan(load_config("c.yaml", text=text))
+    models = {(line.provider, line.model) for line in daily}
+    cuts = RangeCuts.of(JAN, FEB, plan, dated_rates, {line.team for line in daily}, models)
+    return compute(JAN, FEB, merge(daily, cuts), {}, plan, dated_rates), cuts
+
+
+def mid_month_days() -> list[UsageLine]:
+    # per day 1M input, 1M cache read, 100k output: $2 + $0.50 + $0.80 = $3.30 before the cut,
+    # $1 + $0.25 + $0.40 = $1.65 after it
+    def day(n: int) -> UsageLine:
+        cost = 3_300_000_000 if date(2025, 1, n) < CUT else 1_650_000_000
+        return usage(day=date(2025, 1, n), input_tokens=1_000_000, cache_read_tokens=1_000_000,
+                     output_tokens=100_000, contracted=cost)  # fmt: skip
+
+    return [day(3), day(9), day(12), day(20), day(25)]
+
+
+def test_a_settings_change_and_a_price_change_cut_the_month_into_ranges_charged_by_hand() -> None:
+    search, cuts = on_ranges(CHANGES, mid_month_days())
+    team = search.teams["search"]
+    # cut at the price change (the 11th) for the model and the settings change (the 16th) for
+    # the team: [1st, 11th) holds the 3rd and 9th, [11th, 16th) the 12th, [16th, Feb) the 20th and 25th
+    assert (cuts.teams, cuts.models, cuts.days()) == (
+        {"search": (date(2025, 1, 16),)},
+        {("openai", "house"): (CUT,)},
+        [CUT, date(2025, 1, 16)],
+    )
+    by_segment = {(line.kind, line.start): line for line in team.lines}
+    # at cost to the 15th: $3.30 + $3.30 + $1.65; cost-plus 10 % after: ($1.65 + $1.65) x 1.10
+    assert by_segment[("usage", JAN)].amount_nanos == 8_250_000_000
+    assert by_segment[("usage", date(2025, 1, 16))].amount_nanos == 3_630_000_000
+    assert team.total_nanos == 11_880_000_000
+    # prompt-cache savings at each range's rates: 2M x ($2 - $0.50) + 1M x ($1 - $0.25)
+    # + 2M x ($1 - $0.25) = $3.00 + $0.75 + $1.50 (at January 1st's rates alone it would be $7.50)
+    assert by_segment[("prompt_cache_savings", None)].amount_nanos == -5_250_000_000
+    # the last range split by class at the cheaper rates: input 2M x $1, cache read 2M x $0.25,
+    # output 200k x $4, each plus 10 %
+    last = {c.token_class: (c.day, c.tokens, c.contracted_nanos, c.billed_nanos)
+            for c in team.charges if c.day == date(2025, 1, 16)}  # fmt: skip
+    assert last == {
+        "input": (date(2025, 1, 16), 2_000_000, 2_000_000_000, 2_200_000_000),
+        "cache_read": (date(2025, 1, 16), 2_000_000, 500_000_000, 550_000_000),
+        "output": (date(2025, 1, 16), 200_000, 800_000_000, 880_000_000),
+    }
+    # amounts that round nowhere come out as the daily lines charged one by one
+    plan = ChargebackPlan(load_config("c.yaml", text=CHANGES))
+    daily = compute(JAN, FEB, mid_month_days(), {}, plan, dated_rates).teams["search"]
+    assert daily.total_nanos == team.total_nanos
+
+
+def test_a_teams_settings_change_cuts_only_its_own_lines() -> None:
+    # search changes on the 16th; ads (no change) on the same model keeps the month whole, except
+    # at the model's own price change on the 11th
+    days = [*mid_month_days(), usage("ads", day=date(2025, 1, 12)), usage("ads", day=date(2025, 1, 20))]
+    plan = ChargebackPlan(load_config("c.yaml", text=CHANGES))
+    cuts = RangeCuts.of(JAN, FEB, plan, dated_rates, {"search", "ads"}, {("openai", "house")})
+    ads = [line for line in merge(days, cuts) if line.team == "ads"]
+    assert [(line.day, line.requests) for line in ads] == [(CUT, 2)]  # one range: the 11th to February
+    assert cuts.range_of("ads", "openai", "house", date(2025, 1, 20)) == (CUT, FEB)
+    assert cuts.range_of("search", "openai", "house", date(2025, 1, 20)) == (date(2025, 1, 16), FEB)
+
+
+def test_markup_is_rounded_once_per_range_not_once_per_day() -> None:
+    text = "chargeback: {model: cost_plus, markup_percent: 10}\n"
+    days = [usage(day=date(2025, 1, n), input_tokens=0, output_tokens=1, contracted=5) for n in (3, 4)]
+    search, _ = on_ranges(text, days)
+    # one range (no change in January): 10 % of 5 + 5 = 10 nano-dollars is 1, so 11 billed; rounded
+    # per day it would have been 10 % of 5 = 0.5 -> 0 (half to even) twice, so 10
+    assert search.teams["search"].total_nanos == 11
+
+
+def test_range_charges_spread_over_their_days_by_tokens_and_add_up_exactly() -> None:
+    days = mid_month_days()
+    search, cuts = on_ranges(CHANGES, days)
+    charges = search.teams["search"].charges
+    daily = spread(charges, days, cuts)
+    # every day's tokens of every class come back exactly
+    assert {(c.day, c.token_class): c.tokens for c in daily} == {
+        (line.day, name): count for line in days for name, count in line_tokens(line).items() if count
+    }
+    # the range [1st, 11th) splits evenly over the 3rd and the 9th: $4.00 of input each half
+    first = {(c.day, c.token_class): c.contracted_nanos for c in daily if c.day < CUT}
+    assert first[(date(2025, 1, 3), "input")] == first[(date(2025, 1, 9), "input")] == 2_000_000_000
+    for name in ("tokens", "list_nanos", "contracted_nanos", "billed_nanos"):
+        assert sum(getattr(c, name) for c in daily) == sum(getattr(c, name) for c in charges)
+
+
+def test_a_days_share_follows_its_cost_when_the_class_has_no_tokens() -> None:
+    # no tokens at all (a call billed per request): the range's $4.000000001 goes by each day's
+    # contracted cost, $1 : $3, the odd nano-dollar to the larger remainder (the 7th's 0.75)
+    days = [usage(day=date(2025, 1, 2), input_tokens=0, contracted=10**9),
+            usage(day=date(2025, 1, 7), input_tokens=0, contracted=3 * 10**9)]  # fmt: skip
+    charges = [replace(c, contracted_nanos=4 * 10**9 + 1, billed_nanos=4 * 10**9 + 1)
+               for c in on_ranges("chargeback: {model: at_cost}\n", days)[0].teams["search"].charges]  # fmt: skip
+    cuts = RangeCuts(JAN, FEB)
+    assert [(c.day, c.contracted_nanos) for c in spread(charges, days, cuts)] == [
+        (date(2025, 1, 2), 1_000_000_000),
+        (date(2025, 1, 7), 3_000_000_001),
+    ]
+
+
+# (day of January, team, feature, input, cache read, output tokens, contracted nano-dollars)
+DAY_OF_USAGE = st.tuples(
+    st.integers(1, 31), st.sampled_from(["search", "ads"]), st.sampled_from(["chat", "triage"]),
+    st.integers(0, 10**7), st.integers(0, 10**7), st.integers(0, 10**7), st.integers(0, 10**10),
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(DAY_OF_USAGE, min_size=1, max_size=12))
+def test_daily_charges_of_random_months_add_up_to_the_invoice(
+    calls: list[tuple[int, str, str, int, int, int, int]],
+) -> None:
+    days = [usage(team, day=date(2025, 1, n), feature=feature, input_tokens=i, cache_read_tokens=c,
+                  output_tokens=o, contracted=cost)
+            for n, team, feature, i, c, o, cost in calls]  # fmt: skip
+    text = CHANGES.replace("at_cost}", "cost_plus, markup_percent: 7}")
+    month, cuts = on_ranges(text, days)
+    for team in month.teams.values():
+        daily = spread(team.charges, days, cuts)
+        billed = sum(line.amount_nanos for line in team.lines if line.kind in ("usage", "failed_requests"))
+        assert sum(c.billed_nanos for c in daily) == billed
+        for name in TOKEN_CLASSES:  # a day's tokens of a class come back exactly
+            assert sum(c.tokens for c in daily if c.token_class == name) == sum(
+                line_tokens(line)[name] for line in days if line.team == team.team
+            )

@@ -43,6 +43,7 @@ def test_help_lists_every_command_in_order(llmcost: Llmcost) -> None:
         "report",
         "invoice",
         "export",
+        "reconcile",
         "reprice",
         "migrate",
         "config",

@@ -9,11 +9,14 @@ a power of ten), so the arithmetic is integer throughout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from decimal import Decimal
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
-def integer_weights(weights: Mapping[str, Decimal | int]) -> dict[str, int]:
+def integer_weights(weights: Mapping[K, Decimal | int]) -> dict[K, int]:
     """The same proportions as integers: every weight times one power of ten."""
     if all(type(weight) is int for weight in weights.values()):
         return dict(weights)  # type: ignore[arg-type]
@@ -27,7 +30,7 @@ def integer_weights(weights: Mapping[str, Decimal | int]) -> dict[str, int]:
     return {key: int(Decimal(weight) * scale) for key, weight in weights.items()}
 
 
-def allocate(total: int, weights: Mapping[str, Decimal | int]) -> dict[str, int]:
+def allocate(total: int, weights: Mapping[K, Decimal | int]) -> dict[K, int]:
     """``total`` split over ``weights`` (keys in the order given). Zero weights get 0; when every
     weight is zero the split is even. Works for negative totals too (the split of ``-total``)."""
     if not weights:
@@ -41,8 +44,8 @@ def allocate(total: int, weights: Mapping[str, Decimal | int]) -> dict[str, int]
     if whole == 0:
         shares = dict.fromkeys(weights, 1)
         whole = len(shares)
-    parts: dict[str, int] = {}
-    remainders: list[tuple[int, int, str]] = []
+    parts: dict[K, int] = {}
+    remainders: list[tuple[int, int, K]] = []
     for position, (key, share) in enumerate(shares.items()):
         part, remainder = divmod(total * share, whole)
         parts[key] = part

@@ -1,16 +1,18 @@
-"""The monthly chargeback: every team's invoice lines from a period's daily usage lines.
+"""The monthly chargeback: every team's invoice lines from a period's usage lines.
 
 Pure computation: usage lines (``ledger.usage``), active users per team, the effective-dated
 settings (``chargeback.settings``) and a rate lookup in; integer nano-dollar lines out. Each
-usage line is charged under the settings in force on its day, so a month that changes a team's
-model applies each model to the calls dated under it. What a month decides as a whole (the
+usage line is charged under the settings and rates in force on its day, so a month that changes
+a team's model applies each model to the calls dated under it. A line may be one day or a
+range of days in which neither can change (invoices pass range lines, ``chargeback.ranges``). What a month decides as a whole (the
 volume tier, fixed fees and seats, prorated by days across a change, shared costs) is computed
 once per team and period.
 
 Every amount is whole nano-dollars: percentages are applied in ``Decimal`` and rounded once with
 ``money.round_nanos``; splits use ``chargeback.allocate`` so the parts add up to the whole. The
-fine-grained ``Charge`` items (day x team x model x token class) are what the invoice lines are
-summed from, so a FOCUS export built from them adds up to the invoices exactly.
+fine-grained ``Charge`` items (line x token class) are what the invoice lines are summed from,
+so a FOCUS export built from them (spread over days by ``chargeback.daily``) adds up to the
+invoices exactly.
 """
 
 from __future__ import annotations

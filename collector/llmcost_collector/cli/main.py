@@ -37,6 +37,7 @@ from llmcost_collector.cli.models import models
 from llmcost_collector.cli.output import exit_broken_pipe
 from llmcost_collector.cli.price import price
 from llmcost_collector.cli.query import query
+from llmcost_collector.cli.reconcile import reconcile
 from llmcost_collector.cli.report import report
 from llmcost_collector.cli.reprice import reprice
 from llmcost_collector.cli.serve import serve
@@ -77,6 +78,7 @@ for command in (
     report,
     invoice,
     export,
+    reconcile,
     reprice,
     migrate,
     config,

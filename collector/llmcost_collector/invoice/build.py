@@ -1,8 +1,12 @@
 """Monthly invoices from the ledger: drafts, closing, and adjustments for closed periods.
 
-An open period's invoices are drafts, computed on demand from ``SqlLedger.usage_lines`` and
-``active_users`` (the only ledger reads) with today's config and price book. Closing a period
-stores each team's invoice as issued, with the settings, prices and usage charges it used
+An open period's invoices are drafts, computed on demand from ``SqlLedger.usage_ranges`` and
+``active_users`` with today's config and price book. Money is charged on range lines: the month
+cut only where a team's settings or a model's rates change (``chargeback.ranges``), so a month
+without changes reads one rollup row per dimension combination, however many calls it holds.
+The FOCUS grain (a charge per day) is those charges spread over the daily lines
+(``chargeback.daily``), read only for the export and for closing. Closing a period stores each
+team's invoice as issued, with the settings, prices and daily usage charges it used
 (``ledger.invoice_store``); from then on the period's invoices are read back, never recomputed.
 
 When a closed period would now come out differently (late spans, a re-price, a changed
@@ -14,11 +18,13 @@ records the adjustments, so each difference is billed once.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from llmcost_collector.chargeback.daily import spread
 from llmcost_collector.chargeback.engine import (
     ADJUSTMENT,
     Charge,
@@ -27,11 +33,13 @@ from llmcost_collector.chargeback.engine import (
     TeamCharges,
     compute,
 )
+from llmcost_collector.chargeback.ranges import RangeCuts, merge
 from llmcost_collector.chargeback.settings import ChargebackPlan
 from llmcost_collector.config.schema import Config
 from llmcost_collector.invoice.document import build_document, dumps, invoice_number
 from llmcost_collector.ledger.invoice_store import Adjustment, InvoiceStore, IssuedInvoice
 from llmcost_collector.ledger.sql import SqlLedger
+from llmcost_collector.ledger.usage import UsageLine
 from llmcost_collector.periods import epoch_ns
 from llmcost_collector.price.pricer import Pricer
 from llmcost_collector.price.rates import Rates
@@ -68,6 +76,10 @@ class Period:
         return epoch_ns(datetime(self.end.year, self.end.month, 1, tzinfo=timezone.utc))
 
 
+def _day_ns(day: date) -> int:
+    return epoch_ns(datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
+
+
 def _reason(issued: IssuedInvoice | None, now: TeamCharges | None) -> str:
     tokens = sum(now.tokens.values()) if now else 0
     contracted = now.contracted_nanos if now else 0
@@ -98,18 +110,56 @@ class Invoicing:
         self.pricer = pricer or Pricer(config.price_book)
         self.store = InvoiceStore(ledger)
         self.plan = ChargebackPlan(config)
+        self._rates: dict[tuple[str, str, date], tuple[Rates | None, Rates | None]] = {}
 
     def rates(self, provider: str, model: str, day: date) -> tuple[Rates | None, Rates | None]:
-        at = epoch_ns(datetime(day.year, day.month, day.day, tzinfo=timezone.utc))
-        return self.pricer.layers(provider, model, at)
+        """Both layers' rates of a model on a UTC day (looked up once per day and model)."""
+        key = (provider, model, day)
+        found = self._rates.get(key)
+        if found is None:
+            found = self._rates[key] = self.pricer.layers(provider, model, _day_ns(day))
+        return found
+
+    def cuts(self, period: Period, lines: Iterable[UsageLine]) -> RangeCuts:
+        """Where the period is cut for the teams and models of ``lines``."""
+        teams: set[str] = set()
+        models: set[tuple[str, str]] = set()
+        for line in lines:
+            teams.add(line.team)
+            if line.requests:
+                models.add((line.provider, line.model))
+        return RangeCuts.of(period.start, period.end, self.plan, self.rates, teams, models)
+
+    def range_lines(self, period: Period) -> list[UsageLine]:
+        """The period's usage on range lines: the monthly rollup, read again cut at the days
+        where some team's settings or some model's rates change when there are any (and once
+        more should the lines read bring a new team or model with changes of its own)."""
+        lines = self.ledger.usage_ranges(period.start_ns, period.end_ns)
+        cuts = self.cuts(period, lines)
+        used: list[date] = []
+        while cuts.days() != used:
+            used = cuts.days()
+            read = self.ledger.usage_ranges(period.start_ns, period.end_ns, [_day_ns(day) for day in used])
+            cuts = self.cuts(period, read)
+            lines = merge(read, cuts)
+        return lines
 
     def compute(self, period: Period) -> PeriodCharges:
-        """The period's charges from the ledger as it is now (no adjustments)."""
-        lines = self.ledger.usage_lines(period.start_ns, period.end_ns)
+        """The period's charges from the ledger as it is now (no adjustments), on range lines."""
+        lines = self.range_lines(period)
         users = self.ledger.active_users(period.start_ns, period.end_ns)
         return compute(
             period.start, period.end, lines, users, self.plan, self.rates, self.config.team_names()
         )
+
+    def daily_charges(self, period: Period, charges: PeriodCharges) -> list[Charge]:
+        """Every team's usage charges per day (the FOCUS grain), in team order: the range charges
+        spread over the period's daily lines; they add up to the range charges exactly."""
+        ranged = [c for team in sorted(charges.teams) for c in charges.teams[team].charges]
+        teams = {c.team for c in ranged}
+        models = {(c.provider, c.model) for c in ranged}
+        cuts = RangeCuts.of(period.start, period.end, self.plan, self.rates, teams, models)
+        return spread(ranged, self.ledger.usage_lines(period.start_ns, period.end_ns), cuts)
 
     def adjustments(self, period: Period) -> list[Adjustment]:
         """Differences of closed periods booked on ``period``: the first open period after them."""
@@ -186,7 +236,7 @@ class Invoicing:
             documents = [json.loads(invoice.document) for invoice in self.store.invoices(period.name)]
             return documents, list(json.loads(snapshot[2]))
         charges, _ = self.draft(period)
-        usage = [charge_document(c) for team in sorted(charges.teams) for c in charges.teams[team].charges]
+        usage = [charge_document(c) for c in self.daily_charges(period, charges)]
         return self._documents(period, charges, "draft"), usage
 
     def invoices(self, period: Period, team: str | None = None) -> list[dict[str, Any]]:
@@ -214,11 +264,12 @@ class Invoicing:
             )
             for doc in documents
         ]
-        usage = [charge_document(c) for team in sorted(charges.teams) for c in charges.teams[team].charges]
+        daily = self.daily_charges(period, charges)
+        usage = [charge_document(c) for c in daily]
         self.store.close(
             period.name,
             dumps(self.settings_snapshot()),
-            dumps(self.prices_snapshot(charges)),
+            dumps(self.prices_snapshot(daily)),
             dumps(usage),
             issued,
             adjustments,
@@ -229,14 +280,14 @@ class Invoicing:
         teams = {team: [s.snapshot() for s in self.plan.history(team)] for team in self.config.team_names()}
         return {"chargeback": self.config.chargeback.model_dump(mode="json"), "teams": teams}
 
-    def prices_snapshot(self, charges: PeriodCharges) -> dict[str, Any]:
-        """The price book, and the rates of every model charged, as in force on its first day used."""
+    def prices_snapshot(self, charges: Sequence[Charge]) -> dict[str, Any]:
+        """The price book, and the rates of every model charged, as in force on its first day
+        used (``charges`` per day)."""
         first_day: dict[tuple[str, str], date] = {}
-        for team in charges.teams.values():
-            for charge in team.charges:
-                key = (charge.provider, charge.model)
-                if key not in first_day or charge.day < first_day[key]:
-                    first_day[key] = charge.day
+        for charge in charges:
+            key = (charge.provider, charge.model)
+            if key not in first_day or charge.day < first_day[key]:
+                first_day[key] = charge.day
         models = {}
         for (provider, model), day in sorted(first_day.items()):
             listed, contracted = self.rates(provider, model, day)

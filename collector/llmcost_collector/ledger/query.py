@@ -6,7 +6,8 @@ months, then days, then hours) and leaves only the sub-hour edges to the calls t
 start-time index makes those cheap; questions by team alone read the team-level tables. A
 group-by or filter the rollups do not carry (a custom property, a session path) reads the calls
 table for the whole range; per-user questions read the per-user rollup when the range is whole
-calendar months. Which question reads which table is
+calendar months. Invoices read ``range_sums``: the dimension sums of a few whole-day ranges
+(the monthly rollup for a whole month, else the daily one). Which question reads which table is
 listed in docs/reference.md ("Ledger tables").
 
 Column names only ever come from the fixed sets below; every value travels as a parameter.
@@ -18,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from llmcost_collector.ledger.rollups import (
@@ -44,6 +46,8 @@ CALL_COLUMNS = frozenset(
 COLUMNS = frozenset(DIMENSIONS) | CALL_COLUMNS
 PROPERTY_PREFIX = "property."
 BUCKETS = ("hour", "day", "week", "month")
+REQUESTS = MEASURES.index("requests")
+OUTCOMES = MEASURES.index("outcome_count")
 Read = Callable[[str, Sequence[object]], list[tuple]]
 
 
@@ -372,3 +376,51 @@ def _users_answer(
     for record in read(sql, params):
         _accumulate(rows, query, edges, labels, record)
     return _ranked(list(rows.values()), query)
+
+
+def range_sums(read: Read, edges: Sequence[int]) -> list[tuple[int, tuple[str, ...], list[int]]]:
+    """``(range start, DIMENSIONS values, MEASURES sums)`` per range ``[edges[i], edges[i + 1])``
+    and dimension combination with any call or outcome; edges are UTC midnights, ascending.
+
+    A range of whole calendar months reads the monthly rollup (a month without a boundary is its
+    rows as stored, one per combination), any other range the daily one. Each table is read in
+    one statement that sums per range and dimension id, so the thirteen dimension columns are
+    joined once per result row, not once per rollup row.
+    """
+    if any(edge % DAY_NS for edge in edges) or any(lo >= hi for lo, hi in pairwise(edges)):
+        raise ValueError("range edges must be ascending UTC midnights")
+    by_kind: dict[str, list[tuple[int, int]]] = {}
+    for lo, hi in pairwise(edges):
+        whole_months = month_start_ns(lo) == lo and month_start_ns(hi) == hi
+        by_kind.setdefault("month" if whole_months else "day", []).append((lo, hi))
+    dims = ", ".join(f"d.{d}" for d in DIMENSIONS)
+    out: list[tuple[int, tuple[str, ...], list[int]]] = []
+    for kind, ranges in by_kind.items():
+        params: list[object] = []
+        if kind == "month" and all(next_month_ns(lo) == hi for lo, hi in ranges):
+            # a month per range: the monthly rows are the sums already (one per dimension id)
+            where = _ranges("r.start_ns", ranges, params)
+            sql = (
+                f"SELECT r.start_ns, {dims}, {', '.join(f'r.{m}' for m in MEASURES)} FROM {TIME_TABLES[kind]} r "
+                f"JOIN {DIMS_TABLE} d ON d.dims_id = r.dims_id WHERE {where}"
+            )
+        else:
+            cases = " ".join("WHEN r.start_ns >= ? AND r.start_ns < ? THEN ?" for _ in ranges)
+            for lo, hi in ranges:
+                params.extend((lo, hi, lo))
+            where = _ranges("r.start_ns", ranges, params)
+            inner = (
+                f"SELECT CASE {cases} END AS range_start, r.dims_id, "
+                + ", ".join(f"SUM(r.{m}) AS {m}" for m in MEASURES)
+                + f" FROM {TIME_TABLES[kind]} r WHERE {where} GROUP BY range_start, r.dims_id"
+            )
+            sql = (
+                f"SELECT x.range_start, {dims}, {', '.join(f'x.{m}' for m in MEASURES)} FROM ({inner}) x "
+                f"JOIN {DIMS_TABLE} d ON d.dims_id = x.dims_id"
+            )
+        width = len(DIMENSIONS)
+        for record in read(sql, params):
+            values = list(map(int, record[1 + width :]))  # PostgreSQL sums bigints as Decimal
+            if values[REQUESTS] or values[OUTCOMES]:
+                out.append((int(record[0]), tuple(record[1 : 1 + width]), values))
+    return out

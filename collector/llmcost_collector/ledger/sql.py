@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
-from operator import itemgetter
+from datetime import date, timedelta
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from llmcost_collector.ledger import dedupe
 from llmcost_collector.ledger.dedupe import DUPLICATE, NEW, SPAN_COLUMNS, SpanLink
 from llmcost_collector.ledger.entry import COLUMNS, INT_COLUMNS, LedgerEntry
-from llmcost_collector.ledger.query import CostQuery, CostRow, Filter, tiles
+from llmcost_collector.ledger.query import CostQuery, CostRow, Filter, range_sums, tiles
 from llmcost_collector.ledger.query import run as run_query
 from llmcost_collector.ledger.rollups import USERS_TABLE, RollupWriter
 from llmcost_collector.ledger.schema import SCHEMA_MIGRATIONS_DDL, SPANS_TABLE, TABLE, migrations
@@ -113,6 +113,7 @@ def _key(entry: LedgerEntry) -> tuple[str, str]:
 
 
 _KEY: Callable[[LedgerEntry], tuple[str, str]] = itemgetter(0, 1)  # (trace_id, span_id), at C speed
+_LINE_ORDER = attrgetter("day", *DIMENSIONS)  # usage lines by day, then dimensions
 
 
 def _int(value: Any) -> int | None:
@@ -488,6 +489,20 @@ class SqlLedger:
             assert row.bucket is not None  # bucketed by day
             # positional, in declaration order: the day, DIMENSIONS, MEASURES
             lines.append(UsageLine(row.bucket.date(), *row.group.values(), *row.values))  # type: ignore[arg-type]
+        return lines
+
+    def usage_ranges(self, start_ns: int, end_ns: int, boundaries: Sequence[int] = ()) -> list[UsageLine]:
+        """Usage lines per range of whole UTC days: ``[start_ns, end_ns)`` cut at ``boundaries``
+        (UTC midnights inside it), each line the sum of the daily lines of one range and one
+        combination of ``DIMENSIONS``, its ``day`` the range's first day; ordered like
+        ``usage_lines``. Invoices read these: a month without boundaries is the monthly rollup,
+        one line per combination, however many calls and days it holds."""
+        inside = sorted({int(b) for b in boundaries if int(start_ns) < int(b) < int(end_ns)})
+        lines = [
+            UsageLine(_EPOCH_DAY + timedelta(days=start // DAY_NS), *dims, *values)  # type: ignore[arg-type]
+            for start, dims, values in range_sums(self._read, [int(start_ns), *inside, int(end_ns)])
+        ]
+        lines.sort(key=_LINE_ORDER)
         return lines
 
     def active_users(self, start_ns: int, end_ns: int) -> dict[str, int]:
