@@ -33,8 +33,8 @@ class Settings(BaseSettings):
     # Open connections per port; past it new requests get 503 at once.
     max_connections: int = Field(1024, ge=1)
     # Bytes of export bodies being read, inflated and decoded at once, over both receivers (an
-    # HTTP body is charged from its Content-Length before it is read); past it, 429 or gRPC
-    # RESOURCE_EXHAUSTED. One export alone is always admitted (up to its body cap).
+    # HTTP body's Content-Length is checked before it is read, its bytes charged as they
+    # arrive); past it, 429 or gRPC RESOURCE_EXHAUSTED. One export alone is always admitted.
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1)
     # OTLP/gRPC: threads running calls, and calls admitted at once (the rest wait for a thread);
     # past it, RESOURCE_EXHAUSTED before the message is read.

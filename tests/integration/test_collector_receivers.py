@@ -523,6 +523,28 @@ def test_a_body_over_the_in_flight_budget_is_refused_before_it_is_read(collector
     assert app.budget.used == 0
 
 
+def test_stalled_uploads_hold_only_what_they_sent(collector: Collectors) -> None:
+    """Uploads that announce a large body and stall do not take the budget they announced: an
+    export beside them still goes through (the body is charged as it arrives)."""
+    app = collector("ingest: {max_body_bytes: 8000000}\n", max_inflight_bytes=8192, body_timeout_seconds=5)
+    port = app.ports["otlp_http"]
+    head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        for sock in stalled:
+            sock.sendall(head + b"Content-Length: 6000\r\n\r\n" + b"\x0a")  # 1 byte of 6,000
+        time.sleep(0.3)
+        body = encode_spans(llm_spans(8)).SerializeToString()
+        assert 3000 < len(body) < 8192
+        status, _, _ = post(app.urls()["otlp_http"], body, {"Content-Type": "application/x-protobuf"})
+        assert status == 200
+        assert app.budget.used <= 3  # the stalled uploads' bytes, no more
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert app.ledger.count() == 8
+
+
 def test_a_full_queue_refuses_before_the_body_is_read(app: CollectorApp) -> None:
     app.apply_config(load_config("c.yaml", text="ingest: {queue_capacity_spans: 512}\n"))
     app.pipeline._queued = 512  # as if exports were waiting for the writer

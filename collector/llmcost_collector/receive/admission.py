@@ -3,9 +3,10 @@
 The memory an export costs is its body (and, gzipped, its inflated body), the decoded spans and
 the priced rows, all held until its ledger commit is acknowledged. Counting exports alone does
 not bound that (64 exports of 16 MiB are 1 GiB of bodies before any decoding), so the receivers
-charge each export's bytes here *before* spending them: an HTTP body from its ``Content-Length``
-before a byte is read (a chunked one as it streams, a gzip one as it inflates), a gRPC request
-from its encoded size before it is decoded. An export the budget cannot take is refused with a
+check each export's bytes here *before* spending them: an HTTP body's ``Content-Length`` is
+checked before a byte is read and its bytes are charged as they arrive (so an upload that
+stalls holds only what it has sent, not what it announced), a gzip body is charged as it
+inflates, a gRPC request from its encoded size before it is decoded. An export the budget cannot take is refused with a
 retryable answer (HTTP 429, gRPC RESOURCE_EXHAUSTED), and its charge is returned when its answer
 is sent.
 
@@ -37,6 +38,10 @@ class ByteBudget:
     @property
     def used(self) -> int:
         return self._used
+
+    def fits(self, amount: int, held: int = 0) -> bool:
+        """Whether ``amount`` more bytes would be admitted now (nothing is charged)."""
+        return amount <= 0 or self._used <= held or self._used + amount <= self.limit
 
     def try_charge(self, amount: int, held: int = 0) -> bool:
         """Charge ``amount`` more bytes to a caller already holding ``held``: they fit, or nobody

@@ -13,9 +13,10 @@ the OTLP/HTTP specification so that standard exporters, and an OpenTelemetry Col
   (queue full, ledger cannot commit) with ``Retry-After``.
 
 Admission comes before work: the queue is checked before the body is read and again before it is
-decoded, and the body's bytes are charged to the shared in-flight budget (``receive.admission``)
-from ``Content-Length`` before it is read, chunk by chunk when it is chunked, and step by step as
-gzip inflates it; the charge is returned when the answer is sent.
+decoded; the body's ``Content-Length`` is checked against the shared in-flight budget
+(``receive.admission``) before a byte is read, its bytes are charged as they arrive (a stalled
+upload holds only what it sent), and gzip is charged step by step as it inflates; the charge is
+returned when the answer is sent.
 
 Error bodies are ``google.rpc.Status`` in the request's content type (protobuf or JSON), as the
 specification asks. Decompressing, decoding, pricing and waiting for the ledger commit run on a
@@ -249,13 +250,14 @@ class OtlpHttpReceiver:
 
     async def _read_body(self, request: Request, limit: int, charge: Charge) -> bytes:
         """The body, refused unread when ``Content-Length`` is over the cap or the in-flight
-        budget, cut off as soon as a chunked body passes either, and bounded in time as a whole
+        budget, cut off as soon as it passes either while it streams, and bounded in time as a whole
         (a trickling client is no better than a silent one)."""
         length = request.headers.get("content-length")
         if length is not None:  # h11 has already checked it is a number
             if int(length) > limit:
                 raise BodyTooLarge()
-            charge.add(int(length))  # before a byte of the body is read
+            if not self.budget.fits(int(length)):  # before a byte of the body is read
+                raise BudgetExhausted()
         chunks: list[bytes] = []
         total = 0
         with anyio.fail_after(self.body_timeout):
@@ -263,8 +265,7 @@ class OtlpHttpReceiver:
                 total += len(chunk)
                 if total > limit:
                     raise BodyTooLarge()
-                if length is None:
-                    charge.add(len(chunk))  # chunked: charged as it streams
+                charge.add(len(chunk))  # as it arrives: a stalled upload holds what it sent
                 chunks.append(chunk)
         return b"".join(chunks)
 
