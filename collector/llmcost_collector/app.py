@@ -34,6 +34,7 @@ from llmcost_collector.model import LlmCall
 from llmcost_collector.pipeline import IngestPipeline
 from llmcost_collector.policy import IngestLimits, IngestPolicy
 from llmcost_collector.price.pricer import Pricer
+from llmcost_collector.receive.admission import ByteBudget
 from llmcost_collector.receive.otlp_grpc import start_grpc_server
 from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
 from llmcost_collector.reconcile.gauge import CaptureGauge
@@ -96,6 +97,7 @@ class CollectorApp:
         self.reservations = Reservations(
             self.ledger, lambda: self.config.all_budgets(), self.clock, self.reservation_metrics.leaked
         )
+        self.budget = ByteBudget(settings.max_inflight_bytes)  # in-flight export bytes, both receivers
         self.ports: dict[str, int] = {}
         self.hosts: dict[str, str] = {}  # the address each HTTP port is bound to
         self._servers: list[BackgroundServer] = []
@@ -175,7 +177,7 @@ class CollectorApp:
         settings = self.settings
         self.pipeline.start()
         receiver = OtlpHttpReceiver(
-            self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds
+            self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds, budget=self.budget
         )
         if settings.config_path:  # started below only if watching; the admin route reloads through it
             self._watcher = ConfigWatcher(
@@ -233,7 +235,13 @@ class CollectorApp:
             self.hosts[name] = server.host
         if settings.enable_grpc:
             self._grpc, self.ports["otlp_grpc"] = start_grpc_server(
-                self.pipeline, lambda: self.limits, settings.host, settings.otlp_grpc_port
+                self.pipeline,
+                lambda: self.limits,
+                settings.host,
+                settings.otlp_grpc_port,
+                workers=settings.grpc_workers,
+                max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+                budget=self.budget,
             )
         if self._watcher is not None and settings.watch_config:
             self._watcher.start()

@@ -7,7 +7,9 @@ has committed, so acknowledging an export means its money is durable: a client t
 the acknowledgement retries, and the (trace_id, span_id) key makes the retry a no-op.
 
 Memory is bounded by the policy's ``queue_capacity_spans``: past it ``ingest`` raises ``Overloaded`` at once and the
-receiver answers 503/UNAVAILABLE with Retry-After, which OTLP exporters retry.
+receiver answers 503/UNAVAILABLE with Retry-After, which OTLP exporters retry. Receivers call
+``check_capacity`` before they read or decode an export, so a full queue costs a refused export
+nothing but its headers.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class Overloaded(Exception):
 
 class LedgerUnavailable(Exception):
     """The ledger did not commit this export (error or timeout); nothing was acknowledged."""
+
+
+class DeadlineExceeded(Exception):
+    """The client's deadline passed before its export was queued: nothing of it was committed."""
 
 
 # A row the ledger refused for what it holds (not for the ledger's state): rejected, never retried.
@@ -160,10 +166,22 @@ class IngestPipeline:
     def queued_spans(self) -> int:
         return self._queued
 
+    def _overloaded(self) -> Overloaded:
+        self.self_metrics.exports_refused.labels("overloaded").inc()
+        return Overloaded(retry_after=max(1.0, self._queued / 20_000))
+
+    def check_capacity(self) -> None:
+        """Raise ``Overloaded`` when the queue is already full: called before an export is read or
+        decoded, so that work is not spent on an export that ``ingest`` would refuse."""
+        if self._queued >= self.policy.limits.queue_capacity_spans:
+            raise self._overloaded()
+
     # --- receiver side ------------------------------------------------------------------
 
-    def ingest(self, decoded: DecodedExport, transport: str) -> IngestResult:
-        """Bill one export. Returns after commit; raises Overloaded or LedgerUnavailable."""
+    def ingest(self, decoded: DecodedExport, transport: str, deadline: float | None = None) -> IngestResult:
+        """Bill one export. Returns after commit; raises Overloaded or LedgerUnavailable, and
+        ``DeadlineExceeded`` (nothing queued) when ``time.monotonic()`` is past ``deadline``
+        once the export is priced: a client that has given up gets none of it committed."""
         result = IngestResult(skipped=decoded.skipped)
         received = len(decoded.spans) + decoded.skipped + len(decoded.invalid)
         self.self_metrics.spans_received.labels(transport).inc(received)
@@ -220,6 +238,8 @@ class IngestPipeline:
             response_id = "" if call.cache_hit else call.response_id
             links.append(None if call.outcome else SpanLink(call.parent_span_id, response_id))
         if entries:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded("the client's deadline passed before the export was queued")
             job = self._enqueue(entries, billed, links, policy.limits.queue_capacity_spans)
             if not job.done.wait(self.commit_timeout):
                 raise LedgerUnavailable("ledger commit timed out")
@@ -263,8 +283,7 @@ class IngestPipeline:
             if not self._running:
                 raise LedgerUnavailable("collector is shutting down")
             if self._queued + len(entries) > capacity and self._queued:
-                self.self_metrics.exports_refused.labels("overloaded").inc()
-                raise Overloaded(retry_after=max(1.0, self._queued / 20_000))
+                raise self._overloaded()
             self._jobs.append(job)
             self._queued += len(entries)
             self.self_metrics.queue_depth.set(self._queued)

@@ -11,6 +11,13 @@ connects and says nothing, or trickles one header byte at a time, would keep a c
 forever. ``_DeadlineH11Protocol`` gives every request ``header_timeout`` seconds, counted from the
 connection (or the previous response) and not reset by data, to finish its headers. Bodies have
 their own deadline in the application (``receive.otlp_http``).
+
+A request refused before its body is read (413, 429, 503 from its headers) leaves the client
+still sending: closing the socket then would make the kernel answer its data with a reset, and
+the client would see a dropped connection instead of the answer it should retry on. So a close
+lingers, as web servers' do: the write side is shut (the answer and a FIN go out), whatever the
+client still sends is read and thrown away, and the socket is closed when the client closes its
+side or after ``LINGER_SECONDS``.
 """
 
 from __future__ import annotations
@@ -27,14 +34,55 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
 
+LINGER_SECONDS = 2.0
+
+
+class _LingeringTransport:
+    """The connection's transport, whose ``close`` lingers (see the module docstring)."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self.lingering = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        transport = self._transport
+        if self.lingering or transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        self.lingering = True
+        try:
+            transport.write_eof()  # the answer is flushed first, then the FIN
+            transport.resume_reading()  # flow control may have paused it: drain to the end
+        except (OSError, RuntimeError):
+            transport.close()
+            return
+        self._loop.call_later(LINGER_SECONDS, transport.close)
+
 
 class _DeadlineH11Protocol(H11Protocol):
     header_timeout: float = 10.0
     _header_deadline: asyncio.TimerHandle | None = None
+    _lingering: _LingeringTransport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._lingering = _LingeringTransport(transport, asyncio.get_running_loop())
+        super().connection_made(self._lingering)  # type: ignore[arg-type]
         self._arm_header_deadline()
+
+    def eof_received(self) -> None:
+        if self._lingering is not None and self._lingering.lingering:
+            self._lingering._transport.close()  # the client has finished: close now
+            return
+        super().eof_received()
 
     def _arm_header_deadline(self) -> None:
         self._header_deadline = self.loop.call_later(self.header_timeout, self._header_deadline_passed)
@@ -46,6 +94,8 @@ class _DeadlineH11Protocol(H11Protocol):
             self._header_deadline = None
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None and self._lingering.lingering:
+            return  # after the answer: read and thrown away
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:  # the request line and headers are in
             self._cancel_header_deadline()
@@ -64,7 +114,8 @@ class _DeadlineH11Protocol(H11Protocol):
         self._header_deadline = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             log.debug("closing a connection that sent no complete request in %.0fs", self.header_timeout)
-            self.transport.close()
+            transport = self._lingering._transport if self._lingering is not None else self.transport
+            transport.close()  # no answer to deliver: no need to linger
 
 
 class BackgroundServer:

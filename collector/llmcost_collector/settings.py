@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(30.0, gt=0)
     # Open connections per port; past it new requests get 503 at once.
     max_connections: int = Field(1024, ge=1)
+    # Bytes of export bodies being read, inflated and decoded at once, over both receivers (an
+    # HTTP body's Content-Length is checked before it is read, its bytes charged as they
+    # arrive); past it, 429 or gRPC RESOURCE_EXHAUSTED. One export alone is always admitted.
+    max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    # OTLP/gRPC: threads running calls, and calls admitted at once (the rest wait for a thread);
+    # past it, RESOURCE_EXHAUSTED before the message is read.
+    grpc_workers: int = Field(8, ge=1)
+    grpc_max_concurrent_rpcs: int = Field(16, ge=1)
     # Grafana's base URL (http://grafana:3000): the page links to the shipped dashboards there.
     grafana_url: str | None = None
 

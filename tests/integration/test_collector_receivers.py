@@ -555,3 +555,152 @@ def test_a_batch_that_fails_to_commit_is_split_and_only_the_offender_rejected(
     assert "0000000000000006" in result.error_message
     assert app.ledger.count() == 7
     assert metric(app, "llmcost_collector_spans_rejected_total", reason="ledger_refused") == 1
+
+
+# --- admission before work ------------------------------------------------------------------
+
+
+def test_a_body_over_the_in_flight_budget_is_refused_before_it_is_read(collector: Collectors) -> None:
+    """With the budget taken by another export, a body's Content-Length is refused at once
+    (429, Retry-After) before any of it is sent; a chunked body is cut off as it passes the
+    budget, a gzip body as it inflates past it; once the budget is free the same bodies pass."""
+    app = collector("ingest: {max_body_bytes: 8000000}\n", max_inflight_bytes=8192)
+    port = app.ports["otlp_http"]
+    assert app.budget.try_charge(4096)  # as if another export were being read
+    head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    started = time.monotonic()
+    answer = raw_exchange(port, head + b"Content-Length: 5000\r\n\r\n")  # no body sent at all
+    assert answer.startswith(b"HTTP/1.1 429") and b"retry-after: 1" in answer.lower()
+    assert time.monotonic() - started < 1
+    chunk = b"1000\r\n" + b" " * 4096 + b"\r\n"
+    assert raw_exchange(port, head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 2).startswith(
+        b"HTTP/1.1 429"
+    )
+    bomb = gzip.compress(b"{" + b" " * 100_000 + b"}")  # 100 kB inflated from a few hundred bytes
+    gzip_headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    status, _, headers = post(app.urls()["otlp_http"], bomb, gzip_headers)
+    assert status == 429 and headers["Retry-After"] == "1"
+    # A client that sends its whole (large) body anyway reads the answer: no reset.
+    assert post(app.urls()["otlp_http"], b" " * 4_000_000, {"Content-Type": "application/json"})[0] == 429
+    assert metric(app, "llmcost_collector_exports_refused_total", reason="over_budget") == 4
+    assert app.budget.used == 4096  # every refused export returned its charge
+    app.budget.release(4096)
+    assert post(app.urls()["otlp_http"], bomb, gzip_headers)[0] == 200  # alone, it is admitted
+    still_serving(app)
+    assert app.budget.used == 0
+
+
+def test_stalled_uploads_hold_only_what_they_sent(collector: Collectors) -> None:
+    """Uploads that announce a large body and stall do not take the budget they announced: an
+    export beside them still goes through (the body is charged as it arrives)."""
+    app = collector("ingest: {max_body_bytes: 8000000}\n", max_inflight_bytes=8192, body_timeout_seconds=5)
+    port = app.ports["otlp_http"]
+    head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        for sock in stalled:
+            sock.sendall(head + b"Content-Length: 6000\r\n\r\n" + b"\x0a")  # 1 byte of 6,000
+        time.sleep(0.3)
+        body = encode_spans(llm_spans(8)).SerializeToString()
+        assert 3000 < len(body) < 8192
+        status, _, _ = post(app.urls()["otlp_http"], body, {"Content-Type": "application/x-protobuf"})
+        assert status == 200
+        assert app.budget.used <= 3  # the stalled uploads' bytes, no more
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert app.ledger.count() == 8
+
+
+def test_a_full_queue_refuses_before_the_body_is_read(app: CollectorApp) -> None:
+    app.apply_config(load_config("c.yaml", text="ingest: {queue_capacity_spans: 512}\n"))
+    app.pipeline._queued = 512  # as if exports were waiting for the writer
+    try:
+        head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        started = time.monotonic()
+        answer = raw_exchange(app.ports["otlp_http"], head + b"Content-Length: 5000\r\n\r\n")
+    finally:
+        app.pipeline._queued = 0
+    assert answer.startswith(b"HTTP/1.1 503") and b"retry-after:" in answer.lower()
+    assert time.monotonic() - started < 1  # not waiting for a body that never comes
+    assert app.budget.used == 0
+
+
+def grpc_stub(app: CollectorApp):  # type: ignore[no-untyped-def]
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    channel = grpc.insecure_channel(app.urls()["otlp_grpc"])
+    return channel, trace_service_pb2_grpc.TraceServiceStub(channel)
+
+
+def test_grpc_admits_a_bounded_number_of_calls(collector: Collectors) -> None:
+    """One worker, one call admitted: while a call waits in the ledger, the next is refused at
+    once with RESOURCE_EXHAUSTED (which OTLP exporters retry); with the budget taken, too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
+
+    app = collector(enable_grpc=True, otlp_grpc_port=0, grpc_workers=1, grpc_max_concurrent_rpcs=1)
+    channel, stub = grpc_stub(app)
+    first, second = encode_spans(llm_spans(1)), encode_spans(llm_spans(1, team="other"))
+    app.ledger._write_lock.acquire()
+    held = True
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            blocked = pool.submit(stub.Export, first, timeout=10)
+            deadline = time.monotonic() + 10
+            while app.pipeline.queued_spans == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Export(second, timeout=5)
+            assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            app.ledger._write_lock.release()
+            held = False
+            blocked.result(10)
+    finally:
+        if held:
+            app.ledger._write_lock.release()
+    assert app.budget.try_charge(app.budget.limit)  # as if HTTP exports held all of the budget
+    with pytest.raises(grpc.RpcError) as over_budget:
+        stub.Export(second, timeout=5)
+    assert over_budget.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert metric(app, "llmcost_collector_exports_refused_total", reason="over_budget") == 1
+    app.budget.release(app.budget.limit)
+    stub.Export(second, timeout=5)
+    channel.close()
+    assert app.ledger.count() == 2
+
+
+def many_spans(count: int):  # type: ignore[no-untyped-def]
+    """One export of ``count`` LLM spans (copies of one SDK span with distinct span ids)."""
+    request = encode_spans(llm_spans(1))
+    spans = request.resource_spans[0].scope_spans[0].spans
+    template = next(span for span in spans if span.name.startswith("chat"))
+    del spans[:]
+    for n in range(count):
+        span = spans.add()
+        span.CopyFrom(template)
+        span.span_id = (n + 1).to_bytes(8, "big")
+    return request
+
+
+def test_grpc_call_past_its_deadline_is_not_committed(collector: Collectors) -> None:
+    """A call whose deadline passes while it is decoded and priced (20,000 spans in 0.3 s) is
+    refused before any of it is queued: the client saw DEADLINE_EXCEEDED, and the ledger agrees."""
+    import grpc
+
+    app = collector(enable_grpc=True, otlp_grpc_port=0)
+    channel, stub = grpc_stub(app)
+    with pytest.raises(grpc.RpcError) as late:
+        stub.Export(many_spans(20_000), timeout=0.3)
+    assert late.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.monotonic() + 10
+    while not metric(app, "llmcost_collector_exports_refused_total", reason="deadline_exceeded"):
+        assert time.monotonic() < deadline, "the late call was never refused"
+        time.sleep(0.05)
+    assert app.pipeline.queued_spans == 0
+    assert app.ledger.count() == 0
+    stub.Export(many_spans(10), timeout=10)  # an export in time is billed
+    channel.close()
+    assert app.ledger.count() == 10

@@ -64,6 +64,13 @@ def tune_garbage_collector() -> None:
 @click.option("--no-grpc", is_flag=True, help="do not start the OTLP/gRPC receiver")
 @click.option("--session-idle-seconds", type=float, help="a session ends after this idle time (300)")
 @click.option(
+    "--max-inflight-bytes", type=click.IntRange(min=1), help="export bytes read and decoded at once (64 MiB)"
+)
+@click.option("--grpc-workers", type=click.IntRange(min=1), help="OTLP/gRPC worker threads (8)")
+@click.option(
+    "--grpc-max-concurrent-rpcs", type=click.IntRange(min=1), help="OTLP/gRPC calls admitted at once (16)"
+)
+@click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="INFO",
@@ -79,6 +86,9 @@ def serve(
     http_port: int | None,
     no_grpc: bool,
     session_idle_seconds: float | None,
+    max_inflight_bytes: int | None,
+    grpc_workers: int | None,
+    grpc_max_concurrent_rpcs: int | None,
     log_level: str,
 ) -> None:
     """Run the collector: OTLP in; priced ledger, metrics, API out.
@@ -103,6 +113,9 @@ def serve(
         otlp_http_port=otlp_http_port,
         http_port=http_port,
         session_idle_seconds=session_idle_seconds,
+        max_inflight_bytes=max_inflight_bytes,
+        grpc_workers=grpc_workers,
+        grpc_max_concurrent_rpcs=grpc_max_concurrent_rpcs,
         enable_grpc=False if no_grpc else None,
     )
     secrets = [p for p in (url_password(settings.ledger_url),) if p]

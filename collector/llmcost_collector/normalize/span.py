@@ -313,7 +313,19 @@ def _check_ids(span: SpanView) -> None:
 
 
 def normalize_span(span: SpanView) -> LlmCall | None:
-    """The call this span describes; None when it is not an LLM call (or outcome record)."""
+    """The call this span describes; None when it is not an LLM call (or outcome record).
+
+    OTLP lets any attribute hold any type: one the readers cannot use where they expect a string
+    or a number (a list as the operation name, a map as the model) is a span that cannot be
+    billed as sent, rejected with ``SpanRejected`` like invalid usage, never another exception.
+    """
+    try:
+        return _normalize_span(span)
+    except (TypeError, AttributeError) as exc:
+        raise SpanRejected(f"an attribute has a type it cannot have ({str(exc)[:120]})") from None
+
+
+def _normalize_span(span: SpanView) -> LlmCall | None:
     attrs = span.attributes
     outcome = attrs.get(sc.LLMCOST_OUTCOME)
     dialect = ""

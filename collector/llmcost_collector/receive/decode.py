@@ -110,7 +110,7 @@ def _is_llm_keys(keys: Iterable[str]) -> bool:
     return _GEN_AI_NEEDLE in text or _LLM_NEEDLE in text or _OUTCOME_LINE in text
 
 
-def decode_protobuf(body: bytes) -> DecodedExport:
+def decode_protobuf(body: bytes | bytearray) -> DecodedExport:
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
@@ -214,7 +214,7 @@ def _json_hex_id(value: object, size: int) -> str | None:
     return value.lower()
 
 
-def decode_json(body: bytes) -> DecodedExport:
+def decode_json(body: bytes | bytearray) -> DecodedExport:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -263,6 +263,8 @@ def _encodable(value: object) -> bool:
 
 def _decode_json_span(span: dict, resource: dict[str, object], scope_name: str, out: DecodedExport) -> None:
     raw_attrs = span.get("attributes", []) or []
+    if not isinstance(raw_attrs, list):  # unreadable, so not known to be no LLM call: rejected
+        raise TypeError(f"attributes must be a list, not {type(raw_attrs).__name__}")
     if not _is_llm_keys(kv.get("key", "") for kv in raw_attrs if isinstance(kv, dict)):
         out.skipped += 1
         return

@@ -9,7 +9,14 @@ the OTLP/HTTP specification so that standard exporters, and an OpenTelemetry Col
   ``Content-Length`` before the body is read, and while reading a chunked one), 415 for an
   unknown content type, 408 when the body does not arrive within the body deadline;
 * 401 when bearer tokens are configured and the request has none of them;
-* 429 (too many exports in flight) and 503 (queue full, ledger cannot commit) with ``Retry-After``.
+* 429 (too many exports in flight, or the in-flight byte budget cannot take this body) and 503
+  (queue full, ledger cannot commit) with ``Retry-After``.
+
+Admission comes before work: the queue is checked before the body is read and again before it is
+decoded; the body's ``Content-Length`` is checked against the shared in-flight budget
+(``receive.admission``) before a byte is read, its bytes are charged as they arrive (a stalled
+upload holds only what it sent), and gzip is charged step by step as it inflates; the charge is
+returned when the answer is sent.
 
 Error bodies are ``google.rpc.Status`` in the request's content type (protobuf or JSON), as the
 specification asks. Decompressing, decoding, pricing and waiting for the ledger commit run on a
@@ -36,6 +43,7 @@ from starlette.routing import Route
 
 from llmcost_collector.pipeline import IngestPipeline, IngestResult, LedgerUnavailable, Overloaded
 from llmcost_collector.policy import Denied, IngestLimits
+from llmcost_collector.receive.admission import BudgetExhausted, ByteBudget, Charge
 from llmcost_collector.receive.decode import DecodeError, decode_json, decode_protobuf
 
 log = logging.getLogger(__name__)
@@ -62,15 +70,33 @@ class BodyTooLarge(Exception):
     pass
 
 
-def gunzip_capped(body: bytes, limit: int) -> bytes:
-    """Decompress gzip without letting a small bomb expand past ``limit`` bytes."""
+# Gzip is inflated this many bytes at a time, each step charged before the next is made.
+INFLATE_STEP = 1024 * 1024
+
+
+def gunzip_capped(body: bytes, limit: int, charge: Charge | None = None) -> bytearray:
+    """Decompress gzip without letting a small bomb expand past ``limit`` bytes, charging each
+    inflated step to ``charge`` (``BudgetExhausted`` when the in-flight budget cannot take it)."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = bytearray()
+    data = body
     try:
-        out = inflater.decompress(body, limit + 1)
+        while True:
+            piece = inflater.decompress(data, min(INFLATE_STEP, limit + 1 - len(out)))
+            data = inflater.unconsumed_tail
+            if len(out) + len(piece) > limit:
+                raise BodyTooLarge()
+            if charge is not None:
+                charge.add(len(piece))
+            out += piece
+            if inflater.eof or not piece:
+                break
     except zlib.error as exc:
         raise DecodeError(f"invalid gzip body: {exc}") from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise BodyTooLarge()
+    if not inflater.eof:
+        if data:  # output stopped at the cap with input left: more than ``limit`` bytes
+            raise BodyTooLarge()
+        raise DecodeError("invalid gzip body: truncated")
     return out
 
 
@@ -114,10 +140,12 @@ class OtlpHttpReceiver:
         limits: Callable[[], IngestLimits],
         *,
         body_timeout: float = 30.0,
+        budget: ByteBudget | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.limits = limits
         self.body_timeout = body_timeout
+        self.budget = budget if budget is not None else ByteBudget(64 * 1024 * 1024)
         self.in_flight = 0  # touched on the event loop only
         self._workers: anyio.CapacityLimiter | None = None
 
@@ -155,19 +183,37 @@ class OtlpHttpReceiver:
             return status_response(
                 HTTPStatus.TOO_MANY_REQUESTS, "too many exports in flight", content_type, retry_after=1
             )
+        try:
+            self.pipeline.check_capacity()  # a full queue refuses before the body is read
+        except Overloaded as exc:
+            return status_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), content_type, exc.retry_after)
         self.in_flight += 1
         try:
-            return await self._export(request, limits, content_type)
+            with Charge(self.budget) as charge:
+                return await self._export(request, limits, content_type, charge)
         finally:
             self.in_flight -= 1
 
-    async def _export(self, request: Request, limits: IngestLimits, content_type: str) -> Response:
+    def _over_budget(self, content_type: str) -> Response:
+        self._refused("over_budget")
+        return status_response(
+            HTTPStatus.TOO_MANY_REQUESTS,
+            f"in-flight body bytes over the budget of {self.budget.limit}",
+            content_type,
+            retry_after=BudgetExhausted.retry_after,
+        )
+
+    async def _export(
+        self, request: Request, limits: IngestLimits, content_type: str, charge: Charge
+    ) -> Response:
         too_large = f"body over {limits.max_body_bytes} bytes"
         try:
-            body = await self._read_body(request, limits.max_body_bytes)
+            body = await self._read_body(request, limits.max_body_bytes, charge)
         except BodyTooLarge:
             self._refused("too_large")
             return status_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large, content_type)
+        except BudgetExhausted:
+            return self._over_budget(content_type)
         except ClientDisconnect:  # gone before its body arrived: nothing to bill, nobody to answer
             self._refused("client_disconnected")
             return Response(status_code=int(HTTPStatus.BAD_REQUEST))
@@ -182,11 +228,19 @@ class OtlpHttpReceiver:
         self._workers.total_tokens = max(1, limits.max_in_flight)
         try:
             result = await anyio.to_thread.run_sync(
-                self._ingest, body, content_type, gzipped, limits.max_body_bytes, limiter=self._workers
+                self._ingest,
+                body,
+                content_type,
+                gzipped,
+                limits.max_body_bytes,
+                charge,
+                limiter=self._workers,
             )
         except BodyTooLarge:
             self._refused("too_large")
             return status_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large, content_type)
+        except BudgetExhausted:
+            return self._over_budget(content_type)
         except DecodeError as exc:
             self._refused("undecodable")
             return status_response(HTTPStatus.BAD_REQUEST, str(exc), content_type)
@@ -197,13 +251,16 @@ class OtlpHttpReceiver:
             return status_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), content_type, retry_after=5)
         return Response(response_body(result, content_type), media_type=content_type)
 
-    async def _read_body(self, request: Request, limit: int) -> bytes:
-        """The body, refused unread when ``Content-Length`` is over the cap, cut off as soon as a
-        chunked body passes it, and bounded in time as a whole (a trickling client is no better
-        than a silent one)."""
+    async def _read_body(self, request: Request, limit: int, charge: Charge) -> bytes:
+        """The body, refused unread when ``Content-Length`` is over the cap or the in-flight
+        budget, cut off as soon as it passes either while it streams, and bounded in time as a whole
+        (a trickling client is no better than a silent one)."""
         length = request.headers.get("content-length")
-        if length is not None and int(length) > limit:  # h11 has already checked it is a number
-            raise BodyTooLarge()
+        if length is not None:  # h11 has already checked it is a number
+            if int(length) > limit:
+                raise BodyTooLarge()
+            if not self.budget.fits(int(length)):  # before a byte of the body is read
+                raise BudgetExhausted()
         chunks: list[bytes] = []
         total = 0
         with anyio.fail_after(self.body_timeout):
@@ -211,12 +268,16 @@ class OtlpHttpReceiver:
                 total += len(chunk)
                 if total > limit:
                     raise BodyTooLarge()
+                charge.add(len(chunk))  # as it arrives: a stalled upload holds what it sent
                 chunks.append(chunk)
         return b"".join(chunks)
 
-    def _ingest(self, body: bytes, content_type: str, gzipped: bool, limit: int) -> IngestResult:
+    def _ingest(
+        self, body: bytes, content_type: str, gzipped: bool, limit: int, charge: Charge
+    ) -> IngestResult:
         """Worker thread: decompress, decode, then bill (returns after the ledger commit)."""
-        if gzipped:
-            body = gunzip_capped(body, limit)
-        decoded = decode_json(body) if content_type == JSON else decode_protobuf(body)
+        self.pipeline.check_capacity()  # the queue may have filled while the body was read
+        data: bytes | bytearray = gunzip_capped(body, limit, charge) if gzipped else body
+        decoded = decode_json(data) if content_type == JSON else decode_protobuf(data)
+        del data
         return self.pipeline.ingest(decoded, "http")
