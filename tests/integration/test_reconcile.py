@@ -86,7 +86,9 @@ def test_the_collector_exports_the_recorded_capture_ratio(collector: Collectors)
     ]
 
 
-def test_the_true_up_and_commitment_shares_are_lines_of_the_teams_invoices(ledger: SqlLedger, url: str) -> None:
+def test_the_true_up_and_commitment_shares_are_lines_of_the_teams_invoices(
+    ledger: SqlLedger, url: str
+) -> None:
     usage = Usage(input_tokens=250, cache_read_tokens=50, output_tokens=75)
     ledger.insert([priced_entry(Config.default(), n, team=team, day=date(2026, 11, 1), model="gpt-4o-mini",
                                 usage=usage) for n, team in ((1, "search"), (2, "search"), (3, "support"))])  # fmt: skip

@@ -32,7 +32,10 @@ KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
 @click.option(
-    "--record/--no-record", default=True, show_default=True, help="store the capture ratios (gauge) and true-up and commitment lines (invoices)"
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="store the capture ratios (gauge) and true-up and commitment lines (invoices)",
 )
 @click.option(
     "--by-api-key", is_flag=True, help="split each line by API key (the ledger's api_key_id property)"

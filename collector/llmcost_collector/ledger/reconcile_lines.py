@@ -45,7 +45,11 @@ def ensure_table(ledger: SqlLedger) -> None:
 
 
 def replace(
-    ledger: SqlLedger, period: str, kinds: Sequence[str], lines: Sequence[ReconciledLine], now: float | None = None
+    ledger: SqlLedger,
+    period: str,
+    kinds: Sequence[str],
+    lines: Sequence[ReconciledLine],
+    now: float | None = None,
 ) -> None:
     """Replace ``period``'s rows of each of ``kinds`` with ``lines`` (of those kinds), in one transaction."""
     recorded = int(time.time() if now is None else now)
