@@ -46,7 +46,7 @@ from llmcost_collector.chargeback.settings import ChargebackPlan
 from llmcost_collector.config.schema import Config
 from llmcost_collector.invoice.document import build_document, dumps, invoice_number
 from llmcost_collector.ledger.invoice_store import Adjustment, InvoiceStore, IssuedInvoice
-from llmcost_collector.ledger.reconcile_lines import ReconciledLine, lines_of
+from llmcost_collector.ledger.reconcile_lines import ReconciledLine, ensure_table, lines_of
 from llmcost_collector.ledger.sql import SqlLedger
 from llmcost_collector.ledger.usage import UsageLine
 from llmcost_collector.periods import epoch_ns
@@ -153,6 +153,14 @@ class Invoicing:
         self.store = InvoiceStore(ledger)
         self.plan = ChargebackPlan(config)
         self._rates: dict[tuple[str, str, date], tuple[Rates | None, Rates | None]] = {}
+        self._reconcile_table = False
+
+    def reconciled(self, period: str) -> list[ReconciledLine]:
+        """The true-up and commitment lines recorded for ``period`` (the table made once)."""
+        if not self._reconcile_table:
+            ensure_table(self.ledger)
+            self._reconcile_table = True
+        return lines_of(self.ledger, period, ensure=False)
 
     def rates(self, provider: str, model: str, day: date) -> tuple[Rates | None, Rates | None]:
         """Both layers' rates of a model on a UTC day (looked up once per day and model)."""
@@ -241,7 +249,7 @@ class Invoicing:
                         Adjustment(period.name, team, name, number, _reason(issued.get(team), current), delta)
                     )
             recorded: dict[tuple[str, str], int] = {}
-            for line in lines_of(self.ledger, name):
+            for line in self.reconciled(name):
                 key = (line.team, RECONCILED_REASONS[line.kind])
                 recorded[key] = recorded.get(key, 0) + line.amount_nanos
             for key in sorted(set(recorded) | set(billed) | {k for k in booked if k[1]}):
@@ -254,7 +262,7 @@ class Invoicing:
 
     def draft(self, period: Period) -> tuple[PeriodCharges, list[Adjustment]]:
         charges = self.compute(period)
-        for line in lines_of(self.ledger, period.name):
+        for line in self.reconciled(period.name):
             reconciled = _team(charges, line.team)
             reconciled.lines.append(reconciled_line(line, period))
             reconciled.sort_lines()

@@ -71,9 +71,11 @@ def replace(
                 )
 
 
-def lines_of(ledger: SqlLedger, period: str) -> list[ReconciledLine]:
-    """``period``'s recorded lines, by kind, team, provider, model and name."""
-    ensure_table(ledger)
+def lines_of(ledger: SqlLedger, period: str, ensure: bool = True) -> list[ReconciledLine]:
+    """``period``'s recorded lines, by kind, team, provider, model and name (``ensure=False``
+    when the caller has already made sure the table exists)."""
+    if ensure:
+        ensure_table(ledger)
     rows = ledger._read(
         f"SELECT period, kind, team, provider, model, name, amount_nanos FROM {TABLE} WHERE period = ?",
         [period],
