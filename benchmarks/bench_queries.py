@@ -2,7 +2,8 @@
 
 A month of calls (20 teams, 50 features, 10 models, 100,000 users, workflows of about ten steps)
 is written once through ``Ledger.insert`` (so the rollups are built the way the collector builds
-them) and cached outside the repository, at 1,000,000 and 10,000,000 calls. Each question is
+them) and cached outside the repository, at 1,000,000 calls; the 10,000,000-call month is that
+month copied ten times with new ids, its rollups rebuilt by the ledger's migration (``scaled``). Each question is
 asked through the collector's own web app (in process, FastAPI included), next to the same
 question as a plain ``GROUP BY`` over the calls in the same run: the seed's design.
 
@@ -147,8 +148,12 @@ def _rows(count: int, seed: int = 7) -> list[LedgerEntry]:
     return rows
 
 
+BASE = 1_000_000  # the ledger built row by row; larger ones are copies of its month
+
+
 def ledger_of(count: int) -> Path:
-    """The cached ledger of ``count`` calls, built through ``Ledger.insert`` when missing."""
+    """The cached ledger of ``count`` calls: built through ``Ledger.insert`` up to ``BASE``
+    calls; a multiple of ``BASE`` is that month copied (``scaled``)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     # Keyed by the generator only: a ledger cached under an older schema is migrated when opened,
     # as a user's ledger is.
@@ -158,6 +163,8 @@ def ledger_of(count: int) -> Path:
     partial = path.with_suffix(".partial")
     for leftover in CACHE.glob(partial.name + "*"):
         leftover.unlink()
+    if count > BASE and count % BASE == 0:
+        return scaled(ledger_of(BASE), count // BASE, partial, path)
     print(f"  building a ledger of {count:,} calls in {path} (once) ...", flush=True)
     ledger = open_ledger(f"sqlite:///{partial}?synchronous=normal")
     try:
@@ -166,6 +173,78 @@ def ledger_of(count: int) -> Path:
             ledger.insert(rows[start : start + BATCH])
     finally:
         ledger.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(partial) + suffix).unlink(missing_ok=True)
+    partial.rename(path)
+    return path
+
+
+_HEX = "'0123456789abcdef'"
+
+
+def _shifted(column: str, k: int) -> str:
+    """A trace id with its first hex digit moved by ``k``: the copies' ids differ from each
+    other and from the original, and a trace's spans stay one trace."""
+    return f"substr({_HEX}, ((instr({_HEX}, substr({column}, 1, 1)) - 1 + {k}) % 16) + 1, 1) || substr({column}, 2)"
+
+
+def scaled(base: Path, times: int, partial: Path, path: Path) -> Path:
+    """A month of ``times`` x the base ledger's calls: its calls and call spans copied ``times - 1``
+    times in SQL with new trace ids, session ids and response ids (the same users, teams,
+    features and models), then the rollups rebuilt from the calls by the ledger's own migration
+    (the ledger is left at the version before the latest rebuild, so opening it runs that).
+    Building 10,000,000 calls row by row through Python takes hours here; this takes minutes."""
+    import shutil
+    import sqlite3
+
+    print(
+        f"  building a ledger of {BASE * times:,} calls in {path} (once, copies of {base.name}) ...",
+        flush=True,
+    )
+    shutil.copy(base, partial)
+    conn = sqlite3.connect(partial, isolation_level=None)
+    try:
+        (version,) = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        assert version >= 9, "the base ledger is migrated to 9 or later when opened"
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('llm_calls', 'llm_call_spans')"
+        ).fetchall()
+        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4000000;")
+        for name, _ in indexes:  # built again once, after the copies: far faster than row by row
+            conn.execute(f"DROP INDEX {name}")
+        (calls,) = conn.execute("SELECT MAX(rowid) FROM llm_calls").fetchone()
+        (spans,) = conn.execute("SELECT MAX(rowid) FROM llm_call_spans").fetchone()
+        # every stored column (``start_time`` is generated: hidden 2 or 3 in table_xinfo)
+        columns = [row[1] for row in conn.execute("PRAGMA table_xinfo(llm_calls)") if row[6] == 0]
+        conn.execute("BEGIN")
+        for k in range(1, times):
+            picked = [
+                _shifted("trace_id", k) if c == "trace_id"
+                else f"CASE WHEN session_id = '' THEN '' ELSE session_id || '-{k}' END" if c == "session_id"
+                else c
+                for c in columns
+            ]  # fmt: skip
+            conn.execute(
+                f"INSERT INTO llm_calls ({', '.join(columns)}) SELECT {', '.join(picked)} FROM llm_calls WHERE rowid <= ?",
+                (calls,),
+            )
+            conn.execute(
+                "INSERT INTO llm_call_spans (trace_id, span_id, parent_span_id, response_id, billed_trace_id, "
+                f"billed_span_id, ingested_at_ns) SELECT {_shifted('trace_id', k)}, span_id, parent_span_id, "
+                f"CASE WHEN response_id = '' THEN '' ELSE response_id || '-{k}' END, "
+                f"{_shifted('billed_trace_id', k)}, billed_span_id, ingested_at_ns FROM llm_call_spans WHERE rowid <= ?",
+                (spans,),
+            )
+        conn.execute("COMMIT")
+        for _, sql in indexes:
+            conn.execute(sql)
+        # the rollups: rebuilt from every call by the migration that rebuilds them (version 9)
+        conn.execute("DELETE FROM schema_migrations WHERE version >= 9")
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+    open_ledger(f"sqlite:///{partial}").close()
     for suffix in ("-wal", "-shm"):
         Path(str(partial) + suffix).unlink(missing_ok=True)
     partial.rename(path)
@@ -305,7 +384,9 @@ def run() -> str:
     lines = [
         "## The ledger at real volume (issue 11)\n",
         f"One month of calls (20 teams, 50 features, 10 models, 100,000 users, workflows of 5-15 steps) "
-        f"written through `Ledger.insert` into SQLite and cached in `{CACHE}`; each question asked through "
+        f"written through `Ledger.insert` into SQLite (larger months: that month copied with new trace, "
+        f"session and response ids, rollups rebuilt by the ledger's migration) and cached in `{CACHE}`; "
+        "each question asked through "
         "the collector's web app in process, next to the same question as a plain `GROUP BY` over the "
         "calls in the same run; best of 5 (the invoices' `GROUP BY` once), milliseconds.\n",
     ]

@@ -67,9 +67,23 @@ class BudgetExceededError(RuntimeError):
         )
 
 
+def _auth_headers(token: str | None) -> dict[str, str]:
+    """The collector's access token, when it requires one (a read token for the status, an
+    ingest token for reservations)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class BudgetGuard:
-    def __init__(self, status_url: str, *, refresh_seconds: float = 5.0, fail_closed: bool = False) -> None:
+    def __init__(
+        self,
+        status_url: str,
+        *,
+        refresh_seconds: float = 5.0,
+        fail_closed: bool = False,
+        token: str | None = None,
+    ) -> None:
         self._url = status_url
+        self._headers = _auth_headers(token)
         self._interval = refresh_seconds
         self._fail_closed = fail_closed
         self._budgets: list[dict[str, Any]] | None = None
@@ -82,7 +96,8 @@ class BudgetGuard:
     def refresh(self) -> None:
         """Read the status now (the background thread calls this every ``refresh_seconds``)."""
         try:
-            with urllib.request.urlopen(self._url, timeout=5) as response:
+            request = urllib.request.Request(self._url, headers=self._headers)
+            with urllib.request.urlopen(request, timeout=5) as response:
                 budgets = [b for b in json.loads(response.read())["budgets"] if b.get("hard_limit")]
         except (OSError, ValueError, KeyError):
             self._failed = True
@@ -212,9 +227,10 @@ class ReserveGuard:
 
     def __init__(
         self, url: str, *, fail_closed: bool = False, default_max_tokens: int = 4096,
-        ttl_seconds: float | None = None, timeout: float = 5.0,
+        ttl_seconds: float | None = None, timeout: float = 5.0, token: str | None = None,
     ) -> None:  # fmt: skip
         base = url[: -len(STATUS_PATH)] if url.endswith(STATUS_PATH) else url
+        self._headers = {"content-type": "application/json", **_auth_headers(token)}
         self._base = base.rstrip("/")
         self._fail_closed = fail_closed
         self.default_max_tokens = default_max_tokens
@@ -228,7 +244,7 @@ class ReserveGuard:
     def _post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
             self._base + path, data=json.dumps(body).encode(), method="POST",
-            headers={"content-type": "application/json"},
+            headers=self._headers,
         )  # fmt: skip
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
@@ -398,6 +414,7 @@ def guard(
     mode: Literal["cached"] = "cached",
     refresh_seconds: float = 5.0,
     fail_closed: bool = False,
+    token: str | None = None,
 ) -> BudgetGuard: ...
 
 
@@ -409,12 +426,14 @@ def guard(
     fail_closed: bool = False,
     default_max_tokens: int = 4096,
     ttl_seconds: float | None = None,
+    token: str | None = None,
 ) -> ReserveGuard: ...
 
 
 def guard(
     url: str, *, mode: Literal["cached", "reserve"] = "cached", refresh_seconds: float = 5.0,
     fail_closed: bool = False, default_max_tokens: int = 4096, ttl_seconds: float | None = None,
+    token: str | None = None,
 ) -> BudgetGuard | ReserveGuard:  # fmt: skip
     """Start a budget guard on the collector (its status URL, or the API port's base URL).
 
@@ -424,18 +443,21 @@ def guard(
     ``mode="reserve"``: every call made through the instrumented SDKs reserves its maximum cost
     before it is sent (``default_max_tokens`` when the request sets none) and settles when it
     ends; ``.close()`` stops it (``ReserveGuard``). ``fail_closed`` refuses calls when the
-    collector cannot be reached; by default they go through.
+    collector cannot be reached; by default they go through. ``token``: the collector's access
+    token when it requires one (cached mode reads the status: a ``read`` token, which a team's
+    token limits to that team's budgets; reserve mode: an ``ingest`` token).
     """
     if mode == "reserve":
         global _active
         reserve = ReserveGuard(
-            url, fail_closed=fail_closed, default_max_tokens=default_max_tokens, ttl_seconds=ttl_seconds
-        )
+            url, fail_closed=fail_closed, default_max_tokens=default_max_tokens, ttl_seconds=ttl_seconds,
+            token=token,
+        )  # fmt: skip
         _active = reserve
         return reserve
     if mode != "cached":
         raise ValueError(f"guard mode must be 'cached' or 'reserve', not {mode!r}")
     global _active_cached
-    cached = BudgetGuard(url, refresh_seconds=refresh_seconds, fail_closed=fail_closed)
+    cached = BudgetGuard(url, refresh_seconds=refresh_seconds, fail_closed=fail_closed, token=token)
     _active_cached = cached
     return cached

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from fastapi import Depends
 from prometheus_client import CollectorRegistry
 
 from llmcost_collector.budget import BudgetStatus, budget_status, status_json
@@ -36,8 +37,11 @@ from llmcost_collector.price.pricer import Pricer
 from llmcost_collector.receive.otlp_grpc import start_grpc_server
 from llmcost_collector.receive.otlp_http import OtlpHttpReceiver
 from llmcost_collector.reconcile.gauge import CaptureGauge
+from llmcost_collector.redact import redact
 from llmcost_collector.serving import BackgroundServer
 from llmcost_collector.settings import DEFAULT_LEDGER_URL, Settings
+from llmcost_collector.web.access import WebAccess
+from llmcost_collector.web.admin import admin_router
 from llmcost_collector.web.api import make_web_app
 from llmcost_collector.web.budgets import ReserveScope, budgets_router
 
@@ -93,6 +97,7 @@ class CollectorApp:
             self.ledger, lambda: self.config.all_budgets(), self.clock, self.reservation_metrics.leaked
         )
         self.ports: dict[str, int] = {}
+        self.hosts: dict[str, str] = {}  # the address each HTTP port is bound to
         self._servers: list[BackgroundServer] = []
         self._grpc = None
         self._watcher: ConfigWatcher | None = None
@@ -172,6 +177,13 @@ class CollectorApp:
         receiver = OtlpHttpReceiver(
             self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds
         )
+        if settings.config_path:  # started below only if watching; the admin route reloads through it
+            self._watcher = ConfigWatcher(
+                Path(settings.config_path),
+                self.apply_config,
+                on_failure=lambda _error: self.self_metrics.config_reloads.labels("refused").inc(),
+            )
+        access = WebAccess(lambda: self.limits.access)  # the tokens of the policy in force
         web = make_web_app(
             self.registry,
             self.ledger,
@@ -191,16 +203,26 @@ class CollectorApp:
                     self._attribute_scope,
                     self.clock,
                     lambda result: self.reservation_metrics.answers.labels(result).inc(),
+                    dependencies=[Depends(access.reserve)],
+                )
+            ],
+            access=access,
+            admin_routers=[
+                admin_router(
+                    self.ledger,
+                    lambda: self.config,
+                    lambda: self.pricer,
+                    self._reload if self._watcher else None,
                 )
             ],
         )
-        for name, asgi_app, port in (
-            ("otlp_http", receiver.app(), settings.otlp_http_port),
-            ("http", web, settings.http_port),
+        for name, asgi_app, host, port in (
+            ("otlp_http", receiver.app(), settings.host, settings.otlp_http_port),
+            ("http", web, settings.http_host, settings.http_port),
         ):
             server = BackgroundServer(
                 asgi_app,
-                settings.host,
+                host,
                 port,
                 name=name,
                 header_timeout=settings.header_timeout_seconds,
@@ -208,21 +230,24 @@ class CollectorApp:
             )
             self._servers.append(server.start())
             self.ports[name] = server.port
+            self.hosts[name] = server.host
         if settings.enable_grpc:
             self._grpc, self.ports["otlp_grpc"] = start_grpc_server(
                 self.pipeline, lambda: self.limits, settings.host, settings.otlp_grpc_port
             )
-        if settings.config_path and settings.watch_config:
-            self._watcher = ConfigWatcher(
-                Path(settings.config_path),
-                self.apply_config,
-                on_failure=lambda _error: self.self_metrics.config_reloads.labels("refused").inc(),
-            )
+        if self._watcher is not None and settings.watch_config:
             self._watcher.start()
         self._sweeper = threading.Thread(target=self._sweep_sessions, name="llmcost-sessions", daemon=True)
         self._sweeper.start()
         log.info("collector listening: %s", self.urls())
         return self
+
+    def _reload(self) -> tuple[bool, list[str]]:
+        """Reload the file now (the admin route); the refused file's errors, file:line:col."""
+        assert self._watcher is not None
+        applied = self._watcher.reload("api")
+        error = self._watcher.last_error
+        return applied, [] if applied or error is None else [error.format(i) for i in error.errors]
 
     def _sweep_sessions(self) -> None:
         interval = min(5.0, max(0.2, self.settings.session_idle_seconds / 4))
@@ -240,18 +265,22 @@ class CollectorApp:
         try:
             self.ledger.ping()
         except Exception as exc:
-            return False, f"ledger unavailable: {exc}"
+            return False, f"ledger unavailable: {redact(str(exc))}"
         if self.pipeline.queued_spans >= self.limits.queue_capacity_spans:
             return False, "ingest queue full"
         return True, "ok"
 
     def urls(self) -> dict[str, str]:
-        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "", "::") else self.settings.host
+        def local(bound: str) -> str:
+            return "127.0.0.1" if bound in ("0.0.0.0", "", "::") else bound
+
+        host, http = local(self.settings.host), local(self.settings.http_host)
+        http = f"[{http}]" if ":" in http else http
         urls = {
             "otlp_http": f"http://{host}:{self.ports.get('otlp_http')}/v1/traces",
-            "metrics": f"http://{host}:{self.ports.get('http')}/metrics",
-            "api": f"http://{host}:{self.ports.get('http')}/api/v1/spend",
-            "web": f"http://{host}:{self.ports.get('http')}/",
+            "metrics": f"http://{http}:{self.ports.get('http')}/metrics",
+            "api": f"http://{http}:{self.ports.get('http')}/api/v1/spend",
+            "web": f"http://{http}:{self.ports.get('http')}/",
         }
         if "otlp_grpc" in self.ports:
             urls["otlp_grpc"] = f"{host}:{self.ports['otlp_grpc']}"
@@ -279,7 +308,7 @@ class CollectorApp:
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         signal.signal(signal.SIGINT, lambda *_: done.set())
-        if self._watcher:
+        if self._watcher and self.settings.watch_config:
             self._watcher.install_sighup_handler()
         try:
             done.wait()

@@ -8,13 +8,13 @@ the loader refuses it), and then the running policy stays.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmcost_collector.attribute.mapping import AttributeMapping
 from llmcost_collector.attribute.privacy import IdentifierScrubber, make_scrubber
 from llmcost_collector.attribute.rules import AttributionRules
+from llmcost_collector.auth import INGEST, AccessPolicy, Denied, Grant
 from llmcost_collector.chargeback.per_call import make_chargeback
 from llmcost_collector.config.schema import Config
 from llmcost_collector.model import LlmCall
@@ -26,19 +26,17 @@ ChargebackRule = Callable[[LlmCall, "int | None"], "int | None"]
 class IngestLimits:
     """What the receivers enforce before the pipeline sees an export."""
 
-    tokens: frozenset[str] = frozenset()
+    access: AccessPolicy = field(default_factory=AccessPolicy)
     max_body_bytes: int = 16 * 1024 * 1024
     max_in_flight: int = 64
     queue_capacity_spans: int = 200_000
 
-    def authorized(self, header: str | None) -> bool:
-        """Bearer-token check in constant time per token (no early exit on the first byte)."""
-        if not self.tokens:
-            return True
-        if not header or not header.lower().startswith("bearer "):
-            return False
-        presented = header[7:].strip().encode()
-        return any(hmac.compare_digest(presented, token.encode()) for token in self.tokens)
+    def ingest_grant(self, header: str | None) -> Grant:
+        """The exporter's grant, if its token has the ingest role; ``Denied`` (401/403) otherwise."""
+        return self.access.authorize(header, INGEST)
+
+
+__all__ = ["Denied", "IngestLimits", "IngestPolicy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,7 @@ class IngestPolicy:
             chargeback=make_chargeback(config),
             scrub_identifiers=make_scrubber(config.privacy),
             limits=IngestLimits(
-                tokens=frozenset(ingest.bearer_tokens),
+                access=AccessPolicy.from_config(config),
                 max_body_bytes=ingest.max_body_bytes,
                 max_in_flight=ingest.max_in_flight,
                 queue_capacity_spans=ingest.queue_capacity_spans,

@@ -97,6 +97,7 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self._socket.listen(1024)
+        self.host: str = self._socket.getsockname()[0]
         self.port: int = self._socket.getsockname()[1]
         self._thread = threading.Thread(target=self._run, name=f"llmcost-{name}", daemon=True)
 

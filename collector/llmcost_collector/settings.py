@@ -16,7 +16,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLMCOST_", frozen=True, extra="forbid")
 
+    # The OTLP ports listen on every interface (services send from elsewhere); the API port,
+    # which shows spend, only on loopback unless told otherwise (``LLMCOST_HTTP_HOST``).
     host: str = "0.0.0.0"
+    http_host: str = "127.0.0.1"
     otlp_grpc_port: int = Field(4317, ge=0, le=65535)
     otlp_http_port: int = Field(4318, ge=0, le=65535)
     http_port: int = Field(9464, ge=0, le=65535)

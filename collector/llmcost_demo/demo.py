@@ -266,6 +266,7 @@ def demo_settings(
     workdir = Path(tempfile.mkdtemp(prefix="llmcost-demo-"))
     return Settings(
         host=host,
+        http_host=host,
         otlp_http_port=otlp_http_port,
         otlp_grpc_port=otlp_grpc_port,
         http_port=http_port,

@@ -41,6 +41,7 @@ from otel_llmcost.estimate import estimate_tokens
 from otel_llmcost.instrumentation.anthropic import AnthropicInstrumentor, traces_itself
 from otel_llmcost.instrumentation.openai import OpenAIInstrumentor
 from tests.integration.conftest import FAR_FUTURE, Collectors, config_file, export, metric, post
+from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
 from tests.support import priced_entry, wait_for
 from tests.unit.test_ledger import make_entry
 
@@ -1145,3 +1146,297 @@ def test_reserve_attributes_the_call_with_the_collectors_rules(reserving: Reserv
     with pytest.raises(otel_llmcost.BudgetExceededError, match="search-cap"):
         reserving.ping()
     assert reserving.fake.requests == []
+
+
+# --- access: tokens with roles, team-scoped reads ---------------------------------------------------
+
+ACCESS_CONFIG = """
+version: 1
+teams:
+  - {name: search, budgets: {monthly: 100}}
+  - {name: support, budgets: {monthly: 100}}
+  - {name: ads}
+budgets:
+  - {name: org, amount_usd: 1000, period: monthly}
+access:
+  tokens:
+    - {name: exporter, role: ingest, token: ingest-t0ken}
+    - {name: finance, role: read, token: read-t0ken}
+    - {name: ops, role: admin, token: admin-t0ken}
+    - {name: prometheus, role: metrics, token: metrics-t0ken}
+    - {name: search-team, role: read, teams: [search], token: search-t0ken}
+    - {name: two-teams, role: read, teams: [search, support], token: two-t0ken}
+"""
+
+
+def call(
+    app: CollectorApp, path: str, token: str | None = None, *, method: str = "GET", basic: bool = False
+) -> tuple[int, Any, dict[str, str]]:
+    """(status, JSON body or text, headers) of a request to the API port with ``token`` (Bearer,
+    or as the password of HTTP Basic, as a browser sends it)."""
+    import base64
+
+    headers = {}
+    if token is not None:
+        headers["Authorization"] = (
+            "Basic " + base64.b64encode(f"me:{token}".encode()).decode() if basic else f"Bearer {token}"
+        )
+    request = urllib.request.Request(
+        app.urls()["web"] + path.lstrip("/"),
+        headers=headers,
+        method=method,
+        data=b"" if method == "POST" else None,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw, status, got = response.read(), response.status, dict(response.headers)
+    except urllib.error.HTTPError as err:
+        raw, status, got = err.read(), err.code, dict(err.headers)
+    text = raw.decode("utf-8", "replace")
+    try:
+        return status, json.loads(text), got
+    except ValueError:
+        return status, text, got
+
+
+def seed_teams(ledger: SqlLedger) -> None:
+    """November 2026: search 3 calls (2 production in session s-search, 1 staging), support 2
+    production calls in session s-support, ads 1 call in session s-ads; 1,000,001 nano-dollars each."""
+    hour = 3_600 * 10**9
+    rows = [
+        make_entry(1, team="search", start_ns=NOV + hour, environment="production", session_id="s-search"),
+        make_entry(
+            2, team="search", start_ns=NOV + 2 * hour, environment="production", session_id="s-search"
+        ),
+        make_entry(3, team="search", start_ns=NOV + 3 * hour, environment="staging"),
+        make_entry(
+            4, team="support", start_ns=NOV + 4 * hour, environment="production", session_id="s-support"
+        ),
+        make_entry(
+            5, team="support", start_ns=NOV + 5 * hour, environment="production", session_id="s-support"
+        ),
+        make_entry(6, team="ads", start_ns=NOV + 6 * hour, environment="production", session_id="s-ads"),
+    ]
+    assert all(ledger.insert(rows))
+
+
+@pytest.fixture
+def guarded(collector: Collectors) -> CollectorApp:
+    app = collector(ACCESS_CONFIG)
+    seed_teams(app.ledger)
+    return app
+
+
+def test_the_api_port_binds_loopback_unless_told(collector: Collectors) -> None:
+    """By default the OTLP ports take every interface and the spend-bearing API port loopback;
+    ``http_host`` (``--http-host``, ``LLMCOST_HTTP_HOST``) opens it."""
+    default = collector(host="0.0.0.0")  # http_host left to its default
+    assert default.hosts == {"otlp_http": "0.0.0.0", "http": "127.0.0.1"}
+    opened = collector(host="0.0.0.0", http_host="0.0.0.0")
+    assert opened.hosts["http"] == "0.0.0.0"
+    assert get(f"http://127.0.0.1:{opened.ports['http']}/healthz")[0] == 200
+
+
+def test_each_role_on_the_api_port(guarded: CollectorApp) -> None:
+    """Probes are open; the API, page, static files and API reference need a read or admin token
+    (401 with a Basic challenge without one, 403 for ingest or metrics); /metrics takes its own
+    token, an unscoped read or admin token; only admin may close invoices and reload."""
+    app = guarded
+    assert call(app, "/healthz")[0] == 200
+    assert call(app, "/readyz")[0] == 200
+    spend = "/api/v1/spend?from=2026-11-01&to=2026-12-01"
+    status, body, headers = call(app, spend)
+    assert status == 401 and body == {"error": "missing or invalid token"}
+    assert headers["www-authenticate"].startswith("Basic realm=")
+    assert call(app, spend, "wrong")[0] == 401
+    for token in ("ingest-t0ken", "metrics-t0ken"):
+        status, body, _ = call(app, spend, token)
+        assert status == 403 and token not in json.dumps(body)
+    for token in ("read-t0ken", "admin-t0ken"):
+        status, body, _ = call(app, spend, token)
+        assert status == 200 and {r["team"] for r in body["rows"]} == {"search", "support", "ads"}
+    assert call(app, spend, "read-t0ken", basic=True)[0] == 200  # what the browser sends
+    for path in ("/", "/static/page/app.js", "/openapi.json", "/docs", "/api/v1/catalog", "/api/v1/sessions"):
+        assert call(app, path)[0] == 401, path
+        assert call(app, path, "ingest-t0ken")[0] == 403, path
+        assert call(app, path, "read-t0ken", basic=True)[0] == 200, path
+
+    assert call(app, "/metrics")[0] == 401
+    assert call(app, "/metrics", "ingest-t0ken")[0] == 403
+    assert call(app, "/metrics", "search-t0ken")[0] == 403  # every team's labels: not for a team token
+    for token in ("metrics-t0ken", "read-t0ken", "admin-t0ken"):
+        status, text, _ = call(app, "/metrics", token)
+        assert status == 200 and "llmcost_collector_exports_refused" in text
+
+    close = "/api/v1/invoices/close?period=2026-11"
+    assert call(app, close, method="POST")[0] == 401
+    assert call(app, close, "read-t0ken", method="POST")[0] == 403
+    status, body, _ = call(app, close, "admin-t0ken", method="POST")
+    assert status == 200 and sorted(i["team"] for i in body["invoices"]) == ["ads", "search", "support"]
+    assert call(app, close, "admin-t0ken", method="POST")[0] == 409  # closed once
+    status, body, _ = call(app, "/api/v1/invoices?period=2026-11", "read-t0ken")
+    assert status == 200 and {i["status"] for i in body["invoices"]} == {"closed"}
+    assert call(app, "/api/v1/config/reload", "read-t0ken", method="POST")[0] == 403
+    status, body, _ = call(app, "/api/v1/config/reload", "admin-t0ken", method="POST")
+    assert status == 200 and body == {"applied": True, "errors": []}
+    assert call(app, "/api/v1/budgets/reserve", "read-t0ken", method="POST")[0] == 403
+
+
+def test_a_team_token_never_sees_another_teams_numbers(guarded: CollectorApp) -> None:
+    """A read token scoped to teams gets their rows only, through group_by, filters, the others
+    row and totals, on costs, spend, sessions, the report, invoices and budget status; naming
+    another team is 403, not an empty answer."""
+    app = guarded
+    month = "from=2026-11-01&to=2026-12-01"
+    one_call = Decimal("0.001000001")  # contracted, per call
+
+    def ok(path: str, token: str) -> Any:
+        status, body, _ = call(app, path, token)
+        assert status == 200, (path, body)
+        return body
+
+    costs_by_team = ok(f"/api/v1/costs?{month}&group_by=team", "search-t0ken")
+    assert [r["team"] for r in costs_by_team["rows"]] == ["search"]
+    assert Decimal(costs_by_team["totals"]["contracted_cost_usd"]) == 3 * one_call
+    everyone = ok(f"/api/v1/costs?{month}&group_by=team", "admin-t0ken")
+    assert Decimal(everyone["totals"]["contracted_cost_usd"]) == 6 * one_call
+    folded = ok(f"/api/v1/costs?{month}&group_by=environment&order_by=-requests&limit=1", "search-t0ken")
+    assert [(r["environment"], r["requests"]) for r in folded["rows"]] == [
+        ("production", 2),
+        ("__others__", 1),
+    ]
+    assert folded["totals"]["requests"] == 3
+    negated = ok(f"/api/v1/costs?{month}&group_by=team&team!=support", "search-t0ken")
+    assert [r["team"] for r in negated["rows"]] == ["search"]
+    for path in (
+        f"/api/v1/costs?{month}&team=support",
+        f"/api/v1/costs?{month}&team=search,ads",
+        f"/api/v1/spend?{month}&team=ads",
+        f"/api/v1/sessions?{month}&team=support",
+        "/api/v1/invoices?period=2026-11&team=support",
+    ):
+        status, body, _ = call(app, path, "search-t0ken")
+        assert status == 403 and "team" in body["error"], path
+
+    spend = ok(f"/api/v1/spend?{month}&group_by=environment", "two-t0ken")  # summed over its teams
+    assert {r["environment"]: r["requests"] for r in spend["rows"]} == {"production": 4, "staging": 1}
+    assert Decimal(spend["rows"][0]["cost_usd"]) == 4 * one_call
+    assert [r["team"] for r in ok(f"/api/v1/spend?{month}", "search-t0ken")["rows"]] == ["search"]
+
+    sessions = ok(f"/api/v1/sessions?{month}", "search-t0ken")["sessions"]
+    assert {s["team"] for s in sessions} == {"search"}
+    assert {s["session_id"] for s in ok(f"/api/v1/sessions?{month}", "read-t0ken")["sessions"]} >= {
+        "s-search",
+        "s-support",
+        "s-ads",
+    }
+    report = ok("/api/v1/reports/summary?period=2026-11", "search-t0ken")
+    assert report["total"]["requests"] == 3 and Decimal(report["total"]["cost_usd"]) == 3 * one_call
+    assert ok("/api/v1/reports/summary?period=2026-11", "read-t0ken")["total"]["requests"] == 6
+
+    invoices = ok("/api/v1/invoices?period=2026-11", "two-t0ken")["invoices"]
+    assert sorted(i["team"] for i in invoices) == ["search", "support"]
+    assert call(app, "/api/v1/invoices?period=2026-11&team=search&format=md", "search-t0ken")[0] == 200
+
+    budgets = ok("/api/v1/budgets/status", "search-t0ken")["budgets"]
+    assert [b["budget"] for b in budgets] == ["search-monthly"]  # not support's, not the org's
+    assert len(ok("/api/v1/budgets/status", "read-t0ken")["budgets"]) == 3
+
+
+def test_the_guard_sends_its_token(guarded: CollectorApp) -> None:
+    """The in-service guard passes ``token``: cached mode reads the status with a read token,
+    reserve mode reserves with an ingest token; without the right one, failing closed refuses."""
+    status_url = guarded.urls()["web"] + "api/v1/budgets/status"
+    cached = otel_llmcost.guard(status_url, refresh_seconds=60, fail_closed=True, token="search-t0ken")
+    try:
+        cached.check(team="search")  # the status was read: nothing over budget
+        assert [b["budget"] for b in cached._budgets or []] == []  # no hard limits configured
+    finally:
+        cached.close()
+    refused = otel_llmcost.guard(status_url, refresh_seconds=60, fail_closed=True)
+    try:
+        with pytest.raises(otel_llmcost.BudgetExceededError, match="unreachable"):
+            refused.check(team="search")
+    finally:
+        refused.close()
+    for token, granted in (("ingest-t0ken", True), ("read-t0ken", False)):
+        reserve = otel_llmcost.guard(status_url, mode="reserve", fail_closed=True, token=token)
+        try:
+            if granted:
+                reserve.reserve(provider="openai", model="gpt-4o", input_tokens=10, team="search")
+            else:
+                with pytest.raises(otel_llmcost.BudgetExceededError, match="refused: 403"):
+                    reserve.reserve(provider="openai", model="gpt-4o", input_tokens=10, team="search")
+        finally:
+            reserve.close()
+    assert guarded.reservation_metrics.answers.labels("granted")._value.get() == 1
+
+
+def test_a_reload_through_the_file_swaps_the_api_tokens(guarded: CollectorApp) -> None:
+    """Rewriting the file (watched), or only a token file it names, replaces the tokens: the old
+    one is refused from then on."""
+    app = guarded
+    path = "/api/v1/spend"
+    assert call(app, path, "read-t0ken")[0] == 200
+    config_file(app).write_text(ACCESS_CONFIG.replace("read-t0ken", "rotated-t0ken"))
+    wait_for(lambda: call(app, path, "read-t0ken")[0] == 401, timeout=10)
+    assert call(app, path, "rotated-t0ken")[0] == 200
+    # a token kept in a file: rewriting the file alone (a rotated secret) reloads too
+    secret = config_file(app).parent / "finance.token"
+    secret.write_text("from-a-f1le\n")
+    config_file(app).write_text(ACCESS_CONFIG.replace("token: read-t0ken", "token_file: finance.token"))
+    wait_for(lambda: call(app, path, "from-a-f1le")[0] == 200, timeout=10)
+    assert call(app, path, "rotated-t0ken")[0] == 401
+    secret.write_text("r0tated-in-f1le\n")
+    wait_for(lambda: call(app, path, "r0tated-in-f1le")[0] == 200, timeout=10)
+    assert call(app, path, "from-a-f1le")[0] == 401
+
+
+def test_a_ledger_password_never_appears_in_serve_output_or_logs(pg_url: str) -> None:  # noqa: F811
+    """``llmcost serve`` on PostgreSQL with a password in the URL (the test cluster trusts any):
+    the ready line shows the ledger with ``***``, and neither its logs (debug level) nor the
+    error of a mistyped or unreachable URL ever print the password."""
+    import re
+    import subprocess
+    import sys
+
+    secret = "S3cret-pw"
+    url = pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    assert secret in url
+    args = [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--no-grpc",
+            "--http-port", "0", "--otlp-http-port", "0", "--log-level", "DEBUG"]  # fmt: skip
+    proc = subprocess.Popen(
+        [*args, "--ledger-url", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    seen = []
+    ready = None
+    deadline = time.monotonic() + 30
+    while ready is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        ready = re.search(r"llmcost collector ready: (\{.*\})", line)
+    try:
+        assert ready is not None, "".join(seen)
+        urls = json.loads(ready.group(1))
+        assert urls["ledger"] == url.replace(secret, "***")
+        assert get(urls["web"] + "readyz")[0] == 200
+    finally:
+        proc.terminate()
+        rest, _ = proc.communicate(timeout=20)
+    output = "".join(seen) + rest
+    assert "collector listening" in output and secret not in output
+
+    errors = []
+    for bad in (
+        url.replace("postgresql://", "postgres-sql://"),  # a typo in the scheme: the URL is quoted back
+        re.sub(r"@127\.0\.0\.1:\d+/", "@127.0.0.1:1/", url),  # nothing listens there
+    ):
+        done = subprocess.run([*args, "--ledger-url", bad], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1 and done.stderr.startswith("Error: cannot start:"), done.stderr
+        assert secret not in done.stdout + done.stderr
+        errors.append(done.stderr)
+    assert "unsupported ledger URL 'postgres-sql://postgres:***@127.0.0.1:" in errors[0]
+    assert "port 1 failed" in errors[1]

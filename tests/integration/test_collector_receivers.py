@@ -8,6 +8,7 @@ import socket
 import time
 from decimal import Decimal
 
+import grpc
 import pytest
 from google.rpc import code_pb2, status_pb2
 from llmcost_collector.app import CollectorApp
@@ -16,6 +17,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -266,6 +268,71 @@ def test_bearer_token_required_when_configured(app: CollectorApp) -> None:
     )
     assert status == 200 and json.loads(body) == {}
     assert app.ledger.count() == 1
+
+
+ROLES_CONFIG = """
+access:
+  tokens:
+    - {name: exporter, role: ingest, token: ingest-t0ken}
+    - {name: analyst, role: read, token: read-t0ken}
+    - {name: ops, role: admin, token: admin-t0ken}
+    - {name: prometheus, role: metrics, token: metrics-t0ken}
+"""
+
+
+def test_only_an_ingest_token_may_export_over_http_and_grpc(app: CollectorApp) -> None:
+    """With access tokens configured, OTLP/HTTP answers 401 without a valid token and 403 for a
+    read, admin or metrics token; the official gRPC exporter fails (UNAUTHENTICATED /
+    PERMISSION_DENIED, not retried) with them and succeeds with the ingest token."""
+    app.apply_config(load_config("c.yaml", text=ROLES_CONFIG))
+    url = app.urls()["otlp_http"]
+    payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
+    plain = {"Content-Type": "application/json"}
+    assert post(url, payload, plain)[0] == 401
+    assert post(url, payload, {**plain, "Authorization": "Bearer wrong"})[0] == 401
+    for token in ("read-t0ken", "admin-t0ken", "metrics-t0ken"):
+        status, body, _ = post(url, payload, {**plain, "Authorization": f"Bearer {token}"})
+        assert status == 403, token
+        assert token not in body.decode()  # the message names the token's name, never its value
+    assert app.ledger.count() == 0
+    assert post(url, payload, {**plain, "Authorization": "Bearer ingest-t0ken"})[0] == 200
+    assert app.ledger.count() == 1
+
+    endpoint = f"localhost:{app.ports['otlp_grpc']}"
+    request = encode_spans(llm_spans(1))
+    with grpc.insecure_channel(endpoint) as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        for metadata, code in (((), grpc.StatusCode.UNAUTHENTICATED),
+                               ((("authorization", "Bearer read-t0ken"),), grpc.StatusCode.PERMISSION_DENIED)):  # fmt: skip
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Export(request, metadata=metadata, timeout=10)
+            assert refused.value.code() is code and "read-t0ken" not in (refused.value.details() or "")
+    for token, expected in (("read-t0ken", SpanExportResult.FAILURE), ("nope", SpanExportResult.FAILURE)):
+        exporter = GrpcExporter(
+            endpoint=endpoint, insecure=True, headers={"authorization": f"Bearer {token}"}
+        )
+        started = time.monotonic()
+        assert exporter.export(llm_spans(1)) is expected
+        assert time.monotonic() - started < 5  # refused, not retried as if unavailable
+    assert app.ledger.count() == 1
+    exporter = GrpcExporter(
+        endpoint=endpoint, insecure=True, headers={"authorization": "Bearer ingest-t0ken"}
+    )
+    assert exporter.export(llm_spans(2)) is SpanExportResult.SUCCESS
+    assert app.ledger.count() == 3
+
+
+def test_a_reload_swaps_the_tokens_at_once(app: CollectorApp) -> None:
+    """The old token stops working and the new one works from the next export on."""
+    app.apply_config(load_config("c.yaml", text="ingest: {bearer_tokens: [old-t0ken]}\n"))
+    url = app.urls()["otlp_http"]
+    payload = json.dumps(otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")).encode()
+    headers = {"Content-Type": "application/json"}
+    assert post(url, payload, {**headers, "Authorization": "Bearer old-t0ken"})[0] == 200
+    new = "access: {tokens: [{name: exporter, role: ingest, token: new-t0ken}]}\n"
+    app.apply_config(load_config("c.yaml", text=new))
+    assert post(url, payload, {**headers, "Authorization": "Bearer old-t0ken"})[0] == 401
+    assert post(url, payload, {**headers, "Authorization": "Bearer new-t0ken"})[0] == 200
 
 
 def test_protobuf_response_is_an_export_response(app: CollectorApp) -> None:

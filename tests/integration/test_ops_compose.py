@@ -362,6 +362,7 @@ def test_container_command_is_accepted_by_llmcost_serve(compose: dict[str, Any])
         args = serve.make_context("llmcost serve", command[1:]).params
         # inside a container, loopback is unreachable from the other services
         assert args["host"] == "0.0.0.0"
+        assert args["http_host"] == "0.0.0.0"  # the API port binds loopback unless told otherwise
         # ports stay the contract's defaults that the compose file publishes and Prometheus scrapes
         assert args["otlp_grpc_port"] is None and args["otlp_http_port"] is None and args["http_port"] is None
 

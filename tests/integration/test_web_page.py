@@ -10,6 +10,7 @@ in ``test-artifacts/web/``. Amounts are worked out by hand in the comments.
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -85,6 +86,12 @@ def browser() -> Iterator[WebDriver]:
 def page(collector: Collectors, browser: WebDriver) -> Iterator[tuple[CollectorApp, WebDriver]]:
     """A collector with a seeded November 2026 ledger, and the browser at a desktop width."""
     app = collector(CONFIG, grafana_url=GRAFANA)
+    seed_page(app)
+    browser.set_window_size(1280, 1600)
+    yield app, browser
+
+
+def seed_page(app: CollectorApp) -> None:
     config = app.config
     # house-model at $2 input / $8 output per million tokens; cost-plus 10 %
     app.ledger.insert(
@@ -103,8 +110,6 @@ def page(collector: Collectors, browser: WebDriver) -> Iterator[tuple[CollectorA
                          session_id="s-3", session_name="Ticket", usage=Usage(input_tokens=1_000_000), environment="production"),
         ]
     )  # fmt: skip
-    browser.set_window_size(1280, 1600)
-    yield app, browser
 
 
 def open_page(browser: WebDriver, app: CollectorApp, query: str = "") -> None:
@@ -377,6 +382,30 @@ def test_the_invoice_preview_is_the_invoice_engines(page: tuple[CollectorApp, We
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(TEXT, "#inv-team-name") == ODD_TEAM)
     (odd,) = Invoicing(app.ledger, app.config, app.pricer).invoices(Period.parse(MONTH), ODD_TEAM)
     assert browser.find_element(By.ID, "inv-total").text == f"${odd['total']}"
+
+
+def test_a_team_token_sees_its_team_in_the_browser(collector: Collectors, browser: WebDriver) -> None:
+    """With tokens configured the page asks for one (HTTP Basic); given a read token scoped to
+    search (the password of the prompt), the page and its data calls
+    are answered with search's numbers only: the other team's $2.00 is not in the totals."""
+    tokens = "access: {tokens: [{name: search-team, role: read, teams: [search], token: search-t0ken}]}\n"
+    app = collector(CONFIG + tokens, grafana_url=GRAFANA)
+    seed_page(app)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(app.urls()["web"], timeout=10)
+    assert refused.value.code == 401 and refused.value.headers["WWW-Authenticate"].startswith("Basic")
+    # what answering the prompt does: the browser keeps the credentials for the origin and sends
+    # them with the page, its scripts and its data calls (a page whose own URL carries
+    # credentials could not fetch at all, so they are given on another path first)
+    browser.get(app.urls()["web"].replace("http://", "http://me:search-t0ken@") + "static/page/style.css")
+    browser.get(app.urls()["web"] + f"?view=explorer&period={MONTH}")
+    wait(browser, "#exp-table tfoot td")
+    # search only: $2.80 + $1.00 + $0.50 = $4.30, charged x 1.10 = $4.73
+    WebDriverWait(browser, 10).until(
+        lambda d: exact(d, "#exp-table tfoot td[data-exact]") == [Decimal("4.30"), Decimal("4.73")]
+    )
+    assert table(browser, "#exp-table") == {"search": [Decimal("4.30"), Decimal("4.73")]}
+    assert ODD_USER not in browser.execute_script(TEXT, "#exp-top-users")
 
 
 def test_the_views_are_reached_by_keyboard(page: tuple[CollectorApp, WebDriver]) -> None:

@@ -351,3 +351,82 @@ def test_budgets_and_contacts_are_checked_where_written() -> None:
         text="teams:\n  - {name: a, contact: '#a, a@example.com'}\nbudgets:\n  - {name: o, amount_usd: 5, period: monthly, scope: {team: a}}\n",
     )
     assert [b.name for b in config.all_budgets()] == ["o"] and config.all_budgets()[0].basis == "charged"
+
+
+# --- access tokens --------------------------------------------------------------------------------
+
+
+def test_access_tokens_are_checked_where_written() -> None:
+    """Role, exactly one of token/token_file, teams only on read tokens and only declared teams,
+    unique names, no spaces: each reported at its line and column."""
+    text = (
+        "teams: [{name: search}]\n"
+        "access:\n"
+        "  tokens:\n"
+        "    - {name: a, role: reader, token: t1}\n"  # 4
+        "    - {name: b, role: read}\n"  # 5
+        "    - {name: c, role: admin, token: t3, teams: [search]}\n"  # 6
+        "    - {name: d, role: read, token: t4, teams: [search, nosuch]}\n"  # 7
+        "    - {name: d, role: ingest, token: 'has space'}\n"  # 8
+    )
+    assert errors(text) == [
+        (4, 23, "access.tokens[0].role", "Input should be 'ingest', 'read', 'admin' or 'metrics'"),
+        (5, 7, "access.tokens[1]", "give token or token_file, exactly one"),
+        (6, 7, "access.tokens[2]", "teams scope a read token only"),
+        (8, 38, "access.tokens[4].token", "tokens must be non-empty and contain no spaces"),
+    ]  # the team check of tokens[3] waits until every token parses (next test)
+
+
+def test_access_cross_checks_name_the_team_and_the_repeat() -> None:
+    """Once every token parses, unknown teams, repeated names and a token given twice (two roles
+    for one value) are reported at the value."""
+    text = (
+        "teams: [{name: search}]\n"
+        "access:\n"
+        "  tokens:\n"
+        "    - {name: d, role: read, token: t4, teams: [search, nosuch]}\n"
+        "    - {name: d, role: ingest, token: t5}\n"
+        "    - {name: e, role: admin, token: t4}\n"
+    )
+    assert errors(text) == [
+        (4, 56, "access.tokens[0].teams[1]", "team 'nosuch' is not defined under teams"),
+        (5, 14, "access.tokens[1].name", "duplicate token name 'd' (also access.tokens[0])"),
+        (6, 37, "access.tokens[2].token", "the same token as access.tokens[0]"),  # the value is not repeated
+    ]
+
+
+def test_token_files_are_read_relative_to_the_config_and_never_printed(tmp_path: Path) -> None:
+    """A ``token_file`` is read at load (trailing newline stripped, relative to the file); the
+    value is a secret in any repr; a missing file is an error at its line."""
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "read").write_text("r3ad-t0ken\n")
+    config_file = tmp_path / "llmcost.yaml"
+    config_file.write_text(
+        "access:\n  tokens:\n    - {name: ops, role: read, token_file: secrets/read}\n"
+        "    - {name: ing, role: ingest, token: inl1ne}\n"
+    )
+    config = load_config(config_file)
+    assert [t.secret() for t in config.access.tokens] == ["r3ad-t0ken", "inl1ne"]
+    assert "r3ad-t0ken" not in repr(config) and "inl1ne" not in repr(config)
+    config_file.write_text("access:\n  tokens:\n    - {name: ops, role: read, token_file: secrets/none}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file)
+    [issue] = caught.value.errors
+    assert (issue.line, issue.column, issue.path) == (3, 43, "access.tokens[0].token_file")
+    assert f"cannot read {tmp_path / 'secrets' / 'none'}" in issue.message
+
+
+def test_ingest_bearer_tokens_are_ingest_role_tokens() -> None:
+    """The older ``ingest.bearer_tokens`` keep working: each is an ingest-role token."""
+    from llmcost_collector.auth import AccessPolicy
+
+    policy = AccessPolicy.from_config(
+        load_config(
+            "c.yaml",
+            text="ingest: {bearer_tokens: [old]}\naccess: {tokens: [{name: r, role: read, token: new}]}\n",
+        )
+    )
+    assert policy.required
+    assert policy.identify("Bearer old") is not None and policy.identify("Bearer old").role == "ingest"  # type: ignore[union-attr]
+    assert policy.identify("Bearer new").role == "read"  # type: ignore[union-attr]
+    assert policy.identify("Bearer nope") is None and policy.identify(None) is None

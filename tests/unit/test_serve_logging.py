@@ -45,3 +45,34 @@ def test_plain_records_carry_no_internal_logrecord_attributes() -> None:
 def test_values_json_cannot_encode_are_written_as_text() -> None:
     record = logging.makeLogRecord({"name": "x", "levelname": "INFO", "msg": "m", "when": object})
     assert _format(record)["when"] == str(object)
+
+
+def test_a_ledger_password_is_masked_in_messages_and_tracebacks() -> None:
+    """The serve handler's filter masks URL passwords and known secrets in the message and the
+    logged traceback (here the ledger's own error, which quotes the mistyped URL)."""
+    import io
+
+    from llmcost_collector.ledger import open_ledger
+    from llmcost_collector.redact import RedactingFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RedactingFilter(["s3cret-pw", "an/other"]))
+    log = logging.getLogger("test.redact")
+    log.addHandler(handler)
+    log.propagate = False
+    url = "postgres-sql://llmcost:s3cret-pw@db:5432/llmcost"
+    try:
+        try:
+            open_ledger(url)
+        except ValueError as exc:
+            log.exception("cannot open %s: %s", url, exc)
+        log.warning("secrets s3cret-pw, an/other and an%2Fother")  # known secrets, also URL-encoded
+    finally:
+        log.removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert "s3cret" not in stream.getvalue() and "other" not in stream.getvalue()
+    assert first["msg"].startswith("cannot open postgres-sql://llmcost:***@db:5432/llmcost: unsupported")
+    assert "ValueError: unsupported ledger URL 'postgres-sql://llmcost:***@db:5432/llmcost'" in first["exc"]
+    assert second["msg"] == "secrets ***, *** and ***"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
+from llmcost_collector.cli.output import ConfigInvalid, ledger_errors, ledger_failed
 
 
 @click.command()
@@ -42,7 +42,7 @@ def budgets(config_path: str, ledger_url: str | None, user_id: str | None, fmt: 
         finally:
             ledger.close()
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     if fmt == "json":
         click.echo(json.dumps({"budgets": rows}, indent=2))
         return

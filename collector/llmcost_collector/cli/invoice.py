@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
+from llmcost_collector.cli.output import ConfigInvalid, ledger_errors, ledger_failed
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,11 +53,11 @@ def invoicing(config: str | None, ledger_url: str | None) -> Iterator[Invoicing]
     try:
         ledger = open_ledger(settings.ledger_url)
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     try:
         yield Invoicing(ledger, loaded)
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     finally:
         ledger.close()
 

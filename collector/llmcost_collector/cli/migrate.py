@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from llmcost_collector.cli.output import ledger_errors
+from llmcost_collector.cli.output import ledger_errors, ledger_failed
 
 
 @click.command()
@@ -46,7 +46,7 @@ def migrate(ledger_url: str | None) -> None:
         finally:
             ledger.close()
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     done = table("version", "migration", right=("version",))
     for version, description in pending:
         if version in applied:

@@ -14,6 +14,8 @@ from typing import IO, Any, NoReturn
 
 import click
 
+from llmcost_collector.redact import redact
+
 # What a shell reports for a process killed by SIGPIPE (``yes | head``).
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
@@ -45,6 +47,12 @@ def ledger_errors() -> tuple[type[BaseException], ...]:
     errors: tuple[type[BaseException], ...] = (ValueError, OSError, ImportError, sqlite3.Error)
     psycopg = sys.modules.get("psycopg")
     return (*errors, psycopg.Error) if psycopg is not None else errors
+
+
+def ledger_failed(exc: BaseException, what: str = "ledger") -> click.ClickException:
+    """The one-line error for a ledger error, with any URL password masked (a driver may quote
+    the URL it was given)."""
+    return click.ClickException(f"{what}: {redact(str(exc))}")
 
 
 def exit_broken_pipe() -> NoReturn:

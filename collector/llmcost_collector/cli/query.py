@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from llmcost_collector.cli.output import ledger_errors
+from llmcost_collector.cli.output import ledger_errors, ledger_failed
 
 
 @click.command()
@@ -78,7 +78,7 @@ def query(
         finally:
             ledger.close()
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     if fmt == "json":
         click.echo(json.dumps(body, indent=2))
         return

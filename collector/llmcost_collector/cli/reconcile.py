@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
+from llmcost_collector.cli.output import ConfigInvalid, ledger_errors, ledger_failed
 
 KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "bedrock-cur", "focus")
 
@@ -124,7 +124,7 @@ def reconcile(
         finally:
             ledger.close()
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     if focus_out:
         with focus_out.open("w", newline="") as out_file:
             focus = csv.DictWriter(out_file, FOCUS_COLUMNS, lineterminator="\n")

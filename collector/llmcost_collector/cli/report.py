@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from llmcost_collector.cli.output import ledger_errors
+from llmcost_collector.cli.output import ledger_errors, ledger_failed
 
 
 @click.command()
@@ -42,7 +42,7 @@ def report(period: str, fmt: str, top: int, ledger_url: str | None) -> None:
         finally:
             ledger.close()
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     if fmt == "json":
         click.echo(json.dumps(to_json(built), indent=2))
     else:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
+from llmcost_collector.cli.output import ConfigInvalid, ledger_errors, ledger_failed
 
 if TYPE_CHECKING:
     from llmcost_collector.model import LlmCall
@@ -105,7 +105,7 @@ def reprice(
         finally:
             ledger.close()
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     summary = table("calls", "count", "contracted", right=("count", "contracted"))
     summary.add_row("would be priced" if dry_run else "priced", str(priced), f"${format_usd(total)}")
     summary.add_row("still unpriced", str(still), "-")
@@ -174,7 +174,7 @@ def _reprice_range(
         finally:
             ledger.close()
     except ledger_errors() as exc:
-        raise click.ClickException(f"ledger: {exc}") from None
+        raise ledger_failed(exc) from None
     summary = table(
         "team",
         "calls",

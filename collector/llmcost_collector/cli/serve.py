@@ -9,6 +9,7 @@ import logging
 import click
 
 from llmcost_collector.cli.output import ConfigInvalid, ledger_errors
+from llmcost_collector.redact import RedactingFilter, redact, url_password
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD_RECORD_KEYS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -32,7 +33,7 @@ class JsonLogFormatter(logging.Formatter):
             if key not in _STANDARD_RECORD_KEYS and key not in doc:
                 doc[key] = value
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
 
 
@@ -53,7 +54,10 @@ def tune_garbage_collector() -> None:
 @click.command()
 @click.option("--config", "config_path", help="YAML config file (default: $LLMCOST_CONFIG)")
 @click.option("--ledger-url", help="sqlite:///path.db (default) or postgresql://... ($LLMCOST_LEDGER_URL)")
-@click.option("--host", help="address to bind (default 0.0.0.0; $LLMCOST_HOST)")
+@click.option("--host", help="address the OTLP ports bind (default 0.0.0.0; $LLMCOST_HOST)")
+@click.option(
+    "--http-host", help="address the metrics/API/web port binds (default 127.0.0.1; $LLMCOST_HTTP_HOST)"
+)
 @click.option("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
 @click.option("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
 @click.option("--http-port", type=int, help="metrics/API/web port (default 9464)")
@@ -69,6 +73,7 @@ def serve(
     config_path: str | None,
     ledger_url: str | None,
     host: str | None,
+    http_host: str | None,
     otlp_grpc_port: int | None,
     otlp_http_port: int | None,
     http_port: int | None,
@@ -86,23 +91,31 @@ def serve(
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLogFormatter())
+    redacting = RedactingFilter()
+    handler.addFilter(redacting)
     logging.basicConfig(level=log_level.upper(), handlers=[handler], force=True)
     settings = Settings.from_flags(
         config_path=config_path,
         ledger_url=ledger_url,
         host=host,
+        http_host=http_host,
         otlp_grpc_port=otlp_grpc_port,
         otlp_http_port=otlp_http_port,
         http_port=http_port,
         session_idle_seconds=session_idle_seconds,
         enable_grpc=False if no_grpc else None,
     )
+    secrets = [p for p in (url_password(settings.ledger_url),) if p]
+    redacting.secrets = tuple(secrets)
     try:
         app = CollectorApp(settings).start()
     except ConfigError as exc:
         raise ConfigInvalid(exc) from None
     except ledger_errors() as exc:  # ports in use (OSError), a ledger that cannot be opened
-        raise click.ClickException(f"cannot start: {exc}") from None
+        raise click.ClickException(f"cannot start: {redact(str(exc), secrets)}") from None
+    # the configured tokens too: never expected in a message, masked if one ever is
+    redacting.secrets += tuple(secret.decode() for secret, _ in app.limits.access.tokens)
     tune_garbage_collector()
-    click.echo("llmcost collector ready: " + json.dumps(app.urls()))
+    ready = {**app.urls(), "ledger": redact(settings.ledger_url, secrets)}
+    click.echo("llmcost collector ready: " + json.dumps(ready))
     app.serve_forever()

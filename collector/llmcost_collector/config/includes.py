@@ -17,7 +17,7 @@ from llmcost_collector.config.yaml_loader import ConfigError, ConfigIssue, Loc, 
 from llmcost_collector.price.pricebook import PriceBook
 
 
-def _error_at(source: Path, text: str, loc: Loc, message: str) -> ConfigError:
+def error_at(source: Path, text: str, loc: Loc, message: str) -> ConfigError:
     line, column = parse_yaml(text, str(source)).position(loc)
     return ConfigError(str(source), [ConfigIssue(line, column, dotted(loc), message)])
 
@@ -35,11 +35,11 @@ def with_includes(book: PriceBook, source: Path, text: str, at: Loc = ()) -> Pri
     entries = list(book.entries)
     for index, path in enumerate(included_paths(book, source)):
         if not path.is_file():
-            raise _error_at(source, text, (*at, "include", index), f"cannot include {path}: no such file")
+            raise error_at(source, text, (*at, "include", index), f"cannot include {path}: no such file")
         included = load_model(path, PriceBook)
         if included.include:
             nested = path.read_text(encoding="utf-8")
-            raise _error_at(path, nested, ("include",), "an included price book cannot include others")
+            raise error_at(path, nested, ("include",), "an included price book cannot include others")
         entries.extend(included.entries)
     return book.model_copy(update={"entries": entries})
 

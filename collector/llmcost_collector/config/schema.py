@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from llmcost_collector.config.access import Access, check_token, read_token_files
 from llmcost_collector.config.alerting import Alerting, parse_contact
 from llmcost_collector.config.budgets import (
     DEFAULT_THRESHOLDS,
@@ -208,7 +209,9 @@ class Chargeback(_Strict):
 
 
 class Ingest(_Strict):
-    bearer_tokens: list[str] = Field(default_factory=list, description="when set, exports must carry one")
+    bearer_tokens: list[str] = Field(
+        default_factory=list, description="ingest-role tokens (the older form of access.tokens)"
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     max_in_flight: int = Field(
         64, ge=1, description="exports processed at once; OTLP/HTTP applies a reload at once, gRPC on restart"
@@ -218,8 +221,8 @@ class Ingest(_Strict):
     @field_validator("bearer_tokens")
     @classmethod
     def _tokens(cls, tokens: list[str]) -> list[str]:
-        if any(not token or token != token.strip() or " " in token for token in tokens):
-            raise ValueError("bearer tokens must be non-empty and contain no spaces")
+        for token in tokens:
+            check_token(token)
         return tokens
 
 
@@ -241,6 +244,7 @@ class Config(_Strict):
     price_book: PriceBook = Field(default_factory=PriceBook)
     chargeback: Chargeback = Field(default_factory=Chargeback)
     ingest: Ingest = Field(default_factory=Ingest)
+    access: Access = Field(default_factory=Access, description="tokens with roles (see docs/reference.md)")
     privacy: Privacy = Field(default_factory=Privacy)
     budgets: list[Budget] = Field(default_factory=list, description="scoped budgets (see docs/reference.md)")
     alerting: Alerting = Field(
@@ -284,6 +288,31 @@ class Config(_Strict):
                     yield Problem(("labels", section, label), f"unknown label {label!r} ({allowed})", True)
         yield from self._chargeback_problems()
         yield from self._budget_problems()
+        yield from self._access_problems()
+
+    def _access_problems(self) -> Iterator[Problem]:
+        names: dict[str, int] = {}
+        known = {t.name for t in self.teams} | {r.team for r in self.attribution.rules}
+        values = {token: f"ingest.bearer_tokens[{i}]" for i, token in enumerate(self.ingest.bearer_tokens)}
+        for index, entry in enumerate(self.access.tokens):
+            if entry.token is not None:  # one token, one role: never two grants for the same value
+                value = entry.token.get_secret_value()
+                if value in values:
+                    yield Problem(("access", "tokens", index, "token"), f"the same token as {values[value]}")
+                values.setdefault(value, f"access.tokens[{index}]")
+            if entry.name in names:
+                yield Problem(
+                    ("access", "tokens", index, "name"),
+                    f"duplicate token name {entry.name!r} (also access.tokens[{names[entry.name]}])",
+                )
+            names.setdefault(entry.name, index)
+            if self.teams:
+                for position, team in enumerate(entry.teams or ()):
+                    if team not in known:
+                        yield Problem(
+                            ("access", "tokens", index, "teams", position),
+                            f"team {team!r} is not defined under teams",
+                        )
 
     def _budget_problems(self) -> Iterator[Problem]:
         seen: dict[str, tuple[str | int, ...]] = {
@@ -443,10 +472,11 @@ def load_config(path: str | Path, *, text: str | None = None) -> Config:
     """Load and validate a config file and the price-book files it includes; raises
     ``ConfigError`` with file:line:col reasons (in the file where the problem is)."""
     config = load_model(path, Config, text=text)
-    if not config.price_book.include:
+    if not config.price_book.include and not any(t.token_file for t in config.access.tokens):
         return config
     source = Path(path)
     if text is None:
         text = source.read_text(encoding="utf-8")
     book = with_includes(config.price_book, source, text, ("price_book",))
-    return config.model_copy(update={"price_book": book})
+    access = read_token_files(config.access, source, text)
+    return config.model_copy(update={"price_book": book, "access": access})

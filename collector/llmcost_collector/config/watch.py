@@ -7,7 +7,8 @@ Change detection polls ``stat`` (mtime and size, cheap) and hashes the content o
 moved, or while the mtime is too recent to trust (a same-size rewrite within the filesystem's
 timestamp granularity). Content that did not change is not reloaded, so ``touch`` is harmless.
 ``stat`` follows symlinks, so a Kubernetes ConfigMap update (an atomic symlink swap) is seen too.
-The price-book files the config includes (``price_book.include``) are watched the same way.
+The price-book files the config includes (``price_book.include``) and the token files of its
+``access`` section are watched the same way (a rotated secret is a reload).
 Editors and ``cat > file`` write in place (truncate, then write), so a reload reads the file until
 two reads ``settle`` seconds apart agree, and an empty file is refused rather than taken for
 "all defaults" (write ``version: 1`` for that): a half-written file must never replace a good one.
@@ -236,13 +237,23 @@ def _digest(config: bytes, includes: list[Path]) -> str:
 
 
 def _includes_named(path: Path, text: str) -> list[Path]:
-    """The price-book files a config text includes (best effort: an invalid text names none)."""
+    """The files a config text reads besides itself: included price books and access token files
+    (so a rotated secret is reloaded like an edited file). Best effort: an invalid text names none."""
     try:
         data = parse_yaml(text, str(path)).data
     except ConfigError:
         return []
-    book = data.get("price_book") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return []
+    book = data.get("price_book")
     names = book.get("include") if isinstance(book, dict) else None
     if isinstance(names, str):
         names = [names]
-    return [path.parent / name for name in names if isinstance(name, str)] if isinstance(names, list) else []
+    found = [path.parent / name for name in names if isinstance(name, str)] if isinstance(names, list) else []
+    access = data.get("access")
+    tokens = access.get("tokens") if isinstance(access, dict) else None
+    for entry in tokens if isinstance(tokens, list) else ():
+        name = entry.get("token_file") if isinstance(entry, dict) else None
+        if isinstance(name, str):
+            found.append(path.parent / name)
+    return found

@@ -1,7 +1,8 @@
 """OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
 
 Same semantics as the HTTP receiver: partial success for bad spans, INVALID_ARGUMENT for an
-undecodable request, UNAUTHENTICATED without the bearer token, UNAVAILABLE (retryable by OTLP
+undecodable request, UNAUTHENTICATED without a valid token,
+PERMISSION_DENIED for a token without the ingest role, UNAVAILABLE (retryable by OTLP
 exporters) when overloaded or when the ledger cannot commit.
 """
 
@@ -18,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from llmcost_collector.pipeline import IngestPipeline, LedgerUnavailable, Overloaded
-from llmcost_collector.policy import IngestLimits
+from llmcost_collector.policy import Denied, IngestLimits
 from llmcost_collector.receive.decode import decode_request
 
 
@@ -32,8 +33,13 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     ) -> ExportTraceServiceResponse:
         metadata: Sequence[tuple[str, str | bytes]] = context.invocation_metadata() or ()
         auth = next((str(value) for key, value in metadata if key == "authorization"), None)
-        if not self._limits().authorized(auth):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+        try:
+            self._limits().ingest_grant(auth)
+        except Denied as denied:
+            code = (
+                grpc.StatusCode.UNAUTHENTICATED if denied.status == 401 else grpc.StatusCode.PERMISSION_DENIED
+            )
+            context.abort(code, denied.message)
         try:
             result = self._pipeline.ingest(decode_request(request), "grpc")
         except (Overloaded, LedgerUnavailable) as exc:

@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmcost_collector.pipeline import IngestPipeline, IngestResult, LedgerUnavailable, Overloaded
-from llmcost_collector.policy import IngestLimits
+from llmcost_collector.policy import Denied, IngestLimits
 from llmcost_collector.receive.decode import DecodeError, decode_json, decode_protobuf
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ JSON = "application/json"
 _RPC_CODES = {
     HTTPStatus.BAD_REQUEST: code_pb2.INVALID_ARGUMENT,
     HTTPStatus.UNAUTHORIZED: code_pb2.UNAUTHENTICATED,
+    HTTPStatus.FORBIDDEN: code_pb2.PERMISSION_DENIED,
     HTTPStatus.NOT_FOUND: code_pb2.NOT_FOUND,
     HTTPStatus.METHOD_NOT_ALLOWED: code_pb2.UNIMPLEMENTED,
     HTTPStatus.REQUEST_TIMEOUT: code_pb2.DEADLINE_EXCEEDED,
@@ -138,9 +139,11 @@ class OtlpHttpReceiver:
     async def export(self, request: Request) -> Response:
         limits = self.limits()
         content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-        if not limits.authorized(request.headers.get("authorization")):
+        try:
+            limits.ingest_grant(request.headers.get("authorization"))
+        except Denied as denied:
             self._refused("unauthorized")
-            return status_response(HTTPStatus.UNAUTHORIZED, "missing or invalid bearer token", content_type)
+            return status_response(denied.status, denied.message, content_type)
         if content_type not in (PROTOBUF, JSON):
             self._refused("unsupported_media_type")
             return status_response(

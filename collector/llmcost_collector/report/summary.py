@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmcost_collector.ledger import Ledger
-from llmcost_collector.ledger.query import CostQuery, CostRow
+from llmcost_collector.ledger.query import CostQuery, CostRow, Filter
 from llmcost_collector.ledger.sessions import SessionQuery
 
 
@@ -175,12 +175,21 @@ def _outcomes(rows: list[CostRow]) -> tuple[OutcomeLine, ...]:
     return tuple(sorted(out, key=lambda o: (-o.count, o.outcome)))
 
 
-def build_report(ledger: Ledger, start_ns: int, end_ns: int, *, label: str = "", top: int = 5) -> Report:
-    """The report of the calls that started in ``[start_ns, end_ns)``; ``top`` users."""
-    tree_rows = ledger.costs(CostQuery(start_ns, end_ns, ("environment", "feature")))
-    user_rows = ledger.costs(CostQuery(start_ns, end_ns, ("user_id", "user_tier")))
-    outcome_rows = ledger.costs(CostQuery(start_ns, end_ns, ("team", "feature", "outcome")))
-    sessions = ledger.session_summary(SessionQuery(start_ns, end_ns))
+def build_report(
+    ledger: Ledger,
+    start_ns: int,
+    end_ns: int,
+    *,
+    label: str = "",
+    top: int = 5,
+    filters: tuple[Filter, ...] = (),
+) -> Report:
+    """The report of the calls that started in ``[start_ns, end_ns)``; ``top`` users; with
+    ``filters`` (a team-scoped reader's teams), of the matching calls only."""
+    tree_rows = ledger.costs(CostQuery(start_ns, end_ns, ("environment", "feature"), filters))
+    user_rows = ledger.costs(CostQuery(start_ns, end_ns, ("user_id", "user_tier"), filters))
+    outcome_rows = ledger.costs(CostQuery(start_ns, end_ns, ("team", "feature", "outcome"), filters))
+    sessions = ledger.session_summary(SessionQuery(start_ns, end_ns, filters))
 
     def total(measure: str) -> int:
         return sum(row[measure] for row in tree_rows)

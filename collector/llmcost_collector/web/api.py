@@ -11,13 +11,14 @@ worker threads, off the event loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -28,13 +29,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from llmcost_collector import __version__
+from llmcost_collector.auth import AccessPolicy, Grant
 from llmcost_collector.config.schema import Config
-from llmcost_collector.ledger import GROUPABLE, Ledger
+from llmcost_collector.ledger import GROUPABLE, Ledger, SpendRow
 from llmcost_collector.metrics.quotes import QuoteMetrics
 from llmcost_collector.money import format_usd
 from llmcost_collector.periods import epoch_ns, period_starts
 from llmcost_collector.price.pricer import Pricer
+from llmcost_collector.redact import redact
 from llmcost_collector.web import costs
+from llmcost_collector.web.access import WebAccess, check_team, scoped_filters
 from llmcost_collector.web.costs import BadQuery
 from llmcost_collector.web.invoices import invoices_router
 from llmcost_collector.web.quote import QuoteRequest, catalog, quote
@@ -80,8 +84,11 @@ def spend_report(
     end: str | None = None,
     filters: dict[str, str] | None = None,
     now: datetime | None = None,
+    teams: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """Ledger totals grouped by attribution columns, largest contracted cost first."""
+    """Ledger totals grouped by attribution columns, largest contracted cost first; with
+    ``teams``, of those teams' calls only (the ledger's filters take one value, so each team is
+    asked for on its own and the groups are summed)."""
     now = now or datetime.now(timezone.utc)
     start_ns = _parse_time(start, period_starts(now)["monthly"])
     end_ns = _parse_time(end, now) + (0 if end else 1)
@@ -89,11 +96,17 @@ def spend_report(
     unknown = [g for g in columns if g not in GROUPABLE]
     if unknown:
         raise BadQuery(f"cannot group by {', '.join(unknown)}; choose from {', '.join(FILTERS)}")
+    filters = filters or {}
+    if teams is None or "team" in filters:
+        found = ledger.spend(start_ns, end_ns, group_by=columns, filters=filters)
+    else:
+        found = _summed(
+            row
+            for team in sorted(teams)
+            for row in ledger.spend(start_ns, end_ns, group_by=columns, filters={**filters, "team": team})
+        )
     rows = []
-    for row in sorted(
-        ledger.spend(start_ns, end_ns, group_by=columns, filters=filters or {}),
-        key=lambda r: -(r.contracted_nanos or 0),
-    ):
+    for row in sorted(found, key=lambda r: -(r.contracted_nanos or 0)):
         rows.append(
             {
                 **row.group,
@@ -111,6 +124,30 @@ def spend_report(
         "group_by": list(columns),
         "rows": rows,
     }
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None and b is None else (a or 0) + (b or 0)
+
+
+def _summed(rows: Iterable[SpendRow]) -> list[SpendRow]:
+    """Rows of the same group added up (cost sums stay None only if None on every side)."""
+    merged: dict[tuple[str, ...], SpendRow] = {}
+    for row in rows:
+        key = tuple(row.group.values())
+        into = merged.get(key)
+        if into is None:
+            merged[key] = replace(row, group=dict(row.group), tokens=dict(row.tokens))
+            continue
+        into.requests += row.requests
+        into.unpriced += row.unpriced
+        for name, count in row.tokens.items():
+            into.tokens[name] = into.tokens.get(name, 0) + count
+        into.list_nanos = _add(into.list_nanos, row.list_nanos)
+        into.contracted_nanos = _add(into.contracted_nanos, row.contracted_nanos)
+        into.chargeback_nanos = _add(into.chargeback_nanos, row.chargeback_nanos)
+        into.savings_nanos += row.savings_nanos
+    return list(merged.values())
 
 
 class _Metrics:
@@ -138,7 +175,13 @@ def make_web_app(
     grafana_url: str | None = None,
     quote_metrics: QuoteMetrics | None = None,
     routers: Sequence[APIRouter] = (),
+    access: WebAccess | None = None,
+    admin_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
+    """The port's app; ``access`` checks tokens (default: none configured, all open), and
+    ``routers`` are read routes while ``admin_routers`` need the admin role."""
+    access = access or WebAccess(AccessPolicy)
+    read = Depends(access.read)
     quote_pricer = pricer or Pricer()
     current_config = config or Config.default
     quote_metrics = quote_metrics or QuoteMetrics(registry)
@@ -150,10 +193,12 @@ def make_web_app(
         summary="Exact LLM spend from the ledger; metrics for trends and alerts.",
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served below, behind the read check
     )
     app.openapi_version = "3.0.3"  # what the bundled Swagger UI renders
     # A Route whose endpoint is an ASGI callable (not a function) is served as a raw ASGI app.
-    app.router.routes.append(Route("/metrics", _Metrics(registry, refresh_gauges), methods=["GET"]))
+    metrics = access.metrics(_Metrics(registry, refresh_gauges))
+    app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -170,7 +215,7 @@ def make_web_app(
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = f"no such path {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse({"error": message}, status_code=exc.status_code)
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:  # one bad query, not the port
@@ -182,9 +227,9 @@ def make_web_app(
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["probes"], summary="Readiness: the ledger answers and the queue has room")
-    def readyz() -> JSONResponse:
+    def readyz() -> JSONResponse:  # open like /healthz (orchestrators probe without tokens)
         ok, why = ready()
-        return JSONResponse({"ready": ok, "detail": why}, status_code=200 if ok else 503)
+        return JSONResponse({"ready": ok, "detail": redact(why)}, status_code=200 if ok else 503)
 
     @app.get(
         "/api/v1/budgets/status",
@@ -193,8 +238,13 @@ def make_web_app(
         description="From the ledger (exact decimal-dollar strings). Per-user budgets list the "
         "users at or over the amount; with `user_id`, that user's own spend.",
     )
-    def budgets_status(user_id: str | None = Query(None, max_length=256)) -> dict[str, Any]:
-        return {"budgets": budget_status(user_id)}
+    def budgets_status(
+        user_id: str | None = Query(None, max_length=256), grant: Grant = read
+    ) -> dict[str, Any]:
+        found = budget_status(user_id)
+        if grant.teams is not None:  # a scoped token: only budgets of its teams
+            found = [b for b in found if b.get("scope_filters", {}).get("team") in grant.teams]
+        return {"budgets": found}
 
     @app.get(
         "/api/v1/spend",
@@ -211,13 +261,17 @@ def make_web_app(
             None, alias="from", description="start, ISO 8601 (default: start of month)"
         ),
         to: str | None = Query(None, description="end, ISO 8601, exclusive (default: now)"),
+        grant: Grant = read,
     ) -> dict[str, Any]:
         allowed = {"group_by", "from", "to", *FILTERS}
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise BadQuery(f"unknown parameter {', '.join(unknown)}; filters are {', '.join(FILTERS)}")
         filters = {key: request.query_params[key] for key in FILTERS if key in request.query_params}
-        return spend_report(ledger, group_by=group_by, start=from_, end=to, filters=filters)
+        check_team(grant, filters.get("team"))
+        return spend_report(
+            ledger, group_by=group_by, start=from_, end=to, filters=filters, teams=grant.teams
+        )
 
     @app.get(
         "/api/v1/costs",
@@ -246,9 +300,12 @@ def make_web_app(
         limit: int | None = Query(
             None, description="keep this many groups, fold the rest into one others row"
         ),
+        grant: Grant = read,
     ) -> dict[str, Any]:
         params = {key: ",".join(request.query_params.getlist(key)) for key in request.query_params}
-        return costs.answer(ledger, costs.parse(params))
+        asked = costs.parse(params)
+        query = replace(asked.query, filters=scoped_filters(grant, asked.query.filters))
+        return costs.answer(ledger, replace(asked, query=query))
 
     # Filters are declared in the OpenAPI document too: one optional query parameter each.
     spend_route = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/spend")
@@ -256,6 +313,7 @@ def make_web_app(
 
     @app.post(
         "/api/v1/quote",
+        dependencies=[read],
         tags=["calculator"],
         summary="A scenario's monthly cost and charge per model, from the invoice engine",
         description="Monthly volume (tokens, or requests x tokens per request with a cached share) "
@@ -269,6 +327,7 @@ def make_web_app(
 
     @app.get(
         "/api/v1/quote/stats",
+        dependencies=[read],
         tags=["calculator"],
         summary="What the calculator was asked since the collector started",
         description="Per selection (model, capped; chargeback model; monthly volume band): quotes, "
@@ -280,6 +339,7 @@ def make_web_app(
 
     @app.get(
         "/api/v1/catalog",
+        dependencies=[read],
         tags=["calculator"],
         summary="Models the calculator quotes: price book entries, then list prices",
         description="Each model with its price source, price id, effective date and input / cached "
@@ -293,6 +353,7 @@ def make_web_app(
 
     @app.get(
         "/api/v1/links",
+        dependencies=[read],
         tags=["page"],
         summary="Where the page links to: the Grafana dashboards, when LLMCOST_GRAFANA_URL is set",
     )
@@ -308,25 +369,33 @@ def make_web_app(
         }
 
     built_in = (
-        sessions_router(ledger),
-        reports_router(ledger),
-        invoices_router(ledger, current_config, lambda: quote_pricer),
+        sessions_router(ledger, access),
+        reports_router(ledger, access),
+        invoices_router(ledger, current_config, lambda: quote_pricer, access),
     )
-    for router in (*built_in, *routers):
+    for router in built_in:
         app.include_router(router)
+    for router in routers:  # routes of their own access (the guard's reservations)
+        app.include_router(router)
+    for router in admin_routers:
+        app.include_router(router, dependencies=[Depends(access.admin)])
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[read])
     def index() -> HTMLResponse:
         return HTMLResponse(page)
 
     # The page's own scripts and styles, shipped in the package: nothing is fetched from elsewhere.
-    app.mount("/static/page", StaticFiles(directory=str(web.joinpath("static"))), name="page")
+    app.mount("/static/page", access.guarded(StaticFiles(directory=str(web.joinpath("static")))), name="page")
 
     swagger = resources.files("swagger_ui_bundle").joinpath("vendor")
     bundle = next(p for p in swagger.iterdir() if p.name.startswith("swagger-ui"))
-    app.mount("/static/swagger-ui", StaticFiles(directory=str(bundle)), name="swagger-ui")
+    app.mount("/static/swagger-ui", access.guarded(StaticFiles(directory=str(bundle))), name="swagger-ui")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[read])
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[read])
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",

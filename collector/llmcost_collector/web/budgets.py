@@ -8,7 +8,7 @@ real call. Holding and settling are ``budget.reserve``'s; this module only valid
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -98,8 +98,10 @@ def budgets_router(
     attribute: Callable[[ReserveScope], tuple[str, str]],
     clock: Callable[[], datetime],
     answered: Callable[[str], None] = lambda _result: None,
+    dependencies: Sequence[Any] = (),
 ) -> APIRouter:
-    router = APIRouter(tags=["budgets"])
+    """The guard's reserve and settle routes; ``dependencies`` check who may call them."""
+    router = APIRouter(tags=["budgets"], dependencies=list(dependencies))
 
     def call_of(provider: str, model: str, response_model: str, usage: Usage, scope: CallScope) -> LlmCall:
         now_ns = epoch_ns(clock())

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from llmcost_collector.auth import AccessPolicy, Grant
 from llmcost_collector.config.schema import Config
 from llmcost_collector.invoice.build import Invoicing, Period
 from llmcost_collector.invoice.render import FORMATS, render
 from llmcost_collector.ledger import Ledger
 from llmcost_collector.price.pricer import Pricer
+from llmcost_collector.web.access import WebAccess, check_team
 from llmcost_collector.web.params import bad, check_known
 
 MEDIA = {
@@ -35,8 +37,16 @@ def _filename(period: str, team: str | None, fmt: str) -> str:
     return f"invoice-{period}-{safe}.{fmt}"
 
 
-def invoices_router(ledger: Ledger, config: Callable[[], Config], pricer: Callable[[], Pricer]) -> APIRouter:
+def invoices_router(
+    ledger: Ledger,
+    config: Callable[[], Config],
+    pricer: Callable[[], Pricer],
+    access: WebAccess | None = None,
+) -> APIRouter:
+    """The invoices route; a team-scoped read token gets its teams' invoices only (403 for
+    another team's)."""
     router = APIRouter(tags=["invoices"])
+    read = Depends((access or WebAccess(AccessPolicy)).read)
 
     @router.get(
         "/api/v1/invoices",
@@ -51,8 +61,10 @@ def invoices_router(ledger: Ledger, config: Callable[[], Config], pricer: Callab
         period: str | None = Query(None, description="month YYYY-MM (default: this month, UTC)"),
         team: str | None = Query(None, min_length=1, max_length=256, description="one team"),
         format: str = Query("json", description=f"one of {', '.join(FORMATS)}"),
+        grant: Grant = read,
     ) -> Response:
         check_known(request, ("period", "team", "format"))
+        check_team(grant, team)
         if format not in FORMATS:
             raise bad(f"format: must be one of {', '.join(FORMATS)}, not {format!r}")
         try:
@@ -60,6 +72,8 @@ def invoices_router(ledger: Ledger, config: Callable[[], Config], pricer: Callab
         except ValueError as exc:
             raise bad(f"period: {exc}") from None
         documents = Invoicing(ledger, config(), pricer()).invoices(month, team)
+        if grant.teams is not None:
+            documents = [doc for doc in documents if doc["team"] in grant.teams]
         if format == "json":
             return JSONResponse({"period": month.name, "invoices": documents})
         if format == "pdf" and team is None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from llmcost_collector.auth import AccessPolicy, Grant
 from llmcost_collector.ledger import Ledger
 from llmcost_collector.report.render import to_json
 from llmcost_collector.report.summary import build_report
+from llmcost_collector.web.access import WebAccess, scoped_filters
 from llmcost_collector.web.params import PERIOD_PARAMS, check_known, period_range
 
 
-def reports_router(ledger: Ledger) -> APIRouter:
+def reports_router(ledger: Ledger, access: WebAccess | None = None) -> APIRouter:
+    """The report route; a team-scoped read token gets the report of its teams' calls."""
     router = APIRouter(tags=["reports"])
+    read = Depends((access or WebAccess(AccessPolicy)).read)
 
     @router.get(
         "/api/v1/reports/summary",
@@ -28,9 +32,11 @@ def reports_router(ledger: Ledger) -> APIRouter:
         from_: str | None = Query(None, alias="from", description="start, ISO 8601 (instead of period)"),
         to: str | None = Query(None, description="end, ISO 8601, exclusive (instead of period)"),
         top: int = Query(5, ge=1, le=100, description="how many users to list"),
+        grant: Grant = read,
     ) -> dict[str, Any]:
         check_known(request, (*PERIOD_PARAMS, "top"))
         start_ns, end_ns = period_range(request)
-        return to_json(build_report(ledger, start_ns, end_ns, label=period or "", top=top))
+        scope = scoped_filters(grant, ())
+        return to_json(build_report(ledger, start_ns, end_ns, label=period or "", top=top, filters=scope))
 
     return router

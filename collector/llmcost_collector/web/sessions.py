@@ -11,11 +11,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from llmcost_collector.auth import AccessPolicy, Grant
 from llmcost_collector.ledger import Ledger
 from llmcost_collector.ledger.sessions import SESSION_FILTERS, Session, SessionQuery
 from llmcost_collector.money import round_nanos
+from llmcost_collector.web.access import WebAccess, scoped_filters
 from llmcost_collector.web.params import (
     PERIOD_PARAMS,
     check_known,
@@ -64,18 +66,20 @@ def session_json(s: Session) -> dict[str, Any]:
     }
 
 
-def _query(request: Request, extra: tuple[str, ...], **options: Any) -> SessionQuery:
+def _query(request: Request, grant: Grant, extra: tuple[str, ...], **options: Any) -> SessionQuery:
     check_known(request, (*PERIOD_PARAMS, *filter_names(SESSION_FILTERS), *extra))
     start_ns, end_ns = period_range(request)
-    return SessionQuery(start_ns, end_ns, filters(request, SESSION_FILTERS), **options)
+    return SessionQuery(start_ns, end_ns, scoped_filters(grant, filters(request, SESSION_FILTERS)), **options)
 
 
 def _period(query: SessionQuery) -> dict[str, str]:
     return {"from": iso(query.start_ns), "to": iso(query.end_ns)}
 
 
-def sessions_router(ledger: Ledger) -> APIRouter:
+def sessions_router(ledger: Ledger, access: WebAccess | None = None) -> APIRouter:
+    """The sessions routes; a team-scoped read token sees its teams' sessions only."""
     router = APIRouter(tags=["sessions"])
+    read = Depends((access or WebAccess(AccessPolicy)).read)
 
     @router.get(
         "/api/v1/sessions",
@@ -92,9 +96,11 @@ def sessions_router(ledger: Ledger) -> APIRouter:
         order_by: Literal["cost", "steps", "duration", "first_call", "last_call"] = Query("cost"),
         order: Literal["desc", "asc"] = Query("desc"),
         limit: int = LIMIT,
+        grant: Grant = read,
     ) -> dict[str, Any]:
         query = _query(
             request,
+            grant,
             ("order_by", "order", "limit"),
             order_by=order_by,
             descending=order == "desc",
@@ -122,8 +128,9 @@ def sessions_router(ledger: Ledger) -> APIRouter:
         period: str | None = PERIOD,
         from_: str | None = FROM,
         to: str | None = TO,
+        grant: Grant = read,
     ) -> dict[str, Any]:
-        query = _query(request, ("group_by",))
+        query = _query(request, grant, ("group_by",))
         return summary_json(ledger, query)
 
     @router.get(
@@ -140,14 +147,15 @@ def sessions_router(ledger: Ledger) -> APIRouter:
         from_: str | None = FROM,
         to: str | None = TO,
         limit: int = LIMIT,
+        grant: Grant = read,
     ) -> dict[str, Any]:
         extra = ("above", "limit")
         if above == "p95":
-            query = _query(request, extra, limit=limit)
+            query = _query(request, grant, extra, limit=limit)
             found = ledger.session_outliers(query)
         else:
             amount = usd_amount("above", above)
-            query = _query(request, extra, limit=limit, min_cost_nanos=amount)
+            query = _query(request, grant, extra, limit=limit, min_cost_nanos=amount)
             found = [(s, amount) for s in ledger.sessions(query)]
         return {
             **_period(query),
