@@ -22,6 +22,8 @@ from llmcost_collector.invoice.render import render
 from llmcost_collector.ledger import SqlLedger, open_ledger
 from llmcost_collector.ledger.invoice_store import PeriodClosed
 from llmcost_collector.model import Usage
+from llmcost_collector.reconcile.runs import record_lines
+from llmcost_collector.reconcile.trueup import TrueUpLine
 
 from tests.pg import pg_cluster, pg_url, postgres_url  # noqa: F401  (fixtures)
 from tests.support import priced_entry
@@ -209,6 +211,33 @@ def test_a_closed_period_never_changes_and_late_usage_is_adjusted_next_month(
     books.close(FEB)
     march = books.invoices(MAR)
     assert not [line for doc in march for line in doc["lines"] if line["kind"] == "adjustment"]  # booked once
+
+
+def test_a_true_up_recorded_after_close_is_an_adjustment_on_the_next_period(
+    ledger: SqlLedger, config: Config
+) -> None:
+    books = Invoicing(ledger, config)
+
+    def trued(nanos: int) -> None:  # what `llmcost reconcile --period 2025-01 --true-up` records
+        record_lines(ledger, "2025-01", [TrueUpLine("search", "openai", "house-model", nanos, "model")], None)
+
+    trued(1_000_000_001)  # while January is open: a line of its own on the draft, at cost
+    (line,) = [line for line in books.invoices(JAN, "search")[0]["lines"] if line["kind"] == "true_up"]
+    assert (line["description"], line["amount_usd"], line["markup_usd"]) == (
+        "provider bill true-up: openai/house-model (bill - ledger)", "1.000000001", "0.000000000",
+    )  # fmt: skip
+    issued = render(books.close(JAN), "json")
+    assert totals(json.loads(issued))["search"] == expected_january()["search"] + Decimal("1.000000001")
+    assert not [line for doc in books.invoices(FEB) for line in doc["lines"] if line["kind"] == "adjustment"]
+    trued(1_250_000_000)  # a re-run for the closed month: January never changes, February has the rest
+    assert render(books.invoices(JAN), "json") == issued
+    february = {doc["team"]: doc for doc in books.invoices(FEB)}
+    adjustments = [(line["reference"], line["reason"], line["amount_usd"])
+                   for doc in february.values() for line in doc["lines"] if line["kind"] == "adjustment"]  # fmt: skip
+    assert adjustments == [("LLM-2025-01-search", "provider bill true-up", "0.249999999")]
+    assert not [line for doc in february.values() for line in doc["lines"] if line["kind"] == "true_up"]
+    books.close(FEB)
+    assert not [line for doc in books.invoices(MAR) for line in doc["lines"] if line["kind"] == "adjustment"]
 
 
 def test_a_config_change_after_close_is_an_adjustment(ledger: SqlLedger, config: Config) -> None:

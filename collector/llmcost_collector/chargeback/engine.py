@@ -56,6 +56,8 @@ UNATTRIBUTED_SHARE = "unattributed_share"
 UNATTRIBUTED_SPREAD = "unattributed_spread"
 PROMPT_CACHE_CREDIT = "prompt_cache_savings"
 RESPONSE_CACHE_CREDIT = "response_cache_savings"
+TRUE_UP = "true_up"  # a share of bill - ledger (``llmcost reconcile --true-up``), at cost
+COMMITMENT = "commitment"  # a share of a flat monthly fee, amortized (``--commitment``), at cost
 ADJUSTMENT = "adjustment"
 LINE_ORDER = (
     USAGE,
@@ -68,6 +70,8 @@ LINE_ORDER = (
     SHARED,
     UNATTRIBUTED_SHARE,
     UNATTRIBUTED_SPREAD,
+    TRUE_UP,
+    COMMITMENT,
     ADJUSTMENT,
     PROMPT_CACHE_CREDIT,
     RESPONSE_CACHE_CREDIT,

@@ -4,7 +4,10 @@ Each ``--bill`` file's kind is detected from its content (or forced with ``--kin
 shows capture rates (ledger / bill) per day, provider and model, then per provider, then the
 billed models the ledger never saw and the days one side has and the other has not. Unless
 ``--no-record``, each provider's capture ratio is stored in the ledger database, where the
-collector's ``llmcost_capture_ratio`` gauge reads it.
+collector's ``llmcost_capture_ratio`` gauge reads it, and so are the ``--true-up`` and
+``--commitment`` amounts per team, which the period's draft invoices bill as lines of their own
+(a run with ``--true-up`` replaces the period's recorded true-up, one with ``--commitment`` its
+recorded commitments).
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ KINDS = ("openai-usage", "openai-costs", "anthropic-usage", "anthropic-costs", "
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
 @click.option(
-    "--record/--no-record", default=True, show_default=True, help="store the capture ratios for the gauge"
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="store the capture ratios (gauge) and true-up and commitment lines (invoices)",
 )
 @click.option(
     "--by-api-key", is_flag=True, help="split each line by API key (the ledger's api_key_id property)"
@@ -77,7 +83,7 @@ def reconcile(
         to_json,
         total_cells,
     )
-    from llmcost_collector.reconcile.runs import record_run
+    from llmcost_collector.reconcile.runs import record_lines, record_run
     from llmcost_collector.reconcile.trueup import FOCUS_COLUMNS, focus_rows, true_up
     from llmcost_collector.settings import Settings
 
@@ -112,6 +118,9 @@ def reconcile(
             ]
             if record:
                 record_run(ledger, result)
+                record_lines(
+                    ledger, start.strftime("%Y-%m"), trued if do_true_up else None, amortized or None
+                )
         finally:
             ledger.close()
     except ledger_errors() as exc:

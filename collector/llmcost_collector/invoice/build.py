@@ -13,6 +13,12 @@ When a closed period would now come out differently (late spans, a re-price, a c
 config), the difference per team is booked as an adjustment line, a debit or a credit with the
 original invoice number and a reason, on the first open period after it. Closing that period
 records the adjustments, so each difference is billed once.
+
+A reconciliation with the providers' bills (``llmcost reconcile --true-up --commitment``) records
+per-team true-up and commitment amounts (``ledger.reconcile_lines``); an open period's drafts
+bill them as lines of their own (kinds ``true_up`` and ``commitment``), at cost, no markup. One
+recorded for a closed period, or changed after it closed, is the same kind of adjustment on the
+next open period, with the reason "provider bill true-up" or "commitment, amortized".
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from typing import Any
 from llmcost_collector.chargeback.daily import spread
 from llmcost_collector.chargeback.engine import (
     ADJUSTMENT,
+    COMMITMENT,
+    TRUE_UP,
     Charge,
     InvoiceLine,
     PeriodCharges,
@@ -38,6 +46,7 @@ from llmcost_collector.chargeback.settings import ChargebackPlan
 from llmcost_collector.config.schema import Config
 from llmcost_collector.invoice.document import build_document, dumps, invoice_number
 from llmcost_collector.ledger.invoice_store import Adjustment, InvoiceStore, IssuedInvoice
+from llmcost_collector.ledger.reconcile_lines import ReconciledLine, ensure_table, lines_of
 from llmcost_collector.ledger.sql import SqlLedger
 from llmcost_collector.ledger.usage import UsageLine
 from llmcost_collector.periods import epoch_ns
@@ -90,6 +99,39 @@ def _reason(issued: IssuedInvoice | None, now: TeamCharges | None) -> str:
     return "chargeback settings changed"
 
 
+# reconciliation line kind -> the reason of its adjustment when booked on a later period
+RECONCILED_REASONS = {TRUE_UP: "provider bill true-up", COMMITMENT: "commitment, amortized"}
+
+
+def reconciled_line(line: ReconciledLine, period: Period) -> InvoiceLine:
+    """A recorded true-up or commitment share as an invoice line: at cost, no markup."""
+    if line.kind == TRUE_UP:
+        target = f"{line.provider}/{line.model}" if line.model else f"{line.provider} (no model)"
+        description, resource = f"provider bill true-up: {target} (bill - ledger)", f"{target} bill"
+    else:
+        description, resource = f"commitment {line.name}, amortized", line.name
+    return InvoiceLine(
+        line.kind,
+        description,
+        line.amount_nanos,
+        provider=line.provider,
+        model=line.model,
+        contracted_nanos=line.amount_nanos,
+        markup_percent=Decimal(0),
+        start=period.start,
+        end=period.end,
+        allocated_resource=resource,
+        allocation_method="proportional",
+    )
+
+
+def _team(charges: PeriodCharges, team: str) -> TeamCharges:
+    found = charges.teams.get(team)
+    if found is None:
+        found = charges.teams[team] = TeamCharges(team, [])
+    return found
+
+
 _CHARGE_FIELDS = tuple(field.name for field in fields(Charge))
 
 
@@ -111,6 +153,14 @@ class Invoicing:
         self.store = InvoiceStore(ledger)
         self.plan = ChargebackPlan(config)
         self._rates: dict[tuple[str, str, date], tuple[Rates | None, Rates | None]] = {}
+        self._reconcile_table = False
+
+    def reconciled(self, period: str) -> list[ReconciledLine]:
+        """The true-up and commitment lines recorded for ``period`` (the table made once)."""
+        if not self._reconcile_table:
+            ensure_table(self.ledger)
+            self._reconcile_table = True
+        return lines_of(self.ledger, period, ensure=False)
 
     def rates(self, provider: str, model: str, day: date) -> tuple[Rates | None, Rates | None]:
         """Both layers' rates of a model on a UTC day (looked up once per day and model)."""
@@ -174,28 +224,51 @@ class Invoicing:
             if following.name != period.name:
                 continue
             issued = {invoice.team: invoice for invoice in self.store.invoices(name)}
-            booked: dict[str, int] = {}
+            # (team, reason) -> nanos: the usage differences under "" (their reasons vary), the
+            # reconciled kinds under theirs; what the issued invoices billed and what was booked since
+            billed: dict[tuple[str, str], int] = {}
+            for team, invoice in issued.items():
+                for line in json.loads(invoice.document)["lines"]:
+                    if line["kind"] in RECONCILED_REASONS and not line["informational"]:
+                        key = (team, RECONCILED_REASONS[line["kind"]])
+                        billed[key] = billed.get(key, 0) + line["amount_nanos"]
+            booked: dict[tuple[str, str], int] = {}
             for adjustment in self.store.adjustments_for(name):
-                booked[adjustment.team] = booked.get(adjustment.team, 0) + adjustment.amount_nanos
+                reason = adjustment.reason if adjustment.reason in RECONCILED_REASONS.values() else ""
+                key = (adjustment.team, reason)
+                booked[key] = booked.get(key, 0) + adjustment.amount_nanos
             now = self.compute(Period.parse(name))
             for team in sorted(set(issued) | set(now.teams)):
                 current = now.teams.get(team)
                 was = issued[team].charges_nanos if team in issued else 0
-                delta = (current.total_nanos if current else 0) - was - booked.get(team, 0)
+                was -= sum(billed.get((team, reason), 0) for reason in RECONCILED_REASONS.values())
+                delta = (current.total_nanos if current else 0) - was - booked.get((team, ""), 0)
                 if delta:
                     number = issued[team].number if team in issued else invoice_number(name, team)
                     found.append(
                         Adjustment(period.name, team, name, number, _reason(issued.get(team), current), delta)
                     )
+            recorded: dict[tuple[str, str], int] = {}
+            for line in self.reconciled(name):
+                key = (line.team, RECONCILED_REASONS[line.kind])
+                recorded[key] = recorded.get(key, 0) + line.amount_nanos
+            for key in sorted(set(recorded) | set(billed) | {k for k in booked if k[1]}):
+                team, reason = key
+                delta = recorded.get(key, 0) - billed.get(key, 0) - booked.get(key, 0)
+                if delta:
+                    number = issued[team].number if team in issued else invoice_number(name, team)
+                    found.append(Adjustment(period.name, team, name, number, reason, delta))
         return found
 
     def draft(self, period: Period) -> tuple[PeriodCharges, list[Adjustment]]:
         charges = self.compute(period)
+        for line in self.reconciled(period.name):
+            reconciled = _team(charges, line.team)
+            reconciled.lines.append(reconciled_line(line, period))
+            reconciled.sort_lines()
         adjustments = self.adjustments(period)
         for adjustment in adjustments:
-            team = charges.teams.get(adjustment.team)
-            if team is None:
-                team = charges.teams[adjustment.team] = TeamCharges(adjustment.team, [])
+            team = _team(charges, adjustment.team)
             kind = "debit" if adjustment.amount_nanos > 0 else "credit"
             team.lines.append(
                 InvoiceLine(

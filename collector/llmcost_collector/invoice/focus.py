@@ -14,7 +14,11 @@ uncached tokens (token classes are disjoint). The four cost columns mean differe
 
 ``SubAccountId`` is the team and ``InvoiceId`` its invoice, so ``SUM(BilledCost)`` per
 ``InvoiceId`` is the invoice total exactly. Adjustments of a closed period are ``ChargeCategory``
-"Adjustment" with ``ChargeClass`` "Correction". Money is exact decimal text in CSV and
+"Adjustment" with ``ChargeClass`` "Correction". A provider bill true-up line is an "Adjustment"
+of the period itself (no ``ChargeClass``). A commitment line is amortized as FOCUS asks: a
+"Purchase" row whose ``BilledCost`` is the team's share and ``EffectiveCost`` 0, and a "Usage"
+row over the period whose ``BilledCost`` is 0 and ``EffectiveCost`` the share; both name the
+provider billed, not the platform. Money is exact decimal text in CSV and
 ``decimal128(38, 9)`` in Parquet, never a float.
 """
 
@@ -105,8 +109,12 @@ MONTHLY = {
     "shared_cost": ("Usage", "Recurring"),
     "unattributed_share": ("Usage", "Usage-Based"),
     "unattributed_spread": ("Usage", "Usage-Based"),
+    "true_up": ("Adjustment", "One-Time"),
+    "commitment": ("Purchase", "Recurring"),
     "adjustment": ("Adjustment", "One-Time"),
 }
+# the kinds charged by a provider (named in ServiceProviderName), not by the platform
+PROVIDER_KINDS = ("true_up", "commitment")
 
 
 def _instant(day: str | date) -> str:
@@ -203,6 +211,24 @@ def rows(documents: Sequence[dict[str, Any]], usage: Sequence[dict[str, Any]]) -
                     {"team": doc["team"], "corrects": line["reference"], "reason": line["reason"]},
                     sort_keys=True,
                 )
+            if line["kind"] in PROVIDER_KINDS:
+                row.update(
+                    ServiceProviderName=line["provider"],
+                    HostProviderName=line["provider"],
+                    ServiceName=line["provider"],
+                )
+            if line["kind"] == "commitment":
+                zero = Decimal(0)
+                out.append(row | {"EffectiveCost": zero})  # the purchase, amortized below
+                row = row | {
+                    "ChargeCategory": "Usage",
+                    "ChargeFrequency": "Usage-Based",
+                    "BilledCost": zero,
+                    "EffectiveCost": amount,
+                    "ListCost": zero,
+                    "ContractedCost": zero,
+                    "x_LineKind": "commitment_amortization",
+                }
             out.append(row)
     return out
 

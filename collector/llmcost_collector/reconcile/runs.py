@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from llmcost_collector.ledger import SqlLedger
+from llmcost_collector.ledger import reconcile_lines as recorded
+from llmcost_collector.reconcile.commitments import Commitment, CommitmentShare, team_totals
 from llmcost_collector.reconcile.compare import Reconciliation
+from llmcost_collector.reconcile.trueup import TrueUpLine
 
 TABLE = "reconcile_capture"
 DDL = (
@@ -80,3 +83,30 @@ def last_runs(ledger: SqlLedger) -> list[CaptureRun]:
         CaptureRun(p, period, Decimal(c), b, int(bill), int(led), int(at))
         for p, period, c, b, bill, led, at in rows
     ]
+
+
+def record_lines(
+    ledger: SqlLedger, period: str, true_ups: list[TrueUpLine] | None,
+    amortized: list[tuple[Commitment, list[CommitmentShare]]] | None, now: float | None = None,
+) -> list[recorded.ReconciledLine]:  # fmt: skip
+    """Store the run's true-up (when ``true_ups`` is not None) and commitment lines (when
+    ``amortized`` is not None) of ``period`` for its invoices, replacing that kind's earlier
+    record of the period: a re-run replaces, never adds."""
+    kinds, lines = [], []
+    if true_ups is not None:
+        kinds.append(recorded.TRUE_UP)
+        lines += [
+            recorded.ReconciledLine(period, recorded.TRUE_UP, t.team, t.provider, t.model, "", t.amount_nanos)
+            for t in true_ups
+        ]
+    if amortized is not None:
+        kinds.append(recorded.COMMITMENT)
+        for commitment, shares in amortized:
+            lines += [
+                recorded.ReconciledLine(period, recorded.COMMITMENT, team, commitment.provider,
+                                        commitment.model, name, nanos)
+                for (name, team), nanos in team_totals(shares).items()
+            ]  # fmt: skip
+    if kinds:
+        recorded.replace(ledger, period, kinds, lines, now)
+    return lines
