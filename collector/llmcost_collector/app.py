@@ -177,7 +177,11 @@ class CollectorApp:
         settings = self.settings
         self.pipeline.start()
         receiver = OtlpHttpReceiver(
-            self.pipeline, lambda: self.limits, body_timeout=settings.body_timeout_seconds, budget=self.budget
+            self.pipeline,
+            lambda: self.limits,
+            body_timeout=settings.body_timeout_seconds,
+            body_min_rate=settings.body_min_bytes_per_second,
+            budget=self.budget,
         )
         if settings.config_path:  # started below only if watching; the admin route reloads through it
             self._watcher = ConfigWatcher(

@@ -29,10 +29,13 @@ class Settings(BaseSettings):
     watch_config: bool = True
     session_idle_seconds: float = Field(300.0, ge=0)
     # A client must send its request line and headers within this many seconds of connecting
-    # (or of its previous response), and a whole body within ``body_timeout_seconds``: a silent
-    # or trickling client is cut off instead of holding a connection slot.
+    # (or of its previous response), and its body within ``body_timeout_seconds``, a deadline
+    # extended while the body keeps arriving at ``body_min_bytes_per_second`` on average: a silent
+    # or trickling client is cut off instead of holding a connection slot, a large export on a
+    # slow link is not.
     header_timeout_seconds: float = Field(10.0, gt=0)
     body_timeout_seconds: float = Field(30.0, gt=0)
+    body_min_bytes_per_second: float = Field(16 * 1024, gt=0)
     # Open connections per port; past it new requests get 503 at once.
     max_connections: int = Field(1024, ge=1)
     # Bytes of export bodies being read, inflated and decoded at once, over both receivers (an

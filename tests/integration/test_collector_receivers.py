@@ -479,6 +479,33 @@ def test_silent_and_trickling_clients_are_cut_off(strict_app: CollectorApp) -> N
     still_serving(strict_app)
 
 
+def test_a_body_that_keeps_arriving_outlives_the_grace_period(collector: Collectors) -> None:
+    """The body deadline is a grace period, then a minimum rate: an export trickled in steady
+    pieces for longer than the grace period, faster than the rate, is billed; one that sends a
+    byte and stops is cut off with 408 after the grace period."""
+    app = collector("ingest: {max_body_bytes: 4096}\n", body_timeout_seconds=1, body_min_bytes_per_second=100)
+    body = encode_spans(llm_spans(1)).SerializeToString()
+    head = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+    pieces = [body[i : i + 50] for i in range(0, len(body), 50)]  # 250 bytes a second
+    assert len(pieces) * 0.2 > 2, "the body must take longer than the grace period to send"
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", app.ports["otlp_http"]), timeout=10) as sock:
+        sock.sendall(head)
+        for piece in pieces:
+            time.sleep(0.2)
+            sock.sendall(piece)
+        answer = sock.recv(65536)
+    assert time.monotonic() - started > 1 and answer.startswith(b"HTTP/1.1 200"), answer
+    assert app.ledger.count() == 1
+    started = time.monotonic()
+    assert raw_exchange(app.ports["otlp_http"], head + body[:1], wait=10).startswith(b"HTTP/1.1 408")
+    assert time.monotonic() - started < 3
+    assert metric(app, "llmcost_collector_exports_refused_total", reason="body_timeout") == 1
+
+
 # --- no blast radius: a poison span is rejected alone ------------------------------------------
 
 POISON_SPANS = {

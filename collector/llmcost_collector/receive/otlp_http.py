@@ -7,7 +7,8 @@ the OTLP/HTTP specification so that standard exporters, and an OpenTelemetry Col
 * 200 with ``partial_success`` (rejected span count and a message) when some spans were bad;
 * 400 for an undecodable body (including absurd nesting), 413 over the size cap (checked from
   ``Content-Length`` before the body is read, and while reading a chunked one), 415 for an
-  unknown content type, 408 when the body does not arrive within the body deadline;
+  unknown content type, 408 when the body falls behind its deadline (a grace period, then a
+  minimum data rate);
 * 401 when bearer tokens are configured and the request has none of them;
 * 429 (too many exports in flight, or the in-flight byte budget cannot take this body) and 503
   (queue full, ledger cannot commit) with ``Retry-After``.
@@ -140,11 +141,13 @@ class OtlpHttpReceiver:
         limits: Callable[[], IngestLimits],
         *,
         body_timeout: float = 30.0,
+        body_min_rate: float = 16 * 1024,
         budget: ByteBudget | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.limits = limits
         self.body_timeout = body_timeout
+        self.body_min_rate = body_min_rate
         self.budget = budget if budget is not None else ByteBudget(64 * 1024 * 1024)
         self.in_flight = 0  # touched on the event loop only
         self._workers: anyio.CapacityLimiter | None = None
@@ -253,8 +256,15 @@ class OtlpHttpReceiver:
 
     async def _read_body(self, request: Request, limit: int, charge: Charge) -> bytes:
         """The body, refused unread when ``Content-Length`` is over the cap or the in-flight
-        budget, cut off as soon as it passes either while it streams, and bounded in time as a whole
-        (a trickling client is no better than a silent one)."""
+        budget, cut off as soon as it passes either while it streams, and bounded in time.
+
+        The time bound is a minimum data rate after a grace period, as Kestrel's
+        ``MinRequestBodyDataRate``: a body has ``body_timeout`` seconds, extended while it keeps
+        arriving at ``body_min_rate`` bytes a second on average. A silent or trickling client is cut
+        off after the grace period, while a large export on a slow link, or one read slowly because
+        this process is busy, is not refused for its size alone (a fixed deadline 408s every 4 MiB
+        body on a link under ~1 Mbit/s, and an OTLP exporter does not retry a 408).
+        """
         length = request.headers.get("content-length")
         if length is not None:  # h11 has already checked it is a number
             if int(length) > limit:
@@ -263,13 +273,17 @@ class OtlpHttpReceiver:
                 raise BudgetExhausted()
         chunks: list[bytes] = []
         total = 0
-        with anyio.fail_after(self.body_timeout):
+        started = anyio.current_time()
+        with anyio.CancelScope(deadline=started + self.body_timeout) as deadline:
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > limit:
                     raise BodyTooLarge()
                 charge.add(len(chunk))  # as it arrives: a stalled upload holds what it sent
                 chunks.append(chunk)
+                deadline.deadline = started + max(self.body_timeout, total / self.body_min_rate)
+        if deadline.cancelled_caught:
+            raise TimeoutError
         return b"".join(chunks)
 
     def _ingest(
