@@ -11,7 +11,8 @@ Fixtures (import them into the test module that uses them):
 * ``pg_cluster`` — the session's cluster (started once, about a second);
 * ``postgres_url`` — session-scoped: ``postgresql://postgres@127.0.0.1:PORT/DB`` of one database
   created for the session;
-* ``pg_url`` — a fresh, empty database per test on the same cluster.
+* ``pg_url`` — a fresh, empty database per test on the same cluster (``ledger_url`` in
+  ``tests/integration/conftest.py`` gives a test both backends in turn).
 
 They skip locally when PostgreSQL is not installed and fail in CI (``tests.support.require_binary``).
 Benchmarks use ``available_initdb()`` and ``PostgresCluster`` directly (they never skip or fail).

@@ -76,6 +76,16 @@ def collector(tmp_path: Path) -> Iterator[Collectors]:
         collectors.stop_all()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty ledger per test, once on SQLite and once on PostgreSQL (a fresh ``pg_url``
+    database: the module imports ``pg_cluster`` and ``pg_url`` from ``tests.pg``), because the two
+    backends must give the same answers."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 def config_file(app: CollectorApp) -> Path:
     """The file a collector started with ``config_yaml`` watches."""
     assert app.settings.config_path is not None

@@ -524,20 +524,13 @@ POISON_SPANS = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_ledger_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'poison.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-def test_poison_spans_are_rejected_alone(collector: Collectors, any_ledger_url: str) -> None:
+def test_poison_spans_are_rejected_alone(collector: Collectors, ledger_url: str) -> None:
     """Each poison span costs itself only: the good span beside it in the same export, and
     innocent exports committed in the same group commit, are billed; the answer is a permanent
     partial success (200), never a retryable 503."""
     from concurrent.futures import ThreadPoolExecutor
 
-    app = collector(ledger_url=any_ledger_url)
+    app = collector(ledger_url=ledger_url)
     url = app.urls()["otlp_http"]
     doc = otlp_json("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
     for n, poison in enumerate(POISON_SPANS.values()):
@@ -561,7 +554,7 @@ def test_poison_spans_are_rejected_alone(collector: Collectors, any_ledger_url: 
 
 
 def test_a_batch_that_fails_to_commit_is_split_and_only_the_offender_rejected(
-    collector: Collectors, any_ledger_url: str, monkeypatch: pytest.MonkeyPatch
+    collector: Collectors, ledger_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the checks (as a future decoding bug would let it), a span the ledger refuses is
     isolated by splitting the group commit: its neighbours commit, it is rejected for good."""
@@ -570,7 +563,7 @@ def test_a_batch_that_fails_to_commit_is_split_and_only_the_offender_rejected(
     from llmcost_collector.receive.decode import decode_json
 
     monkeypatch.setattr(pipeline, "storage_fault", lambda entry: None)  # the pre-commit check misses it
-    app = collector(ledger_url=any_ledger_url)
+    app = collector(ledger_url=ledger_url)
     spans = []
     for n in range(8):
         spans += decode_json(

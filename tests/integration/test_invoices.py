@@ -102,21 +102,14 @@ def changing_january(config: Config) -> list:
     ]  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'l.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 def config() -> Config:
     return load_config("llmcost.yaml", text=CONFIG)
 
 
 @pytest.fixture
-def ledger(url: str, config: Config):  # type: ignore[no-untyped-def]
-    opened = open_ledger(url)
+def ledger(ledger_url: str, config: Config):  # type: ignore[no-untyped-def]
+    opened = open_ledger(ledger_url)
     opened.insert(january(config))
     yield opened
     opened.close()
@@ -160,9 +153,11 @@ def test_sqlite_and_postgresql_give_byte_identical_json_invoices(
     assert totals(json.loads(outputs[0])) == expected_january()
 
 
-def test_a_settings_change_and_a_price_change_mid_month_give_each_range_its_own_charge(url: str) -> None:
+def test_a_settings_change_and_a_price_change_mid_month_give_each_range_its_own_charge(
+    ledger_url: str,
+) -> None:
     config = load_config("llmcost.yaml", text=CHANGES)
-    ledger = open_ledger(url)
+    ledger = open_ledger(ledger_url)
     try:
         ledger.insert(changing_january(config))
         books = Invoicing(ledger, config)

@@ -16,7 +16,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -99,16 +98,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new, empty ledger location per test on each backend."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'l.db'}"
-    return str(request.getfixturevalue("pg_url"))  # a fresh database on the session's cluster
-
-
-@pytest.fixture
-def ledger(url: str) -> Iterator[SqlLedger]:
-    opened = open_ledger(url)
+def ledger(ledger_url: str) -> Iterator[SqlLedger]:
+    opened = open_ledger(ledger_url)
     yield opened
     opened.close()
 
@@ -208,13 +199,13 @@ def spans_of(url: str) -> list[tuple]:
 
 
 def test_a_wrapper_span_and_the_span_it_wraps_are_one_row_in_either_order(
-    ledger: SqlLedger, url: str
+    ledger: SqlLedger, ledger_url: str
 ) -> None:
     child, parent = span(2), span(1)  # the SDK's own span (2) inside a wrapper's span (1)
     assert ledger.record([child], [SpanLink(parent_span_id=f"{1:016x}")]) == [NEW]
     assert ledger.record([parent], [SpanLink(parent_span_id="")]) == [SUPPRESSED]  # a later export
     assert ledger.count() == 1
-    assert spans_of(url) == [(f"{1:016x}", f"{2:016x}"), (f"{2:016x}", f"{2:016x}")]  # provenance kept
+    assert spans_of(ledger_url) == [(f"{1:016x}", f"{2:016x}"), (f"{2:016x}", f"{2:016x}")]  # provenance kept
     # A retried export of either span bills nothing new.
     assert ledger.record([parent, child], [SpanLink(), SpanLink(parent_span_id=f"{1:016x}")]) == [
         DUPLICATE,
@@ -240,12 +231,12 @@ def test_sibling_calls_under_one_parent_span_stay_two_rows(ledger: SqlLedger) ->
     assert ledger.count() == 3
 
 
-def test_the_finer_token_split_wins_in_one_batch(ledger: SqlLedger, url: str) -> None:
+def test_the_finer_token_split_wins_in_one_batch(ledger: SqlLedger, ledger_url: str) -> None:
     coarse, fine = span(1, contracted=1_000), span(2, cache_read=400, write_1h=100, contracted=700)
     assert ledger.record([coarse, fine], [SpanLink(), SpanLink(f"{1:016x}")]) == [SUPPRESSED, NEW]
     (row,) = ledger.entries(T0, T0 + DAY)
     assert (row.span_id, row.cache_read_tokens, row.contracted_cost_nanos) == (f"{2:016x}", 400, 700)
-    assert spans_of(url) == [(f"{1:016x}", f"{2:016x}"), (f"{2:016x}", f"{2:016x}")]
+    assert spans_of(ledger_url) == [(f"{1:016x}", f"{2:016x}"), (f"{2:016x}", f"{2:016x}")]
 
 
 def test_a_later_span_with_a_finer_split_rewrites_the_row_in_place(ledger: SqlLedger) -> None:
@@ -291,29 +282,29 @@ def test_a_merge_bills_one_spans_usage_to_the_others_team(ledger: SqlLedger) -> 
     )  # fmt: skip
 
 
-def test_a_rewritten_row_moves_its_rollups_with_it(url: str) -> None:
+def test_a_rewritten_row_moves_its_rollups_with_it(ledger_url: str) -> None:
     """_rewrite_rows adjusts the rollups in the same transaction: after a later, finer span
     rewrote a row, the rollups equal the ones rebuilt from the calls alone (migrations 3 and 9)."""
-    ledger = open_ledger(url)
+    ledger = open_ledger(ledger_url)
     try:
         ledger.record([span(1, contracted=1_000)], [SpanLink(response_id="msg_01")])
         fine = span(2, cache_read=400, write_1h=100, contracted=700)
         assert ledger.record([fine], [SpanLink(f"{1:016x}", "msg_01")]) == [SUPPRESSED]
-        incremental = rollup_tables(url)
+        incremental = rollup_tables(ledger_url)
     finally:
         ledger.close()
     for table in ("llm_rollup_hourly", "llm_rollup_daily", "llm_rollup_monthly", "llm_rollup_users",
                   "llm_rollup_sessions", "llm_rollup_steps", "llm_rollup_dims"):  # fmt: skip
-        raw_execute(url, f"DROP TABLE {table}")
-    raw_execute(url, "DELETE FROM schema_migrations WHERE version IN (3, 9)")
-    open_ledger(url).close()
-    assert rollup_tables(url) == incremental
+        raw_execute(ledger_url, f"DROP TABLE {table}")
+    raw_execute(ledger_url, "DELETE FROM schema_migrations WHERE version IN (3, 9)")
+    open_ledger(ledger_url).close()
+    assert rollup_tables(ledger_url) == incremental
     assert any(700 in row for row in incremental["hour"])  # the rewritten cost, not the first one
 
 
-def test_concurrent_writers_bill_the_spans_of_one_call_once(url: str) -> None:
+def test_concurrent_writers_bill_the_spans_of_one_call_once(ledger_url: str) -> None:
     """Two replicas each receive one span of the same call at the same moment."""
-    writers = [open_ledger(url), open_ledger(url)]
+    writers = [open_ledger(ledger_url), open_ledger(ledger_url)]
     try:
         for round_ in range(20):
             trace = f"{round_ + 1:032x}"
@@ -941,8 +932,8 @@ def test_range_lines_equal_the_sum_of_their_daily_lines(
 # --- schema -----------------------------------------------------------------------------------
 
 
-def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
-    first = open_ledger(url)  # migrates the empty database
+def test_migrations_are_idempotent_and_recorded_once(ledger_url: str) -> None:
+    first = open_ledger(ledger_url)  # migrates the empty database
     try:
         assert first.migrate() == []
         assert first.migrate() == []
@@ -950,20 +941,22 @@ def test_migrations_are_idempotent_and_recorded_once(url: str) -> None:
         assert first.schema_versions()[0] == 1
     finally:
         first.close()
-    second = open_ledger(url)  # another start on the migrated database
+    second = open_ledger(ledger_url)  # another start on the migrated database
     try:
         assert second.migrate() == []
     finally:
         second.close()
-    rows = raw_query(url, "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version")
+    rows = raw_query(
+        ledger_url, "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version"
+    )
     assert rows == [(v, 1) for v in SCHEMA_VERSIONS]
 
 
-def test_reopening_keeps_totals(url: str) -> None:
-    first = open_ledger(url)
+def test_reopening_keeps_totals(ledger_url: str) -> None:
+    first = open_ledger(ledger_url)
     first.insert([entry(n, contracted=2 * n) for n in range(1, 51)])  # 2 * (1 + ... + 50) = 2_550
     first.close()
-    again = open_ledger(url)  # a collector restart
+    again = open_ledger(ledger_url)  # a collector restart
     try:
         assert again.count() == 50
         (total,) = again.spend(T0, T0 + DAY, group_by=())
@@ -975,14 +968,16 @@ def test_reopening_keeps_totals(url: str) -> None:
         again.close()
 
 
-def test_money_and_token_columns_are_integer_typed(url: str, ledger: SqlLedger) -> None:
-    if url.startswith("sqlite"):
-        declared = {row[1]: str(row[2]).upper() for row in raw_query(url, "PRAGMA table_info(llm_calls)")}
+def test_money_and_token_columns_are_integer_typed(ledger_url: str, ledger: SqlLedger) -> None:
+    if ledger_url.startswith("sqlite"):
+        declared = {
+            row[1]: str(row[2]).upper() for row in raw_query(ledger_url, "PRAGMA table_info(llm_calls)")
+        }
     else:
         declared = {
             name: str(kind).upper()
             for name, kind in raw_query(
-                url,
+                ledger_url,
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_name = 'llm_calls' AND table_schema = current_schema()",
             )
@@ -1001,9 +996,9 @@ def test_money_and_token_columns_are_integer_typed(url: str, ledger: SqlLedger) 
 # --- several writers --------------------------------------------------------------------------
 
 
-def test_two_writers_with_overlapping_batches_store_each_row_once(url: str) -> None:
-    open_ledger(url).close()  # schema first; concurrent migration has its own test
-    writers = [open_ledger(url), open_ledger(url)]
+def test_two_writers_with_overlapping_batches_store_each_row_once(ledger_url: str) -> None:
+    open_ledger(ledger_url).close()  # schema first; concurrent migration has its own test
+    writers = [open_ledger(ledger_url), open_ledger(ledger_url)]
     flags: list[list[bool]] = [[], []]
     barrier = threading.Barrier(2)
 
@@ -1034,7 +1029,7 @@ def test_two_writers_with_overlapping_batches_store_each_row_once(url: str) -> N
             opened.close()
 
 
-def test_concurrent_migrations_both_succeed(url: str) -> None:
+def test_concurrent_migrations_both_succeed(ledger_url: str) -> None:
     barrier = threading.Barrier(2)
     opened: list[SqlLedger] = []
     applied: list[list[int]] = []
@@ -1042,7 +1037,7 @@ def test_concurrent_migrations_both_succeed(url: str) -> None:
 
     def start() -> None:
         barrier.wait()
-        ledger = open_ledger(url)  # migrates on open
+        ledger = open_ledger(ledger_url)  # migrates on open
         with lock:
             opened.append(ledger)
 

@@ -45,16 +45,9 @@ def seeded(ledger: SqlLedger) -> SqlLedger:
     return ledger
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'l.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
-def ledger(url: str) -> Iterator[SqlLedger]:
-    opened = open_ledger(url)
+def ledger(ledger_url: str) -> Iterator[SqlLedger]:
+    opened = open_ledger(ledger_url)
     yield opened
     opened.close()
 
@@ -87,7 +80,7 @@ def test_the_collector_exports_the_recorded_capture_ratio(collector: Collectors)
 
 
 def test_the_true_up_and_commitment_shares_are_lines_of_the_teams_invoices(
-    ledger: SqlLedger, url: str
+    ledger: SqlLedger, ledger_url: str
 ) -> None:
     usage = Usage(input_tokens=250, cache_read_tokens=50, output_tokens=75)
     ledger.insert([priced_entry(Config.default(), n, team=team, day=date(2026, 11, 1), model="gpt-4o-mini",
@@ -95,7 +88,7 @@ def test_the_true_up_and_commitment_shares_are_lines_of_the_teams_invoices(
     books, nov = Invoicing(ledger, Config.default()), Period.parse("2026-11")
     before = {doc["team"]: doc["total_nanos"] for doc in books.invoices(nov)}
     args = ["reconcile", "--period", "2026-11", "--bill", str(BILLS / "openai_costs.json"), "--true-up",
-            "--commitment", "mini=openai/gpt-4o-mini:1", "--ledger-url", url]  # fmt: skip
+            "--commitment", "mini=openai/gpt-4o-mini:1", "--ledger-url", ledger_url]  # fmt: skip
     shown = [render_invoices(books, nov, args) for _ in range(2)]
     assert shown[0] == shown[1]  # the second run replaced the first's lines, it did not add to them
     documents = shown[0]
