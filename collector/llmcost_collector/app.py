@@ -68,8 +68,19 @@ class CollectorApp:
         self.registry = CollectorRegistry()
         self.self_metrics = SelfMetrics(self.registry)
         labels = config.labels
-        self.caps = LabelCaps(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
-        self.cost_metrics = CostMetrics(self.registry, self.caps)
+        self.caps = LabelCaps(
+            caps=labels.caps,
+            allow=labels.allow,
+            default_cap=labels.default_cap,
+            max_length=labels.max_value_length,
+            on_truncated=lambda label: self.self_metrics.label_values_truncated.labels(label).inc(),
+        )
+        self.cost_metrics = CostMetrics(
+            self.registry,
+            self.caps,
+            max_label_sets=labels.max_label_sets,
+            on_collapsed=self.self_metrics.label_sets_collapsed.inc,
+        )
         self.ledger: Ledger = open_ledger(settings.ledger_url)
         self.sessions = SessionCostTracker(
             self.cost_metrics.session_cost,
@@ -118,7 +129,13 @@ class CollectorApp:
         policy = IngestPolicy.from_config(config)
         self.pricer.reload(config.price_book)
         labels = config.labels
-        self.caps.reconfigure(caps=labels.caps, allow=labels.allow, default_cap=labels.default_cap)
+        self.caps.reconfigure(
+            caps=labels.caps,
+            allow=labels.allow,
+            default_cap=labels.default_cap,
+            max_length=labels.max_value_length,
+        )
+        self.cost_metrics.max_label_sets = labels.max_label_sets
         self.cost_metrics.forget_label_values()
         self.pipeline.policy = policy
         self.config = config

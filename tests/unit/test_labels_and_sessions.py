@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
-from llmcost_collector.metrics.labels import OTHER, LabelCaps
+from llmcost_collector.metrics.labels import OTHER, TRUNCATED, LabelCaps
 from llmcost_collector.metrics.sessions import SessionCostTracker
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.unit.test_ledger import make_call
 
@@ -28,6 +28,17 @@ def test_cap_keeps_first_values_and_collapses_the_rest() -> None:
 def test_allow_list_wins_over_cap() -> None:
     caps = LabelCaps(caps={"model": 1}, allow={"model": ["gpt-4o", "o3"]})
     assert [caps.value("model", m) for m in ("o3", "gpt-4o", "mystery")] == ["o3", "gpt-4o", OTHER]
+
+
+def test_a_long_value_is_cut_with_a_marker_and_counted() -> None:
+    cut: list[str] = []
+    caps = LabelCaps(max_length=16, on_truncated=cut.append)
+    long = "checkout-" + "x" * 40_000
+    assert caps.value("feature", long) == long[:15] + TRUNCATED
+    assert caps.value("feature", "search") == "search"
+    assert cut == ["feature"]
+    # two long values that share their first characters are one series
+    assert caps.value("feature", long + "y") == caps.value("feature", long)
 
 
 def call(session: str = "", cost: int | None = 1_000_000, **usage: int) -> BilledCall:
@@ -170,7 +181,7 @@ def test_metrics_follow_a_new_allow_list_after_forgetting_the_memo() -> None:
     assert registry.get_sample_value("llmcost_requests_total", {**labels, "team": OTHER}) == 1
 
 
-def billed(team: str, *, status: str = "ok", cost: int | None = 1_000_000, cache_hit: bool = False,
+def billed(team: str, *, feature: str = "f", status: str = "ok", cost: int | None = 1_000_000, cache_hit: bool = False,
            cache_lookup: bool = False, savings: int = 0, prompt_savings: int = 0, outcome: str = "",
            outcome_count: int = 0, **usage: int) -> BilledCall:  # fmt: skip
     # An outcome record is what normalize_span makes of record_outcome(): no provider, no model.
@@ -178,7 +189,7 @@ def billed(team: str, *, status: str = "ok", cost: int | None = 1_000_000, cache
         trace_id="0" * 32, span_id="1" * 16, start_time_ns=0, end_time_ns=0,
         provider="" if outcome else "openai", operation="outcome" if outcome else "chat",
         request_model="" if outcome else "gpt-4o", response_model="", usage=Usage(**usage),
-        attribution=Attribution(team=team, feature="f"), status=status, cache_hit=cache_hit,
+        attribution=Attribution(team=team, feature=feature), status=status, cache_hit=cache_hit,
         cache_lookup=cache_lookup or cache_hit, outcome=outcome, outcome_count=outcome_count,
     )  # fmt: skip
     return BilledCall(
@@ -243,3 +254,36 @@ def test_an_outcome_record_is_not_a_request() -> None:
     assert (
         registry.get_sample_value("llmcost_outcomes_total", {"team": "t", "outcome": "ticket_resolved"}) == 1
     )
+
+
+def test_label_sets_past_the_budget_share_one_series_and_the_scrape_stops_growing() -> None:
+    """Every label under its cap, yet teams x features x models keeps making new sets: past
+    ``max_label_sets`` they are all counted in the all-__other__ series, so the exposition is as
+    large after ten times the sets, and no dollar or request is lost from the totals."""
+    registry = CollectorRegistry()
+    collapsed: list[int] = []
+    metrics = CostMetrics(registry, LabelCaps(), max_label_sets=50, on_collapsed=lambda: collapsed.append(1))
+
+    def batch(teams: range) -> list[BilledCall]:
+        calls = []
+        for team in teams:
+            for feature in range(10):
+                calls.append(
+                    billed(f"team-{team}", feature=f"feature-{feature}", cost=1_000_000, input_tokens=3)
+                )
+        return calls
+
+    def samples(name: str) -> list[float]:
+        return [s.value for m in registry.collect() for s in m.samples if s.name == name]
+
+    metrics.record(batch(range(10)))  # 100 sets: 50 kept, the rest collapsed
+    size_at_100 = len(generate_latest(registry))
+    metrics.record(batch(range(10, 100)))  # 900 more, every label still under its cap of 100
+    assert len(samples("llmcost_cost_usd_total")) == 51
+    assert len(samples("llmcost_tokens_total")) == 51  # one token type in these calls
+    assert len(generate_latest(registry)) <= size_at_100 * 1.01  # only the counts' digits grew
+    assert sum(samples("llmcost_requests_total")) == 1_000
+    assert round(sum(samples("llmcost_cost_usd_total")), 6) == 1.0
+    assert len(collapsed) == 950
+    all_other = dict.fromkeys(("team", "feature", "environment", "provider", "model"), OTHER)
+    assert registry.get_sample_value("llmcost_requests_total", {**all_other, "status": "ok"}) == 950

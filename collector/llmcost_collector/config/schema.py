@@ -147,6 +147,16 @@ class Labels(_Strict):
         default_factory=lambda: {"team": 100, "feature": 100, "model": 100, "session_name": 50}
     )
     allow: dict[str, list[str]] = Field(default_factory=dict, description="only these values, rest __other__")
+    max_value_length: int = Field(
+        128, ge=8, le=4096, description="characters of a label value; longer ones are cut, ending in …"
+    )
+    max_label_sets: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="distinct (team, feature, environment, provider, model) sets per cost metric; "
+        "past it, new sets are counted in the one set whose labels are all __other__",
+    )
 
 
 class VolumeTier(_Strict):

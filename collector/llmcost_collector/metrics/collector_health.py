@@ -44,6 +44,17 @@ class SelfMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=registry,
         )
+        self.label_values_truncated = Counter(
+            "llmcost_collector_label_values_truncated",
+            "Metric label values cut to labels.max_value_length.",
+            ("label",),
+            registry=registry,
+        )
+        self.label_sets_collapsed = Counter(
+            "llmcost_collector_label_sets_collapsed",
+            "New cost label sets past labels.max_label_sets, counted in the all-__other__ series.",
+            registry=registry,
+        )
         self.config_reloads = Counter(
             "llmcost_collector_config_reloads", "Configuration reloads.", ("result",), registry=registry
         )

@@ -5,6 +5,12 @@ Per batch, increments are first summed per label set and then applied once each:
 512 calls from a handful of teams touches a handful of children, not 512 x 8.
 Ledger-derived gauges (period-to-date spend, budgets) are in ``metrics.gauges``.
 
+Series are bounded twice: each label by its cap (``metrics.labels``), and the label sets by a
+budget, ``max_label_sets`` distinct (team, feature, environment, provider, model) sets: past it a
+new set is counted in the one set whose five labels are all ``__other__`` (``on_collapsed`` counts
+it), so ``llmcost_cost_usd`` has at most budget + 1 series, ``llmcost_tokens`` five times that and
+``llmcost_requests`` twice, however many teams times features times models arrive.
+
 A response-cache hit consumed no tokens: it moves the request, hit, lookup and savings counters
 and never the token counter (its span carries the original usage only so the saving can be priced).
 """
@@ -12,17 +18,19 @@ and never the token counter (its span carries the original usage only so the sav
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from llmcost_collector.metrics.labels import LabelCaps
+from llmcost_collector.metrics.labels import OTHER, LabelCaps
 from llmcost_collector.model import Cost, LlmCall
 from llmcost_collector.money import nanos_to_float_usd
 
 COST_LABELS = ("team", "feature", "environment", "provider", "model")
 TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning")  # disjoint classes
+ALL_OTHER = (OTHER,) * len(COST_LABELS)
+DEFAULT_MAX_LABEL_SETS = 10_000
 SESSION_COST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 100)
 
 
@@ -40,9 +48,19 @@ class BilledCall:
 class CostMetrics:
     """The contract's cost, token, request and outcome counters plus the session histogram."""
 
-    def __init__(self, registry: CollectorRegistry, caps: LabelCaps) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        caps: LabelCaps,
+        *,
+        max_label_sets: int = DEFAULT_MAX_LABEL_SETS,
+        on_collapsed: Callable[[], None] | None = None,
+    ) -> None:
         self.caps = caps
+        self.max_label_sets = max_label_sets  # a reload may change it; admitted sets stay
+        self._on_collapsed = on_collapsed
         self._capped: dict[tuple[str, ...], tuple[str, ...]] = {}  # raw label values -> exported ones
+        self._sets: set[tuple[str, ...]] = {ALL_OTHER}  # label sets exported so far
         self.cost = Counter(
             "llmcost_cost_usd", "Provider cost at contracted rates, USD.", COST_LABELS, registry=registry
         )
@@ -152,6 +170,13 @@ class CostMetrics:
         if key is None:
             cap = self.caps.value
             key = tuple(cap(label, value) for label, value in zip(COST_LABELS, raw, strict=True))
+            if key not in self._sets:
+                if len(self._sets) <= self.max_label_sets:  # the all-__other__ set is the extra one
+                    self._sets.add(key)
+                else:
+                    key = ALL_OTHER
+                    if self._on_collapsed is not None:
+                        self._on_collapsed()
             if len(self._capped) < 100_000:
                 self._capped[raw] = key
         return key

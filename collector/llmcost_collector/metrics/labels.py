@@ -3,15 +3,23 @@
 A label value is kept when it is on the label's allow-list (if one is configured) and, without an
 allow-list, while fewer than ``cap`` distinct values have been seen; everything else collapses into
 ``__other__``. The first values seen win, so a series never changes its label once exported.
+A value longer than ``max_length`` characters is cut to it first, ending in ``TRUNCATED`` (a
+40 kB feature name would otherwise be 40 kB of every series of it, in every scrape), and
+``on_truncated(label)`` counts it.
+
+Caps bound each label; the product of several capped labels is bounded by the series budget of
+the metric family that uses them (``metrics.cost``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 OTHER = "__other__"
 DEFAULT_CAP = 100
+DEFAULT_MAX_LENGTH = 128
+TRUNCATED = "…"
 
 
 class LabelCaps:
@@ -20,16 +28,20 @@ class LabelCaps:
         caps: Mapping[str, int] | None = None,
         allow: Mapping[str, Iterable[str]] | None = None,
         default_cap: int = DEFAULT_CAP,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        on_truncated: Callable[[str], None] | None = None,
     ) -> None:
         self._seen: dict[str, set[str]] = {}
         self._lock = threading.Lock()  # only taken for a value not seen before
-        self.reconfigure(caps, allow, default_cap)
+        self._on_truncated = on_truncated
+        self.reconfigure(caps, allow, default_cap, max_length)
 
     def reconfigure(
         self,
         caps: Mapping[str, int] | None = None,
         allow: Mapping[str, Iterable[str]] | None = None,
         default_cap: int = DEFAULT_CAP,
+        max_length: int = DEFAULT_MAX_LENGTH,
     ) -> None:
         """New caps and allow-lists (config reload). Values already admitted stay admitted, so no
         exported series changes its label; a lower cap only stops new values from being added."""
@@ -37,9 +49,15 @@ class LabelCaps:
             self._caps = dict(caps or {})
             self._allow = {name: frozenset(values) for name, values in (allow or {}).items()}
             self._default_cap = default_cap
+            self._max_length = max_length
 
     def value(self, label: str, value: str) -> str:
-        """The value to export for ``label``: itself, or ``__other__`` past the allow-list or cap."""
+        """The value to export for ``label``: itself (cut to ``max_length``), or ``__other__``
+        past the allow-list or cap."""
+        if len(value) > self._max_length:
+            value = value[: self._max_length - len(TRUNCATED)] + TRUNCATED
+            if self._on_truncated is not None:
+                self._on_truncated(label)
         allowed = self._allow.get(label)
         if allowed is not None:
             return value if value in allowed else OTHER
