@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from llmcost_collector.config.schema import Config, load_config
 from llmcost_collector.config.yaml_loader import ConfigError, load_model
 from pydantic import BaseModel, ConfigDict
@@ -89,6 +91,14 @@ def test_yaml_syntax_errors_point_at_the_offending_character() -> None:
     assert errors("teams:\n  - name: a\n   bad: 1\n")[0][:2] == (3, 4)  # bad indentation
     assert errors("teams:\n\t- name: a\n")[0][:2] == (2, 1)  # a tab
     assert errors("teams: []\n---\nteams: []\n")[0][:2] == (2, 1)  # two documents
+    # a control character (found by the fuzzing below): line 2 "  - name: a\x01b", index 11
+    ((line, column, _, message),) = errors("teams:\n  - name: a\x01b\n")
+    assert (line, column) == (2, 12) and "unacceptable character #x0001" in message
+    # a tag the safe loader refuses, and a date that is not one, at their values
+    ((line, column, path, message),) = errors("version: !!python/object:os.system\n")
+    assert (line, column, path) == (1, 10, "version") and "could not determine a constructor" in message
+    ((line, column, path, message),) = errors("teams: []\nversion: 2025-13-45\n")
+    assert (line, column, path) == (2, 10, "version") and "not a valid timestamp" in message
 
 
 def test_unknown_key_is_reported_at_the_key() -> None:
@@ -430,3 +440,52 @@ def test_ingest_bearer_tokens_are_ingest_role_tokens() -> None:
     assert policy.identify("Bearer old") is not None and policy.identify("Bearer old").role == "ingest"  # type: ignore[union-attr]
     assert policy.identify("Bearer new").role == "read"  # type: ignore[union-attr]
     assert policy.identify("Bearer nope") is None and policy.identify(None) is None
+
+
+# --- fuzzing: any text is a config or a ConfigError with positions ---------------------------
+
+EXAMPLE_TEXT = EXAMPLE.read_text()
+EXAMPLE_LINES = EXAMPLE_TEXT.splitlines(keepends=True)
+SCALARS = st.sampled_from(["", "-1", "1e400", ".nan", "~", "[]", "{}", "'", "&a", "*a", "<<: *a", "\t", "\x00",
+                           "99999999999999999999999", "true", "2025-13-45", "\"\\ud800\"", "!!python/object:os.system"])  # fmt: skip
+
+
+@st.composite
+def mutated_example(draw: st.DrawFn) -> str:
+    """The shipped example with one to three edits: a line dropped, duplicated or re-indented, a
+    value replaced with a hostile scalar, or random characters inserted."""
+    lines = list(EXAMPLE_LINES)
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(lines) - 1))
+        edit = draw(st.sampled_from(["drop", "duplicate", "indent", "value", "insert"]))
+        if edit == "drop":
+            del lines[i]
+        elif edit == "duplicate":
+            lines.insert(i, lines[i])
+        elif edit == "indent":
+            lines[i] = " " * draw(st.integers(1, 3)) + lines[i]
+        elif edit == "value" and ":" in lines[i]:
+            key = lines[i].split(":", 1)[0]
+            lines[i] = f"{key}: {draw(SCALARS)}\n"
+        else:
+            at = draw(st.integers(0, len(lines[i])))
+            lines[i] = lines[i][:at] + draw(st.text(max_size=6)) + lines[i][at:]
+    return "".join(lines)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(mutated_example(), st.text(max_size=200)))
+def test_fuzzed_config_text_loads_or_is_refused_with_positions(text: str) -> None:
+    """Whatever the file holds, loading gives a Config or a ConfigError whose every problem has
+    a line and column inside the text: never another exception, so a reload with a broken file
+    is refused and the running config kept."""
+    try:
+        config = load_config("llmcost.yaml", text=text)
+    except ConfigError as refused:
+        assert refused.errors
+        lines = text.count("\n") + 2  # a problem at the end of the last line, or past it
+        for issue in refused.errors:
+            assert 1 <= issue.line <= lines and issue.column >= 1, (issue, text)
+            assert str(refused).startswith("llmcost.yaml:")
+        return
+    assert isinstance(config, Config)

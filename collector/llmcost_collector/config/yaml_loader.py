@@ -103,7 +103,7 @@ class _Builder:
             raise self.fail(node, path, f"document too large (more than {MAX_NODES} values after aliases)")
         self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
+            return self._scalar(node, path)
         if id(node) in self._active:
             raise self.fail(node, path, "recursive alias")
         self._active.add(id(node))
@@ -144,13 +144,20 @@ class _Builder:
             out.update(self._mapping(source, path, taken | frozenset(out)))
         return out
 
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
+    def _scalar(self, node: yaml.ScalarNode, path: Loc) -> Any:
         if node.tag == _FLOAT_TAG:
             try:
                 return Decimal(node.value.replace("_", ""))
             except InvalidOperation:
                 pass  # .inf, .nan, 1:30.5: the standard constructor; Decimal fields reject non-finite
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:  # a tag the safe loader does not know
+            raise self.fail(node, path, exc.problem or str(exc)) from None
+        except (ValueError, OverflowError) as exc:  # 2025-13-45 looks like a date and is not one
+            raise self.fail(
+                node, path, f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}: {exc}"
+            ) from None
 
 
 @dataclass
@@ -192,7 +199,13 @@ def _child(value: Any, part: str | int) -> tuple[bool, Any]:
 
 def parse_yaml(text: str, source: str = "<config>") -> Parsed:
     """Compose and build ``text``; raises ``ConfigError`` for syntax errors and duplicate keys."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character is printable first
+    except yaml.reader.ReaderError as exc:  # positioned by an index, not a mark
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        problem = f"unacceptable character #x{exc.character:04x}: special characters are not allowed"
+        raise ConfigError(source, [ConfigIssue(line, column, "", f"YAML syntax error: {problem}")]) from None
     try:
         try:
             node = loader.get_single_node()
