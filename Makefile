@@ -31,7 +31,7 @@ peers: $(PEERS_STAMP)
 run: $(STAMP)
 	$(BIN)/llmcost demo
 
-## system-deps: Prometheus, Alertmanager and PostgreSQL from Debian (CI installs them; locally optional)
+## system-deps: Prometheus, Alertmanager, PostgreSQL, Redis, Pango and Chromium from Debian (CI installs them; locally optional)
 system-deps:
 	bash scripts/install-system-deps.sh
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real Prometheus, promtool, Alertmanager and PostgreSQL that the integration tests use,
-# Pango for the invoice PDFs, and Chromium with chromedriver for the web page's tests.
+# Installs the real Prometheus, promtool, Alertmanager, PostgreSQL and Redis that the integration
+# tests use, Pango for the invoice PDFs, and Chromium with chromedriver for the web page's tests.
 # Idempotent: does nothing when they are already present.
 set -euo pipefail
 need=()
@@ -8,6 +8,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# Redis, the response cache's shared backend (tests/integration/instrumentation/test_cache.py).
+command -v redis-server >/dev/null || need+=(redis-server)
 # Pango, which WeasyPrint renders invoice PDFs with (`llmcost invoice --format pdf`).
 ldconfig -p | grep -q libpangoft2-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 # Chromium and its WebDriver, for the web page's browser tests (tests/integration/test_web_page.py).
