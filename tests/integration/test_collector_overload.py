@@ -1,18 +1,22 @@
-"""``llmcost serve`` as a real process under load above its capacity.
+"""``llmcost serve`` as a real process under load above its capacity, and killed mid-stream.
 
 Two proofs of the receive side's admission (README "Bounded memory"): the process's resident
 memory, sampled from ``/proc/PID/status``, stays under the bound its limits give
 (``rss_bound_bytes``) under a mix of large concurrent HTTP and gRPC exports, slow clients and
 gzip bombs; and offered load above capacity gets only answers a client retries on (200, 429,
 503 with ``Retry-After``; gRPC OK, RESOURCE_EXHAUSTED, UNAVAILABLE), never a dropped
-connection or a 500, while every acknowledged span ends up in the ledger exactly once.
+connection or a 500, while every acknowledged span ends up in the ledger exactly once. And the
+proof of "acknowledged only after the commit": ``kill -9`` in the middle of a stream from the
+official exporters, then a restart on the same ports, leaves the ledger equal to what was sent.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -28,12 +32,16 @@ import pytest
 from llmcost_collector.ledger import open_ledger
 from llmcost_collector.receive.admission import rss_bound_bytes
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.integration.conftest import FAR_FUTURE
 from tests.integration.test_collector_receivers import llm_spans
-from tests.support import start_process, stop_process
+from tests.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
+from tests.support import free_port, start_process, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -286,4 +294,62 @@ def test_overload_gets_only_retryable_answers_and_every_acknowledged_span_is_bil
     rows = served.ledger_span_ids()
     sent = set().union(*(span_ids(r) for r in exports))
     assert len(rows) == len(sent) == 96 * 400
+    assert set(rows) == sent
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_kill_9_mid_stream_leaves_the_ledger_equal_to_what_was_sent(ledger_url: str, transport: str) -> None:
+    """The official exporter (its own retries, a 60 s deadline) streams 40 exports of 100 calls;
+    after the tenth is acknowledged the collector is killed with SIGKILL, whatever it was doing,
+    and restarted on the same ports and ledger. Every export ends acknowledged, and the ledger
+    holds each sent call exactly once: none acknowledged and lost, none billed twice for having
+    been committed, unacknowledged, and sent again."""
+    ports = {"otlp_http": free_port(), "otlp_grpc": free_port(), "http": free_port()}
+
+    def start():  # type: ignore[no-untyped-def]
+        proc, _ = start_process(
+            [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1",
+             "--otlp-http-port", str(ports["otlp_http"]), "--otlp-grpc-port", str(ports["otlp_grpc"]),
+             "--http-port", str(ports["http"]), "--ledger-url", ledger_url, "--log-level", "WARNING"],
+            re.compile(r"llmcost collector ready: (\{.*\})"),
+        )  # fmt: skip
+        return proc
+
+    batches = [llm_spans(100) for _ in range(40)]  # each call's span, and a skipped non-LLM span
+    sent = {
+        (f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}")
+        for batch in batches
+        for span in batch
+        if span.name.startswith("chat")
+    }
+    exporter = (
+        HttpExporter(endpoint=f"http://127.0.0.1:{ports['otlp_http']}/v1/traces", timeout=60)
+        if transport == "http"
+        else GrpcExporter(endpoint=f"127.0.0.1:{ports['otlp_grpc']}", insecure=True, timeout=60)
+    )
+    results: list[SpanExportResult] = []
+    proc = start()
+    sender = threading.Thread(target=lambda: results.extend(exporter.export(b) for b in batches), daemon=True)
+    try:
+        sender.start()
+        deadline = time.monotonic() + 60
+        while len(results) < 10:
+            assert time.monotonic() < deadline, "the first exports were not acknowledged"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert len(results) < len(batches), "the stream had ended before the kill"
+        proc = start()
+        sender.join(240)
+        assert not sender.is_alive(), "the exporter did not finish"
+    finally:
+        exporter.shutdown()
+        stop_process(proc)
+    assert results == [SpanExportResult.SUCCESS] * len(batches)
+    ledger = open_ledger(ledger_url)
+    try:
+        rows = [(row.trace_id, row.span_id) for row in ledger.entries(0, FAR_FUTURE)]
+    finally:
+        ledger.close()
+    assert len(rows) == len(sent) == 40 * 100
     assert set(rows) == sent
