@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PEERS_VENV  := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench system-deps clean peers
+.PHONY: run test lint typecheck unit bench soak system-deps clean peers
 
 $(STAMP): pyproject.toml collector/pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ test: $(STAMP) $(PEERS_STAMP)
 ## bench: run the benchmarks and rewrite BENCHMARKS.md (in .venv-peers: one compares with openai-v2)
 bench: $(PEERS_STAMP)
 	$(PEERS_VENV)/bin/python benchmarks/run.py
+
+## soak: ten minutes at a steady rate (RSS, export and commit latency) into BENCHMARKS.md; not in bench
+soak: $(STAMP)
+	$(BIN)/python benchmarks/run.py soak
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .mypy_cache .ruff_cache

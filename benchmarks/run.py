@@ -1,7 +1,7 @@
 """Runs every benchmarks/bench_*.py and rewrites BENCHMARKS.md.
 
 ``run.py bench_queries`` runs only the named modules and keeps the other sections of the existing
-BENCHMARKS.md. Each bench module exposes ``run() -> str``: a markdown section whose numbers are measured in
+BENCHMARKS.md; ``run.py soak`` (``make soak``) runs the ten-minute soak, which ``make bench`` leaves out. Each bench module exposes ``run() -> str``: a markdown section whose numbers are measured in
 this run, as ratios against a baseline measured in the same run (machines differ; ratios hold).
 """
 
@@ -32,8 +32,8 @@ def _merge_sections(previous: str, fresh: list[str]) -> list[str]:
 def main() -> int:
     only = set(sys.argv[1:])
     sections = []
-    for path in sorted(ROOT.glob("bench_*.py")):
-        if only and path.stem not in only:
+    for path in [*sorted(ROOT.glob("bench_*.py")), ROOT / "soak.py"]:
+        if (only and path.stem not in only) or (path.stem == "soak" and "soak" not in only):
             continue
         spec = importlib.util.spec_from_file_location(path.stem, path)
         assert spec and spec.loader
