@@ -8,8 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from llmcost_collector.ledger import COLUMNS, SCHEMA_VERSIONS, LedgerEntry, SqlLedger, open_ledger
-from llmcost_collector.ledger.entry import INT_COLUMNS
+from llmcost_collector.ledger.entry import (
+    INT_COLUMNS,
+    MAX_PROPERTIES_CHARS,
+    MAX_TEXT_CHARS,
+    _storage_fault_by_column,
+    storage_fault,
+)
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
 
 T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
@@ -189,3 +197,26 @@ def test_schema_is_migrated_to_the_latest_version(ledger: SqlLedger) -> None:
     assert set(COLUMNS) | {"start_time"} == set(ledger.column_types())
     types = ledger.column_types()
     assert {name for name in COLUMNS if types[name] == "BIGINT"} == INT_COLUMNS  # what inserts cast to
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(COLUMNS),
+            st.one_of(
+                st.text(alphabet="ab\x00", max_size=3),
+                st.just("x" * (MAX_TEXT_CHARS + 1)),
+                st.just("p" * (MAX_PROPERTIES_CHARS + 1)),
+                st.integers(min_value=-(2**64), max_value=2**64),
+                st.none(),
+            ),
+        ),
+        max_size=3,
+    )
+)
+def test_the_fast_storage_check_answers_as_the_column_walk(edits: list[tuple[str, object]]) -> None:
+    """Any row, with NULs, over-long texts or out-of-range integers in any column: the check
+    every span goes through gives the same answer as walking the columns one by one."""
+    entry = make_entry(1)._replace(**dict(edits))
+    assert storage_fault(entry) == _storage_fault_by_column(entry)

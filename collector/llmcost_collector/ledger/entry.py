@@ -8,6 +8,7 @@ the ledger alone, long after the spans are gone.
 from __future__ import annotations
 
 import json
+import operator
 from typing import NamedTuple, get_type_hints
 
 from llmcost_collector.model import PRICED, UNPRICED, Attribution, Cost, LlmCall, Usage
@@ -180,12 +181,36 @@ _PROPERTIES_INDEX = COLUMNS.index("properties")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+_SHORT_TEXTS = operator.itemgetter(*(i for i in _TEXT_INDEXES if i != _PROPERTIES_INDEX))
+_INTEGERS = operator.itemgetter(*(i for i, name in enumerate(COLUMNS) if name in INT_COLUMNS))
+
+
 def storage_fault(entry: LedgerEntry) -> str | None:
     """Why both ledgers would refuse this row (None when they would not).
 
     Checked per span before the group commit so that one bad row is rejected alone: PostgreSQL
     refuses NUL characters in text, and neither database stores an integer outside int64.
+    Every row is checked, so the common answer (nothing wrong) comes from a few C-level passes
+    over the row (a join, ``max`` and ``min``); only a row they flag is walked column by column
+    for the message.
     """
+    try:
+        texts = "".join(filter(None, _SHORT_TEXTS(entry)))  # together within the cap: each one is
+        properties = entry.properties or ""
+        integers = tuple(filter(None, _INTEGERS(entry)))
+        clean = (
+            len(texts) <= MAX_TEXT_CHARS
+            and len(properties) <= MAX_PROPERTIES_CHARS
+            and "\x00" not in texts
+            and "\x00" not in properties
+            and (not integers or (max(integers) <= INT64_MAX and min(integers) >= INT64_MIN))
+        )
+    except TypeError:  # a value of an unexpected type: the column walk below says which
+        clean = False
+    return None if clean else _storage_fault_by_column(entry)
+
+
+def _storage_fault_by_column(entry: LedgerEntry) -> str | None:
     for index in _TEXT_INDEXES:
         value = entry[index]
         if not isinstance(value, str):
