@@ -5,8 +5,11 @@ the port still serves afterwards. A case is one file: an ``# expect`` line, then
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.integration.conftest import Collectors
 from tests.integration.test_collector_receivers import still_serving
+from tests.support import IN_CI
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +75,24 @@ def test_hostile_input_gets_its_expected_answer(app: CollectorApp, case: Path) -
         got["billed"] = app.ledger.count()
     assert got == want, body[:300]
     still_serving(app)
+
+
+def test_coverage_guided_fuzzing_of_decoding_finds_no_crash(tmp_path: Path) -> None:
+    """atheris (libFuzzer) mutates the corpus's bodies for 200,000 inputs or a minute, following
+    the decoder's branches: every input decodes or is refused as undecodable, and every decoded
+    span normalizes or is rejected alone (``hostile/fuzz_decode.py``)."""
+    if importlib.util.find_spec("atheris") is None:
+        if IN_CI:
+            pytest.fail("atheris is required in CI (requirements-dev.txt)")
+        pytest.skip("atheris not installed")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for case in CASES:
+        (seeds / case.stem).write_bytes(case.read_bytes().partition(b"\r\n\r\n")[2])
+    run = subprocess.run(
+        [sys.executable, str(CORPUS / "fuzz_decode.py"), str(seeds), "-runs=200000", "-max_total_time=60",
+         "-max_len=65536", "-rss_limit_mb=2048", "-print_final_stats=1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "Done" in run.stderr or "stat::number_of_executed_units" in run.stderr, run.stderr[-2000:]
