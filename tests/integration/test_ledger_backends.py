@@ -8,6 +8,7 @@ The last tests run the whole collector on PostgreSQL with the official OTLP/HTTP
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
 import time
@@ -590,6 +591,46 @@ def test_session_summary_nearest_rank_percentiles_and_steps(ledger: SqlLedger) -
         for s in ledger.session_steps(SessionQuery(T0, T0 + 2 * HOUR))
     }
     assert day == {("Doc", "/analyze"): 1, ("Doc", "/analyze/extract"): 1, ("Chat", "/chat"): 2}
+
+
+def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger: SqlLedger) -> None:
+    """300 random sessions of four names (costs drawn from a few values, so percentiles fall on
+    ties; unpriced calls; runs crossing into February): the month's summary (on SQLite read from
+    the sessions' cost index alone) equals runs, steps, total, max, nearest-rank p50 and p95 and
+    unpriced counted by hand from the month's session list."""
+    rng = random.Random(11)
+    rows, n = [], 0
+    for k in range(300):
+        name = rng.choice(("Doc", "Chat", "Triage", "Eval"))
+        start = T0 + rng.randrange(31 * DAY - HOUR) if k % 25 else FEB - 2 * 10**9  # some cross into Feb
+        for step in range(rng.randint(1, 4)):
+            n += 1
+            at, attrs = (
+                start + step * 10**9,
+                {"session_id": f"s{k}", "session_name": name, "session_path": f"/{step}"},
+            )
+            if rng.random() < 0.05:
+                rows.append(
+                    LedgerEntry.from_call(make_call(n, start_ns=at, **attrs), Cost.unpriced("?"), None, T0)
+                )
+            else:
+                rows.append(row(n, rng.choice((10, 20, 30, 50)) * 1000, at, **attrs))
+    ledger.insert(rows)
+    month = SessionQuery(T0, FEB, limit=10_000)
+    by_name: dict[str, list] = {}
+    for session in ledger.sessions(month):
+        by_name.setdefault(session.session_name, []).append(session)
+    expected = {}
+    for name, sessions in by_name.items():
+        costs = sorted(s.cost_nanos for s in sessions)
+        rank = {p: costs[max(1, -(-p * len(costs) // 100)) - 1] for p in (50, 95)}
+        expected[name] = (len(costs), sum(s.steps for s in sessions), sum(costs), costs[-1], rank,
+                          sum(s["unpriced"] for s in sessions))  # fmt: skip
+    got = {
+        t.session_name: (t.runs, t.steps, t.total_nanos, t.max_nanos, t.percentiles, t.unpriced)
+        for t in ledger.session_summary(month)
+    }
+    assert got == expected and len(got) == 4
 
 
 def test_a_session_across_months_is_one_when_both_are_read(ledger: SqlLedger) -> None:

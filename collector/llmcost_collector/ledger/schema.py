@@ -142,9 +142,11 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         (6, "rollups by team: hourly, daily, monthly", [*rollups.team_ddl(), rollups.team_backfill]),
         (8, "budget_reservations: reserve-then-settle holds of the budget guard, shared by replicas", _V8),
         (9, "response-cache lookups and prompt-cache savings: llm_calls columns and rollup measures", _V9),
+        (10, "llm_rollup_sessions_cost: each month's sessions by name and cost, for percentiles",
+         [rollups.SESSION_COST_INDEX]),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 9
+LATEST_VERSION = 10
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

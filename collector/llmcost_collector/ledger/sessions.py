@@ -15,8 +15,10 @@ Percentiles are **nearest-rank** over the sessions' exact integer costs: the p-t
 sessions is the cost of the ``ceil(p * n / 100)``-th cheapest, so it is always the cost of a
 real session and never an interpolated (or float) amount. Exact percentiles need every session
 of the period once: a summary reads one narrow row per session (PostgreSQL aggregates them in
-place with ``percentile_disc``, SQLite streams name and cost to a sort per type), never a call.
-Its cost grows with the sessions of the period, not with their calls.
+place with ``percentile_disc``, SQLite streams name and cost to a sort per type), never a call;
+on SQLite a whole calendar month reads only the ``llm_rollup_sessions_cost`` index, where each
+name's sessions are already in cost order. Its cost grows with the sessions of the period, not
+with their calls.
 
 Column names only ever come from the fixed sets below; every value travels as a parameter.
 """
@@ -188,9 +190,14 @@ def list_sessions(query: SessionQuery, read: Read) -> list[Session]:
     return [_session(r) for r in read(sql, params)]
 
 
+def _rank(p: int, n: int) -> int:
+    """The nearest rank of the p-th percentile of ``n`` values: ``ceil(p * n / 100)``, at least 1."""
+    return max(1, -(-p * n // 100))
+
+
 def _nearest_rank(costs: list[int], p: int) -> int:
     """The cost of rank ``ceil(p * n / 100)`` among ``costs`` sorted ascending."""
-    return costs[max(0, -(-p * len(costs) // 100) - 1)]
+    return costs[_rank(p, len(costs)) - 1]
 
 
 def summarize_types(query: SessionQuery, read: Read, dialect: str) -> list[SessionTypeSummary]:
@@ -198,9 +205,56 @@ def summarize_types(query: SessionQuery, read: Read, dialect: str) -> list[Sessi
 
     PostgreSQL computes everything in one aggregate pass: ``percentile_disc(p)`` is the first cost
     whose cumulative share reaches p, which is the nearest rank. SQLite has no ordered-set
-    aggregate (and its window functions cost about five times a plain read), so it streams each
-    session's name and cost once and the ranks are taken from a sort per type in Python.
+    aggregate (and its window functions cost about five times a plain read): a whole calendar month
+    unfiltered (the monthly report's question) is answered from the sessions' cost index without
+    reading a row; any other period streams each session's name and cost once and the ranks are
+    taken from a sort per type in Python.
     """
+    month = _whole_month(query)
+    if month is not None and dialect == "sqlite":
+        rows = _month_summaries(month, read)
+    else:
+        rows = _summaries(query, read, dialect)
+    out = [
+        SessionTypeSummary(
+            name, runs, steps, total, largest, dict(zip(PERCENTILES, pct, strict=True)), unpriced
+        )
+        for name, runs, steps, total, largest, unpriced, pct in rows
+    ]
+    return sorted(out, key=lambda t: (-t.total_nanos, t.session_name))
+
+
+_Summary = tuple[str, int, int, int, int, int, list[int]]
+
+
+def _whole_month(query: SessionQuery) -> int | None:
+    """The month's start when ``query`` asks for exactly one calendar month, unfiltered."""
+    start = month_start_ns(query.start_ns)
+    if query.filters or query.min_cost_nanos is not None:
+        return None
+    return start if query.start_ns == start and query.end_ns == next_month_ns(start) else None
+
+
+def _month_summaries(month: int, read: Read) -> list[_Summary]:
+    """A whole month from the ``llm_rollup_sessions_cost`` index alone: one pass over it for the
+    counts, sums and maxima per name, then each percentile one ``OFFSET`` into its name's range,
+    which is in cost order (SQLite walks the index to the rank: no row is fetched or sorted)."""
+    rows = []
+    head = (
+        f"SELECT session_name, COUNT(*), SUM(requests), SUM(contracted_nanos), MAX(contracted_nanos), "
+        f"SUM(unpriced) FROM {SESSIONS_TABLE} WHERE month_ns = ? AND requests > 0 GROUP BY session_name"
+    )
+    at_rank = (
+        f"SELECT contracted_nanos FROM {SESSIONS_TABLE} WHERE month_ns = ? AND session_name = ? "
+        "AND requests > 0 ORDER BY contracted_nanos LIMIT 1 OFFSET ?"
+    )
+    for name, runs, steps, total, largest, unpriced in read(head, [month]):
+        pct = [int(read(at_rank, [month, name, _rank(p, runs) - 1])[0][0]) for p in PERCENTILES]
+        rows.append((str(name), int(runs), int(steps), int(total), int(largest), int(unpriced), pct))
+    return rows
+
+
+def _summaries(query: SessionQuery, read: Read, dialect: str) -> list[_Summary]:
     params: list[object] = []
     relation = _merged(query, params)
     if dialect == "postgresql":
@@ -232,13 +286,7 @@ def summarize_types(query: SessionQuery, read: Read, dialect: str) -> list[Sessi
             rows.append(
                 (str(name), len(values), counts[name][0], sum(values), values[-1], counts[name][1], pct)
             )
-    out = [
-        SessionTypeSummary(
-            name, runs, steps, total, largest, dict(zip(PERCENTILES, pct, strict=True)), unpriced
-        )
-        for name, runs, steps, total, largest, unpriced, pct in rows
-    ]
-    return sorted(out, key=lambda t: (-t.total_nanos, t.session_name))
+    return rows
 
 
 def outliers_above_p95(query: SessionQuery, read: Read, dialect: str) -> list[tuple[Session, int]]:
