@@ -167,8 +167,21 @@ def source_at(commit: str, workdir: Path) -> Path | None:
     return target / "collector"
 
 
+# The same collector with its rollups switched off (the writer's apply made a no-op): what keeping
+# the rollups in the commit costs, apart from everything else added since ``BEFORE_ROLLUPS``.
+WITHOUT_ROLLUPS = (
+    "import sys; from llmcost_collector.ledger import rollups; "
+    "rollups.RollupWriter.apply = lambda *args, **kwargs: None; "
+    "from llmcost_collector.cli.main import main; main()"
+)
+
+
 def ours_over_http(
-    payloads: list[bytes], workdir: Path, options: str = "", pythonpath: Path | None = None
+    payloads: list[bytes],
+    workdir: Path,
+    options: str = "",
+    pythonpath: Path | None = None,
+    without_rollups: bool = False,
 ) -> tuple[float, float]:
     """The collector runs as its own process (`llmcost serve`), as in production, so its core is
     not shared with this client; the client only sends pre-serialized bodies.
@@ -177,8 +190,9 @@ def ours_over_http(
     second is the honest "per core" figure, since SQLite works outside the GIL on a second core
     while Python holds the first."""
     ledger_url = f"sqlite:///{workdir / 'bench.db'}{options}"
+    entry = ["-c", WITHOUT_ROLLUPS] if without_rollups else ["-m", "llmcost_collector"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmcost_collector", "serve", "--host", "127.0.0.1", "--no-grpc",
+        [sys.executable, *entry, "serve", "--host", "127.0.0.1", "--no-grpc",
          "--otlp-http-port", "0", "--http-port", "0", "--ledger-url", ledger_url, "--log-level", "WARNING"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONPATH": str(pythonpath)} if pythonpath else None,
@@ -223,7 +237,12 @@ def run() -> str:
             floordir = workdir / f"floor{n}"
             floordir.mkdir()
             commit_seconds.append(commit_rows(rows, floordir))
-        runs: dict[str, list[tuple[float, float]]] = {"": [], "?synchronous=normal": [], "before": []}
+        runs: dict[str, list[tuple[float, float]]] = {
+            "": [],
+            "?synchronous=normal": [],
+            "before": [],
+            "without rollups": [],
+        }
         before_src = source_at(BEFORE_ROLLUPS, workdir)
         for n in range(3):  # interleaved, so that a busy machine slows every variant alike
             for options, results in runs.items():
@@ -233,12 +252,15 @@ def run() -> str:
                 rundir.mkdir()
                 if options == "before":
                     results.append(ours_over_http(payloads, rundir, "", pythonpath=before_src))
+                elif options == "without rollups":
+                    results.append(ours_over_http(payloads, rundir, without_rollups=True))
                 else:
                     results.append(ours_over_http(payloads, rundir, options))
         ours, _ = max(runs[""])
         ours_per_cpu = max(per_cpu for _, per_cpu in runs[""])
         ours_normal, _ = max(runs["?synchronous=normal"])
         before_per_cpu = max((per_cpu for _, per_cpu in runs["before"]), default=None)
+        unrolled_per_cpu = max(per_cpu for _, per_cpu in runs["without rollups"])
         seed = seed_reference(workdir / "seed.db")
     spans = len(payloads) * BATCH
     floor = spans / (spans / bare + min(commit_seconds))
@@ -267,6 +289,11 @@ def run() -> str:
             if before_per_cpu
             else "Before rollups: not measured (no git history to take the earlier collector from).\n\n"
         )
+        + f"The same collector with its rollups switched off (run interleaved): **{unrolled_per_cpu:,.0f}** "
+        f"spans per CPU-second, so keeping the rollups in the commit costs "
+        f"**{ours_per_cpu / unrolled_per_cpu:.2f}x**; the rest of the gap to `{BEFORE_ROLLUPS}` is code added "
+        "since, among it one call, one bill (every span recorded with the row that bills it), the per-row "
+        "storage checks, admission and access.\n\n"
         + f"The floor row is what remains with normalizing, pricing, attribution, metrics and HTTP all "
         f"free: {100 * floor / bare:.0f}% of the bare rate and {floor / seed:,.0f}x the seed. Where the floor "
         "itself is under a goal, that goal cannot be met by tuning this Python pipeline: it needs a ledger "
