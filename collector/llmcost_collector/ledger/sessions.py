@@ -246,10 +246,15 @@ def _month_summaries(month: int, read: Read) -> list[_Summary]:
     )
     at_rank = (
         f"SELECT contracted_nanos FROM {SESSIONS_TABLE} WHERE month_ns = ? AND session_name = ? "
-        "AND requests > 0 ORDER BY contracted_nanos LIMIT 1 OFFSET ?"
+        "AND requests > 0 ORDER BY contracted_nanos {} LIMIT 1 OFFSET ?"
     )
     for name, runs, steps, total, largest, unpriced in read(head, [month]):
-        pct = [int(read(at_rank, [month, name, _rank(p, runs) - 1])[0][0]) for p in PERCENTILES]
+        pct = []
+        for p in PERCENTILES:  # walked from the nearer end: rank k from the top is n - k + 1
+            k = _rank(p, runs)
+            ascending = k <= runs - k
+            sql = at_rank.format("ASC" if ascending else "DESC")
+            pct.append(int(read(sql, [month, name, k - 1 if ascending else runs - k])[0][0]))
         rows.append((str(name), int(runs), int(steps), int(total), int(largest), int(unpriced), pct))
     return rows
 
