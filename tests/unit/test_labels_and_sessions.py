@@ -39,6 +39,9 @@ def test_a_long_value_is_cut_with_a_marker_and_counted() -> None:
     assert cut == ["feature"]
     # two long values that share their first characters are one series
     assert caps.value("feature", long + "y") == caps.value("feature", long)
+    # an allow-list names values as written: a long allowed value is kept (cut), others collapse
+    allowed = LabelCaps(max_length=16, allow={"team": [long]})
+    assert [allowed.value("team", v) for v in (long, long + "y")] == [long[:15] + TRUNCATED, OTHER]
 
 
 def call(session: str = "", cost: int | None = 1_000_000, **usage: int) -> BilledCall:

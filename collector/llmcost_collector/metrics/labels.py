@@ -53,14 +53,12 @@ class LabelCaps:
 
     def value(self, label: str, value: str) -> str:
         """The value to export for ``label``: itself (cut to ``max_length``), or ``__other__``
-        past the allow-list or cap."""
-        if len(value) > self._max_length:
-            value = value[: self._max_length - len(TRUNCATED)] + TRUNCATED
-            if self._on_truncated is not None:
-                self._on_truncated(label)
+        past the allow-list or cap. An allow-list names values as they are written, so it is
+        checked before the cut."""
         allowed = self._allow.get(label)
         if allowed is not None:
-            return value if value in allowed else OTHER
+            return self._cut(label, value) if value in allowed else OTHER
+        value = self._cut(label, value)
         seen = self._seen.get(label)
         if seen is not None and value in seen:
             return value
@@ -70,6 +68,13 @@ class LabelCaps:
                 seen.add(value)
                 return value
         return OTHER
+
+    def _cut(self, label: str, value: str) -> str:
+        if len(value) <= self._max_length:
+            return value
+        if self._on_truncated is not None:
+            self._on_truncated(label)
+        return value[: self._max_length - len(TRUNCATED)] + TRUNCATED
 
     def seen(self, label: str) -> int:
         return len(self._seen.get(label, ()))
