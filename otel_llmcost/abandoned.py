@@ -6,15 +6,19 @@ an offline estimate of its prompt (``otel_llmcost.estimate``), flagged ``llmcost
 A provider error answer (``APIStatusError``: 4xx/5xx with a body) consumed nothing and a
 connection that never opened sent nothing: those stay at zero tokens.
 
-Our instrumentors estimate on their own spans. For a call whose SDK makes its own span (recent
-``anthropic`` releases), the instrumentor only sets ``REQUEST_ESTIMATE`` while the SDK runs, and
-``AttributionSpanProcessor`` hands it to the GenAI span that starts meanwhile (``estimate_on_end``),
-which adds the estimate as the span ends if the call was abandoned after sending.
+Our instrumentors estimate on their own spans. For a call somebody else traces (the SDK's own
+span in recent ``anthropic`` releases, or another instrumentation that wrapped the method first:
+openai-v2, OpenLLMetry, OpenLIT, OpenInference), the instrumentor only sets ``REQUEST_ESTIMATE``
+and a fresh ``CALL_ID`` while the call runs, and ``AttributionSpanProcessor`` hands both to every
+GenAI span that starts meanwhile: the estimate is added as such a span ends if the call was
+abandoned after sending (``estimate_on_end``), and the shared ``llmcost.call.id`` lets the
+collector bill two such spans of one call once, when a timeout left them no response id to match.
 """
 
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,8 +35,12 @@ NOT_SENT_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "U
 SENT_ERRORS = frozenset({"APITimeoutError", "APIConnectionError", "ReadTimeout", "WriteTimeout",
                          "RemoteProtocolError", "ReadError", "WriteError", "TimeoutException"})  # fmt: skip
 
-# The input estimate of the call our instrumentor is letting an SDK trace itself, while it runs.
+# The input estimate and the id of the call our instrumentor lets another tracer trace, while it runs.
 REQUEST_ESTIMATE: ContextVar[Callable[[], int] | None] = ContextVar("llmcost_request_estimate", default=None)
+CALL_ID: ContextVar[str | None] = ContextVar("llmcost_call_id", default=None)
+# Usage keys of the dialects in the field: a span that has one was not left without usage.
+USAGE_KEYS = (a.GEN_AI_USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens",
+              "llm.token_count.prompt")  # fmt: skip
 
 
 def _causes(error: BaseException) -> Iterable[BaseException]:
@@ -69,12 +77,26 @@ def estimated_prompt(input_tokens: int) -> dict[str, Any]:
 
 @contextmanager
 def request_estimate(estimate: Callable[[], int]) -> Iterator[None]:
-    """Offer ``estimate`` to the GenAI span another instrumentation starts inside this block."""
+    """Offer ``estimate``, and one new call id, to the GenAI spans another tracer starts inside
+    this block (one SDK call)."""
     token = REQUEST_ESTIMATE.set(estimate)
+    call = CALL_ID.set(uuid.uuid4().hex)
     try:
         yield
     finally:
+        CALL_ID.reset(call)
         REQUEST_ESTIMATE.reset(token)
+
+
+def failed(span: Any, error: BaseException) -> bool:
+    """Whether ``span`` is ending for ``error``: it says so (``error.type``, an error status or an
+    exception event, as each instrumentation records it), or the call was cancelled."""
+    if not isinstance(error, Exception) or a.ERROR_TYPE in (span.attributes or {}):
+        return True
+    status = getattr(span, "status", None)
+    if status is not None and status.status_code.name == "ERROR":
+        return True
+    return any(event.name == "exception" for event in getattr(span, "events", ()) or ())
 
 
 def estimate_on_end(span: Any, estimate: Callable[[], int]) -> None:
@@ -93,8 +115,8 @@ def estimate_on_end(span: Any, estimate: Callable[[], int]) -> None:
             if (
                 error is not None
                 and span.is_recording()
-                and a.GEN_AI_USAGE_INPUT_TOKENS not in attrs
-                and (a.ERROR_TYPE in attrs or not isinstance(error, Exception))
+                and not any(key in attrs for key in USAGE_KEYS)
+                and failed(span, error)
                 and abandoned_after_sending(error)
             ):
                 span.set_attributes(estimated_prompt(estimate()))

@@ -51,6 +51,9 @@ SESSION_PATH = "llmcost.session.path"
 
 # Usage provenance and value-based chargeback.
 USAGE_ESTIMATED = "llmcost.usage.estimated"
+# One id per SDK call another tracer traces: every GenAI span started during the call carries it,
+# so the collector bills spans of one call once even when they share neither trace nor response id.
+CALL_ID = "llmcost.call.id"
 CACHE_HIT = "llmcost.cache.hit"  # answered from the response cache: its usage was not consumed
 CACHE_LOOKUP = "llmcost.cache.lookup"  # hit | miss: the call looked in the response cache
 CACHE_AGE_S = "llmcost.cache.age_s"  # a hit's entry age, seconds

@@ -23,9 +23,9 @@ from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import attributes as a
-from ..abandoned import abandoned_after_sending, estimated_prompt
+from ..abandoned import abandoned_after_sending, estimated_prompt, request_estimate
 from ..estimate import estimate_tokens
-from ..guard import Reservation
+from ..guard import Reservation, check_budget
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
@@ -41,26 +41,65 @@ class MethodWrapping:
     OpenTelemetry instrumentations (openai-v2, OpenLLMetry, OpenLIT, OpenInference's Anthropic one)
     wrap SDK methods with ``wrapt``, so such a method is a ``wrapt.ObjectProxy`` on its class: that
     call is traced already and a second span of ours would only be suppressed by the collector.
-    Only what was wrapped here is unwrapped again.
+    Such a method gets the ``beside`` wrapper instead, when one is given: no span, only what the
+    other tracer's span cannot know (``beside_peer``). Only what was wrapped here is unwrapped again.
     """
 
     def __init__(self) -> None:
-        self.wrapped: list[tuple[str, str, str]] = []
+        self.wrapped: list[tuple[type, str, Any]] = []  # (class, method name, the wrapper installed)
 
-    def wrap(self, module: str, cls: str, name: str, wrapper: Callable[..., Any]) -> bool:
+    def wrap(
+        self,
+        module: str,
+        cls: str,
+        name: str,
+        wrapper: Callable[..., Any],
+        beside: Callable[..., Any] | None = None,
+    ) -> bool:
+        """Wrap ``cls.name`` with ``wrapper`` (True), or, when another instrumentation wrapped it
+        first, with ``beside`` if given (False: that call is not traced by us)."""
         owner = getattr(importlib.import_module(module), cls)
-        if isinstance(vars(owner).get(name), _PROXIES):
+        traced = isinstance(vars(owner).get(name), _PROXIES)
+        chosen = beside if traced else wrapper
+        if chosen is None:
             return False
-        wrapt.wrap_function_wrapper(module, f"{cls}.{name}", wrapper)
-        self.wrapped.append((module, cls, name))
-        return True
+        wrapt.wrap_function_wrapper(module, f"{cls}.{name}", chosen)
+        self.wrapped.append((owner, name, vars(owner)[name]))
+        return not traced
 
     def unwrap_all(self) -> None:
-        from opentelemetry.instrumentation.utils import unwrap
-
+        """Put back what each wrapper of ours wrapped, read from the class itself (through the
+        class, a wrapt wrapper is a bound copy). A wrapper another instrumentation put on top of
+        ours since is left in place, ours inside it: unwrapping would take theirs away too."""
         while self.wrapped:
-            module, cls, name = self.wrapped.pop()
-            unwrap(getattr(importlib.import_module(module), cls), name)
+            owner, name, installed = self.wrapped.pop()
+            if vars(owner).get(name) is installed:
+                setattr(owner, name, vars(owner)[name].__wrapped__)
+
+
+def beside_peer(
+    estimator_of: Callable[[dict[str, Any]], Callable[[], int]], *, is_async: bool
+) -> Callable[..., Any]:
+    """The wrapper of a method another instrumentation traces: no span of ours, only the budget
+    guard's check and, for that tracer's span, the call's input estimate and call id
+    (``abandoned.request_estimate``): a timeout it traced is then billed its prompt, once."""
+    if is_async:
+
+        async def wrapper_async(
+            wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]
+        ) -> Any:
+            check_budget()
+            with request_estimate(estimator_of(kwargs)):
+                return await wrapped(*args, **kwargs)
+
+        return wrapper_async
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        check_budget()
+        with request_estimate(estimator_of(kwargs)):
+            return wrapped(*args, **kwargs)
+
+    return wrapper
 
 
 def capture_content() -> bool:

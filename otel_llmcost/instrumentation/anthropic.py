@@ -41,6 +41,7 @@ from ._common import (
     StreamState,
     SyncStreamProxy,
     TokenUsage,
+    beside_peer,
     client_endpoint,
     get,
     is_raw,
@@ -424,8 +425,10 @@ class AnthropicInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
         self._methods = MethodWrapping()
-        self._methods.wrap(MODULE, "Messages", "create", _create_wrapper(tracer))
-        self._methods.wrap(MODULE, "AsyncMessages", "create", _async_create_wrapper(tracer))
+        self._methods.wrap(MODULE, "Messages", "create", _create_wrapper(tracer),
+                           beside=beside_peer(_estimator, is_async=False))  # fmt: skip
+        self._methods.wrap(MODULE, "AsyncMessages", "create", _async_create_wrapper(tracer),
+                           beside=beside_peer(_estimator, is_async=True))  # fmt: skip
         self._methods.wrap(MODULE, "Messages", "stream", _stream_wrapper(tracer))
         self._methods.wrap(MODULE, "AsyncMessages", "stream", _stream_wrapper(tracer))
 

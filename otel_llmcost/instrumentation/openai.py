@@ -29,6 +29,7 @@ from ._common import (
     StreamState,
     SyncStreamProxy,
     TokenUsage,
+    beside_peer,
     client_endpoint,
     endpoint_of,
     get,
@@ -167,13 +168,18 @@ def _input_text(operation: str, kwargs: dict[str, Any]) -> str:
     return f"{instructions}\n{text}" if isinstance(instructions, str) and instructions else text
 
 
+def _estimator(operation: str) -> Callable[[dict[str, Any]], Callable[[], int]]:
+    """The request's input tokens counted offline, when asked (a call abandoned after sending)."""
+    return lambda kwargs: lambda: estimate_tokens(_input_text(operation, kwargs))
+
+
 def _start(tracer: trace.Tracer, operation: str, instance: Any, kwargs: dict[str, Any]) -> CallSpan:
     provider, host, port = client_endpoint(get(instance, "_client"), provider_of)
     span_operation = "chat" if operation == "responses" else operation
     extra = {a.GEN_AI_REQUEST_MAX_TOKENS: kwargs.get("max_tokens") or kwargs.get("max_output_tokens")}
     call = CallSpan(
         tracer, span_operation, provider, str(kwargs.get("model", "")), (host, port), extra,
-        estimate_input=lambda: estimate_tokens(_input_text(operation, kwargs)),
+        estimate_input=_estimator(operation)(kwargs),
     )  # fmt: skip
     call.content(a.GEN_AI_INPUT_MESSAGES, kwargs.get("messages") or kwargs.get("input"))
     return call
@@ -318,8 +324,11 @@ class OpenAIInstrumentor(BaseInstrumentor):
         tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
         self._methods = MethodWrapping()
         for module, sync_cls, async_cls, operation in TARGETS:
-            self._methods.wrap(module, sync_cls, "create", _wrapper(tracer, operation))
-            self._methods.wrap(module, async_cls, "create", _async_wrapper(tracer, operation))
+            estimator = _estimator(operation)
+            self._methods.wrap(module, sync_cls, "create", _wrapper(tracer, operation),
+                               beside=beside_peer(estimator, is_async=False))  # fmt: skip
+            self._methods.wrap(module, async_cls, "create", _async_wrapper(tracer, operation),
+                               beside=beside_peer(estimator, is_async=True))  # fmt: skip
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self._methods.unwrap_all()

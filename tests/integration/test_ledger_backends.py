@@ -224,6 +224,22 @@ def test_spans_with_one_response_id_are_one_row_across_traces(ledger: SqlLedger)
     assert ledger.count() == 2
 
 
+def test_an_estimate_beats_a_span_without_any_tokens(ledger: SqlLedger) -> None:
+    """A call abandoned before any answer: a peer's span has no tokens at all, ours has the
+    prompt's offline estimate; in either order the row bills the estimate."""
+    none = span(1)._replace(input_tokens=0, output_tokens=0, list_cost_nanos=0, contracted_cost_nanos=0)
+    estimate = span(2)._replace(usage_estimated=1, input_tokens=7, output_tokens=0, contracted_cost_nanos=7)
+    call = SpanLink(response_id="llmcost.call:c0ffee")
+    assert ledger.record([none], [call]) == [NEW]
+    assert ledger.record([estimate], [call]) == [SUPPRESSED]  # rewrites the row with the estimate
+    (row,) = ledger.entries(T0, T0 + DAY)
+    assert (row.input_tokens, row.usage_estimated, row.contracted_cost_nanos) == (7, 1, 7)
+    other = span(3)._replace(trace_id="cd" * 16, input_tokens=0, output_tokens=0, contracted_cost_nanos=0)
+    assert ledger.record([other], [call]) == [SUPPRESSED]  # a later span without tokens changes nothing
+    (again,) = ledger.entries(T0, T0 + DAY)
+    assert again.contracted_cost_nanos == 7
+
+
 def test_sibling_calls_under_one_parent_span_stay_two_rows(ledger: SqlLedger) -> None:
     """Two calls under one request span (not an LLM span, so never in the ledger) are two calls."""
     handler = f"{99:016x}"

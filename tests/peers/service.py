@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +107,42 @@ def litellm_anthropic(fake: str) -> None:
                        messages=MESSAGES, extra_headers=header(ANTHROPIC_SCENARIO))  # fmt: skip
 
 
+def openai_chat_timeout(fake: str) -> None:
+    """Given up on after sending: the provider answers after 2 s, the client waits 0.5 s."""
+    import openai
+
+    client = openai.OpenAI(base_url=fake + "/v1", api_key="test", max_retries=0, timeout=0.5,
+                           default_headers=header(replace(OPENAI_SCENARIO, delay_s=2)))  # fmt: skip
+    try:
+        client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+    except openai.APITimeoutError:
+        return
+    raise AssertionError("the call was expected to time out")
+
+
+def anthropic_timeout(fake: str) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=fake, api_key="test", max_retries=0, timeout=0.5,
+                                 default_headers=header(replace(ANTHROPIC_SCENARIO, delay_s=2)))  # fmt: skip
+    try:
+        client.messages.create(model=CLAUDE, max_tokens=200, messages=MESSAGES)
+    except anthropic.APITimeoutError:
+        return
+    raise AssertionError("the call was expected to time out")
+
+
 SDK_CALLS: dict[str, Callable[[str], None]] = {
     "openai-chat": openai_chat,
     "openai-chat-stream": openai_chat_stream,
     "openai-responses": openai_responses,
     "anthropic-messages": anthropic_messages,
     "anthropic-stream": anthropic_stream,
+}
+# Calls the client abandons after sending (SDK setups): billed their prompt, estimated, once.
+ABANDONED_CALLS: dict[str, Callable[[str], None]] = {
+    "openai-chat-timeout": openai_chat_timeout,
+    "anthropic-timeout": anthropic_timeout,
 }
 LITELLM_CALLS: dict[str, Callable[[str], None]] = {
     "litellm-openai-chat": litellm_openai_chat,
@@ -205,7 +235,8 @@ def main() -> None:
             endpoint=None if exporting else otlp + "/v1/traces", service_name=f"peer-{setup}"
         )
         otel_llmcost.instrument()
-    for kind, call in calls_of(setup).items():
+    abandoned = {} if setup == "litellm" else ABANDONED_CALLS
+    for kind, call in {**calls_of(setup), **abandoned}.items():
         with otel_llmcost.attribute(team=TEAM, feature=kind, user_id="u-1"):
             call(fake)
     if setup in TOOL_ATTRIBUTION:

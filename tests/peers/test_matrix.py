@@ -30,8 +30,10 @@ from llmcost_collector.app import CollectorApp
 from llmcost_collector.ledger import LedgerEntry
 from llmcost_demo.fake_provider import FakeProvider
 
+from otel_llmcost.estimate import estimate_tokens
+from otel_llmcost.instrumentation._common import messages_text
 from tests.integration.conftest import FAR_FUTURE, Collectors
-from tests.peers.service import LITELLM_CALLS, SDK_CALLS, TEAM
+from tests.peers.service import ABANDONED_CALLS, LITELLM_CALLS, MESSAGES, SDK_CALLS, TEAM
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +172,25 @@ def test_one_row_the_team_every_token_class_and_exact_dollars(matrix: Matrix, se
     assert billed == expected, row.dialect
     assert row.response_model.startswith(model) or row.request_model.endswith(model)
     assert row.contracted_cost_nanos == expected.nanos(model)
+
+
+# A call given up on after sending reports no usage; the provider still bills its prompt.
+PROMPT_ESTIMATE = estimate_tokens(messages_text(MESSAGES))  # as otel_llmcost counts it offline
+ABANDONED = {"openai-chat-timeout": "gpt-4o-mini", "anthropic-timeout": "claude-haiku-4-5"}
+ABANDONED_CASES = [(setup, kind) for setup in SETUPS if setup != "litellm" for kind in ABANDONED_CALLS]
+
+
+@pytest.mark.parametrize(("setup", "kind"), ABANDONED_CASES, ids=[f"{s}:{k}" for s, k in ABANDONED_CASES])
+def test_a_call_abandoned_after_sending_is_one_estimated_row(matrix: Matrix, setup: str, kind: str) -> None:
+    """A client timeout: whichever tracer's spans reach the collector (a peer's, the SDK's own,
+    ours), one row, the caller's team, the prompt's offline estimate at the input rate, flagged
+    estimated; never $0 and never twice."""
+    rows = matrix.rows(setup, kind)
+    assert len(rows) == 1, [(r.span_id, r.dialect, r.input_tokens, r.contracted_cost_nanos) for r in rows]
+    (row,) = rows
+    assert (row.team, row.team_source, row.status, row.usage_estimated) == (TEAM, "span", "error", True)
+    assert (row.input_tokens, row.output_tokens) == (PROMPT_ESTIMATE, 0)
+    assert row.contracted_cost_nanos == Tokens(input=PROMPT_ESTIMATE).nanos(ABANDONED[kind])
 
 
 @pytest.mark.parametrize("setup", TOOL_TEAMS)

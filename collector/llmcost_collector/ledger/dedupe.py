@@ -7,7 +7,9 @@ the same call when
 
 * one is the **parent** of the other in the same trace (both LLM-call spans: wrappers nest), or
 * they carry the same **provider response id** (``gen_ai.response.id``; OpenInference's response
-  JSON), whichever trace they are in (LiteLLM starts its span in its logging thread).
+  JSON), whichever trace they are in (LiteLLM starts its span in its logging thread), or, when
+  neither has one (a call abandoned before any answer), the same ``llmcost.call.id``, which
+  otel_llmcost gives every span started during one SDK call that another tracer traces.
 
 Every call span the ledger has seen is kept in ``llm_call_spans`` with the key of the
 ``llm_calls`` row that holds its money (``billed_trace_id``, ``billed_span_id``): the suppressed
@@ -16,8 +18,10 @@ nothing. Spans are grouped whichever arrives first and in whichever export: a la
 the group of an earlier one, and a span whose parent or child arrives later is joined by it.
 
 What the row bills, when the spans disagree: the **usage** (and so the cost) of the span with the
-better account — reported usage beats a local estimate, then the finer token split (more token
-classes reported: cache reads, cache writes, their 1h part, reasoning, audio) wins — and the
+better account — any tokens beat none (a peer's span of a call abandoned before any answer has
+none, our estimate of it has the prompt), reported usage beats a local estimate, then the finer
+token split (more token classes reported: cache reads, cache writes, their 1h part, reasoning,
+audio) wins — and the
 **attribution** of a span attributed to a team over one that fell to the default team (a peer's
 own attribution mechanism may reach only its own span). On ties the first to arrive stays. When
 the two come from different spans, the caller's ``merge(usage_entry, attribution_entry)`` builds
@@ -78,13 +82,14 @@ class Plan:
     rewrites: list[tuple[LedgerEntry, LedgerEntry]] = field(default_factory=list)  # (old, new)
 
 
-def usage_rank(entry: LedgerEntry) -> tuple[bool, int]:
+def usage_rank(entry: LedgerEntry) -> tuple[bool, bool, int]:
     """Higher is the better account of the usage (see the module docstring)."""
     split = (
         entry.cache_read_tokens, entry.cache_write_tokens, entry.cache_write_1h_tokens,
         entry.reasoning_tokens, entry.input_audio_tokens, entry.output_audio_tokens,
     )  # fmt: skip
-    return (not entry.usage_estimated, sum(1 for n in split if n))
+    counted = bool(entry.input_tokens or entry.output_tokens or any(split))
+    return (counted, not entry.usage_estimated, sum(1 for n in split if n))
 
 
 def attribution_rank(entry: LedgerEntry) -> bool:

@@ -52,6 +52,7 @@ DEPLOYMENT_ENVIRONMENT_NAME = _deployment.DEPLOYMENT_ENVIRONMENT_NAME
 DEPLOYMENT_ENVIRONMENT = "deployment.environment"  # deprecated resource attribute
 SERVICE_NAME = _service.SERVICE_NAME
 LLMCOST_USAGE_ESTIMATED = "llmcost.usage.estimated"
+LLMCOST_CALL_ID = "llmcost.call.id"  # one SDK call another tracer traced (otel_llmcost.abandoned)
 LLMCOST_CACHE_HIT = "llmcost.cache.hit"
 LLMCOST_CACHE_LOOKUP = "llmcost.cache.lookup"  # hit | miss: the call looked in the response cache
 LLMCOST_OUTCOME = "llmcost.outcome"

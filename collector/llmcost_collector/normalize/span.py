@@ -379,7 +379,13 @@ def _normalize_span(span: SpanView) -> LlmCall | None:
 
 
 def _response_id(attrs: dict[str, object]) -> str:
+    """The provider's response id; without one (a call abandoned before any answer), the call id
+    otel_llmcost gave every span of one SDK call, so two tracers' spans of it still match."""
     value = attrs.get(sc.GEN_AI_RESPONSE_ID)
     if isinstance(value, str) and value:
         return value[:200]
-    return peers.output_response_id(attrs)
+    found = peers.output_response_id(attrs)
+    if found:
+        return found
+    call = attrs.get(sc.LLMCOST_CALL_ID)
+    return f"llmcost.call:{call[:64]}" if isinstance(call, str) and call else ""
