@@ -12,7 +12,8 @@ openai-v2, OpenLLMetry, OpenLIT, OpenInference), the instrumentor only sets ``RE
 and a fresh ``CALL_ID`` while the call runs, and ``AttributionSpanProcessor`` hands both to every
 GenAI span that starts meanwhile: the estimate is added as such a span ends if the call was
 abandoned after sending (``estimate_on_end``), and the shared ``llmcost.call.id`` lets the
-collector bill two such spans of one call once, when a timeout left them no response id to match.
+collector bill two such spans of one call once when they share no trace and not both a response
+id (a timeout before any answer; a stream span recorded without outputs).
 """
 
 from __future__ import annotations
@@ -76,13 +77,15 @@ def estimated_prompt(input_tokens: int) -> dict[str, Any]:
 
 
 @contextmanager
-def request_estimate(estimate: Callable[[], int]) -> Iterator[None]:
-    """Offer ``estimate``, and one new call id, to the GenAI spans another tracer starts inside
-    this block (one SDK call)."""
+def request_estimate(estimate: Callable[[], int], call_id: str | None = None) -> Iterator[str]:
+    """Offer ``estimate`` and a call id (``call_id``, or a new one; yielded) to the GenAI spans
+    another tracer starts inside this block: one SDK call, or a later part of it (a stream's
+    ``__enter__``, where the request is sent) entered again with the same id."""
     token = REQUEST_ESTIMATE.set(estimate)
-    call = CALL_ID.set(uuid.uuid4().hex)
+    call_id = call_id or uuid.uuid4().hex
+    call = CALL_ID.set(call_id)
     try:
-        yield
+        yield call_id
     finally:
         CALL_ID.reset(call)
         REQUEST_ESTIMATE.reset(token)

@@ -104,6 +104,7 @@ class LlmCall:
     dialect: str = "otel"  # otel | otel-deprecated | openllmetry | openinference | openlit | litellm
     # How the ledger recognises other spans of the same provider call (``ledger/dedupe.py``).
     response_id: str = ""  # the provider's id of the response, "" when the span has none
+    call_id: str = ""  # otel_llmcost's llmcost.call.id: one SDK call another tracer traced
     parent_span_id: str = ""  # 16 hex chars, "" for a root span
 
     @property

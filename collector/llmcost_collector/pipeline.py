@@ -235,8 +235,8 @@ class IngestPipeline:
             billed.append(BilledCall(call, cost, chargeback, savings, prompt_savings))
             # A response-cache hit replays a stored response (and its id) without calling the
             # provider: it is its own row (the savings), never a duplicate of the original call.
-            response_id = "" if call.cache_hit else call.response_id
-            links.append(None if call.outcome else SpanLink(call.parent_span_id, response_id))
+            response_id, call_id = ("", "") if call.cache_hit else (call.response_id, call.call_id)
+            links.append(None if call.outcome else SpanLink(call.parent_span_id, response_id, call_id))
         if entries:
             if deadline is not None and time.monotonic() >= deadline:
                 raise DeadlineExceeded("the client's deadline passed before the export was queued")

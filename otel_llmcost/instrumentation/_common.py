@@ -102,6 +102,45 @@ def beside_peer(
     return wrapper
 
 
+class _SameCallManager(wrapt.ObjectProxy):
+    """A stream manager another instrumentation returned: entering it (where the SDK sends the
+    request and starts its own span) happens inside the same call's estimate and call id."""
+
+    def __init__(self, manager: Any, estimate: Callable[[], int], call_id: str) -> None:
+        super().__init__(manager)
+        self._self_estimate = estimate
+        self._self_call_id = call_id
+
+    def __enter__(self) -> Any:
+        with request_estimate(self._self_estimate, self._self_call_id):
+            return self.__wrapped__.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.__wrapped__.__exit__(*exc)
+
+    async def __aenter__(self) -> Any:
+        with request_estimate(self._self_estimate, self._self_call_id):
+            return await self.__wrapped__.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self.__wrapped__.__aexit__(*exc)
+
+
+def beside_peer_stream(estimator_of: Callable[[dict[str, Any]], Callable[[], int]]) -> Callable[..., Any]:
+    """``beside_peer`` for a stream helper (Anthropic ``messages.stream``) another instrumentation
+    wraps: its span starts when the helper is called, the SDK's own when the returned manager is
+    entered, so both moments carry the same call id."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        check_budget()
+        estimate = estimator_of(kwargs)
+        with request_estimate(estimate) as call_id:
+            manager = wrapped(*args, **kwargs)
+        return _SameCallManager(manager, estimate, call_id)
+
+    return wrapper
+
+
 def capture_content() -> bool:
     return os.environ.get(CAPTURE_ENV, "").lower() == "true"
 

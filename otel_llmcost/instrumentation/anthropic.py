@@ -42,6 +42,7 @@ from ._common import (
     SyncStreamProxy,
     TokenUsage,
     beside_peer,
+    beside_peer_stream,
     client_endpoint,
     get,
     is_raw,
@@ -429,8 +430,10 @@ class AnthropicInstrumentor(BaseInstrumentor):
                            beside=beside_peer(_estimator, is_async=False))  # fmt: skip
         self._methods.wrap(MODULE, "AsyncMessages", "create", _async_create_wrapper(tracer),
                            beside=beside_peer(_estimator, is_async=True))  # fmt: skip
-        self._methods.wrap(MODULE, "Messages", "stream", _stream_wrapper(tracer))
-        self._methods.wrap(MODULE, "AsyncMessages", "stream", _stream_wrapper(tracer))
+        self._methods.wrap(MODULE, "Messages", "stream", _stream_wrapper(tracer),
+                           beside=beside_peer_stream(_estimator))  # fmt: skip
+        self._methods.wrap(MODULE, "AsyncMessages", "stream", _stream_wrapper(tracer),
+                           beside=beside_peer_stream(_estimator))  # fmt: skip
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self._methods.unwrap_all()

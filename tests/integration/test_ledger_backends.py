@@ -229,7 +229,7 @@ def test_an_estimate_beats_a_span_without_any_tokens(ledger: SqlLedger) -> None:
     prompt's offline estimate; in either order the row bills the estimate."""
     none = span(1)._replace(input_tokens=0, output_tokens=0, list_cost_nanos=0, contracted_cost_nanos=0)
     estimate = span(2)._replace(usage_estimated=1, input_tokens=7, output_tokens=0, contracted_cost_nanos=7)
-    call = SpanLink(response_id="llmcost.call:c0ffee")
+    call = SpanLink(call_id="c0ffee")
     assert ledger.record([none], [call]) == [NEW]
     assert ledger.record([estimate], [call]) == [SUPPRESSED]  # rewrites the row with the estimate
     (row,) = ledger.entries(T0, T0 + DAY)
@@ -238,6 +238,32 @@ def test_an_estimate_beats_a_span_without_any_tokens(ledger: SqlLedger) -> None:
     assert ledger.record([other], [call]) == [SUPPRESSED]  # a later span without tokens changes nothing
     (again,) = ledger.entries(T0, T0 + DAY)
     assert again.contracted_cost_nanos == 7
+
+
+def test_a_call_id_links_spans_whichever_keys_each_has(ledger: SqlLedger) -> None:
+    """Spans of one call in three traces: the SDK's own (response id and call id), a peer's with
+    the call id only (OpenInference's Anthropic stream, outputs hidden), LiteLLM's with the
+    response id only. Exported one by one in either order around the SDK's span, or together,
+    one row with the SDK's finer split; another call id is another call. (Two rows billed apart
+    before the span that links them arrives stay two: ledger/dedupe.py, "Not merged".)"""
+    orders = ((("peer",), ("sdk",), ("litellm",)), (("sdk",), ("litellm",), ("peer",)),
+              (("litellm", "peer", "sdk"),))  # fmt: skip
+    for n, order in enumerate(orders):
+        spans = {
+            "sdk": (span(10 * n + 1, cache_read=400, write_1h=100)._replace(trace_id=f"{n:02x}" * 16),
+                    SpanLink(response_id=f"msg_{n}", call_id=f"c{n}")),
+            "peer": (span(10 * n + 2)._replace(trace_id=f"{n + 16:02x}" * 16), SpanLink(call_id=f"c{n}")),
+            "litellm": (span(10 * n + 3)._replace(trace_id=f"{n + 32:02x}" * 16), SpanLink(response_id=f"msg_{n}")),
+        }  # fmt: skip
+        outcomes = [
+            o
+            for batch in order
+            for o in ledger.record([spans[k][0] for k in batch], [spans[k][1] for k in batch])
+        ]
+        assert outcomes.count(NEW) == 1, (order, outcomes)
+    rows = list(ledger.entries(T0, T0 + DAY))
+    assert len(rows) == len(orders) and {row.cache_read_tokens for row in rows} == {400}
+    assert ledger.record([span(99)], [SpanLink(call_id="another")]) == [NEW]
 
 
 def test_sibling_calls_under_one_parent_span_stay_two_rows(ledger: SqlLedger) -> None:

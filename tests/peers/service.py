@@ -201,7 +201,9 @@ def instrument(setup: str, otlp: str) -> None:
 
         OpenLLMetryOpenAI().instrument()
         AnthropicInstrumentor().instrument()
-    elif setup == "openinference":
+    elif setup in ("openinference", "openinference-hidden"):
+        if setup == "openinference-hidden":  # outputs not recorded: no response JSON, so no response id
+            os.environ["OPENINFERENCE_HIDE_OUTPUTS"] = "true"
         from openinference.instrumentation.anthropic import AnthropicInstrumentor as OIAnthropic
         from openinference.instrumentation.openai import OpenAIInstrumentor as OIOpenAI
 

@@ -91,7 +91,16 @@ EXACT = {
     "litellm-openai-chat": OPENAI, "litellm-openai-stream": OPENAI,
     "litellm-anthropic": ANTHROPIC,
 }  # fmt: skip
-SETUPS = ("ours", "openai-v2", "openllmetry", "openinference", "openlit", "litellm", "all")
+SETUPS = (
+    "ours",
+    "openai-v2",
+    "openllmetry",
+    "openinference",
+    "openinference-hidden",
+    "openlit",
+    "litellm",
+    "all",
+)
 # What each setup's spans do not carry, per call kind (absent: exact). The README table says why.
 LOST: dict[tuple[str, str], frozenset[str]] = {
     # openai-v2 2.4b0 puts only the prompt and completion totals on chat spans, and wraps

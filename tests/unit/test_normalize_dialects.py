@@ -186,14 +186,13 @@ def test_openinference_metadata_tags_and_response_id() -> None:
     assert call.response_id == "chatcmpl-42"
 
 
-def test_the_call_id_matches_spans_only_when_no_response_id_does() -> None:
-    """otel_llmcost's llmcost.call.id links the spans of one abandoned call (no response id); a
-    provider response id, when there is one, stays the key."""
+def test_the_call_id_is_read_beside_the_response_id() -> None:
+    """otel_llmcost's llmcost.call.id is a key of its own: a span may have it, a response id, both."""
     timed_out = normalize_span(view({**DIALECTS["openinference"], "llmcost.call.id": "c0ffee"}))
     answered = normalize_span(view({**DIALECTS["openinference"], "llmcost.call.id": "c0ffee",
                                     "gen_ai.response.id": "chatcmpl-7"}))  # fmt: skip
-    assert timed_out is not None and timed_out.response_id == "llmcost.call:c0ffee"
-    assert answered is not None and answered.response_id == "chatcmpl-7"
+    assert timed_out is not None and (timed_out.response_id, timed_out.call_id) == ("", "c0ffee")
+    assert answered is not None and (answered.response_id, answered.call_id) == ("chatcmpl-7", "c0ffee")
 
 
 def test_our_own_attribution_wins_over_a_tools_metadata() -> None:

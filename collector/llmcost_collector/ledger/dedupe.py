@@ -7,9 +7,11 @@ the same call when
 
 * one is the **parent** of the other in the same trace (both LLM-call spans: wrappers nest), or
 * they carry the same **provider response id** (``gen_ai.response.id``; OpenInference's response
-  JSON), whichever trace they are in (LiteLLM starts its span in its logging thread), or, when
-  neither has one (a call abandoned before any answer), the same ``llmcost.call.id``, which
-  otel_llmcost gives every span started during one SDK call that another tracer traces.
+  JSON), whichever trace they are in (LiteLLM starts its span in its logging thread), or
+* they carry the same **call id** (``llmcost.call.id``), which otel_llmcost gives every span
+  started during one SDK call another tracer traces: the key when a response id cannot be (a
+  timeout before any answer; OpenInference's Anthropic stream span with outputs hidden, beside
+  the SDK's own span that has one). A span may carry either key, both or neither.
 
 Every call span the ledger has seen is kept in ``llm_call_spans`` with the key of the
 ``llm_calls`` row that holds its money (``billed_trace_id``, ``billed_span_id``): the suppressed
@@ -50,8 +52,18 @@ from llmcost_collector.model import TEAM_FROM_DEFAULT
 
 SPAN_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "response_id", "billed_trace_id", "billed_span_id",
-    "ingested_at_ns",
+    "ingested_at_ns", "call_id",
 )  # fmt: skip
+# What a stored span is read back as: its keys and the row that bills it.
+_READ = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "response_id",
+    "billed_trace_id",
+    "billed_span_id",
+    "call_id",
+)
 
 NEW = "new"  # billed: a new ledger row
 DUPLICATE = "duplicate"  # this very span was seen before (a retried export): nothing billed
@@ -70,6 +82,7 @@ class SpanLink(NamedTuple):
 
     parent_span_id: str = ""
     response_id: str = ""
+    call_id: str = ""
 
 
 @dataclass
@@ -109,9 +122,10 @@ def _best(candidates: Sequence[LedgerEntry], merge: Merge | None) -> LedgerEntry
 
 
 def lock_keys(entries: Sequence[LedgerEntry], links: Sequence[SpanLink | None]) -> list[str]:
-    """What concurrent writers must serialize on: the traces and response ids of call spans."""
+    """What concurrent writers must serialize on: the traces, response ids and call ids of call spans."""
     keys = {entry.trace_id for entry, link in zip(entries, links, strict=True) if link is not None}
     keys.update(link.response_id for link in links if link is not None and link.response_id)
+    keys.update(link.call_id for link in links if link is not None and link.call_id)
     return sorted(keys)
 
 
@@ -155,13 +169,14 @@ def _pairs_in(
     return rows
 
 
-def _responses_in(fetch: Fetch, columns: Sequence[str], values: Sequence[str]) -> list[tuple]:
+def _keyed_in(fetch: Fetch, columns: Sequence[str], key: str, values: Sequence[str]) -> list[tuple]:
+    """Stored spans whose ``key`` (``response_id`` or ``call_id``) is one of ``values``."""
     rows: list[tuple] = []
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]
         rows += fetch(
             f"SELECT {', '.join(columns)} FROM {SPANS_TABLE} "  # the condition the partial index has
-            f"WHERE response_id <> '' AND response_id IN ({', '.join(['?'] * len(chunk))})",
+            f"WHERE {key} <> '' AND {key} IN ({', '.join(['?'] * len(chunk))})",
             list(chunk),
         )
     return rows
@@ -186,7 +201,7 @@ def plan(
     calls = {key: i for key, i in first.items() if links[i] is not None}
     if not calls:
         return Plan(outcomes)
-    columns = SPAN_COLUMNS[:6]
+    columns = _READ
     by_key, by_parent = ("trace_id", "span_id"), ("trace_id", "parent_span_id")
     seen = {(row[0], row[1]) for row in _pairs_in(fetch, SPANS_TABLE, columns, by_key, list(calls))}
     fresh: dict[Key, int] = {}
@@ -202,12 +217,15 @@ def plan(
         {(t, link_of[i].parent_span_id) for (t, _), i in fresh.items() if link_of[i].parent_span_id}
     )
     responses = sorted({link.response_id for link in link_of.values() if link.response_id})
+    call_ids = sorted({link.call_id for link in link_of.values() if link.call_id})
     related = _pairs_in(fetch, SPANS_TABLE, columns, by_key, parents) if parents else []
     related += _pairs_in(fetch, SPANS_TABLE, columns, by_parent, sorted(fresh))
-    related += _responses_in(fetch, columns, responses) if responses else []
+    related += _keyed_in(fetch, columns, "response_id", responses) if responses else []
+    related += _keyed_in(fetch, columns, "call_id", call_ids) if call_ids else []
 
     groups = _Groups()
     by_response: dict[str, int | Key] = {}
+    by_call: dict[str, int | Key] = {}
     for (trace_id, _), index in fresh.items():
         groups.find(index)
         link = link_of[index]
@@ -216,11 +234,13 @@ def plan(
             groups.union(index, parent)
         if link.response_id:
             groups.union(index, by_response.setdefault(link.response_id, index))
+        if link.call_id:
+            groups.union(index, by_call.setdefault(link.call_id, index))
     children: dict[Key, list[int]] = {}  # (trace, parent span) -> fresh spans under it
     for (trace_id, _), index in fresh.items():
         if link_of[index].parent_span_id:
             children.setdefault((trace_id, link_of[index].parent_span_id), []).append(index)
-    for trace_id, span_id, parent_span_id, response_id, billed_trace, billed_span in related:
+    for trace_id, span_id, parent_span_id, response_id, billed_trace, billed_span, call_id in related:
         billed: Key = (billed_trace, billed_span)
         parent = fresh.get((trace_id, parent_span_id))  # the stored span is a child of a fresh one
         if parent is not None:
@@ -229,6 +249,8 @@ def plan(
             groups.union(index, billed)
         if response_id and response_id in by_response:
             groups.union(by_response[response_id], billed)
+        if call_id and call_id in by_call:
+            groups.union(by_call[call_id], billed)
 
     members: dict[int | Key, list[int | Key]] = {}
     for node in list(groups.parent):
@@ -247,7 +269,7 @@ def plan(
             entry, link = entries[indexes[0]], link_of[indexes[0]]
             result.span_rows.append(
                 (entry.trace_id, entry.span_id, link.parent_span_id, link.response_id, entry.trace_id,
-                 entry.span_id, now_ns)
+                 entry.span_id, now_ns, link.call_id)
             )  # fmt: skip
             continue
         if stored:
@@ -271,8 +293,9 @@ def plan(
                 outcomes[index] = SUPPRESSED
             entry, link = entries[index], link_of[index]
             result.span_rows.append(
-                (entry.trace_id, entry.span_id, link.parent_span_id, link.response_id, *target, now_ns)
-            )
+                (entry.trace_id, entry.span_id, link.parent_span_id, link.response_id, *target, now_ns,
+                 link.call_id)
+            )  # fmt: skip
     return result
 
 

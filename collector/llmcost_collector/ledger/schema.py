@@ -119,6 +119,13 @@ def _v9_columns(cur: Any, sql: Callable[[str], str], progress: Callable[[int, in
 
 _V9: list[Step] = [_v9_columns, rollups.rebuild]
 
+# Version 11: the call id otel_llmcost gives every span of one SDK call that another tracer
+# traces, a second key beside the response id (a span may have either, both or neither).
+_V11: list[Step] = [
+    f"ALTER TABLE {SPANS_TABLE} ADD COLUMN call_id TEXT NOT NULL DEFAULT ''",
+    f"CREATE INDEX IF NOT EXISTS {SPANS_TABLE}_call ON {SPANS_TABLE} (call_id) WHERE call_id <> ''",
+]
+
 SCHEMA_MIGRATIONS_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
     "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at_ns BIGINT NOT NULL)"
@@ -144,9 +151,10 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         (9, "response-cache lookups and prompt-cache savings: llm_calls columns and rollup measures", _V9),
         (10, "llm_rollup_sessions_cost: each month's sessions by name and cost, for percentiles",
          [rollups.SESSION_COST_INDEX]),
+        (11, "llm_call_spans.call_id: spans of one SDK call by otel_llmcost's call id", _V11),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 10
+LATEST_VERSION = 11
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

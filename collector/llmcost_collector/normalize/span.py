@@ -374,18 +374,21 @@ def _normalize_span(span: SpanView) -> LlmCall | None:
         server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),
         dialect=dialect or _dialect(attrs, span.scope_name),
         response_id=_response_id(attrs) if dialect else "",
+        call_id=_call_id(attrs),
         parent_span_id=span.parent_span_id,
     )
 
 
 def _response_id(attrs: dict[str, object]) -> str:
-    """The provider's response id; without one (a call abandoned before any answer), the call id
-    otel_llmcost gave every span of one SDK call, so two tracers' spans of it still match."""
     value = attrs.get(sc.GEN_AI_RESPONSE_ID)
     if isinstance(value, str) and value:
         return value[:200]
-    found = peers.output_response_id(attrs)
-    if found:
-        return found
-    call = attrs.get(sc.LLMCOST_CALL_ID)
-    return f"llmcost.call:{call[:64]}" if isinstance(call, str) and call else ""
+    return peers.output_response_id(attrs)
+
+
+def _call_id(attrs: dict[str, object]) -> str:
+    """The id otel_llmcost gave every GenAI span started during one SDK call: it links two
+    tracers' spans of that call when they share no trace and not both have a response id (a
+    timeout before any answer; OpenInference's Anthropic stream with outputs hidden)."""
+    value = attrs.get(sc.LLMCOST_CALL_ID)
+    return value[:64] if isinstance(value, str) else ""
