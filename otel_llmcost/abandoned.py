@@ -8,8 +8,9 @@ connection that never opened sent nothing: those stay at zero tokens.
 
 Our instrumentors estimate on their own spans. For a call somebody else traces (the SDK's own
 span in recent ``anthropic`` releases, or another instrumentation that wrapped the method first:
-openai-v2, OpenLLMetry, OpenLIT, OpenInference), the instrumentor only sets ``REQUEST_ESTIMATE``
-and a fresh ``CALL_ID`` while the call runs, and ``AttributionSpanProcessor`` hands both to every
+openai-v2, OpenLLMetry, OpenLIT, OpenInference), the instrumentor only sets ``TRACED_ELSEWHERE``
+(the input estimate and a fresh call id) while the call runs, and ``AttributionSpanProcessor``
+hands both to every
 GenAI span that starts meanwhile: the estimate is added as such a span ends if the call was
 abandoned after sending (``estimate_on_end``), and the shared ``llmcost.call.id`` lets the
 collector bill two such spans of one call once when they share no trace and not both a response
@@ -23,7 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
+
+from opentelemetry.trace import StatusCode
 
 from . import attributes as a
 
@@ -36,9 +40,16 @@ NOT_SENT_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "U
 SENT_ERRORS = frozenset({"APITimeoutError", "APIConnectionError", "ReadTimeout", "WriteTimeout",
                          "RemoteProtocolError", "ReadError", "WriteError", "TimeoutException"})  # fmt: skip
 
-# The input estimate and the id of the call our instrumentor lets another tracer trace, while it runs.
-REQUEST_ESTIMATE: ContextVar[Callable[[], int] | None] = ContextVar("llmcost_request_estimate", default=None)
-CALL_ID: ContextVar[str | None] = ContextVar("llmcost_call_id", default=None)
+
+@dataclass(frozen=True)
+class TracedElsewhere:
+    """The SDK call our instrumentor lets another tracer trace: its input estimate and call id."""
+
+    estimate: Callable[[], int]
+    call_id: str
+
+
+TRACED_ELSEWHERE: ContextVar[TracedElsewhere | None] = ContextVar("llmcost_traced_elsewhere", default=None)
 # Usage keys of the dialects in the field: a span that has one was not left without usage.
 USAGE_KEYS = (a.GEN_AI_USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens",
               "llm.token_count.prompt")  # fmt: skip
@@ -81,14 +92,12 @@ def request_estimate(estimate: Callable[[], int], call_id: str | None = None) ->
     """Offer ``estimate`` and a call id (``call_id``, or a new one; yielded) to the GenAI spans
     another tracer starts inside this block: one SDK call, or a later part of it (a stream's
     ``__enter__``, where the request is sent) entered again with the same id."""
-    token = REQUEST_ESTIMATE.set(estimate)
-    call_id = call_id or uuid.uuid4().hex
-    call = CALL_ID.set(call_id)
+    call = TracedElsewhere(estimate, call_id or uuid.uuid4().hex)
+    token = TRACED_ELSEWHERE.set(call)
     try:
-        yield call_id
+        yield call.call_id
     finally:
-        CALL_ID.reset(call)
-        REQUEST_ESTIMATE.reset(token)
+        TRACED_ELSEWHERE.reset(token)
 
 
 def failed(span: Any, error: BaseException) -> bool:
@@ -97,7 +106,7 @@ def failed(span: Any, error: BaseException) -> bool:
     if not isinstance(error, Exception) or a.ERROR_TYPE in (span.attributes or {}):
         return True
     status = getattr(span, "status", None)
-    if status is not None and status.status_code.name == "ERROR":
+    if status is not None and status.status_code is StatusCode.ERROR:
         return True
     return any(event.name == "exception" for event in getattr(span, "events", ()) or ())
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from opentelemetry import baggage, context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .abandoned import CALL_ID, REQUEST_ESTIMATE, estimate_on_end
+from .abandoned import TRACED_ELSEWHERE, estimate_on_end
 from .attributes import CACHE_LOOKUP as CACHE_LOOKUP_ATTRIBUTE
 from .attributes import CALL_ID as CALL_ID_ATTRIBUTE
 from .attributes import PROPERTY_PREFIX, STAMPED_KEYS
@@ -67,12 +67,10 @@ class AttributionSpanProcessor(SpanProcessor):
         return any(key.startswith(GENAI_PREFIXES) for key in span.attributes or ())
 
     def on_start(self, span: Span, parent_context: context.Context | None = None) -> None:
-        estimate = REQUEST_ESTIMATE.get()
-        if estimate is not None and self.is_genai_span(span):
-            estimate_on_end(span, estimate)  # a span of a call we let another tracer trace
-            call_id = CALL_ID.get()
-            if call_id is not None:
-                span.set_attribute(CALL_ID_ATTRIBUTE, call_id)
+        elsewhere = TRACED_ELSEWHERE.get()
+        if elsewhere is not None and self.is_genai_span(span):  # a span of a call another tracer traces
+            estimate_on_end(span, elsewhere.estimate)
+            span.set_attribute(CALL_ID_ATTRIBUTE, elsewhere.call_id)
         hold = REQUEST_HOLD.get()
         if hold is not None and not hold.attached and self.is_genai_span(span):
             settle_on_end(span, hold)  # the budget reservation of that call (reserve mode)

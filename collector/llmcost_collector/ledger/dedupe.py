@@ -55,15 +55,7 @@ SPAN_COLUMNS = (
     "ingested_at_ns", "call_id",
 )  # fmt: skip
 # What a stored span is read back as: its keys and the row that bills it.
-_READ = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "response_id",
-    "billed_trace_id",
-    "billed_span_id",
-    "call_id",
-)
+_READ = tuple(column for column in SPAN_COLUMNS if column != "ingested_at_ns")
 
 NEW = "new"  # billed: a new ledger row
 DUPLICATE = "duplicate"  # this very span was seen before (a retried export): nothing billed

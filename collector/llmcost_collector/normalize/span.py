@@ -374,7 +374,7 @@ def _normalize_span(span: SpanView) -> LlmCall | None:
         server_address=str(attrs.get(sc.SERVER_ADDRESS) or ""),
         dialect=dialect or _dialect(attrs, span.scope_name),
         response_id=_response_id(attrs) if dialect else "",
-        call_id=_call_id(attrs),
+        call_id=_call_id(attrs) if dialect else "",
         parent_span_id=span.parent_span_id,
     )
 
