@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from llmcost_collector.app import CollectorApp
 from llmcost_collector.config.schema import load_config
-from llmcost_collector.ledger import SqlLedger, open_ledger
+from llmcost_collector.ledger import SpanLink, SqlLedger, open_ledger
 from llmcost_collector.model import Usage
 from llmcost_collector.web import costs
 from llmcost_collector.web.api import make_web_app
@@ -1020,6 +1020,22 @@ def test_reserve_unpriced_calls_hold_the_ceiling_for_the_period(reserving: Reser
             reserving.client.chat.completions.create(model="house-llm-1", messages=PING, max_tokens=10)
     assert len(reserving.fake.requests) == 3
     assert reserving.rows() == [("search-cap", "unpriced", "success", 2_000_000)] * 3
+
+
+def test_reserve_an_unpriced_call_that_landed_before_its_settlement_still_holds(reserving: Reserving) -> None:
+    """The race the test above can lose under load, made certain: three unpriced holds whose
+    spans reach the ledger (at $0, unpriced) before any settlement arrives keep counting, so the
+    fourth call is refused."""
+    config_file(reserving.app).write_text(RESERVE_CONFIG + "enforcement: {unpriced_ceiling_usd: 0.002}\n")
+    wait_for(lambda: reserving.app.config.enforcement.unpriced_ceiling_usd is not None)
+    for n in range(1, 4):
+        landed = make_entry(n, team="search", nanos=None)  # unpriced: the ledger counts it as $0
+        status, _ = reserving.reserve(model="house-llm-1", max_output_tokens=10, trace_id=landed.trace_id,
+                                      span_id=landed.span_id)  # fmt: skip
+        assert status == 200
+        reserving.app.ledger.record([landed], [SpanLink()])
+    status, body = reserving.reserve(model="house-llm-1", max_output_tokens=10)
+    assert status == 409, body
 
 
 def test_reserve_expiry_stops_holding_and_counts_a_leak(reserving: Reserving) -> None:

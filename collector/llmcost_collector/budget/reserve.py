@@ -30,7 +30,8 @@ from llmcost_collector.config.budgets import Budget
 from llmcost_collector.ledger import SqlLedger
 from llmcost_collector.ledger.query import CostQuery, CostRow
 from llmcost_collector.ledger.query import run as run_query
-from llmcost_collector.ledger.schema import RESERVATIONS_TABLE, SPANS_TABLE
+from llmcost_collector.ledger.schema import RESERVATIONS_TABLE, SPANS_TABLE, TABLE
+from llmcost_collector.model import UNPRICED as PRICE_UNKNOWN  # a ledger row's price_status
 from llmcost_collector.money import usd_to_nanos
 from llmcost_collector.periods import epoch_ns
 
@@ -298,13 +299,16 @@ class Reservations:
 
 def _outstanding(execute: Callable[..., Any], scope_key: str, period_start_ns: int, now_ns: int) -> int:
     """Nanos held against one scope this period, not expired: holds and settled calls whose span
-    is not in the ledger yet (once it is, the ledger counts the call), and unpriced calls."""
+    is not in the ledger yet at a price (once it is, the ledger counts the call; a span that landed
+    unpriced counts $0 there, so its hold keeps counting until the settlement makes it an unpriced
+    hold), and unpriced calls."""
     row = execute(
         f"SELECT COALESCE(SUM(r.amount_nanos), 0) FROM {RESERVATIONS_TABLE} r "
         "WHERE r.scope_key = ? AND r.expires_at_ns > ? AND r.created_at_ns >= ? AND (r.state = ? OR "
-        f"(r.state IN (?, ?) AND NOT EXISTS (SELECT 1 FROM {SPANS_TABLE} s "
-        "WHERE s.trace_id = r.trace_id AND s.span_id = r.span_id)))",
-        [scope_key, now_ns, period_start_ns, UNPRICED, HELD, SETTLED],
+        f"(r.state IN (?, ?) AND NOT EXISTS (SELECT 1 FROM {SPANS_TABLE} s JOIN {TABLE} c "
+        "ON c.trace_id = s.billed_trace_id AND c.span_id = s.billed_span_id "
+        "WHERE s.trace_id = r.trace_id AND s.span_id = r.span_id AND c.price_status <> ?)))",
+        [scope_key, now_ns, period_start_ns, UNPRICED, HELD, SETTLED, PRICE_UNKNOWN],
     ).fetchone()
     return int(row[0])
 
