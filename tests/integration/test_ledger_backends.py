@@ -363,6 +363,30 @@ def test_concurrent_writers_bill_the_spans_of_one_call_once(ledger_url: str) -> 
             writer.close()
 
 
+def test_concurrent_writers_of_one_session_count_one_run(ledger_url: str) -> None:
+    """Two replicas each receive calls of the same two sessions at the same moment (in opposite
+    orders, the second one's under the greater name; teams apart, so the sessions' rows are all
+    the two transactions share): the per-name rollup counts each session
+    once, under its final name, as a recomputation from the sessions does."""
+    writers = [open_ledger(ledger_url), open_ledger(ledger_url)]
+    try:
+        for round_ in range(20):
+            sessions = (f"a{round_}", f"b{round_}")
+            batches = [
+                [entry(100 * round_ + 10 * w + i, team=("search", "support")[w], contracted=10)._replace(
+                    session_id=sid, session_name="Triage" if w else "Doc", session_path="/s")
+                 for i, sid in enumerate(sessions if w == 0 else sessions[::-1])]
+                for w in (0, 1)
+            ]  # fmt: skip
+            errors = run_threads([lambda w=w, b=batches: writers[w].insert(b[w]) for w in (0, 1)])
+            assert errors == []
+    finally:
+        for writer in writers:
+            writer.close()
+    assert raw_query(ledger_url, "SELECT session_name, runs, requests, contracted_nanos FROM "
+                     "llm_rollup_session_names") == [("Triage", 40, 80, 800)]  # fmt: skip
+
+
 # --- queries ----------------------------------------------------------------------------------
 
 
@@ -637,9 +661,11 @@ def test_session_summary_nearest_rank_percentiles_and_steps(ledger: SqlLedger) -
 
 def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger: SqlLedger) -> None:
     """300 random sessions of four names (costs drawn from a few values, so percentiles fall on
-    ties; unpriced calls; runs crossing into February): the month's summary (on SQLite read from
-    the sessions' cost index alone) equals runs, steps, total, max, nearest-rank p50 and p95 and
-    unpriced counted by hand from the month's session list."""
+    ties; unpriced calls; runs crossing into February; a step now and then under another name, so
+    a later batch can move a session to the greater name), inserted shuffled in batches: the
+    month's summary (on SQLite read from the per-name rollup and the sessions' cost index) equals
+    runs, steps, total, max, nearest-rank p50 and p95 and unpriced counted by hand from the
+    month's session list."""
     rng = random.Random(11)
     rows, n = [], 0
     for k in range(300):
@@ -647,9 +673,10 @@ def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger
         start = T0 + rng.randrange(31 * DAY - HOUR) if k % 25 else FEB - 2 * 10**9  # some cross into Feb
         for step in range(rng.randint(1, 4)):
             n += 1
+            named = name if rng.random() < 0.9 else rng.choice(("Doc", "Chat", "Triage", "Eval"))
             at, attrs = (
                 start + step * 10**9,
-                {"session_id": f"s{k}", "session_name": name, "session_path": f"/{step}"},
+                {"session_id": f"s{k}", "session_name": named, "session_path": f"/{step}"},
             )
             if rng.random() < 0.05:
                 rows.append(
@@ -657,7 +684,9 @@ def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger
                 )
             else:
                 rows.append(row(n, rng.choice((10, 20, 30, 50)) * 1000, at, **attrs))
-    ledger.insert(rows)
+    rng.shuffle(rows)
+    for i in range(0, len(rows), 37):
+        ledger.insert(rows[i : i + 37])
     month = SessionQuery(T0, FEB, limit=10_000)
     by_name: dict[str, list] = {}
     for session in ledger.sessions(month):
@@ -841,7 +870,7 @@ def pool_entry(n: int, draw: Callable[[st.SearchStrategy[Any]], Any]) -> LedgerE
     made = made._replace(
         user_id=draw(st.sampled_from(["", "u1", "u2"])),
         session_id=draw(st.sampled_from(["", "s1", "s2"])),
-        session_name="triage-run",
+        session_name=draw(st.sampled_from(["triage-run", "triage-run", "review"])),  # renames a session
         output_tokens=draw(st.integers(0, 10**6)),
         reasoning_tokens=0,
         status=draw(st.sampled_from(["ok", "ok", "error"])),
@@ -909,7 +938,8 @@ def rollup_tables(url: str) -> dict[str, list[tuple]]:
         kind: raw_query(url, f"SELECT r.*, {dims} FROM {table} r JOIN llm_rollup_dims d USING (dims_id)")
         for kind, table in TIME_TABLES.items()
     }
-    for table in (*TEAM_TABLES.values(), "llm_rollup_users", "llm_rollup_sessions", "llm_rollup_steps"):
+    for table in (*TEAM_TABLES.values(), "llm_rollup_users", "llm_rollup_sessions", "llm_rollup_steps",
+                  "llm_rollup_session_names"):  # fmt: skip
         tables[table] = raw_query(url, f"SELECT * FROM {table}")
     return {
         kind: sorted(

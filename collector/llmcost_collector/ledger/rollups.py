@@ -18,11 +18,16 @@ Tables (which question reads which is in docs/reference.md, "Ledger tables"):
 * ``llm_rollup_sessions``: per calendar month and session id: name, user, team, first start, last
   end and the measures (sessions, their summaries and outliers); its ``_cost`` index orders each
   month's sessions with calls by name and cost, so a month's percentiles are index walks.
+* ``llm_rollup_session_names``: per calendar month and session name, the runs (sessions with
+  calls) and their summed measures (migration 12): a month's summary reads a row per workflow
+  type. A session's name is the greatest of its calls' names, so a call can move a session from
+  one name to another: the writer reads the touched sessions' rows before adding to them.
 * ``llm_rollup_steps``: per calendar month, session name and session path (cost per workflow step).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,6 +38,12 @@ from llmcost_collector.model import UNPRICED
 from llmcost_collector.periods import month_start_ns, next_month_ns
 
 HOUR_NS = 3_600 * 10**9
+_REQUESTS = MEASURES.index("requests")
+# PostgreSQL: wait for any other transaction writing one of these sessions (sorted: no deadlock).
+_PG_LOCK_SESSIONS = (
+    "SELECT pg_advisory_xact_lock(k) FROM "
+    "(SELECT DISTINCT hashtextextended(x, 727276) AS k FROM unnest(%s::text[]) AS x) AS keys ORDER BY k"
+)
 DAY_NS = 24 * HOUR_NS
 
 DIMS_TABLE = "llm_rollup_dims"
@@ -47,6 +58,7 @@ TEAM_TABLES = {
 USERS_TABLE = "llm_rollup_users"
 SESSIONS_TABLE = "llm_rollup_sessions"
 STEPS_TABLE = "llm_rollup_steps"
+NAMES_TABLE = "llm_rollup_session_names"
 
 _ADD_MEASURES = ", ".join(f"{m} = t.{m} + excluded.{m}" for m in MEASURES)
 
@@ -132,6 +144,32 @@ def team_ddl(measures: tuple[str, ...] = MEASURES_V3) -> list[str]:
     ]
 
 
+def names_ddl() -> str:
+    """Per month and session name: ``runs`` (its sessions with calls) and their summed measures."""
+    cols = ", ".join(f"{m} BIGINT NOT NULL" for m in MEASURES)
+    return (
+        f"CREATE TABLE {NAMES_TABLE} (month_ns BIGINT NOT NULL, session_name TEXT NOT NULL, "
+        f"runs BIGINT NOT NULL, {cols}, PRIMARY KEY (month_ns, session_name))"
+    )
+
+
+def names_build(
+    cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None
+) -> None:
+    """(Re)build ``llm_rollup_session_names`` from the per-session rollup (migration 12, and
+    after every ``rebuild``): one ``GROUP BY`` over a row per session, never the calls."""
+    cols = ", ".join(MEASURES)
+    cur.execute(f"DROP TABLE IF EXISTS {NAMES_TABLE}")
+    cur.execute(names_ddl())
+    cur.execute(
+        f"INSERT INTO {NAMES_TABLE} (month_ns, session_name, runs, {cols}) SELECT month_ns, session_name, "
+        f"COUNT(*), {', '.join(f'SUM({m})' for m in MEASURES)} FROM {SESSIONS_TABLE} WHERE requests > 0 "
+        "GROUP BY month_ns, session_name"
+    )
+    if progress:
+        progress(1, 1)
+
+
 def rebuild(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None) -> None:
     """Every measure table dropped and built again from the calls with today's ``MEASURES``
     (migration 9 added measures): the same SQL backfills as migrations 3 and 6, so the rollups
@@ -142,6 +180,7 @@ def rebuild(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], 
         cur.execute(statement)
     backfill(cur, sql, progress, MEASURES)
     team_backfill(cur, sql, None, MEASURES)
+    names_build(cur, sql)
 
 
 def team_backfill(
@@ -272,6 +311,21 @@ class RollupWriter:
                 (STEPS_TABLE, ("month_ns", "session_name", "session_path")),
             )
         }
+        self._names_upsert = sql(
+            f"INSERT INTO {NAMES_TABLE} AS t (month_ns, session_name, runs, {cols}) "
+            f"VALUES (?, ?, ?, {marks}) ON CONFLICT (month_ns, session_name) "
+            f"DO UPDATE SET runs = t.runs + excluded.runs, {_ADD_MEASURES}"
+        )
+        self._names_delete_empty = sql(
+            f"DELETE FROM {NAMES_TABLE} WHERE month_ns = ? AND session_name = ? AND runs = 0"
+        )
+        # The touched sessions' rows as they are before this batch: one statement per month, the
+        # ids as one parameter (a JSON array on SQLite, an array on PostgreSQL).
+        ids = "(SELECT value FROM json_each(?))" if dialect == "sqlite" else "(SELECT unnest(?::text[]))"
+        self._sessions_read = sql(
+            f"SELECT session_id, session_name, {cols} FROM {SESSIONS_TABLE} "
+            f"WHERE month_ns = ? AND session_id IN {ids}"
+        )
         dims = ", ".join(DIMENSIONS)
         self._dims_insert = sql(
             f"INSERT INTO {DIMS_TABLE} ({dims}) VALUES ({', '.join('?' * len(DIMENSIONS))}) "
@@ -343,8 +397,13 @@ class RollupWriter:
         if users:
             cur.executemany(self._user_upsert, [(*k, *v) for k, v in users.items()])
         if sessions:
+            names = self._name_moves(cur, sessions)
             cur.executemany(self._session_upsert, [(*k, *s[:5], *s[5]) for k, s in sessions.items()])
             cur.executemany(self._step_upsert, [(*k, *v) for k, v in steps.items()])
+            cur.executemany(self._names_upsert, [(*k, *v) for k, v in sorted(names.items())])
+            emptied = [key for key, (runs, *_) in names.items() if runs < 0]
+            if emptied:  # a name that lost its last run (to a renamed session or a re-price)
+                cur.executemany(self._names_delete_empty, emptied)
         if removed:  # a row whose calls all moved elsewhere (a re-price) is dropped, not kept at zero
             for name, keys in (
                 *((TIME_TABLES[kind], list(full[kind])) for kind in TIME_TABLES),
@@ -355,6 +414,60 @@ class RollupWriter:
             ):
                 if keys:
                     cur.executemany(self._delete_empty[name], keys)
+
+    def _name_moves(
+        self, cur: Any, sessions: dict[tuple[int, str], list[Any]]
+    ) -> dict[tuple[int, str], list[int]]:
+        """Per (month, session name), what this batch changes in ``llm_rollup_session_names``:
+        each touched session's contribution before it (its row, read in this transaction) out,
+        the one after it in. A session contributes one run and its measures while it has calls.
+
+        On PostgreSQL the touched sessions are locked first (transaction advisory locks, in one
+        sorted statement), so a replica writing the same session waits and then reads its row
+        as committed: two writers never both count a session as new.
+        """
+        by_month: dict[int, list[str]] = defaultdict(list)
+        for month, session_id in sessions:
+            by_month[month].append(session_id)
+        if self._dialect == "postgresql":
+            cur.execute(
+                _PG_LOCK_SESSIONS,
+                [sorted(f"session {month} {sid}" for month, ids in by_month.items() for sid in ids)],
+            )
+        before: dict[tuple[int, str], tuple[str, list[int]]] = {}
+        for month, ids in by_month.items():
+            cur.execute(self._sessions_read, (month, json.dumps(ids) if self._dialect == "sqlite" else ids))
+            for session_id, name, *values in cur.fetchall():
+                before[(month, session_id)] = (name, values)
+        moves: dict[tuple[int, str], list[int]] = {}
+
+        def move(key: tuple[int, str], runs: int, values: Sequence[int]) -> None:
+            total = moves.get(key)
+            if total is None:
+                moves[key] = [runs, *values]
+            else:
+                total[0] += runs
+                for i, value in enumerate(values, 1):
+                    total[i] += value
+
+        for key, (name, *_, delta) in sessions.items():
+            old = before.get(key)
+            if old is None:
+                if delta[_REQUESTS] > 0:
+                    move((key[0], name), 1, delta)
+                continue
+            old_name, old_values = old
+            new_name = max(old_name, name)
+            new_values = [a + b for a, b in zip(old_values, delta, strict=True)]
+            had, has = old_values[_REQUESTS] > 0, new_values[_REQUESTS] > 0
+            if had and has and new_name == old_name:  # the common case: more of the same run
+                move((key[0], new_name), 0, delta)
+                continue
+            if had:
+                move((key[0], old_name), -1, [-v for v in old_values])
+            if has:
+                move((key[0], new_name), 1, new_values)
+        return moves
 
     def committed(self) -> None:
         """The caller's transaction committed: remember the dimension ids it created."""

@@ -152,9 +152,12 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         (10, "llm_rollup_sessions_cost: each month's sessions by name and cost, for percentiles",
          [rollups.SESSION_COST_INDEX]),
         (11, "llm_call_spans.call_id: spans of one SDK call by otel_llmcost's call id", _V11),
+        # Version 12: per month and session name, its runs and their sums (a month's summary reads
+        # a row per workflow type), built from the per-session rollup.
+        (12, "llm_rollup_session_names: each month's runs and sums per session name", [rollups.names_build]),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 11
+LATEST_VERSION = 12
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

@@ -16,8 +16,9 @@ sessions is the cost of the ``ceil(p * n / 100)``-th cheapest, so it is always t
 real session and never an interpolated (or float) amount. Exact percentiles need every session
 of the period once: a summary reads one narrow row per session (PostgreSQL aggregates them in
 place with ``percentile_disc``, SQLite streams name and cost to a sort per type), never a call;
-on SQLite a whole calendar month reads only the ``llm_rollup_sessions_cost`` index, where each
-name's sessions are already in cost order. Its cost grows with the sessions of the period, not
+on SQLite a whole calendar month reads a row per name (``llm_rollup_session_names``) and walks
+the ``llm_rollup_sessions_cost`` index, where each name's sessions are already in cost order, to
+each rank. Its cost grows with the sessions of the period, not
 with their calls.
 
 Column names only ever come from the fixed sets below; every value travels as a parameter.
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llmcost_collector.ledger.query import Filter, Read, tiles
-from llmcost_collector.ledger.rollups import SESSIONS_TABLE, STEPS_TABLE
+from llmcost_collector.ledger.rollups import NAMES_TABLE, SESSIONS_TABLE, STEPS_TABLE
 from llmcost_collector.ledger.usage import MEASURES
 from llmcost_collector.periods import month_start_ns, next_month_ns
 
@@ -206,8 +207,8 @@ def summarize_types(query: SessionQuery, read: Read, dialect: str) -> list[Sessi
     PostgreSQL computes everything in one aggregate pass: ``percentile_disc(p)`` is the first cost
     whose cumulative share reaches p, which is the nearest rank. SQLite has no ordered-set
     aggregate (and its window functions cost about five times a plain read): a whole calendar month
-    unfiltered (the monthly report's question) is answered from the sessions' cost index without
-    reading a row; any other period streams each session's name and cost once and the ranks are
+    unfiltered (the monthly report's question) is answered from the per-name rollup and the
+    sessions' cost index without reading a session row; any other period streams each session's name and cost once and the ranks are
     taken from a sort per type in Python.
     """
     month = _whole_month(query)
@@ -236,26 +237,27 @@ def _whole_month(query: SessionQuery) -> int | None:
 
 
 def _month_summaries(month: int, read: Read) -> list[_Summary]:
-    """A whole month from the ``llm_rollup_sessions_cost`` index alone: one pass over it for the
-    counts, sums and maxima per name, then each percentile one ``OFFSET`` into its name's range,
-    which is in cost order (SQLite walks the index to the rank: no row is fetched or sorted)."""
+    """A whole month without reading a session: runs and sums per name from
+    ``llm_rollup_session_names``, then the maximum and each percentile one ``OFFSET`` into the
+    name's range of the ``llm_rollup_sessions_cost`` index, which is in cost order (SQLite walks
+    the index to the rank from the nearer end: no row is fetched or sorted)."""
     rows = []
     head = (
-        f"SELECT session_name, COUNT(*), SUM(requests), SUM(contracted_nanos), MAX(contracted_nanos), "
-        f"SUM(unpriced) FROM {SESSIONS_TABLE} WHERE month_ns = ? AND requests > 0 GROUP BY session_name"
+        f"SELECT session_name, runs, requests, contracted_nanos, unpriced FROM {NAMES_TABLE} "
+        "WHERE month_ns = ? AND runs > 0"
     )
     at_rank = (
         f"SELECT contracted_nanos FROM {SESSIONS_TABLE} WHERE month_ns = ? AND session_name = ? "
         "AND requests > 0 ORDER BY contracted_nanos {} LIMIT 1 OFFSET ?"
     )
-    for name, runs, steps, total, largest, unpriced in read(head, [month]):
-        pct = []
-        for p in PERCENTILES:  # walked from the nearer end: rank k from the top is n - k + 1
-            k = _rank(p, runs)
-            ascending = k <= runs - k
+    for name, runs, steps, total, unpriced in read(head, [month]):
+        ranked = {}
+        for k in {runs, *(_rank(p, runs) for p in PERCENTILES)}:  # rank n is the maximum
+            ascending = k <= runs - k  # rank k from the top is n - k + 1
             sql = at_rank.format("ASC" if ascending else "DESC")
-            pct.append(int(read(sql, [month, name, k - 1 if ascending else runs - k])[0][0]))
-        rows.append((str(name), int(runs), int(steps), int(total), int(largest), int(unpriced), pct))
+            ranked[k] = int(read(sql, [month, name, k - 1 if ascending else runs - k])[0][0])
+        pct = [ranked[_rank(p, runs)] for p in PERCENTILES]
+        rows.append((str(name), int(runs), int(steps), int(total), ranked[runs], int(unpriced), pct))
     return rows
 
 
