@@ -28,6 +28,7 @@ Tables (which question reads which is in docs/reference.md, "Ledger tables"):
 from __future__ import annotations
 
 import json
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -239,16 +240,15 @@ def dimensions(e: LedgerEntry) -> tuple[str, ...]:
 
 
 def _sum_parts(parts: dict[Any, list[tuple[int, ...]]]) -> dict[Any, list[int]]:
-    """Per key, the column sums of its measure tuples."""
+    """Per key, the column sums of its measure tuples (summed in C: ``map``, ``zip``, ``sum``)."""
     return {
-        key: list(rows[0]) if len(rows) == 1 else [sum(col) for col in zip(*rows, strict=True)]
+        key: list(rows[0]) if len(rows) == 1 else list(map(sum, zip(*rows, strict=True)))
         for key, rows in parts.items()
     }
 
 
 def _add(total: list[int], values: list[int]) -> None:
-    for i, value in enumerate(values):
-        total[i] += value
+    total[:] = map(operator.add, total, values)
 
 
 class RollupWriter:

@@ -155,9 +155,12 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         # Version 12: per month and session name, its runs and their sums (a month's summary reads
         # a row per workflow type), built from the per-session rollup.
         (12, "llm_rollup_session_names: each month's runs and sums per session name", [rollups.names_build]),
+        # Version 13: no question looks spans up by the row billed for them (the reservations'
+        # join reads the span by its own key, then the row by its key); every insert kept it.
+        (13, "llm_call_spans_billed dropped: an index no query reads", [f"DROP INDEX IF EXISTS {SPANS_TABLE}_billed"]),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 12
+LATEST_VERSION = 13
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]
