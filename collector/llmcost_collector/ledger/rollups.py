@@ -338,43 +338,46 @@ class RollupWriter:
     def apply(self, cur: Any, added: Sequence[LedgerEntry], removed: Sequence[LedgerEntry] = ()) -> None:
         """Add ``added`` and subtract ``removed`` from every rollup, in ``cur``'s transaction.
 
-        Each call's measures are appended to its keys' lists and every list is summed once at
-        the end, column by column in C (``zip`` and ``sum``): the per-call work stays a few
-        dictionary lookups whatever the number of measures.
+        The per-call work stays a few dictionary lookups whatever the number of measures: sums
+        are taken column by column in C (``zip`` and ``sum``, ``map`` and ``add``).
         """
+        # An hour and combination holds many of a batch's calls: their tuples are summed once,
+        # column by column in C. A user, session or step holds few: each call is added in place.
         hourly_parts: dict[tuple[int, tuple[str, ...]], list[tuple[int, ...]]] = defaultdict(list)
-        user_parts: dict[tuple[int, str, str, str], list[tuple[int, ...]]] = defaultdict(list)
-        session_parts: dict[tuple[int, str], list[tuple[int, ...]]] = defaultdict(list)
-        step_parts: dict[tuple[int, str, str], list[tuple[int, ...]]] = defaultdict(list)
-        session_meta: dict[tuple[int, str], list[Any]] = {}
+        users: dict[tuple[int, str, str, str], tuple[int, ...]] = {}
+        steps: dict[tuple[int, str, str], tuple[int, ...]] = {}
+        sessions: dict[tuple[int, str], list[Any]] = {}  # name, user, team, first start, last end, sums
+        add = operator.add
         for sign, entries in ((1, added), (-1, removed)):
             for e in entries:
                 values = measures(e) if sign > 0 else tuple(-v for v in measures(e))
                 start = e.start_time_ns
                 hour = start - start % HOUR_NS
                 hourly_parts[(hour, dimensions(e))].append(values)
-                if not (e.user_id or e.session_id):
+                user_id, session_id = e.user_id, e.session_id
+                if not (user_id or session_id):
                     continue
                 month = self._month(hour)
-                if e.user_id:
-                    user_parts[(month, e.user_id, e.team, e.user_tier)].append(values)
-                if e.session_id:
-                    skey = (month, e.session_id)
-                    session_parts[skey].append(values)
-                    step_parts[(month, e.session_name, e.session_path)].append(values)
-                    meta = session_meta.get(skey)
+                if user_id:
+                    ukey = (month, user_id, e.team, e.user_tier)
+                    got = users.get(ukey)
+                    users[ukey] = values if got is None else tuple(map(add, got, values))
+                if session_id:
+                    step = (month, e.session_name, e.session_path)
+                    got = steps.get(step)
+                    steps[step] = values if got is None else tuple(map(add, got, values))
+                    skey = (month, session_id)
+                    meta = sessions.get(skey)
                     if meta is None:
-                        session_meta[skey] = [e.session_name, e.user_id, e.team, start, e.end_time_ns]
+                        sessions[skey] = [e.session_name, user_id, e.team, start, e.end_time_ns, values]
                     else:  # the greatest name, user and team: the same whatever the arrival order
                         meta[0] = max(meta[0], e.session_name)
-                        meta[1] = max(meta[1], e.user_id)
+                        meta[1] = max(meta[1], user_id)
                         meta[2] = max(meta[2], e.team)
                         meta[3] = min(meta[3], start)
                         meta[4] = max(meta[4], e.end_time_ns)
+                        meta[5] = tuple(map(add, meta[5], values))
         hourly = _sum_parts(hourly_parts)
-        users = _sum_parts(user_parts)
-        steps = _sum_parts(step_parts)
-        sessions = {key: [*session_meta[key], total] for key, total in _sum_parts(session_parts).items()}
         if not hourly:
             return
         ids = self._dims_ids(cur, {dims for _, dims in hourly})
