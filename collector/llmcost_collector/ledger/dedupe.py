@@ -215,19 +215,25 @@ def plan(
     related += _keyed_in(fetch, columns, "response_id", responses) if responses else []
     related += _keyed_in(fetch, columns, "call_id", call_ids) if call_ids else []
 
+    # Only spans linked to another (in the batch or stored) enter the union-find: a span linked to
+    # nothing, the common case, is its own row without any bookkeeping (see the end).
     groups = _Groups()
     by_response: dict[str, int | Key] = {}
     by_call: dict[str, int | Key] = {}
     for (trace_id, _), index in fresh.items():
-        groups.find(index)
         link = link_of[index]
-        parent = fresh.get((trace_id, link.parent_span_id))
-        if parent is not None:
-            groups.union(index, parent)
+        if link.parent_span_id:
+            parent = fresh.get((trace_id, link.parent_span_id))
+            if parent is not None:
+                groups.union(index, parent)
         if link.response_id:
-            groups.union(index, by_response.setdefault(link.response_id, index))
+            other = by_response.setdefault(link.response_id, index)
+            if other != index:
+                groups.union(index, other)
         if link.call_id:
-            groups.union(index, by_call.setdefault(link.call_id, index))
+            other = by_call.setdefault(link.call_id, index)
+            if other != index:
+                groups.union(index, other)
     children: dict[Key, list[int]] = {}  # (trace, parent span) -> fresh spans under it
     for (trace_id, _), index in fresh.items():
         if link_of[index].parent_span_id:
@@ -251,13 +257,20 @@ def plan(
     existing = _existing_entries(fetch, billed_rows) if billed_rows else {}
 
     result = Plan(outcomes)
+    for (trace_id, span_id), index in fresh.items():  # linked to nothing: a call seen once
+        if index not in groups.parent:
+            link = link_of[index]
+            result.span_rows.append(
+                (trace_id, span_id, link.parent_span_id, link.response_id, trace_id, span_id, now_ns,
+                 link.call_id)
+            )  # fmt: skip
     for group in members.values():
         indexes = sorted(n for n in group if isinstance(n, int))
         if not indexes:
             continue
         stored = sorted(n for n in group if isinstance(n, tuple) and n in existing)
         fresh_entries = [entries[i] for i in indexes]
-        if not stored and len(indexes) == 1:  # the common case: a call seen once
+        if not stored and len(indexes) == 1:  # linked only to rows no longer in the ledger
             entry, link = entries[indexes[0]], link_of[indexes[0]]
             result.span_rows.append(
                 (entry.trace_id, entry.span_id, link.parent_span_id, link.response_id, entry.trace_id,
