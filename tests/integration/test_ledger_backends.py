@@ -387,6 +387,28 @@ def test_concurrent_writers_of_one_session_count_one_run(ledger_url: str) -> Non
                      "llm_rollup_session_names") == [("Triage", 40, 80, 800)]  # fmt: skip
 
 
+def test_concurrent_writers_of_the_same_rollup_rows_never_deadlock(ledger_url: str) -> None:
+    """Two replicas' batches touch the same rollup rows (40 teams, each with its feature and
+    user, in one hour) listed in opposite orders: every rollup statement writes its rows in key
+    order, so one writer waits for the other instead of both waiting on each other (PostgreSQL
+    aborts one of two writers that do, and its export fails)."""
+    writers = [open_ledger(ledger_url), open_ledger(ledger_url)]
+    try:
+        for round_ in range(10):
+            teams = [f"team-{t:02d}" for t in range(40)]
+            batches = [
+                [entry(1000 * round_ + 100 * w + i, team=team, feature=f"f-{team}", contracted=10)._replace(
+                    user_id=f"u-{team}") for i, team in enumerate(teams if w == 0 else teams[::-1])]
+                for w in (0, 1)
+            ]  # fmt: skip
+            errors = run_threads([lambda w=w, b=batches: writers[w].insert(b[w]) for w in (0, 1)])
+            assert errors == []
+        assert writers[0].count() == 800
+    finally:
+        for writer in writers:
+            writer.close()
+
+
 # --- queries ----------------------------------------------------------------------------------
 
 

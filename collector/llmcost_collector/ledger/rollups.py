@@ -247,6 +247,10 @@ def _sum_parts(parts: dict[Any, list[tuple[int, ...]]]) -> dict[Any, list[int]]:
     }
 
 
+def _in_key_order(rows: dict[Any, Any]) -> list[tuple[Any, Any]]:
+    return sorted(rows.items(), key=operator.itemgetter(0))
+
+
 def _add(total: list[int], values: list[int]) -> None:
     total[:] = map(operator.add, total, values)
 
@@ -380,6 +384,10 @@ class RollupWriter:
         hourly = _sum_parts(hourly_parts)
         if not hourly:
             return
+        # PostgreSQL keeps a row written by a transaction locked until it commits: rows are
+        # written in key order (and the tables in one order), so two replicas writing the same
+        # rows wait for each other instead of deadlocking. SQLite has one writer at a time.
+        ordered = _in_key_order if self._dialect == "postgresql" else dict.items
         ids = self._dims_ids(cur, {dims for _, dims in hourly})
         # Per table kind, (start, key) -> sums: the full tables keyed by dimension id, the team
         # tables by team (the first dimension).
@@ -395,15 +403,15 @@ class RollupWriter:
                     else:
                         _add(bucket, total)
         for kind in TIME_TABLES:
-            cur.executemany(self._time_upsert[TIME_TABLES[kind]], [(*k, *v) for k, v in full[kind].items()])
-            cur.executemany(self._team_upsert[TEAM_TABLES[kind]], [(*k, *v) for k, v in team[kind].items()])
+            cur.executemany(self._time_upsert[TIME_TABLES[kind]], [(*k, *v) for k, v in ordered(full[kind])])
+            cur.executemany(self._team_upsert[TEAM_TABLES[kind]], [(*k, *v) for k, v in ordered(team[kind])])
         if users:
-            cur.executemany(self._user_upsert, [(*k, *v) for k, v in users.items()])
+            cur.executemany(self._user_upsert, [(*k, *v) for k, v in ordered(users)])
         if sessions:
             names = self._name_moves(cur, sessions)
-            cur.executemany(self._session_upsert, [(*k, *s[:5], *s[5]) for k, s in sessions.items()])
-            cur.executemany(self._step_upsert, [(*k, *v) for k, v in steps.items()])
-            cur.executemany(self._names_upsert, [(*k, *v) for k, v in sorted(names.items())])
+            cur.executemany(self._session_upsert, [(*k, *s[:5], *s[5]) for k, s in ordered(sessions)])
+            cur.executemany(self._step_upsert, [(*k, *v) for k, v in ordered(steps)])
+            cur.executemany(self._names_upsert, [(*k, *v) for k, v in ordered(names)])
             emptied = [key for key, (runs, *_) in names.items() if runs < 0]
             if emptied:  # a name that lost its last run (to a renamed session or a re-price)
                 cur.executemany(self._names_delete_empty, emptied)
@@ -490,7 +498,7 @@ class RollupWriter:
     def _dims_ids(self, cur: Any, combos: set[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
         known = self._ids
         out = {}
-        for dims in combos:
+        for dims in sorted(combos) if self._dialect == "postgresql" else combos:
             dims_id = known.get(dims) or self._pending.get(dims)
             if dims_id is None:
                 # Another replica may create the same combination at the same moment: the unique
