@@ -409,6 +409,29 @@ def test_concurrent_writers_of_the_same_rollup_rows_never_deadlock(ledger_url: s
             writer.close()
 
 
+def test_a_transaction_postgresql_aborts_as_deadlocked_is_run_again(pg_url: str) -> None:  # noqa: F811
+    """PostgreSQL aborting a write as one of two deadlocked (SQLSTATE 40P01, raised here by a
+    trigger on the first insert only: a sequence survives the rollback) costs the export
+    nothing: the ledger runs the whole transaction again, once, and the call is billed once."""
+    ledger = open_ledger(pg_url)
+    try:
+        raw_execute(pg_url, "CREATE SEQUENCE first_insert")
+        raw_execute(pg_url, "CREATE FUNCTION abort_once() RETURNS trigger AS $$ BEGIN "
+                    "IF nextval('first_insert') = 1 THEN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; "
+                    "END IF; RETURN NEW; END $$ LANGUAGE plpgsql")  # fmt: skip
+        raw_execute(
+            pg_url,
+            "CREATE TRIGGER abort_once BEFORE INSERT ON llm_calls FOR EACH ROW EXECUTE FUNCTION abort_once()",
+        )
+        assert ledger.insert([entry(1, contracted=10)]) == [True]
+        assert ledger.count() == 1
+        assert raw_query(pg_url, "SELECT requests, contracted_nanos FROM llm_rollup_team_monthly") == [
+            (1, 10)
+        ]
+    finally:
+        ledger.close()
+
+
 # --- queries ----------------------------------------------------------------------------------
 
 

@@ -106,6 +106,12 @@ class Dialect:
     # Errors that mean "this data cannot be stored" (a value out of range, a NUL, a constraint),
     # as opposed to the database being unreachable or out of space.
     data_errors: tuple[type[BaseException], ...] = (OverflowError, UnicodeError)
+    # Errors after which the same transaction, run again, can succeed: PostgreSQL aborting one of
+    # two writers waiting on each other (rare: rollup rows are written in key order).
+    retryable_errors: tuple[type[BaseException], ...] = ()
+
+
+_WRITE_ATTEMPTS = 3
 
 
 def _key(entry: LedgerEntry) -> tuple[str, str]:
@@ -233,14 +239,21 @@ class SqlLedger:
             links = [_NO_LINK] * len(entries)
         now = time.time_ns()
         with self._write_lock:
-            try:
-                with self._transaction(write=True) as cur:
-                    outcomes = self._record(cur, entries, links, merge, now)
-            except BaseException:
-                self._rollups.rolled_back()
-                raise
-            self._rollups.committed()
-        return outcomes
+            for attempt in range(_WRITE_ATTEMPTS):
+                try:
+                    with self._transaction(write=True) as cur:
+                        outcomes = self._record(cur, entries, links, merge, now)
+                except self.dialect.retryable_errors:
+                    self._rollups.rolled_back()
+                    if attempt + 1 == _WRITE_ATTEMPTS:
+                        raise
+                    continue  # nothing of it was written: the whole transaction runs again
+                except BaseException:
+                    self._rollups.rolled_back()
+                    raise
+                self._rollups.committed()
+                return outcomes
+        raise AssertionError("unreachable")
 
     def _record(
         self,
@@ -685,4 +698,5 @@ def postgres_dialect(url: str) -> Dialect:
             f"WHERE table_name = '{TABLE}' AND table_schema = current_schema()"
         ),
         data_errors=(OverflowError, UnicodeError, psycopg.DataError, psycopg.IntegrityError),
+        retryable_errors=(psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure),
     )
