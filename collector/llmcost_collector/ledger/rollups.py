@@ -345,12 +345,14 @@ class RollupWriter:
         The per-call work stays a few dictionary lookups whatever the number of measures: sums
         are taken column by column in C (``zip`` and ``sum``, ``map`` and ``add``).
         """
-        # An hour and combination holds many of a batch's calls: their tuples are summed once,
-        # column by column in C. A user, session or step holds few: each call is added in place.
+        # An hour and combination, a session or a step holds several of a batch's calls: their
+        # tuples are collected and summed once, column by column in C. A user mostly holds one:
+        # a second call is added in place.
         hourly_parts: dict[tuple[int, tuple[str, ...]], list[tuple[int, ...]]] = defaultdict(list)
+        session_parts: dict[tuple[int, str], list[tuple[int, ...]]] = defaultdict(list)
+        step_parts: dict[tuple[int, str, str], list[tuple[int, ...]]] = defaultdict(list)
         users: dict[tuple[int, str, str, str], tuple[int, ...]] = {}
-        steps: dict[tuple[int, str, str], tuple[int, ...]] = {}
-        sessions: dict[tuple[int, str], list[Any]] = {}  # name, user, team, first start, last end, sums
+        meta: dict[tuple[int, str], list[Any]] = {}  # name, user, team, first start, last end
         add = operator.add
         for sign, entries in ((1, added), (-1, removed)):
             for e in entries:
@@ -367,21 +369,27 @@ class RollupWriter:
                     got = users.get(ukey)
                     users[ukey] = values if got is None else tuple(map(add, got, values))
                 if session_id:
-                    step = (month, e.session_name, e.session_path)
-                    got = steps.get(step)
-                    steps[step] = values if got is None else tuple(map(add, got, values))
                     skey = (month, session_id)
-                    meta = sessions.get(skey)
-                    if meta is None:
-                        sessions[skey] = [e.session_name, user_id, e.team, start, e.end_time_ns, values]
-                    else:  # the greatest name, user and team: the same whatever the arrival order
-                        meta[0] = max(meta[0], e.session_name)
-                        meta[1] = max(meta[1], user_id)
-                        meta[2] = max(meta[2], e.team)
-                        meta[3] = min(meta[3], start)
-                        meta[4] = max(meta[4], e.end_time_ns)
-                        meta[5] = tuple(map(add, meta[5], values))
+                    session_parts[skey].append(values)
+                    step_parts[(month, e.session_name, e.session_path)].append(values)
+                    m = meta.get(skey)
+                    if m is None:
+                        meta[skey] = [e.session_name, user_id, e.team, start, e.end_time_ns]
+                        continue
+                    # the greatest name, user and team: the same whatever the arrival order
+                    if e.session_name > m[0]:
+                        m[0] = e.session_name
+                    if user_id > m[1]:
+                        m[1] = user_id
+                    if e.team > m[2]:
+                        m[2] = e.team
+                    if start < m[3]:
+                        m[3] = start
+                    if e.end_time_ns > m[4]:
+                        m[4] = e.end_time_ns
         hourly = _sum_parts(hourly_parts)
+        steps = _sum_parts(step_parts)
+        sessions = {key: [*meta[key], total] for key, total in _sum_parts(session_parts).items()}
         if not hourly:
             return
         # PostgreSQL keeps a row written by a transaction locked until it commits: rows are
