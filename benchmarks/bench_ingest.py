@@ -24,9 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llmcost_collector.ledger import LedgerEntry, open_ledger, rollups
 from llmcost_collector.normalize.span import normalize_span
@@ -35,6 +36,8 @@ from llmcost_collector.receive.decode import decode_protobuf
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from seed_reference import seed_reference
+
+T = TypeVar("T")
 
 BATCH = 512
 BATCHES = 40
@@ -297,35 +300,36 @@ def paired_ratio(ours: list[tuple[float, float]], baseline: list[tuple[float, fl
     return statistics.median(o[1] / b[1] for o, b in zip(ours, baseline, strict=True))
 
 
+def three_runs(
+    measure: Callable[[list[list[LedgerEntry]], Path], T],
+    rows: list[list[LedgerEntry]],
+    workdir: Path,
+    name: str,
+) -> list[T]:
+    """``measure(rows, directory)`` three times, each into a fresh ledger directory."""
+    results = []
+    for n in range(3):
+        directory = workdir / f"{name}{n}"
+        directory.mkdir()
+        results.append(measure(rows, directory))
+    return results
+
+
 def run() -> str:
     payloads = make_payloads()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         bare = max(bare_parse_and_iterate(payloads) for _ in range(3))
         rows = ledger_rows(payloads)
-        commit_seconds = []
-        for n in range(3):
-            floordir = workdir / f"floor{n}"
-            floordir.mkdir()
-            commit_seconds.append(commit_rows(rows, floordir))
-        costs = []
-        for n in range(3):
-            costdir = workdir / f"rollups{n}"
-            costdir.mkdir()
-            costs.append(rollup_cost(rows, costdir))
-        apply_seconds, sql_seconds, upserts = min(costs)
+        commit_seconds = three_runs(commit_rows, rows, workdir, "floor")
+        apply_seconds, sql_seconds, upserts = min(three_runs(rollup_cost, rows, workdir, "rollups"))
         # The same rows with EXPORTERS exports committed per transaction, as the writer folds
         # exports that queue behind each other.
         folded = [
             [row for batch in rows[i : i + EXPORTERS] for row in batch]
             for i in range(0, len(rows), EXPORTERS)
         ]
-        folded_costs = []
-        for n in range(3):
-            costdir = workdir / f"folded{n}"
-            costdir.mkdir()
-            folded_costs.append(rollup_cost(folded, costdir))
-        folded_apply, folded_sql, folded_upserts = min(folded_costs)
+        folded_apply, folded_sql, folded_upserts = min(three_runs(rollup_cost, folded, workdir, "folded"))
         runs: dict[str, list[tuple[float, float]]] = {
             "": [],
             "?synchronous=normal": [],
