@@ -1346,6 +1346,17 @@ def test_a_team_token_never_sees_another_teams_numbers(guarded: CollectorApp) ->
         "s-support",
         "s-ads",
     }
+
+    def step_calls(summary: str, token: str) -> int:
+        return sum(step["calls"] for kind in ok(summary, token)["types"] for step in kind["steps_by_path"])
+
+    for summary in (
+        f"/api/v1/sessions/summary?{month}",
+        "/api/v1/sessions/summary?from=2026-11-01&to=2026-11-20",
+    ):
+        # a whole month (the steps rollup), then part of one (the calls): s-search's two calls only
+        assert step_calls(summary, "search-t0ken") == 2, summary
+        assert step_calls(summary, "read-t0ken") == 5, summary
     report = ok("/api/v1/reports/summary?period=2026-11", "search-t0ken")
     assert report["total"]["requests"] == 3 and Decimal(report["total"]["cost_usd"]) == 3 * one_call
     assert ok("/api/v1/reports/summary?period=2026-11", "read-t0ken")["total"]["requests"] == 6

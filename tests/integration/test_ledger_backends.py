@@ -704,6 +704,44 @@ def test_session_summary_nearest_rank_percentiles_and_steps(ledger: SqlLedger) -
     assert day == {("Doc", "/analyze"): 1, ("Doc", "/analyze/extract"): 1, ("Chat", "/chat"): 2}
 
 
+def test_a_sessions_steps_are_its_calls_by_their_own_team_and_migration_14_splits_older_ones(
+    ledger_url: str,
+) -> None:
+    """One "Doc" session shared by two teams (search /analyze 10, support /analyze 5 and
+    /extract 7): a team's steps hold its own calls only, for a whole month (the steps rollup) and
+    part of one (the calls); a user filter reads the calls. A ledger from before migration 14
+    (its steps table summed over teams) gets the same steps rollup by team from its calls."""
+    doc = {"session_id": "d", "session_name": "Doc"}
+    rows = [row(1, 10, T0 + HOUR, team="search", session_path="/analyze", user_id="u1", **doc),
+            row(2, 5, T0 + HOUR, team="support", session_path="/analyze", user_id="u2", **doc),
+            row(3, 7, T0 + 2 * HOUR, team="support", session_path="/extract", user_id="u2", **doc)]  # fmt: skip
+    ledger = open_ledger(ledger_url)
+    try:
+        ledger.insert(rows)
+
+        def steps(end: int, *filters: Filter) -> dict[tuple[str, str], tuple[int, int]]:
+            found = ledger.session_steps(SessionQuery(T0, end, filters))
+            return {(s.session_name, s.session_path): (s.calls, s.cost_nanos) for s in found}
+
+        search, others = Filter("team", ("search",)), Filter("team", ("search",), negate=True)
+        for end in (FEB, T0 + DAY):
+            assert steps(end, search) == {("Doc", "/analyze"): (1, 10)}, end
+            assert steps(end, search, others) == {}, end
+            assert steps(end, others) == {("Doc", "/analyze"): (1, 5), ("Doc", "/extract"): (1, 7)}, end
+            assert steps(end, Filter("user_id", ("u1",))) == {("Doc", "/analyze"): (1, 10)}, end
+            assert steps(end) == {("Doc", "/analyze"): (2, 15), ("Doc", "/extract"): (1, 7)}, end
+        incremental = raw_query(ledger_url, "SELECT * FROM llm_rollup_steps ORDER BY session_path, team")
+    finally:
+        ledger.close()
+    raw_execute(ledger_url, "DROP TABLE llm_rollup_steps")
+    raw_execute(ledger_url, "CREATE TABLE llm_rollup_steps AS SELECT 0 AS month_ns")  # any older shape
+    raw_execute(ledger_url, "DELETE FROM schema_migrations WHERE version = 14")
+    open_ledger(ledger_url).close()
+    assert raw_query(ledger_url, "SELECT * FROM llm_rollup_steps ORDER BY session_path, team") == incremental
+    assert [r[1:4] for r in incremental] == [("Doc", "/analyze", "search"), ("Doc", "/analyze", "support"),
+                                             ("Doc", "/extract", "support")]  # fmt: skip
+
+
 def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger: SqlLedger) -> None:
     """300 random sessions of four names (costs drawn from a few values, so percentiles fall on
     ties; unpriced calls; runs crossing into February; a step now and then under another name, so

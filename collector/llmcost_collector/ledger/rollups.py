@@ -22,7 +22,8 @@ Tables (which question reads which is in docs/reference.md, "Ledger tables"):
   calls) and their summed measures (migration 12): a month's summary reads a row per workflow
   type. A session's name is the greatest of its calls' names, so a call can move a session from
   one name to another: the writer reads the touched sessions' rows before adding to them.
-* ``llm_rollup_steps``: per calendar month, session name and session path (cost per workflow step).
+* ``llm_rollup_steps``: per calendar month, session name, session path and team (cost per workflow
+  step; by the calls' own team since migration 14, so a team's summary holds only its calls).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ SESSION_COST_INDEX = (
 )
 
 
-def _measure_tables_ddl(measures: tuple[str, ...]) -> list[str]:
+def _measure_tables_ddl(measures: tuple[str, ...], steps_by_team: bool = False) -> list[str]:
+    """The measure tables; ``steps_by_team``: today's steps table (migration 14), else migration 3's."""
     cols = ", ".join(f"{m} BIGINT NOT NULL" for m in measures)
     statements = [
         f"CREATE TABLE {table} (start_ns BIGINT NOT NULL, dims_id BIGINT NOT NULL, {cols}, "
@@ -128,11 +130,38 @@ def _measure_tables_ddl(measures: tuple[str, ...]) -> list[str]:
         "session_name TEXT NOT NULL, user_id TEXT NOT NULL, team TEXT NOT NULL, "
         f"first_start_ns BIGINT NOT NULL, last_end_ns BIGINT NOT NULL, {cols}, "
         "PRIMARY KEY (month_ns, session_id))",
-        f"CREATE TABLE {STEPS_TABLE} (month_ns BIGINT NOT NULL, session_name TEXT NOT NULL, "
-        f"session_path TEXT NOT NULL, {cols}, PRIMARY KEY (month_ns, session_name, session_path))",
+        steps_ddl(measures) if steps_by_team else (
+            f"CREATE TABLE {STEPS_TABLE} (month_ns BIGINT NOT NULL, session_name TEXT NOT NULL, "
+            f"session_path TEXT NOT NULL, {cols}, PRIMARY KEY (month_ns, session_name, session_path))"
+        ),
         SESSION_COST_INDEX,
-    ]
+    ]  # fmt: skip
     return statements
+
+
+def steps_ddl(measures: tuple[str, ...] = MEASURES) -> str:
+    """Per month, session name, session path and the call's team (migration 14)."""
+    cols = ", ".join(f"{m} BIGINT NOT NULL" for m in measures)
+    return (
+        f"CREATE TABLE {STEPS_TABLE} (month_ns BIGINT NOT NULL, session_name TEXT NOT NULL, "
+        f"session_path TEXT NOT NULL, team TEXT NOT NULL, {cols}, "
+        "PRIMARY KEY (month_ns, session_name, session_path, team))"
+    )
+
+
+def steps_build(
+    cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None
+) -> None:
+    """(Re)build ``llm_rollup_steps`` by team from the calls (migration 14): before it, the steps
+    of every team's sessions were summed together, so a team's summary could not leave out the
+    others' steps."""
+    cur.execute(f"DROP TABLE IF EXISTS {STEPS_TABLE}")
+    cur.execute(steps_ddl())
+    months = _months(cur)
+    for done, (first, end) in enumerate(months):
+        _backfill_steps(cur, sql, first, end, MEASURES, by_team=True)
+        if progress:
+            progress(done + 1, len(months))
 
 
 def team_ddl(measures: tuple[str, ...] = MEASURES_V3) -> list[str]:
@@ -177,9 +206,9 @@ def rebuild(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], 
     equal a recomputation from the calls, exactly, whatever measures earlier versions had."""
     for table in (*TIME_TABLES.values(), *TEAM_TABLES.values(), USERS_TABLE, SESSIONS_TABLE, STEPS_TABLE):
         cur.execute(f"DROP TABLE IF EXISTS {table}")
-    for statement in (*_measure_tables_ddl(MEASURES), *team_ddl(MEASURES)):
+    for statement in (*_measure_tables_ddl(MEASURES, steps_by_team=True), *team_ddl(MEASURES)):
         cur.execute(statement)
-    backfill(cur, sql, progress, MEASURES)
+    backfill(cur, sql, progress, MEASURES, steps_by_team=True)
     team_backfill(cur, sql, None, MEASURES)
     names_build(cur, sql)
 
@@ -300,8 +329,8 @@ class RollupWriter:
             f"last_end_ns = {greatest}(t.last_end_ns, excluded.last_end_ns), {_ADD_MEASURES}"
         )
         self._step_upsert = sql(
-            f"INSERT INTO {STEPS_TABLE} AS t (month_ns, session_name, session_path, {cols}) "
-            f"VALUES (?, ?, ?, {marks}) ON CONFLICT (month_ns, session_name, session_path) "
+            f"INSERT INTO {STEPS_TABLE} AS t (month_ns, session_name, session_path, team, {cols}) "
+            f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT (month_ns, session_name, session_path, team) "
             f"DO UPDATE SET {_ADD_MEASURES}"
         )
         empty = " AND ".join(f"{m} = 0" for m in MEASURES)
@@ -312,7 +341,7 @@ class RollupWriter:
                 *((t, ("start_ns", "team")) for t in TEAM_TABLES.values()),
                 (USERS_TABLE, ("month_ns", "user_id", "team", "user_tier")),
                 (SESSIONS_TABLE, ("month_ns", "session_id")),
-                (STEPS_TABLE, ("month_ns", "session_name", "session_path")),
+                (STEPS_TABLE, ("month_ns", "session_name", "session_path", "team")),
             )
         }
         self._names_upsert = sql(
@@ -350,7 +379,7 @@ class RollupWriter:
         # a second call is added in place.
         hourly_parts: dict[tuple[int, tuple[str, ...]], list[tuple[int, ...]]] = defaultdict(list)
         session_parts: dict[tuple[int, str], list[tuple[int, ...]]] = defaultdict(list)
-        step_parts: dict[tuple[int, str, str], list[tuple[int, ...]]] = defaultdict(list)
+        step_parts: dict[tuple[int, str, str, str], list[tuple[int, ...]]] = defaultdict(list)
         users: dict[tuple[int, str, str, str], tuple[int, ...]] = {}
         meta: dict[tuple[int, str], list[Any]] = {}  # name, user, team, first start, last end
         add = operator.add
@@ -371,7 +400,7 @@ class RollupWriter:
                 if session_id:
                     skey = (month, session_id)
                     session_parts[skey].append(values)
-                    step_parts[(month, e.session_name, e.session_path)].append(values)
+                    step_parts[(month, e.session_name, e.session_path, e.team)].append(values)
                     m = meta.get(skey)
                     if m is None:
                         meta[skey] = [e.session_name, user_id, e.team, start, e.end_time_ns]
@@ -523,23 +552,16 @@ def backfill(
     sql: Callable[[str], str],
     progress: Callable[[int, int], None] | None = None,
     measures: tuple[str, ...] = MEASURES_V3,
+    steps_by_team: bool = False,
 ) -> None:
     """Build every rollup from the calls already in the ledger (migration 3), a month at a time.
 
     Pure SQL (``GROUP BY`` over ``llm_calls``), so an existing ledger of millions of rows is
     rolled up by the database, not row by row in Python. ``progress(done, total)`` counts months.
     ``measures``: those of migration 3 by default (later columns did not exist yet), all of them
-    in ``rebuild``.
+    in ``rebuild`` (which builds today's steps table: ``steps_by_team``).
     """
-    cur.execute("SELECT MIN(start_time_ns), MAX(start_time_ns) FROM llm_calls")
-    low, high = cur.fetchone()
-    if low is None:
-        return
-    months = []
-    start = month_start_ns(int(low))
-    while start <= int(high):
-        months.append((start, next_month_ns(start)))
-        start = months[-1][1]
+    months = _months(cur)
     dims_cols = ", ".join(DIMENSIONS)
     dims_exprs = ", ".join(DIMENSION_SQL[d] for d in DIMENSIONS)
     sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in measures)
@@ -585,11 +607,32 @@ def backfill(
                 f"WHERE {window} AND session_id <> '' GROUP BY session_id"),
             (first, first, end),
         )  # fmt: skip
-        cur.execute(
-            sql(f"INSERT INTO {STEPS_TABLE} (month_ns, session_name, session_path, {cols}) "
-                f"SELECT ?, session_name, session_path, {sums} FROM llm_calls "
-                f"WHERE {window} AND session_id <> '' GROUP BY session_name, session_path"),
-            (first, first, end),
-        )  # fmt: skip
+        _backfill_steps(cur, sql, first, end, measures, steps_by_team)
         if progress:
             progress(done + 1, len(months))
+
+
+def _months(cur: Any) -> list[tuple[int, int]]:
+    """(start, end) of every calendar month from the ledger's first call to its last."""
+    cur.execute("SELECT MIN(start_time_ns), MAX(start_time_ns) FROM llm_calls")
+    low, high = cur.fetchone()
+    months: list[tuple[int, int]] = []
+    if low is None:
+        return months
+    start = month_start_ns(int(low))
+    while start <= int(high):
+        months.append((start, next_month_ns(start)))
+        start = months[-1][1]
+    return months
+
+
+def _backfill_steps(
+    cur: Any, sql: Callable[[str], str], first: int, end: int, measures: tuple[str, ...], by_team: bool
+) -> None:
+    keys = "session_name, session_path, team" if by_team else "session_name, session_path"
+    sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in measures)
+    cur.execute(
+        sql(f"INSERT INTO {STEPS_TABLE} (month_ns, {keys}, {', '.join(measures)}) SELECT ?, {keys}, {sums} "
+            f"FROM llm_calls WHERE start_time_ns >= ? AND start_time_ns < ? AND session_id <> '' GROUP BY {keys}"),
+        (first, first, end),
+    )  # fmt: skip

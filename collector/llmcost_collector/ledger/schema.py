@@ -158,9 +158,12 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         # Version 13: no question looks spans up by the row billed for them (the reservations'
         # join reads the span by its own key, then the row by its key); every insert kept it.
         (13, "llm_call_spans_billed dropped: an index no query reads", [f"DROP INDEX IF EXISTS {SPANS_TABLE}_billed"]),
+        # Version 14: the steps rollup by the calls' team too, so a summary scoped to one team sums
+        # only that team's steps; rebuilt from the calls.
+        (14, "llm_rollup_steps by team: cost per workflow step and team", [rollups.steps_build]),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 13
+LATEST_VERSION = 14
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

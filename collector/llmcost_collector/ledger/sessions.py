@@ -322,21 +322,33 @@ def outliers_above_p95(query: SessionQuery, read: Read, dialect: str) -> list[tu
     return out[: query.limit]
 
 
+# The filters ``llm_rollup_steps`` can apply (its key columns); others read the calls.
+STEP_ROLLUP_FILTERS = ("session_name", "team")
+
+
+def steps_from_rollup(query: SessionQuery) -> bool:
+    """Whether ``summarize_steps`` can answer: whole calendar months, filtered by name and team only."""
+    return whole_months(query.start_ns, query.end_ns) and all(
+        f.column in STEP_ROLLUP_FILTERS for f in query.filters
+    )
+
+
 def summarize_steps(query: SessionQuery, read: Read) -> list[StepSummary]:
     """Calls and cost per (session name, session path) from ``llm_rollup_steps``, for whole
-    calendar months only (``SqlLedger.session_steps`` answers other ranges from the calls).
+    calendar months filtered by session name and team only (``SqlLedger.session_steps`` answers
+    the rest from the calls).
 
-    Steps are counted by when each call started (not by its session's first call), so only the
-    session-name filter applies here.
+    Steps are counted by when each call started (not by its session's first call) and by each
+    call's own team, so a team's steps are its calls' steps: another team's step in a shared
+    session is never summed into them.
     """
-    if not whole_months(query.start_ns, query.end_ns):
-        raise ValueError("llm_rollup_steps holds calendar months: ask for whole months")
+    if not steps_from_rollup(query):
+        raise ValueError("llm_rollup_steps holds calendar months by session name and team")
     params: list[object] = [query.start_ns, query.end_ns]
     where = ["month_ns >= ? AND month_ns < ?"]
     for f in query.filters:
-        if f.column == "session_name":
-            params.extend(f.values)
-            where.append(f"session_name {'NOT IN' if f.negate else 'IN'} ({', '.join('?' * len(f.values))})")
+        params.extend(f.values)
+        where.append(f"{f.column} {'NOT IN' if f.negate else 'IN'} ({', '.join('?' * len(f.values))})")
     sql = (
         f"SELECT session_name, session_path, SUM(requests), SUM(contracted_nanos), SUM(unpriced) "
         f"FROM {STEPS_TABLE} WHERE {' AND '.join(where)} GROUP BY session_name, session_path "

@@ -39,9 +39,9 @@ from llmcost_collector.ledger.sessions import (
     list_sessions,
     outliers_above_p95,
     session_total,
+    steps_from_rollup,
     summarize_steps,
     summarize_types,
-    whole_months,
 )
 from llmcost_collector.ledger.usage import DIMENSIONS, UsageLine
 from llmcost_collector.model import UNPRICED, Cost
@@ -548,14 +548,14 @@ class SqlLedger:
         return outliers_above_p95(query, self._read, self.dialect.name)
 
     def session_steps(self, query: SessionQuery) -> list[StepSummary]:
-        """Calls and cost per session name and path: from ``llm_rollup_steps`` for whole months,
-        else from the calls of the range (the steps rollup has no finer time than a month)."""
-        if whole_months(query.start_ns, query.end_ns):
+        """Calls and cost per session name and path: from ``llm_rollup_steps`` for whole months
+        filtered by name and team, else from the calls of the range with every filter applied to
+        each call (the steps rollup has no finer time than a month, nor users or sessions)."""
+        if steps_from_rollup(query):
             return summarize_steps(query, self._read)
-        names = tuple(f for f in query.filters if f.column == "session_name")
         rows = self.costs(
             CostQuery(query.start_ns, query.end_ns, ("session_name", "session_path"),
-                      (Filter("session_id", ("",), negate=True), *names))
+                      (Filter("session_id", ("",), negate=True), *query.filters))
         )  # fmt: skip
         steps = [
             StepSummary(r.group["session_name"], r.group["session_path"], r["requests"],
