@@ -383,6 +383,10 @@ def test_costs_group_filter_and_negate_by_columns_and_properties(
     assert ledger.insert([make_entry(7, team="a,b\\c", start_ns=NOV + 6 * 3_600 * 10**9)]) == [True]
     odd = ask(client, group_by="team", team="a\\,b\\\\c,ads")  # the comma and backslash escaped
     assert {(r["team"], r["requests"]) for r in odd["rows"]} == {("a,b\\c", 1), ("ads", 1)}
+    dotted = {"deploy.region": "eu-west"}  # a property name with a dot: one name, not a path
+    assert ledger.insert([make_entry(8, team="ads", start_ns=NOV, properties=dotted)]) == [True]
+    west = ask(client, group_by="property.deploy.region", **{"property.deploy.region": "eu-west"})
+    assert [(r["property.deploy.region"], r["requests"]) for r in west["rows"]] == [("eu-west", 1)]
 
 
 def test_costs_buckets_follow_the_time_zone(costs_client: tuple[TestClient, SqlLedger]) -> None:
@@ -397,6 +401,33 @@ def test_costs_buckets_follow_the_time_zone(costs_client: tuple[TestClient, SqlL
     assert [r["bucket"][11:16] for r in hourly["rows"]] == ["01:00", "02:00", "03:00"]
     month = ask(client, group_by="", bucket="month")
     assert [(r["bucket"], r["requests"]) for r in month["rows"]] == [("2026-11-01T00:00:00+00:00", 6)]
+    # Clocks go back in Berlin at 01:00 UTC on Oct 25: 02:00 comes twice, as two hours
+    october = NOV - 7 * 24 * 3_600 * 10**9 + 15 * 60 * 10**9  # Oct 25, 00:15 UTC
+    assert ledger.insert([make_entry(20 + i, team="ops", start_ns=october + i * 30 * 60 * 10**9)
+                          for i in range(3)]) == [True] * 3  # fmt: skip
+    fold = ask(
+        client, group_by="team", bucket="hour", tz="Europe/Berlin", team="ops", **{"from": "2026-10-25"}
+    )
+    assert [(r["bucket"], r["requests"]) for r in fold["rows"]] == [
+        ("2026-10-25T02:00:00+02:00", 2), ("2026-10-25T02:00:00+01:00", 1),
+    ]  # fmt: skip
+    # Lord Howe moves its clocks half an hour, at 15:30 UTC on Oct 3 (02:00+10:30 becomes 02:30+11):
+    # the bucket after the change starts at it, and the next on the local hour again
+    minute = 60 * 10**9
+    change = NOV - 29 * 24 * 60 * minute + 15 * 60 * minute + 30 * minute  # Oct 3, 15:30 UTC
+    assert ledger.insert([make_entry(30, team="howe", start_ns=change + 10 * minute),
+                          make_entry(31, team="howe", start_ns=change + 40 * minute)]) == [True, True]  # fmt: skip
+    howe = ask(
+        client,
+        group_by="team",
+        bucket="hour",
+        tz="Australia/Lord_Howe",
+        team="howe",
+        **{"from": "2026-10-03"},
+    )
+    assert [(r["bucket"], r["requests"]) for r in howe["rows"]] == [
+        ("2026-10-04T02:30:00+11:00", 1), ("2026-10-04T03:00:00+11:00", 1),
+    ]  # fmt: skip
 
 
 def test_costs_order_and_limit_fold_the_rest_into_others(costs_client: tuple[TestClient, SqlLedger]) -> None:
@@ -445,6 +476,10 @@ def test_costs_presets_are_calendar_periods_in_the_time_zone() -> None:
         ({"region": "eu"}, "'region'"),
         ({"group_by": "team,colour"}, "'colour'"),
         ({"group_by": "property.a b"}, "'property.a b'"),
+        ({"group_by": "property.a'b"}, "property.a'b"),
+        ({"group_by": "team,feature,team"}, "'team' is named twice"),
+        ({"from": "1970-01-01", "to": "2261-12-31", "bucket": "hour"}, "bucket: about 2,559,600 hours"),
+        ({"from": "2000-01-01", "to": "2026-01-01", "bucket": "hour"}, "more than 10,000"),
         ({"bucket": "fortnight"}, "bucket"),
         ({"tz": "Mars/Olympus"}, "tz"),
         ({"period": "someday"}, "period"),

@@ -382,6 +382,13 @@ def test_query_answers_like_the_api_in_table_csv_and_json(llmcost: Llmcost, tmp_
     ]
     refused = llmcost("query", *month, "-w", "region=eu")
     assert refused.exit_code == 2 and "unknown parameter 'region'" in refused.stderr
+    both = llmcost("query", *month, "-g", "team", "-w", "team=search", "-w", "team=ads", "--format", "csv")
+    assert sorted(line.split(",")[0] for line in both.stdout.splitlines()[1:]) == [
+        "ads",
+        "search",
+    ]  # as team=search,ads
+    option = llmcost("query", *month, "-w", "limit=1")
+    assert option.exit_code == 2 and "'limit' is an option (--limit), not a column" in option.stderr
 
 
 # --- invoices, closing, the FOCUS export and re-pricing a range ----------------------------

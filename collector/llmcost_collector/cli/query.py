@@ -65,7 +65,11 @@ def query(
         column, sep, values = condition.partition("=")
         if not sep or not column:
             raise click.BadParameter(f"{condition!r} is not COLUMN=VALUES", param_hint="--where")
-        params[column] = values
+        if column in costs.PARAMETERS:
+            raise click.BadParameter(f"{column!r} is an option (--{column.replace('_', '-')}), not a column",
+                                     param_hint="--where")  # fmt: skip
+        # A column given twice takes the values of both, as a repeated API parameter does.
+        params[column] = f"{params[column]},{values}" if column in params else values
     try:
         request = costs.parse(params)
     except costs.BadQuery as exc:

@@ -107,9 +107,14 @@ def check_column(name: str) -> None:
     raise ValueError(f"unknown column {name!r}: choose from {', '.join(sorted(COLUMNS))} or property.<name>")
 
 
+# Besides letters and digits, what property names hold (``deploy.region``, ``k8s:ns``, ``a/b``).
+_PROPERTY_PUNCTUATION = frozenset("_-.:/")
+
+
 def _valid_property(key: str) -> bool:
-    # A JSON path component spliced into SQL, so only plain identifiers.
-    return bool(key) and len(key) <= 64 and all(c.isalnum() or c in "_-" for c in key)
+    # A JSON object key spliced into SQL (quoted: a dot is part of the name, not a path step), so
+    # never a quote, backslash or other character that could end or escape it.
+    return bool(key) and len(key) <= 64 and all(c.isalnum() or c in _PROPERTY_PUNCTUATION for c in key)
 
 
 def _buckets(query: CostQuery) -> list[tuple[int, datetime | None]]:
@@ -139,14 +144,35 @@ def _buckets(query: CostQuery) -> list[tuple[int, datetime | None]]:
 
 
 def _next_bucket(moment: datetime, bucket: str, zone: ZoneInfo) -> datetime:
-    if bucket == "hour":  # in UTC: local wall-clock hours repeat or vanish at DST changes
-        return (moment.astimezone(timezone.utc) + timedelta(hours=1)).astimezone(zone)
+    if bucket == "hour":
+        return _next_hour(moment, zone)
     if bucket == "month":
         year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
         return moment.replace(year=year, month=month, day=1).replace(tzinfo=zone)
     days = 1 if bucket == "day" else 7
     local = moment.replace(tzinfo=None) + timedelta(days=days)  # calendar days, across DST
     return local.replace(tzinfo=zone)
+
+
+_QUARTER_HOUR = timedelta(minutes=15)
+
+
+def _next_hour(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The next local wall-clock hour's start after ``moment``, found in UTC (a repeated hour when
+    clocks go back is a bucket of its own), or the offset change before it: where a change is not
+    a whole hour (Lord Howe's half hour), the bucket after it starts at the change, so every
+    later bucket still starts on the local hour. Offsets and their changes fall on quarter hours
+    of UTC, so a change is found in at most four steps."""
+    utc = moment.astimezone(timezone.utc)
+    offset = moment.utcoffset()
+    local = utc.replace(tzinfo=None) + (offset or timedelta())
+    on_the_hour = utc + timedelta(hours=1) - timedelta(minutes=local.minute, seconds=local.second)
+    if on_the_hour.astimezone(zone).utcoffset() == offset:
+        return on_the_hour.astimezone(zone)
+    step = utc + _QUARTER_HOUR
+    while step < on_the_hour and step.astimezone(zone).utcoffset() == offset:
+        step += _QUARTER_HOUR
+    return step.astimezone(zone)
 
 
 def tiles(start: int, end: int) -> list[tuple[str, int, int]]:

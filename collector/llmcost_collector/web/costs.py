@@ -55,6 +55,13 @@ TOKEN_CLASSES = {
 PARAMETERS = ("group_by", "bucket", "tz", "period", "from", "to", "order_by", "limit")
 OTHERS = "__others__"
 MAX_LIMIT = 10_000
+# Time buckets one answer may hold: a year of hours, 27 years of days. Each bucket is its own
+# read of the rollups, so a request for centuries of hours would hold a worker for many seconds.
+MAX_BUCKETS = 10_000
+# A bucket's usual length (DST makes a day 23 or 25 hours; a month is counted at 30 days):
+# the range over it estimates the number of buckets to within a few.
+_BUCKET_NS = {"hour": 3_600 * 10**9, "day": 86_400 * 10**9, "week": 7 * 86_400 * 10**9,
+              "month": 30 * 86_400 * 10**9}  # fmt: skip
 
 
 class BadQuery(ValueError):
@@ -99,9 +106,17 @@ def parse(params: Mapping[str, str], now: datetime | None = None) -> CostsReques
     group_by = tuple(g for g in params.get("group_by", "team").split(",") if g)
     for name in group_by:
         _column(name, "group_by")
+    if len(set(group_by)) < len(group_by):
+        repeated = next(name for name in group_by if group_by.count(name) > 1)
+        raise BadQuery(f"group_by: {repeated!r} is named twice")
     bucket = params.get("bucket") or None
     if bucket is not None and bucket not in BUCKETS:
         raise BadQuery(f"bucket: must be one of {', '.join(BUCKETS)}, not {bucket!r}")
+    if bucket is not None and (end_ns - start_ns) // _BUCKET_NS[bucket] > MAX_BUCKETS:
+        raise BadQuery(
+            f"bucket: about {(end_ns - start_ns) // _BUCKET_NS[bucket]:,} {bucket}s in the range, more than "
+            f"{MAX_BUCKETS:,}; choose a coarser bucket or a shorter range"
+        )
     filters = []
     for key, raw in params.items():
         if key in PARAMETERS:
@@ -202,7 +217,9 @@ def answer(ledger: SqlLedger, request: CostsRequest) -> dict[str, Any]:
         group = tuple(row.group.values())
         if keep is not None and group not in keep:
             group = (OTHERS,) * len(query.group_by)
-        key = (row.bucket, group)
+        # By instant, not by the local label: when clocks go back, 02:00+02:00 and 02:00+01:00
+        # are two hours that Python's datetimes of one time zone compare (and hash) as equal.
+        key = (None if row.bucket is None else row.bucket.timestamp(), group)
         merged = out_rows.get(key)
         if merged is None:
             out_rows[key] = CostRow(
