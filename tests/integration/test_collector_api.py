@@ -1404,6 +1404,20 @@ def test_a_team_token_never_sees_another_teams_numbers(guarded: CollectorApp) ->
     assert [b["budget"] for b in budgets] == ["search-monthly"]  # not support's, not the org's
     assert len(ok("/api/v1/budgets/status", "read-t0ken")["budgets"]) == 3
 
+    # support joins search's session s-search: each team's view of it holds its own calls only
+    joined = make_entry(7, team="support", start_ns=NOV + 7 * 3_600 * 10**9, session_id="s-search")
+    assert app.ledger.insert([joined]) == [True]
+
+    def session(path: str, token: str) -> tuple[int, Decimal]:
+        (found,) = [s for s in ok(path, token)["sessions"] if s["session_id"] == "s-search"]
+        return found["steps"], Decimal(found["cost_usd"])
+
+    assert session(f"/api/v1/sessions?{month}", "search-t0ken") == (2, 2 * one_call)
+    assert session(f"/api/v1/sessions?{month}&team=support", "read-t0ken") == (1, one_call)
+    assert session(f"/api/v1/sessions?{month}", "read-t0ken") == (3, 3 * one_call)
+    (doc,) = ok(f"/api/v1/sessions/summary?{month}", "search-t0ken")["types"]
+    assert (doc["runs"], doc["steps"], Decimal(doc["total_usd"])) == (1, 2, 2 * one_call)
+
 
 def test_the_guard_sends_its_token(guarded: CollectorApp) -> None:
     """The in-service guard passes ``token``: cached mode reads the status with a read token,

@@ -704,17 +704,18 @@ def test_session_summary_nearest_rank_percentiles_and_steps(ledger: SqlLedger) -
     assert day == {("Doc", "/analyze"): 1, ("Doc", "/analyze/extract"): 1, ("Chat", "/chat"): 2}
 
 
-def test_a_sessions_steps_are_its_calls_by_their_own_team_and_migration_14_splits_older_ones(
+def test_a_session_two_teams_share_is_each_teams_own_calls_and_migrations_14_15_split_older_ones(
     ledger_url: str,
 ) -> None:
     """One "Doc" session shared by two teams (search /analyze 10, support /analyze 5 and
-    /extract 7): a team's steps hold its own calls only, for a whole month (the steps rollup) and
-    part of one (the calls); a user filter reads the calls. A ledger from before migration 14
-    (its steps table summed over teams) gets the same steps rollup by team from its calls."""
+    /extract 7): filtered by team, its steps, cost, calls and times are that team's calls only,
+    for a whole month (the rollups) and part of one; a user filter reads the steps from the calls.
+    A ledger from before migrations 14 and 15 (steps summed over teams, no per-team sessions)
+    gets the same rollups from its calls."""
     doc = {"session_id": "d", "session_name": "Doc"}
     rows = [row(1, 10, T0 + HOUR, team="search", session_path="/analyze", user_id="u1", **doc),
-            row(2, 5, T0 + HOUR, team="support", session_path="/analyze", user_id="u2", **doc),
-            row(3, 7, T0 + 2 * HOUR, team="support", session_path="/extract", user_id="u2", **doc)]  # fmt: skip
+            row(2, 5, T0 + 2 * HOUR, team="support", session_path="/analyze", user_id="u2", **doc),
+            row(3, 7, T0 + 3 * HOUR, team="support", session_path="/extract", user_id="u2", **doc)]  # fmt: skip
     ledger = open_ledger(ledger_url)
     try:
         ledger.insert(rows)
@@ -723,23 +724,41 @@ def test_a_sessions_steps_are_its_calls_by_their_own_team_and_migration_14_split
             found = ledger.session_steps(SessionQuery(T0, end, filters))
             return {(s.session_name, s.session_path): (s.calls, s.cost_nanos) for s in found}
 
+        def sessions(end: int, *filters: Filter) -> list[tuple[str, int, int, int, str]]:
+            found = ledger.sessions(SessionQuery(T0, end, filters))
+            return [(s.session_id, s.steps, s.cost_nanos, s.first_start_ns, s.team) for s in found]
+
         search, others = Filter("team", ("search",)), Filter("team", ("search",), negate=True)
+        both = Filter("team", ("search", "support"))
         for end in (FEB, T0 + DAY):
             assert steps(end, search) == {("Doc", "/analyze"): (1, 10)}, end
             assert steps(end, search, others) == {}, end
             assert steps(end, others) == {("Doc", "/analyze"): (1, 5), ("Doc", "/extract"): (1, 7)}, end
             assert steps(end, Filter("user_id", ("u1",))) == {("Doc", "/analyze"): (1, 10)}, end
             assert steps(end) == {("Doc", "/analyze"): (2, 15), ("Doc", "/extract"): (1, 7)}, end
-        incremental = raw_query(ledger_url, "SELECT * FROM llm_rollup_steps ORDER BY session_path, team")
+            assert sessions(end, search) == [("d", 1, 10, T0 + HOUR, "search")], end
+            assert sessions(end, others) == [("d", 2, 12, T0 + 2 * HOUR, "support")], end
+            assert sessions(end) == sessions(end, both) == [("d", 3, 22, T0 + HOUR, "support")], end
+            (summary,) = ledger.session_summary(SessionQuery(T0, end, (others,)))
+            assert (summary.runs, summary.steps, summary.total_nanos, summary.max_nanos) == (1, 2, 12, 12), (
+                end
+            )
+            assert [
+                s.cost_nanos for s in ledger.sessions(SessionQuery(T0, end, (search,), min_cost_nanos=9))
+            ] == [10]
+            assert ledger.sessions(SessionQuery(T0, end, (search,), min_cost_nanos=10)) == [], end
+        incremental = rollup_tables(ledger_url)
     finally:
         ledger.close()
     raw_execute(ledger_url, "DROP TABLE llm_rollup_steps")
+    raw_execute(ledger_url, "DROP TABLE llm_rollup_session_teams")
     raw_execute(ledger_url, "CREATE TABLE llm_rollup_steps AS SELECT 0 AS month_ns")  # any older shape
-    raw_execute(ledger_url, "DELETE FROM schema_migrations WHERE version = 14")
+    raw_execute(ledger_url, "DELETE FROM schema_migrations WHERE version IN (14, 15)")
     open_ledger(ledger_url).close()
-    assert raw_query(ledger_url, "SELECT * FROM llm_rollup_steps ORDER BY session_path, team") == incremental
-    assert [r[1:4] for r in incremental] == [("Doc", "/analyze", "search"), ("Doc", "/analyze", "support"),
-                                             ("Doc", "/extract", "support")]  # fmt: skip
+    assert rollup_tables(ledger_url) == incremental
+    assert [r[1:4] for r in incremental["llm_rollup_steps"]] == [
+        ("Doc", "/analyze", "search"), ("Doc", "/analyze", "support"), ("Doc", "/extract", "support"),
+    ]  # fmt: skip
 
 
 def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger: SqlLedger) -> None:
@@ -1022,7 +1041,7 @@ def rollup_tables(url: str) -> dict[str, list[tuple]]:
         for kind, table in TIME_TABLES.items()
     }
     for table in (*TEAM_TABLES.values(), "llm_rollup_users", "llm_rollup_sessions", "llm_rollup_steps",
-                  "llm_rollup_session_names"):  # fmt: skip
+                  "llm_rollup_session_names", "llm_rollup_session_teams"):  # fmt: skip
         tables[table] = raw_query(url, f"SELECT * FROM {table}")
     return {
         kind: sorted(

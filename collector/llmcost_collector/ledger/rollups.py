@@ -18,6 +18,9 @@ Tables (which question reads which is in docs/reference.md, "Ledger tables"):
 * ``llm_rollup_sessions``: per calendar month and session id: name, user, team, first start, last
   end and the measures (sessions, their summaries and outliers); its ``_cost`` index orders each
   month's sessions with calls by name and cost, so a month's percentiles are index walks.
+* ``llm_rollup_session_teams``: the same per calendar month, team and session, over that team's
+  calls only (migration 15): what a team's view of its sessions reads, so a session two teams
+  share shows each team its own calls, never the other's.
 * ``llm_rollup_session_names``: per calendar month and session name, the runs (sessions with
   calls) and their summed measures (migration 12): a month's summary reads a row per workflow
   type. A session's name is the greatest of its calls' names, so a call can move a session from
@@ -59,6 +62,7 @@ TEAM_TABLES = {
 }
 USERS_TABLE = "llm_rollup_users"
 SESSIONS_TABLE = "llm_rollup_sessions"
+SESSION_TEAMS_TABLE = "llm_rollup_session_teams"
 STEPS_TABLE = "llm_rollup_steps"
 NAMES_TABLE = "llm_rollup_session_names"
 
@@ -200,6 +204,39 @@ def names_build(
         progress(1, 1)
 
 
+def session_teams_ddl(measures: tuple[str, ...] = MEASURES) -> str:
+    """Per month, team and session: the team's calls' name, user, first start, last end and sums.
+    Keyed by team first, so one team's sessions of a month are one range of the key."""
+    cols = ", ".join(f"{m} BIGINT NOT NULL" for m in measures)
+    return (
+        f"CREATE TABLE {SESSION_TEAMS_TABLE} (month_ns BIGINT NOT NULL, team TEXT NOT NULL, "
+        "session_id TEXT NOT NULL, session_name TEXT NOT NULL, user_id TEXT NOT NULL, "
+        f"first_start_ns BIGINT NOT NULL, last_end_ns BIGINT NOT NULL, {cols}, "
+        "PRIMARY KEY (month_ns, team, session_id))"
+    )
+
+
+def session_teams_build(
+    cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None
+) -> None:
+    """(Re)build ``llm_rollup_session_teams`` from the calls (migration 15, and in ``rebuild``)."""
+    cur.execute(f"DROP TABLE IF EXISTS {SESSION_TEAMS_TABLE}")
+    cur.execute(session_teams_ddl())
+    months = _months(cur)
+    cols = ", ".join(MEASURES)
+    sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in MEASURES)
+    for done, (first, end) in enumerate(months):
+        cur.execute(
+            sql(f"INSERT INTO {SESSION_TEAMS_TABLE} (month_ns, team, session_id, session_name, user_id, "
+                f"first_start_ns, last_end_ns, {cols}) SELECT ?, team, session_id, MAX(session_name), MAX(user_id), "
+                f"MIN(start_time_ns), MAX(end_time_ns), {sums} FROM llm_calls "
+                "WHERE start_time_ns >= ? AND start_time_ns < ? AND session_id <> '' GROUP BY team, session_id"),
+            (first, first, end),
+        )  # fmt: skip
+        if progress:
+            progress(done + 1, len(months))
+
+
 def rebuild(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None) -> None:
     """Every measure table dropped and built again from the calls with today's ``MEASURES``
     (migration 9 added measures): the same SQL backfills as migrations 3 and 6, so the rollups
@@ -211,6 +248,7 @@ def rebuild(cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], 
     backfill(cur, sql, progress, MEASURES, steps_by_team=True)
     team_backfill(cur, sql, None, MEASURES)
     names_build(cur, sql)
+    session_teams_build(cur, sql)
 
 
 def team_backfill(
@@ -276,6 +314,21 @@ def _sum_parts(parts: dict[Any, list[tuple[int, ...]]]) -> dict[Any, list[int]]:
     }
 
 
+def _whole_sessions(parts: dict[tuple[int, str, str], list[Any]]) -> dict[tuple[int, str], list[Any]]:
+    """Per (month, session): its teams' parts (name, user, first start, last end, sums) merged
+    into [name, user, team, first start, last end, sums], the greatest name, user and team."""
+    whole: dict[tuple[int, str], list[Any]] = {}
+    for (month, session_id, team), (name, user, first, last, total) in parts.items():
+        got = whole.get((month, session_id))
+        if got is None:
+            whole[(month, session_id)] = [name, user, team, first, last, list(total)]
+            continue
+        got[0], got[1], got[2] = max(got[0], name), max(got[1], user), max(got[2], team)
+        got[3], got[4] = min(got[3], first), max(got[4], last)
+        _add(got[5], total)
+    return whole
+
+
 def _in_key_order(rows: dict[Any, Any]) -> list[tuple[Any, Any]]:
     return sorted(rows.items(), key=operator.itemgetter(0))
 
@@ -328,6 +381,15 @@ class RollupWriter:
             f"first_start_ns = {least}(t.first_start_ns, excluded.first_start_ns), "
             f"last_end_ns = {greatest}(t.last_end_ns, excluded.last_end_ns), {_ADD_MEASURES}"
         )
+        self._session_team_upsert = sql(
+            f"INSERT INTO {SESSION_TEAMS_TABLE} AS t (month_ns, team, session_id, session_name, user_id, "
+            f"first_start_ns, last_end_ns, {cols}) VALUES (?, ?, ?, ?, ?, ?, ?, {marks}) "
+            "ON CONFLICT (month_ns, team, session_id) DO UPDATE SET "
+            f"session_name = {greatest}(t.session_name, excluded.session_name), "
+            f"user_id = {greatest}(t.user_id, excluded.user_id), "
+            f"first_start_ns = {least}(t.first_start_ns, excluded.first_start_ns), "
+            f"last_end_ns = {greatest}(t.last_end_ns, excluded.last_end_ns), {_ADD_MEASURES}"
+        )
         self._step_upsert = sql(
             f"INSERT INTO {STEPS_TABLE} AS t (month_ns, session_name, session_path, team, {cols}) "
             f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT (month_ns, session_name, session_path, team) "
@@ -341,6 +403,7 @@ class RollupWriter:
                 *((t, ("start_ns", "team")) for t in TEAM_TABLES.values()),
                 (USERS_TABLE, ("month_ns", "user_id", "team", "user_tier")),
                 (SESSIONS_TABLE, ("month_ns", "session_id")),
+                (SESSION_TEAMS_TABLE, ("month_ns", "team", "session_id")),
                 (STEPS_TABLE, ("month_ns", "session_name", "session_path", "team")),
             )
         }
@@ -378,10 +441,10 @@ class RollupWriter:
         # tuples are collected and summed once, column by column in C. A user mostly holds one:
         # a second call is added in place.
         hourly_parts: dict[tuple[int, tuple[str, ...]], list[tuple[int, ...]]] = defaultdict(list)
-        session_parts: dict[tuple[int, str], list[tuple[int, ...]]] = defaultdict(list)
+        session_parts: dict[tuple[int, str, str], list[tuple[int, ...]]] = defaultdict(list)
         step_parts: dict[tuple[int, str, str, str], list[tuple[int, ...]]] = defaultdict(list)
         users: dict[tuple[int, str, str, str], tuple[int, ...]] = {}
-        meta: dict[tuple[int, str], list[Any]] = {}  # name, user, team, first start, last end
+        meta: dict[tuple[int, str, str], list[Any]] = {}  # per team's part: name, user, first, last end
         add = operator.add
         for sign, entries in ((1, added), (-1, removed)):
             for e in entries:
@@ -398,27 +461,26 @@ class RollupWriter:
                     got = users.get(ukey)
                     users[ukey] = values if got is None else tuple(map(add, got, values))
                 if session_id:
-                    skey = (month, session_id)
+                    skey = (month, session_id, e.team)
                     session_parts[skey].append(values)
                     step_parts[(month, e.session_name, e.session_path, e.team)].append(values)
                     m = meta.get(skey)
                     if m is None:
-                        meta[skey] = [e.session_name, user_id, e.team, start, e.end_time_ns]
+                        meta[skey] = [e.session_name, user_id, start, e.end_time_ns]
                         continue
-                    # the greatest name, user and team: the same whatever the arrival order
+                    # the greatest name and user: the same whatever the arrival order
                     if e.session_name > m[0]:
                         m[0] = e.session_name
                     if user_id > m[1]:
                         m[1] = user_id
-                    if e.team > m[2]:
-                        m[2] = e.team
-                    if start < m[3]:
-                        m[3] = start
-                    if e.end_time_ns > m[4]:
-                        m[4] = e.end_time_ns
+                    if start < m[2]:
+                        m[2] = start
+                    if e.end_time_ns > m[3]:
+                        m[3] = e.end_time_ns
         hourly = _sum_parts(hourly_parts)
         steps = _sum_parts(step_parts)
-        sessions = {key: [*meta[key], total] for key, total in _sum_parts(session_parts).items()}
+        team_sessions = {key: [*meta[key], total] for key, total in _sum_parts(session_parts).items()}
+        sessions = _whole_sessions(team_sessions)
         if not hourly:
             return
         # PostgreSQL keeps a row written by a transaction locked until it commits: rows are
@@ -447,6 +509,10 @@ class RollupWriter:
         if sessions:
             names = self._name_moves(cur, sessions)
             cur.executemany(self._session_upsert, [(*k, *s[:5], *s[5]) for k, s in ordered(sessions)])
+            cur.executemany(
+                self._session_team_upsert,
+                [(month, team, sid, *s[:4], *s[4]) for (month, sid, team), s in ordered(team_sessions)],
+            )
             cur.executemany(self._step_upsert, [(*k, *v) for k, v in ordered(steps)])
             cur.executemany(self._names_upsert, [(*k, *v) for k, v in ordered(names)])
             emptied = [key for key, (runs, *_) in names.items() if runs < 0]
@@ -458,6 +524,7 @@ class RollupWriter:
                 *((TEAM_TABLES[kind], list(team[kind])) for kind in TIME_TABLES),
                 (USERS_TABLE, list(users)),
                 (SESSIONS_TABLE, list(sessions)),
+                (SESSION_TEAMS_TABLE, [(month, team, sid) for month, sid, team in team_sessions]),
                 (STEPS_TABLE, list(steps)),
             ):
                 if keys:

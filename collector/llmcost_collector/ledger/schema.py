@@ -161,9 +161,12 @@ def migrations(dialect: str) -> list[tuple[int, str, list[Step]]]:
         # Version 14: the steps rollup by the calls' team too, so a summary scoped to one team sums
         # only that team's steps; rebuilt from the calls.
         (14, "llm_rollup_steps by team: cost per workflow step and team", [rollups.steps_build]),
+        # Version 15: each session's calls per team, so a team's view of a session another team
+        # shares holds its own calls only; built from the calls.
+        (15, "llm_rollup_session_teams: per month, team and session, that team's calls", [rollups.session_teams_build]),
     ]  # fmt: skip
 
 
-LATEST_VERSION = 14
+LATEST_VERSION = 15
 # Every version, in order; versions may have gaps (numbers reserved by work landing separately).
 SCHEMA_VERSIONS = [version for version, _, _ in migrations("sqlite")]

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llmcost_collector.ledger.query import Filter, Read, tiles
-from llmcost_collector.ledger.rollups import NAMES_TABLE, SESSIONS_TABLE, STEPS_TABLE
+from llmcost_collector.ledger.rollups import NAMES_TABLE, SESSION_TEAMS_TABLE, SESSIONS_TABLE, STEPS_TABLE
 from llmcost_collector.ledger.usage import MEASURES
 from llmcost_collector.periods import month_start_ns, next_month_ns
 
@@ -127,17 +127,23 @@ def _months(start_ns: int, end_ns: int) -> tuple[int, int]:
     return month_start_ns(start_ns), month_start_ns(max(start_ns, end_ns - 1))
 
 
+def _condition(f: Filter, params: list[object]) -> str:
+    params.extend(f.values)
+    return f"{f.column} {'NOT IN' if f.negate else 'IN'} ({', '.join('?' * len(f.values))})"
+
+
 def _merged(query: SessionQuery, params: list[object]) -> str:
     """SQL for the relation of the period's sessions, one row each with ``_SESSION_COLUMNS``.
 
     A period within one calendar month (the common case: a month, this week, today) reads that
     month's rows as they are, one per session; a longer one merges each session's months first.
+    Filtered by team, a session is the calls of those teams only (``llm_rollup_session_teams``):
+    a team never sees the cost, steps or times of another team's calls in a session they share.
     """
+    if any(f.column == "team" for f in query.filters):
+        return _merged_by_team(query, params)
     first, last = _months(query.start_ns, query.end_ns)
-    where = []
-    for f in query.filters:
-        params.extend(f.values)
-        where.append(f"{f.column} {'NOT IN' if f.negate else 'IN'} ({', '.join('?' * len(f.values))})")
+    where = [_condition(f, params) for f in query.filters]
     if query.min_cost_nanos is not None:
         params.append(query.min_cost_nanos)
         where.append("contracted_nanos > ?")
@@ -158,6 +164,28 @@ def _merged(query: SessionQuery, params: list[object]) -> str:
     if not where:
         return merged
     return f"SELECT * FROM ({merged}) m WHERE {' AND '.join(where)}"
+
+
+def _merged_by_team(query: SessionQuery, params: list[object]) -> str:
+    """The period's sessions over the calls of the filtered teams: their per-team parts (a range
+    of the key per team and month) merged per session, then the other filters."""
+    first, last = _months(query.start_ns, query.end_ns)
+    params += [first, last]
+    inner = ["month_ns >= ? AND month_ns <= ?"]
+    inner += [_condition(f, params) for f in query.filters if f.column == "team"]
+    params += [query.start_ns, query.end_ns]
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
+    merged = (
+        "SELECT session_id, MAX(session_name) AS session_name, MAX(user_id) AS user_id, MAX(team) AS team, "
+        f"MIN(first_start_ns) AS first_start_ns, MAX(last_end_ns) AS last_end_ns, {sums} "
+        f"FROM {SESSION_TEAMS_TABLE} WHERE {' AND '.join(inner)} GROUP BY session_id "
+        "HAVING MIN(first_start_ns) >= ? AND MIN(first_start_ns) < ? AND SUM(requests) > 0"
+    )
+    where = [_condition(f, params) for f in query.filters if f.column != "team"]
+    if query.min_cost_nanos is not None:
+        params.append(query.min_cost_nanos)
+        where.append("contracted_nanos > ?")
+    return f"SELECT * FROM ({merged}) m WHERE {' AND '.join(where)}" if where else merged
 
 
 _SESSION_COLUMNS = (
