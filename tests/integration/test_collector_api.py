@@ -599,6 +599,8 @@ def test_session_summary_and_outliers_over_http(app: CollectorApp) -> None:
         ("sessions/outliers?above=cheap", "above"),
         ("sessions/outliers?above=-1", "above"),
         ("sessions/outliers?above=NaN", "above"),
+        ("sessions/outliers?above=10000000000", "above"),
+        ("sessions/outliers?above=1e400", "above"),
         ("sessions/outliers?order=asc", "order"),
         ("reports/summary?top=0", "top"),
         ("reports/summary?top=101", "top"),

@@ -66,14 +66,20 @@ def filter_names(columns: Iterable[str]) -> list[str]:
     return [name for column in columns for name in (column, column + "!")]
 
 
+# The largest amount the ledger holds: int64 nano-dollars (about $9.2 billion).
+MAX_USD = Decimal(2**63 - 1).scaleb(-9)
+
+
 def usd_amount(name: str, value: str) -> int:
-    """A non-negative decimal dollar amount (``0.45``) as nano-dollars."""
+    """A non-negative decimal dollar amount (``0.45``) as nano-dollars, at most ``MAX_USD``."""
     try:
         amount = Decimal(value)
     except InvalidOperation:
         raise bad(f"{name}: {value!r} is not a decimal dollar amount (e.g. 0.45)") from None
     if not amount.is_finite() or amount < 0:
         raise bad(f"{name}: {value!r} must be a finite amount of at least 0")
+    if amount > MAX_USD:
+        raise bad(f"{name}: {value!r} is above {MAX_USD}, the largest amount the ledger holds")
     return usd_to_nanos(amount)
 
 
