@@ -896,9 +896,9 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
         "1.000000",
     )
     assert data["top_users"] == [
-        {"user_id": "user-789", "user_tier": "premium", "requests": 3, "cost_usd": "40.000000000",
+        {"user_id": "user-789", "user_tier": "premium", "requests": 3, "unpriced_requests": 0, "cost_usd": "40.000000000",
          "cache_lookups": 2, "cache_hits": 1, "cache_hit_rate": "0.500000", "savings_usd": "5.000000000"},
-        {"user_id": "user-123", "user_tier": "free", "requests": 4, "cost_usd": "33.000000000",
+        {"user_id": "user-123", "user_tier": "free", "requests": 4, "unpriced_requests": 0, "cost_usd": "33.000000000",
          "cache_lookups": 0, "cache_hits": 0, "cache_hit_rate": None, "savings_usd": "0.000000000"},
     ]  # fmt: skip
     # 1 hit in 2 lookups; the hit consumed no tokens: 7 x 20 cache-read of 7 x 124 input tokens
@@ -906,10 +906,17 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
                              "savings_usd": "5.000000000", "prompt_cache_read_share": "0.161290",
                              "prompt_cache_savings_usd": "1.500000000"}  # fmt: skip
     assert data["sessions"] == [
-        {"session_name": "Chat", "runs": 2, "total_usd": "70.000000000", "average_usd": "35.000000000"},
+        {
+            "session_name": "Chat",
+            "runs": 2,
+            "unpriced_requests": 0,
+            "total_usd": "70.000000000",
+            "average_usd": "35.000000000",
+        },
         {
             "session_name": "Document Analysis",
             "runs": 1,
+            "unpriced_requests": 0,
             "total_usd": "27.000000000",
             "average_usd": "27.000000000",
         },
@@ -919,12 +926,14 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
         {
             "outcome": "ticket_resolved",
             "count": 4,
+            "unpriced_requests": 0,
             "cost_usd": "73.000000000",
             "cost_per_outcome_usd": "18.250000000",
         }
     ]
     premium, free = data["user_tiers"]
-    assert premium == {"user_tier": "premium", "users": 2, "requests": 4, "outcomes": 0, "cost_usd": "67.000000000",
+    assert premium == {"user_tier": "premium", "users": 2, "requests": 4, "outcomes": 0, "unpriced_requests": 0,
+                       "cost_usd": "67.000000000",
                        "cost_per_user_usd": "33.500000000", "cost_per_request_usd": "16.750000000",
                        "cost_per_outcome_usd": None}  # fmt: skip
     assert (free["users"], free["requests"], free["outcomes"], free["cost_per_outcome_usd"]) == (
@@ -950,6 +959,24 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
     assert "of input tokens read from the provider's cache, saving $1.50" in text
     assert "| Chat | 2 | $35.00 | $70.00 |" in text
     assert "| ticket_resolved | 4 | $73.00 | $18.25 |" in text
+
+    # An unpriced call of user-789 (production chat, session s3): every line that holds it says so
+    unpriced = make_call(10, start_ns=T0 + 10 * HOUR, environment="production", feature="chat",
+                         user_id="user-789", user_tier="premium", session_id="s3", session_name="Chat")  # fmt: skip
+    ledger.insert([LedgerEntry.from_call(unpriced, Cost.unpriced("unknown model"), None, T0)])
+    report = build_report(ledger, T0, FEB, label="2026-01", top=2)
+    data = to_json(report)
+    production = data["environments"][0]
+    assert (production["unpriced_requests"], production["features"][0]["unpriced_requests"]) == (1, 1)
+    assert [u["unpriced_requests"] for u in data["top_users"]] == [1, 0]
+    assert [s["unpriced_requests"] for s in data["sessions"]] == [1, 0]
+    assert data["outcomes"][0]["unpriced_requests"] == 1  # a call of (search, chat), the outcome's scope
+    assert [t["unpriced_requests"] for t in data["user_tiers"]] == [1, 0]
+    text = to_markdown(report)
+    assert "├── production: $97.00 (97%), 1 unpriced" in text
+    assert "1. user-789: $40.00 + 1 unpriced (premium tier), 4 calls," in text
+    assert "| Chat | 2 | $35.00 | $70.00 + 1 unpriced |" in text
+    assert "| premium | 2 | 5 | $67.00 + 1 unpriced |" in text
 
 
 # --- rollups ----------------------------------------------------------------------------------

@@ -8,7 +8,10 @@
 * **Markdown** (``llmcost report``, the demo) rounds at presentation only: dollars half to even
   to a hundredth of a cent, shown with at least two decimals (``$423.00``, ``$42.50``,
   ``$0.0123``), and percentages half to even to whole percent (``Production: $423.00 (87%)``).
-  A feature's percentage is of its environment, an environment's of the total.
+  A feature's percentage is of its environment, an environment's of the total; each is rounded
+  on its own, so a level's percentages may add up to 99% or 101%.
+* Every line that holds unpriced calls says how many (``unpriced_requests``; "+ 2 unpriced" after
+  its cost in Markdown): their cost is missing from it until they are re-priced, never $0.
 """
 
 from __future__ import annotations
@@ -78,12 +81,14 @@ def to_json(report: Report) -> dict[str, Any]:
             {
                 "environment": env.name,
                 "requests": env.requests,
+                "unpriced_requests": env.unpriced,
                 "cost_usd": format_usd(env.cost_nanos),
                 "share": _ratio_text(env.cost_nanos, total),
                 "features": [
                     {
                         "feature": f.name,
                         "requests": f.requests,
+                        "unpriced_requests": f.unpriced,
                         "cost_usd": format_usd(f.cost_nanos),
                         "share": _ratio_text(f.cost_nanos, env.cost_nanos),
                     }
@@ -97,6 +102,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "user_id": u.user_id,
                 "user_tier": ",".join(u.tiers),
                 "requests": u.requests,
+                "unpriced_requests": u.unpriced,
                 "cost_usd": format_usd(u.cost_nanos),
                 "cache_lookups": u.cache_lookups,
                 "cache_hits": u.cache_hits,
@@ -118,6 +124,7 @@ def to_json(report: Report) -> dict[str, Any]:
             {
                 "session_name": s.session_name,
                 "runs": s.runs,
+                "unpriced_requests": s.unpriced,
                 "total_usd": format_usd(s.total_nanos),
                 "average_usd": _usd(per(s.total_nanos, s.runs)),
             }
@@ -127,6 +134,7 @@ def to_json(report: Report) -> dict[str, Any]:
             {
                 "outcome": o.outcome,
                 "count": o.count,
+                "unpriced_requests": o.unpriced,
                 "cost_usd": format_usd(o.cost_nanos),
                 "cost_per_outcome_usd": _usd(per(o.cost_nanos, o.count)),
             }
@@ -138,6 +146,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "users": t.users,
                 "requests": t.requests,
                 "outcomes": t.outcomes,
+                "unpriced_requests": t.unpriced,
                 "cost_usd": format_usd(t.cost_nanos),
                 "cost_per_user_usd": _usd(per(t.cost_nanos, t.users)),
                 "cost_per_request_usd": _usd(per(t.cost_nanos, t.requests)),
@@ -163,6 +172,11 @@ def dollars(nanos: int | None) -> str:
     return ("-$" + text[1:]) if text.startswith("-") else "$" + text
 
 
+def priced(nanos: int, unpriced: int) -> str:
+    """A line's cost, and how many of its calls it is missing (``$1.20 + 2 unpriced``)."""
+    return dollars(nanos) + (f" + {unpriced:,} unpriced" if unpriced else "")
+
+
 def percent(part: int, whole: int) -> str:
     """Whole percent, half to even (``87%``); ``-`` of nothing."""
     ratio = _ratio(part, whole)
@@ -186,7 +200,7 @@ def _tree_lines(nodes: tuple[Node, ...], whole: int, prefix: str) -> list[str]:
         last = i == len(nodes) - 1
         lines.append(
             f"{prefix}{'└── ' if last else '├── '}{_name(node.name)}: {dollars(node.cost_nanos)} "
-            f"({percent(node.cost_nanos, whole)})"
+            f"({percent(node.cost_nanos, whole)}){f', {node.unpriced:,} unpriced' if node.unpriced else ''}"
         )
         lines += _tree_lines(node.children, node.cost_nanos, prefix + ("    " if last else "│   "))
     return lines
@@ -219,7 +233,7 @@ def to_markdown(report: Report) -> str:
     ]
     for rank, u in enumerate(report.top_users, 1):
         lines.append(
-            f"{rank}. {u.user_id}: {dollars(u.cost_nanos)} ({_tiers(u.tiers)}), "
+            f"{rank}. {u.user_id}: {priced(u.cost_nanos, u.unpriced)} ({_tiers(u.tiers)}), "
             f"{u.requests:,} calls, cache hit rate {percent(u.cache_hits, u.cache_lookups)}, "
             f"savings {dollars(u.savings_nanos)}"
         )
@@ -239,19 +253,19 @@ def to_markdown(report: Report) -> str:
     by_average = sorted(report.sessions, key=lambda s: (-(per(s.total_nanos, s.runs) or 0), s.session_name))
     lines += _table(
         ("session", "runs", "average", "total"),
-        [(_name(s.session_name), f"{s.runs:,}", dollars(per(s.total_nanos, s.runs)), dollars(s.total_nanos))
+        [(_name(s.session_name), f"{s.runs:,}", dollars(per(s.total_nanos, s.runs)), priced(s.total_nanos, s.unpriced))
          for s in by_average],
     )  # fmt: skip
     lines += ["", "## Cost per outcome", ""]
     lines += _table(
         ("outcome", "count", "cost of its teams' features", "per outcome"),
-        [(o.outcome, f"{o.count:,}", dollars(o.cost_nanos), dollars(per(o.cost_nanos, o.count)))
+        [(o.outcome, f"{o.count:,}", priced(o.cost_nanos, o.unpriced), dollars(per(o.cost_nanos, o.count)))
          for o in report.outcomes],
     )  # fmt: skip
     lines += ["", "## Unit economics by user tier", ""]
     lines += _table(
         ("tier", "users", "calls", "cost", "per user", "per call", "outcomes", "per outcome"),
-        [(_name(t.tier), f"{t.users:,}", f"{t.requests:,}", dollars(t.cost_nanos), dollars(per(t.cost_nanos, t.users)),
+        [(_name(t.tier), f"{t.users:,}", f"{t.requests:,}", priced(t.cost_nanos, t.unpriced), dollars(per(t.cost_nanos, t.users)),
           dollars(per(t.cost_nanos, t.requests)), f"{t.outcomes:,}", dollars(per(t.cost_nanos, t.outcomes)))
          for t in report.tiers],
     )  # fmt: skip

@@ -35,6 +35,7 @@ class Node:
     requests: int
     cost_nanos: int
     children: tuple[Node, ...] = ()
+    unpriced: int = 0  # calls whose cost is missing from cost_nanos until re-priced
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class UserLine:
     cache_hits: int
     savings_nanos: int
     cache_lookups: int = 0
+    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class SessionLine:
     session_name: str
     runs: int
     total_nanos: int
+    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class OutcomeLine:
     outcome: str
     count: int
     cost_nanos: int  # the calls of the scopes that recorded the outcome
+    unpriced: int = 0  # unpriced calls among them
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class TierLine:
     requests: int
     cost_nanos: int
     outcomes: int
+    unpriced: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ def _tree(rows: list[CostRow]) -> tuple[Node, ...]:
         if row["requests"]:
             env = row.group["environment"]
             features.setdefault(env, []).append(
-                Node(row.group["feature"], row["requests"], row["contracted_nanos"])
+                Node(row.group["feature"], row["requests"], row["contracted_nanos"], unpriced=row["unpriced"])
             )
     envs = [
         Node(
@@ -119,6 +124,7 @@ def _tree(rows: list[CostRow]) -> tuple[Node, ...]:
             sum(f.requests for f in feats),
             sum(f.cost_nanos for f in feats),
             tuple(sorted(feats, key=_by_cost)),
+            sum(f.unpriced for f in feats),
         )
         for env, feats in features.items()
     ]
@@ -131,14 +137,15 @@ def _users(rows: list[CostRow]) -> list[UserLine]:
         user = row.group["user_id"]
         if not user or not row["requests"]:
             continue
-        line = merged.setdefault(user, [set(), 0, 0, 0, 0, 0])
+        line = merged.setdefault(user, [set(), 0, 0, 0, 0, 0, 0])
         line[0].add(row.group["user_tier"])
         line[1] += row["requests"]
         line[2] += row["contracted_nanos"]
         line[3] += row["cache_hits"]
         line[4] += row["savings_nanos"]
         line[5] += row["cache_lookups"]
-    users = [UserLine(u, tuple(sorted(v[0])), v[1], v[2], v[3], v[4], v[5]) for u, v in merged.items()]
+        line[6] += row["unpriced"]
+    users = [UserLine(u, tuple(sorted(v[0])), *v[1:]) for u, v in merged.items()]
     return sorted(users, key=lambda u: (-u.cost_nanos, -u.requests, u.user_id))
 
 
@@ -147,29 +154,37 @@ def _tiers(rows: list[CostRow]) -> tuple[TierLine, ...]:
     for row in rows:
         if not row.group["user_id"]:
             continue
-        line = tiers.setdefault(row.group["user_tier"], [set(), 0, 0, 0])
+        line = tiers.setdefault(row.group["user_tier"], [set(), 0, 0, 0, 0])
         if row["requests"]:
             line[0].add(row.group["user_id"])
         line[1] += row["requests"]
         line[2] += row["contracted_nanos"]
         line[3] += row["outcome_count"]
-    out = [TierLine(t, len(v[0]), v[1], v[2], v[3]) for t, v in tiers.items() if v[1] or v[3]]
+        line[4] += row["unpriced"]
+    out = [TierLine(t, len(v[0]), *v[1:]) for t, v in tiers.items() if v[1] or v[3]]
     return tuple(sorted(out, key=lambda t: (-t.cost_nanos, t.tier)))
 
 
 def _outcomes(rows: list[CostRow]) -> tuple[OutcomeLine, ...]:
     scope_cost: dict[tuple[str, str], int] = {}
+    scope_unpriced: dict[tuple[str, str], int] = {}
     recorded: dict[str, list] = {}
     for row in rows:
         scope = (row.group["team"], row.group["feature"])
         if row["requests"]:
             scope_cost[scope] = scope_cost.get(scope, 0) + row["contracted_nanos"]
+            scope_unpriced[scope] = scope_unpriced.get(scope, 0) + row["unpriced"]
         if row.group["outcome"] and row["outcome_count"]:
             line = recorded.setdefault(row.group["outcome"], [0, set()])
             line[0] += row["outcome_count"]
             line[1].add(scope)
     out = [
-        OutcomeLine(name, count, sum(scope_cost.get(s, 0) for s in scopes))
+        OutcomeLine(
+            name,
+            count,
+            sum(scope_cost.get(s, 0) for s in scopes),
+            sum(scope_unpriced.get(s, 0) for s in scopes),
+        )
         for name, (count, scopes) in recorded.items()
     ]
     return tuple(sorted(out, key=lambda o: (-o.count, o.outcome)))
@@ -215,7 +230,7 @@ def build_report(
             lookups=total("cache_lookups"),
             prompt_cache_savings_nanos=total("prompt_cache_savings_nanos"),
         ),
-        sessions=tuple(SessionLine(s.session_name, s.runs, s.total_nanos) for s in sessions),
+        sessions=tuple(SessionLine(s.session_name, s.runs, s.total_nanos, s.unpriced) for s in sessions),
         outcomes=_outcomes(outcome_rows),
         tiers=_tiers(user_rows),
     )
