@@ -826,16 +826,17 @@ def test_session_outliers_above_their_types_p95_or_an_amount(ledger: SqlLedger) 
 
 def test_session_total_is_the_ledgers_sum_over_its_months(ledger: SqlLedger) -> None:
     ledger.insert([*workflows(), make_entry(400, nanos=None, start_ns=T0 + 3 * HOUR + 5, session_id="d03")])
-    assert ledger.session_total("s1", FEB - 60 * 10**9, FEB + 60 * 10**9) == (
-        120,
-        0,
-        FEB + 60 * 10**9 + 1_000_000,
-    )
+    whole = (120, 0, FEB + 60 * 10**9 + 1_000_000, "Span")
+    assert ledger.session_total("s1", FEB - 60 * 10**9, FEB + 60 * 10**9) == whole
+    # a replica that saw only one side of the month boundary still reads the whole session
+    assert ledger.session_total("s1", FEB + 60 * 10**9, FEB + 60 * 10**9) == whole
+    assert ledger.session_total("s1", FEB - 60 * 10**9, FEB - 60 * 10**9) == whole
     # d03: 1800 + 1200 nanos and one unpriced call (which adds no cost, but is counted)
     assert ledger.session_total("d03", T0 + 3 * HOUR, T0 + 3 * HOUR) == (
         3_000,
         1,
         T0 + 3 * HOUR + 10**9 + 1_000_000,
+        "Doc",
     )
     assert ledger.session_total("nope", T0, T0) is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from llmcost_collector.ledger import LedgerEntry, open_ledger
 from llmcost_collector.metrics.cost import BilledCall, CostMetrics
 from llmcost_collector.metrics.labels import OTHER, TRUNCATED, LabelCaps
@@ -122,14 +123,18 @@ def test_a_session_with_an_unpriced_call_is_not_observed_too_low() -> None:
     assert registry.get_sample_value("llmcost_session_cost_usd_count", {"session_name": "Doc"}) is None
 
 
-def test_the_replica_with_the_last_call_observes_the_ledgers_total() -> None:
-    """Two replicas share a ledger; each saw one call of session s1. The histogram observes the
-    ledger's total once, on the replica whose call ended last."""
+@pytest.mark.parametrize("across_months", [False, True])
+def test_the_replica_with_the_last_call_observes_the_ledgers_total(across_months: bool) -> None:
+    """Two replicas share a ledger; each saw one call of session s1 (named "Doc", then "Batch":
+    the ledger's name is the greatest), in one month or either side of a month boundary. The
+    histogram observes the ledger's total once, under the ledger's name, on the replica whose
+    call ended last."""
     ledger = open_ledger("sqlite:///:memory:")
     cost = Cost(PRICED, 2_000_000, 2_000_000)
-    first, second = (
-        make_call(n, session_id="s1", session_name="Doc") for n in (1, 2)
-    )  # second ends 1 ns later
+    dec = 1_796_083_200 * 10**9  # 2026-12-01T00:00:00Z
+    starts = (dec - 10**9, dec + 10**9) if across_months else (None, None)
+    first = make_call(1, session_id="s1", session_name="Doc", start_ns=starts[0])
+    second = make_call(2, session_id="s1", session_name="Batch", start_ns=starts[1])  # ends later
     ledger.insert([LedgerEntry.from_call(c, cost, None, 0) for c in (first, second)])
     registries = [CollectorRegistry(), CollectorRegistry()]
     trackers = [

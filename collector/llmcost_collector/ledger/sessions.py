@@ -395,18 +395,20 @@ def whole_months(start_ns: int, end_ns: int) -> bool:
 
 def session_total(
     session_id: str, first_start_ns: int, last_start_ns: int, read: Read
-) -> tuple[int, int, int] | None:
-    """(contracted nanos, unpriced calls, last call end ns) of one session whose calls started
-    between the two instants: one primary-key lookup per calendar month. None when it has no row."""
-    months = [month_start_ns(first_start_ns)]
-    while months[-1] < month_start_ns(last_start_ns):
+) -> tuple[int, int, int, str] | None:
+    """(contracted nanos, unpriced calls, last call end ns, name) of one session of which a
+    replica saw calls between the two instants: one primary-key lookup per calendar month, from
+    the month before the first to the month after the last, so the calls another replica (or this
+    one before a restart) took across a month boundary count too. None when it has no row."""
+    months = [month_start_ns(month_start_ns(first_start_ns) - 1)]
+    while months[-1] <= month_start_ns(last_start_ns):
         months.append(next_month_ns(months[-1]))
     sql = (
-        f"SELECT SUM(contracted_nanos), SUM(unpriced), MAX(last_end_ns) FROM {SESSIONS_TABLE} "
+        f"SELECT SUM(contracted_nanos), SUM(unpriced), MAX(last_end_ns), MAX(session_name) FROM {SESSIONS_TABLE} "
         f"WHERE month_ns IN ({', '.join('?' * len(months))}) AND session_id = ?"
     )
     rows = read(sql, [*months, session_id])
     if not rows or rows[0][2] is None:
         return None
-    cost, unpriced, last_end = rows[0]
-    return int(cost), int(unpriced), int(last_end)
+    cost, unpriced, last_end, name = rows[0]
+    return int(cost), int(unpriced), int(last_end), str(name)

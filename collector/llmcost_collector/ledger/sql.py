@@ -566,9 +566,9 @@ class SqlLedger:
 
     def session_total(
         self, session_id: str, first_start_ns: int, last_start_ns: int
-    ) -> tuple[int, int, int] | None:
-        """(contracted nanos, unpriced calls, last end ns) of one session whose calls started
-        between the two instants: primary-key lookups (what the session histogram observes)."""
+    ) -> tuple[int, int, int, str] | None:
+        """(contracted nanos, unpriced calls, last end ns, name) of one session a replica saw calls
+        of between the two instants: primary-key lookups (what the session histogram observes)."""
         return session_total(session_id, first_start_ns, last_start_ns, self._read)
 
     def unpriced(self, limit: int = 10_000) -> list[LedgerEntry]:

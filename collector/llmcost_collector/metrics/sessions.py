@@ -8,7 +8,10 @@ session goes idle), not a sum kept in memory, so the histogram agrees with
   ingested before the restart (a sum in memory would only have the calls since);
 * with several replicas behind a load balancer, each replica sees some of a session's calls;
   only the replica that ingested the session's last call (its end is the ledger's last end)
-  observes it, so summing the replicas' histograms counts every session once, at its full cost;
+  observes it, so summing the replicas' histograms counts every session once, at its full cost
+  (the ledger's months around the calls a replica saw are read, so a session across a month
+  boundary is whole; two replicas whose last calls end at the same nanosecond both observe it);
+* under the ledger's name for it (the greatest of its calls' names, as the API shows it);
 * a session with an unpriced call is not observed: its total would be too low, never
   silently so (the API lists it with its ``unpriced_requests``).
 
@@ -37,8 +40,8 @@ from llmcost_collector.money import nanos_to_float_usd
 log = logging.getLogger(__name__)
 
 # (ledger session id, first call start ns, last call start ns) -> (contracted nanos, unpriced
-# calls, last call end ns) from the ledger, or None when it holds no such session.
-SessionTotal = Callable[[str, int, int], "tuple[int, int, int] | None"]
+# calls, last call end ns, name) from the ledger, or None when it holds no such session.
+SessionTotal = Callable[[str, int, int], "tuple[int, int, int, str] | None"]
 
 
 @dataclass(slots=True)
@@ -87,6 +90,7 @@ class SessionCostTracker:
                     ledger_id = session_id if ledger_ids is None else ledger_ids[i]
                     entry = _Open(call.attribution.session_name, ledger_id, call.start_time_ns,
                                   call.start_time_ns, call.end_time_ns, 0, 0, now)  # fmt: skip
+                entry.name = max(entry.name, call.attribution.session_name)  # the ledger's rule
                 entry.first_start_ns = min(entry.first_start_ns, call.start_time_ns)
                 entry.last_start_ns = max(entry.last_start_ns, call.start_time_ns)
                 entry.last_end_ns = max(entry.last_end_ns, call.end_time_ns)
@@ -117,7 +121,7 @@ class SessionCostTracker:
         return len(closed)
 
     def _observe(self, entry: _Open) -> None:
-        nanos, unpriced = entry.nanos, entry.unpriced
+        nanos, unpriced, name = entry.nanos, entry.unpriced, entry.name
         if self._session_total is not None and entry.ledger_id:
             try:
                 found = self._session_total(entry.ledger_id, entry.first_start_ns, entry.last_start_ns)
@@ -125,13 +129,13 @@ class SessionCostTracker:
                 log.warning("session total unavailable from the ledger; not observed", exc_info=True)
                 return
             if found is not None:
-                nanos, unpriced, last_end_ns = found
+                nanos, unpriced, last_end_ns, name = found
                 if last_end_ns > entry.last_end_ns:
                     return  # a later call went to another replica: that one observes the session
         if unpriced:
             return
-        name = self._caps.value("session_name", entry.name or "unnamed")
-        self._histogram.labels(name).observe(nanos_to_float_usd(nanos))
+        label = self._caps.value("session_name", name or "unnamed")
+        self._histogram.labels(label).observe(nanos_to_float_usd(nanos))
 
     @property
     def open_sessions(self) -> int:
