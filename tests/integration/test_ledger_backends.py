@@ -41,7 +41,7 @@ from llmcost_collector.ledger.query import CostQuery, Filter
 from llmcost_collector.ledger.rollups import TEAM_TABLES, TIME_TABLES
 from llmcost_collector.ledger.sessions import SessionQuery
 from llmcost_collector.model import PRICED, Attribution, Cost, LlmCall, Usage
-from llmcost_collector.report.render import to_json, to_markdown
+from llmcost_collector.report.render import dollars, to_json, to_markdown
 from llmcost_collector.report.summary import build_report
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -978,6 +978,15 @@ def test_report_of_a_fixed_month_by_hand(ledger: SqlLedger) -> None:
     assert "1. user-789: $40.00 + 1 unpriced (premium tier), 4 calls," in text
     assert "| Chat | 2 | $35.00 | $70.00 + 1 unpriced |" in text
     assert "| premium | 2 | 5 | $67.00 + 1 unpriced |" in text
+    # a user seen without a tier and with one is shown with the tier it had
+    ledger.insert(
+        [
+            row(11 + i, 50 * USD, T0 + (11 + i) * HOUR, user_id="user-x", user_tier=tier)
+            for i, tier in enumerate(("", "pro"))
+        ]
+    )
+    assert to_json(build_report(ledger, T0, FEB, top=1))["top_users"][0]["user_tier"] == "pro"
+    assert (dollars(-5_000), dollars(-60_000)) == ("$0.00", "-$0.0001")  # a tiny refund is not -$0.00
 
 
 # --- rollups ----------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "top_users": [
             {
                 "user_id": u.user_id,
-                "user_tier": ",".join(u.tiers),
+                "user_tier": ",".join(t for t in u.tiers if t),  # the tiers it had (none: "")
                 "requests": u.requests,
                 "unpriced_requests": u.unpriced,
                 "cost_usd": format_usd(u.cost_nanos),
@@ -165,6 +165,8 @@ def dollars(nanos: int | None) -> str:
     if nanos is None:
         return "-"
     amount = nanos_to_usd(nanos).quantize(_CENT_HUNDREDTH, rounding=ROUND_HALF_EVEN)
+    if not amount:
+        amount = abs(amount)  # a tiny refund rounds to $0.00, not -$0.00
     text = f"{amount:,.4f}"
     for _ in range(2):  # drop trailing zeros past the cent
         if text.endswith("0"):
