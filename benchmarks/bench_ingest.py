@@ -55,7 +55,8 @@ def _kv(key: str, value: object) -> KeyValue:
 
 
 def make_payloads(batches: int = BATCHES, seed: int = 1) -> list[bytes]:
-    """Distinct batches (fresh ids, so nothing is deduplicated) of realistic LLM spans."""
+    """Distinct batches (fresh ids, so nothing is deduplicated) of realistic LLM spans: sessions of
+    four calls, each session one team's (a workflow run of one service), the teams in turn."""
     now = time.time_ns()
     payloads = []
     counter = seed << 40
@@ -86,7 +87,7 @@ def make_payloads(batches: int = BATCHES, seed: int = 1) -> list[bytes]:
                     _kv("gen_ai.usage.input_tokens", 1200 + i),
                     _kv("gen_ai.usage.cache_read.input_tokens", 400),
                     _kv("gen_ai.usage.output_tokens", 300),
-                    _kv("llmcost.team", TEAMS[(b + i) % len(TEAMS)]),
+                    _kv("llmcost.team", TEAMS[(b + i // 4) % len(TEAMS)]),
                     _kv("llmcost.feature", FEATURES[i % len(FEATURES)]),
                     _kv("user.id", f"user-{i % 97}"),
                     _kv("session.id", f"session-{b}-{i // 4}"),
