@@ -373,10 +373,7 @@ def summarize_steps(query: SessionQuery, read: Read) -> list[StepSummary]:
     if not steps_from_rollup(query):
         raise ValueError("llm_rollup_steps holds calendar months by session name and team")
     params: list[object] = [query.start_ns, query.end_ns]
-    where = ["month_ns >= ? AND month_ns < ?"]
-    for f in query.filters:
-        params.extend(f.values)
-        where.append(f"{f.column} {'NOT IN' if f.negate else 'IN'} ({', '.join('?' * len(f.values))})")
+    where = ["month_ns >= ? AND month_ns < ?", *(_condition(f, params) for f in query.filters)]
     sql = (
         f"SELECT session_name, session_path, SUM(requests), SUM(contracted_nanos), SUM(unpriced) "
         f"FROM {STEPS_TABLE} WHERE {' AND '.join(where)} GROUP BY session_name, session_path "
