@@ -428,6 +428,11 @@ def test_costs_buckets_follow_the_time_zone(costs_client: tuple[TestClient, SqlL
     assert [(r["bucket"], r["requests"]) for r in howe["rows"]] == [
         ("2026-10-04T02:30:00+11:00", 1), ("2026-10-04T03:00:00+11:00", 1),
     ]  # fmt: skip
+    inside = ask(client, group_by="team", bucket="hour", tz="Australia/Lord_Howe", team="howe",
+                 **{"from": "2026-10-04T02:40:00+11:00"})  # fmt: skip
+    assert [(r["bucket"], r["requests"]) for r in inside["rows"]] == [
+        ("2026-10-04T02:30:00+11:00", 1), ("2026-10-04T03:00:00+11:00", 1),
+    ]  # fmt: skip
 
 
 def test_costs_order_and_limit_fold_the_rest_into_others(costs_client: tuple[TestClient, SqlLedger]) -> None:

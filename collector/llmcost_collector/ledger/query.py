@@ -124,8 +124,8 @@ def _buckets(query: CostQuery) -> list[tuple[int, datetime | None]]:
         return [(query.start_ns, None)]
     zone = ZoneInfo(query.tz)
     start = datetime.fromtimestamp(query.start_ns // 10**9, timezone.utc).astimezone(zone)
-    if query.bucket == "hour":
-        first = start.replace(minute=0, second=0, microsecond=0)
+    if query.bucket == "hour":  # as a real instant: 02:00 on the day clocks skip it is 02:30 (Lord Howe)
+        first = start.replace(minute=0, second=0, microsecond=0).astimezone(timezone.utc).astimezone(zone)
     elif query.bucket == "day":
         first = start.replace(hour=0, minute=0, second=0, microsecond=0)
     elif query.bucket == "week":
@@ -164,6 +164,7 @@ def _next_hour(moment: datetime, zone: ZoneInfo) -> datetime:
     later bucket still starts on the local hour. Offsets and their changes fall on quarter hours
     of UTC, so a change is found in at most four steps."""
     utc = moment.astimezone(timezone.utc)
+    moment = utc.astimezone(zone)  # a wall time the clocks skipped (02:00 as they jump) made real
     offset = moment.utcoffset()
     local = utc.replace(tzinfo=None) + (offset or timedelta())
     on_the_hour = utc + timedelta(hours=1) - timedelta(minutes=local.minute, seconds=local.second)
