@@ -743,6 +743,11 @@ def test_a_session_two_teams_share_is_each_teams_own_calls_and_migrations_14_15_
             assert (summary.runs, summary.steps, summary.total_nanos, summary.max_nanos) == (1, 2, 12, 12), (
                 end
             )
+            # one team's whole month: on SQLite from its range of the per-team cost index
+            (summary,) = ledger.session_summary(SessionQuery(T0, end, (search,)))
+            assert (summary.runs, summary.steps, summary.total_nanos, summary.percentiles) == (
+                1, 1, 10, {50: 10, 95: 10},
+            ), end  # fmt: skip
             assert [
                 s.cost_nanos for s in ledger.sessions(SessionQuery(T0, end, (search,), min_cost_nanos=9))
             ] == [10]
@@ -764,10 +769,11 @@ def test_a_session_two_teams_share_is_each_teams_own_calls_and_migrations_14_15_
 def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger: SqlLedger) -> None:
     """300 random sessions of four names (costs drawn from a few values, so percentiles fall on
     ties; unpriced calls; runs crossing into February; a step now and then under another name, so
-    a later batch can move a session to the greater name), inserted shuffled in batches: the
-    month's summary (on SQLite read from the per-name rollup and the sessions' cost index) equals
+    a later batch can move a session to the greater name; each call one of two teams), inserted
+    shuffled in batches: the month's summary (on SQLite read from the per-name rollup and the
+    sessions' cost index), and each team's (from its range of the per-team cost index), equals
     runs, steps, total, max, nearest-rank p50 and p95 and unpriced counted by hand from the
-    month's session list."""
+    month's session list, everyone's or that team's."""
     rng = random.Random(11)
     rows, n = [], 0
     for k in range(300):
@@ -778,8 +784,9 @@ def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger
             named = name if rng.random() < 0.9 else rng.choice(("Doc", "Chat", "Triage", "Eval"))
             at, attrs = (
                 start + step * 10**9,
-                {"session_id": f"s{k}", "session_name": named, "session_path": f"/{step}"},
-            )
+                {"session_id": f"s{k}", "session_name": named, "session_path": f"/{step}",
+                 "team": rng.choice(("search", "support"))},
+            )  # fmt: skip
             if rng.random() < 0.05:
                 rows.append(
                     LedgerEntry.from_call(make_call(n, start_ns=at, **attrs), Cost.unpriced("?"), None, T0)
@@ -789,21 +796,22 @@ def test_a_whole_months_summary_equals_the_one_computed_from_its_sessions(ledger
     rng.shuffle(rows)
     for i in range(0, len(rows), 37):
         ledger.insert(rows[i : i + 37])
-    month = SessionQuery(T0, FEB, limit=10_000)
-    by_name: dict[str, list] = {}
-    for session in ledger.sessions(month):
-        by_name.setdefault(session.session_name, []).append(session)
-    expected = {}
-    for name, sessions in by_name.items():
-        costs = sorted(s.cost_nanos for s in sessions)
-        rank = {p: costs[max(1, -(-p * len(costs) // 100)) - 1] for p in (50, 95)}
-        expected[name] = (len(costs), sum(s.steps for s in sessions), sum(costs), costs[-1], rank,
-                          sum(s["unpriced"] for s in sessions))  # fmt: skip
-    got = {
-        t.session_name: (t.runs, t.steps, t.total_nanos, t.max_nanos, t.percentiles, t.unpriced)
-        for t in ledger.session_summary(month)
-    }
-    assert got == expected and len(got) == 4
+    for filters in ((), (Filter("team", ("search",)),), (Filter("team", ("support",)),)):
+        month = SessionQuery(T0, FEB, filters, limit=10_000)
+        by_name: dict[str, list] = {}
+        for session in ledger.sessions(month):
+            by_name.setdefault(session.session_name, []).append(session)
+        expected = {}
+        for name, sessions in by_name.items():
+            costs = sorted(s.cost_nanos for s in sessions)
+            rank = {p: costs[max(1, -(-p * len(costs) // 100)) - 1] for p in (50, 95)}
+            expected[name] = (len(costs), sum(s.steps for s in sessions), sum(costs), costs[-1], rank,
+                              sum(s["unpriced"] for s in sessions))  # fmt: skip
+        got = {
+            t.session_name: (t.runs, t.steps, t.total_nanos, t.max_nanos, t.percentiles, t.unpriced)
+            for t in ledger.session_summary(month)
+        }
+        assert got == expected and len(got) == 4, filters
 
 
 def test_a_session_across_months_is_one_when_both_are_read(ledger: SqlLedger) -> None:

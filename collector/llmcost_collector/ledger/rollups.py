@@ -216,12 +216,21 @@ def session_teams_ddl(measures: tuple[str, ...] = MEASURES) -> str:
     )
 
 
+# One team's sessions of a month with calls, by name then cost (what a team's monthly summary
+# reads, as SESSION_COST_INDEX for everyone's): counts, sums and nearest ranks from the index alone.
+SESSION_TEAMS_COST_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {SESSION_TEAMS_TABLE}_cost ON {SESSION_TEAMS_TABLE} "
+    "(month_ns, team, session_name, contracted_nanos, requests, unpriced) WHERE requests > 0"
+)
+
+
 def session_teams_build(
     cur: Any, sql: Callable[[str], str], progress: Callable[[int, int], None] | None = None
 ) -> None:
     """(Re)build ``llm_rollup_session_teams`` from the calls (migration 15, and in ``rebuild``)."""
     cur.execute(f"DROP TABLE IF EXISTS {SESSION_TEAMS_TABLE}")
     cur.execute(session_teams_ddl())
+    cur.execute(SESSION_TEAMS_COST_INDEX)
     months = _months(cur)
     cols = ", ".join(MEASURES)
     sums = ", ".join(f"SUM({MEASURE_SQL[m]})" for m in MEASURES)

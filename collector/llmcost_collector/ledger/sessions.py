@@ -170,17 +170,26 @@ def _merged_by_team(query: SessionQuery, params: list[object]) -> str:
     """The period's sessions over the calls of the filtered teams: their per-team parts (a range
     of the key per team and month) merged per session, then the other filters."""
     first, last = _months(query.start_ns, query.end_ns)
-    params += [first, last]
-    inner = ["month_ns >= ? AND month_ns <= ?"]
-    inner += [_condition(f, params) for f in query.filters if f.column == "team"]
-    params += [query.start_ns, query.end_ns]
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
-    merged = (
-        "SELECT session_id, MAX(session_name) AS session_name, MAX(user_id) AS user_id, MAX(team) AS team, "
-        f"MIN(first_start_ns) AS first_start_ns, MAX(last_end_ns) AS last_end_ns, {sums} "
-        f"FROM {SESSION_TEAMS_TABLE} WHERE {' AND '.join(inner)} GROUP BY session_id "
-        "HAVING MIN(first_start_ns) >= ? AND MIN(first_start_ns) < ? AND SUM(requests) > 0"
-    )
+    teams = [f for f in query.filters if f.column == "team"]
+    if first == last and len(teams) == 1 and len(teams[0].values) == 1 and not teams[0].negate:
+        # One team within one month (a team's own question): its sessions are a range of the
+        # key, one row each, read as they are.
+        params += [first, teams[0].values[0], query.start_ns, query.end_ns]
+        merged = (
+            f"SELECT {', '.join(_SESSION_COLUMNS)} FROM {SESSION_TEAMS_TABLE} WHERE month_ns = ? AND team = ? "
+            "AND first_start_ns >= ? AND first_start_ns < ? AND requests > 0"
+        )
+    else:
+        params += [first, last]
+        inner = ["month_ns >= ? AND month_ns <= ?", *(_condition(f, params) for f in teams)]
+        params += [query.start_ns, query.end_ns]
+        sums = ", ".join(f"SUM({m}) AS {m}" for m in MEASURES)
+        merged = (
+            "SELECT session_id, MAX(session_name) AS session_name, MAX(user_id) AS user_id, MAX(team) AS team, "
+            f"MIN(first_start_ns) AS first_start_ns, MAX(last_end_ns) AS last_end_ns, {sums} "
+            f"FROM {SESSION_TEAMS_TABLE} WHERE {' AND '.join(inner)} GROUP BY session_id "
+            "HAVING MIN(first_start_ns) >= ? AND MIN(first_start_ns) < ? AND SUM(requests) > 0"
+        )
     where = [_condition(f, params) for f in query.filters if f.column != "team"]
     if query.min_cost_nanos is not None:
         params.append(query.min_cost_nanos)
@@ -236,12 +245,15 @@ def summarize_types(query: SessionQuery, read: Read, dialect: str) -> list[Sessi
     whose cumulative share reaches p, which is the nearest rank. SQLite has no ordered-set
     aggregate (and its window functions cost about five times a plain read): a whole calendar month
     unfiltered (the monthly report's question) is answered from the per-name rollup and the
-    sessions' cost index without reading a session row; any other period streams each session's name and cost once and the ranks are
-    taken from a sort per type in Python.
+    sessions' cost index without reading a session row, and one team's whole month from its range
+    of the per-team sessions' cost index; any other period streams each session's name and cost
+    once and the ranks are taken from a sort per type in Python.
     """
     month = _whole_month(query)
     if month is not None and dialect == "sqlite":
         rows = _month_summaries(month, read)
+    elif (team_month := _whole_month_of_one_team(query)) is not None and dialect == "sqlite":
+        rows = _month_summaries(team_month[0], read, team_month[1])
     else:
         rows = _summaries(query, read, dialect)
     out = [
@@ -264,26 +276,53 @@ def _whole_month(query: SessionQuery) -> int | None:
     return start if query.start_ns == start and query.end_ns == next_month_ns(start) else None
 
 
-def _month_summaries(month: int, read: Read) -> list[_Summary]:
+def _whole_month_of_one_team(query: SessionQuery) -> tuple[int, str] | None:
+    """(month start, team) when ``query`` asks for exactly one calendar month of one team."""
+    if len(query.filters) != 1:
+        return None
+    only = query.filters[0]
+    if only.column != "team" or only.negate or len(only.values) != 1:
+        return None
+    start = month_start_ns(query.start_ns)
+    if query.min_cost_nanos is not None or (query.start_ns, query.end_ns) != (start, next_month_ns(start)):
+        return None
+    return start, only.values[0]
+
+
+def _month_summaries(month: int, read: Read, team: str | None = None) -> list[_Summary]:
     """A whole month without reading a session: runs and sums per name from
     ``llm_rollup_session_names``, then the maximum and each percentile one ``OFFSET`` into the
     name's range of the ``llm_rollup_sessions_cost`` index, which is in cost order (SQLite walks
-    the index to the rank from the nearer end: no row is fetched or sorted)."""
+    the index to the rank from the nearer end: no row is fetched or sorted). For one ``team``,
+    the same from its range of the ``llm_rollup_session_teams_cost`` index (the counts and sums
+    too: one pass over the index range, no row fetched)."""
     rows = []
-    head = (
-        f"SELECT session_name, runs, requests, contracted_nanos, unpriced FROM {NAMES_TABLE} "
-        "WHERE month_ns = ? AND runs > 0"
-    )
-    at_rank = (
-        f"SELECT contracted_nanos FROM {SESSIONS_TABLE} WHERE month_ns = ? AND session_name = ? "
-        "AND requests > 0 ORDER BY contracted_nanos {} LIMIT 1 OFFSET ?"
-    )
-    for name, runs, steps, total, unpriced in read(head, [month]):
+    if team is None:
+        key: list[object] = [month]
+        head = (
+            f"SELECT session_name, runs, requests, contracted_nanos, unpriced FROM {NAMES_TABLE} "
+            "WHERE month_ns = ? AND runs > 0"
+        )
+        at_rank = (
+            f"SELECT contracted_nanos FROM {SESSIONS_TABLE} WHERE month_ns = ? AND session_name = ? "
+            "AND requests > 0 ORDER BY contracted_nanos {} LIMIT 1 OFFSET ?"
+        )
+    else:
+        key = [month, team]
+        head = (
+            "SELECT session_name, COUNT(*), SUM(requests), SUM(contracted_nanos), SUM(unpriced) "
+            f"FROM {SESSION_TEAMS_TABLE} WHERE month_ns = ? AND team = ? AND requests > 0 GROUP BY session_name"
+        )
+        at_rank = (
+            f"SELECT contracted_nanos FROM {SESSION_TEAMS_TABLE} WHERE month_ns = ? AND team = ? "
+            "AND session_name = ? AND requests > 0 ORDER BY contracted_nanos {} LIMIT 1 OFFSET ?"
+        )
+    for name, runs, steps, total, unpriced in read(head, key):
         ranked = {}
         for k in {runs, *(_rank(p, runs) for p in PERCENTILES)}:  # rank n is the maximum
             ascending = k <= runs - k  # rank k from the top is n - k + 1
             sql = at_rank.format("ASC" if ascending else "DESC")
-            ranked[k] = int(read(sql, [month, name, k - 1 if ascending else runs - k])[0][0])
+            ranked[k] = int(read(sql, [*key, name, k - 1 if ascending else runs - k])[0][0])
         pct = [ranked[_rank(p, runs)] for p in PERCENTILES]
         rows.append((str(name), int(runs), int(steps), int(total), ranked[runs], int(unpriced), pct))
     return rows
