@@ -361,6 +361,14 @@ def measure(count: int) -> tuple[dict[str, tuple[float, float]], dict[str, float
                         f"SELECT session_name, SUM(COALESCE(contracted_cost_nanos, 0)) FROM llm_calls "
                         f"WHERE {where} AND session_id <> '' GROUP BY session_id, session_name")), repeat=3),
                 ),
+                "one team's sessions summary of the month (`team=team-00`, as its scoped token asks)": (
+                    best(get("/api/v1/sessions/summary", group_by="session_name", period="2026-11", team="team-00"),
+                         repeat=3),
+                    best(lambda: _percentiles(ledger._read(
+                        f"SELECT session_name, SUM(COALESCE(contracted_cost_nanos, 0)) FROM llm_calls "
+                        f"WHERE {where} AND session_id <> '' AND team = 'team-00' GROUP BY session_id, session_name")),
+                         repeat=3),
+                ),
                 INVOICES: (
                     grain["range lines ms"],  # best of 5, timed by invoice_grain
                     best(raw(ledger, f"SELECT team, {sums} FROM llm_calls WHERE {where} GROUP BY team"), repeat=1),
