@@ -166,8 +166,7 @@ def _next_hour(moment: datetime, zone: ZoneInfo) -> datetime:
     utc = moment.astimezone(timezone.utc)
     moment = utc.astimezone(zone)  # a wall time the clocks skipped (02:00 as they jump) made real
     offset = moment.utcoffset()
-    local = utc.replace(tzinfo=None) + (offset or timedelta())
-    on_the_hour = utc + timedelta(hours=1) - timedelta(minutes=local.minute, seconds=local.second)
+    on_the_hour = utc + timedelta(hours=1) - timedelta(minutes=moment.minute, seconds=moment.second)
     if on_the_hour.astimezone(zone).utcoffset() == offset:
         return on_the_hour.astimezone(zone)
     step = utc + _QUARTER_HOUR

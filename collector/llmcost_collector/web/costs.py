@@ -112,10 +112,11 @@ def parse(params: Mapping[str, str], now: datetime | None = None) -> CostsReques
     bucket = params.get("bucket") or None
     if bucket is not None and bucket not in BUCKETS:
         raise BadQuery(f"bucket: must be one of {', '.join(BUCKETS)}, not {bucket!r}")
-    if bucket is not None and (end_ns - start_ns) // _BUCKET_NS[bucket] > MAX_BUCKETS:
+    buckets = 0 if bucket is None else (end_ns - start_ns) // _BUCKET_NS[bucket]
+    if buckets > MAX_BUCKETS:
         raise BadQuery(
-            f"bucket: about {(end_ns - start_ns) // _BUCKET_NS[bucket]:,} {bucket}s in the range, more than "
-            f"{MAX_BUCKETS:,}; choose a coarser bucket or a shorter range"
+            f"bucket: about {buckets:,} {bucket}s in the range, more than {MAX_BUCKETS:,}; "
+            "choose a coarser bucket or a shorter range"
         )
     filters = []
     for key, raw in params.items():

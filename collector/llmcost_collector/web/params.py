@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 
+from llmcost_collector.ledger.entry import INT64_MAX
 from llmcost_collector.ledger.query import Filter
 from llmcost_collector.money import format_usd, usd_to_nanos
 from llmcost_collector.web.costs import BadQuery, filter_values, time_range
@@ -67,7 +68,7 @@ def filter_names(columns: Iterable[str]) -> list[str]:
 
 
 # The largest amount the ledger holds: int64 nano-dollars (about $9.2 billion).
-MAX_USD = Decimal(2**63 - 1).scaleb(-9)
+MAX_USD = Decimal(INT64_MAX).scaleb(-9)
 
 
 def usd_amount(name: str, value: str) -> int:
